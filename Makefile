@@ -1,0 +1,28 @@
+# postscript_fdw -- PGXS build.  `make PG_CONFIG=/path/to/pg_config` to pick a server.
+MODULE_big = postscript_fdw
+OBJS = \
+	postscript_fdw.o \
+	src/resources.o \
+	src/options.o \
+	src/connection.o \
+	src/http.o \
+	src/json_conv.o \
+	src/deparse.o \
+	src/modify.o \
+	src/import.o
+PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
+
+EXTENSION = postscript_fdw
+DATA = postscript_fdw--1.0.sql
+
+SHLIB_LINK += -lcurl -ljson-c
+PG_CPPFLAGS += -I$(srcdir)/src
+
+# pg_regress tests; they need the local API server (see scripts/test.sh),
+# whose URL reaches them through the PS_MOCK_URL environment variable.
+REGRESS = setup types errors
+REGRESS_OPTS = --inputdir=$(srcdir)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
