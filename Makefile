@@ -8,7 +8,6 @@ OBJS = \
 	src/http.o \
 	src/json_conv.o \
 	src/deparse.o \
-	src/modify.o \
 	src/import.o
 PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 

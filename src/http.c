@@ -1,0 +1,680 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *		API requests: rate limit, retries with backoff, cancellation, and
+ *		API failures turned into PostgreSQL errors.
+ *
+ * Every wait (the transfer itself, a rate-limit pause, a backoff sleep)
+ * wakes at least every 100 ms to CHECK_FOR_INTERRUPTS, so a cancel or a
+ * statement_timeout ends a query promptly; a transfer cut short by an
+ * error is detached from the multi handle on the way out.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "postscript_fdw.h"
+
+#define POLL_INTERVAL_MS	100
+#define BACKOFF_BASE_MS		250
+#define BACKOFF_CAP_MS		10000
+
+typedef struct Transfer
+{
+	StringInfoData body;
+	int64		max_bytes;
+	bool		too_large;
+	bool		oom;
+	double		retry_after;	/* seconds, < 0 if none */
+	char		errbuf[CURL_ERROR_SIZE];
+} Transfer;
+
+/* ---------------------------------------------------------------- waits */
+
+/* sleep ms milliseconds, interruptible */
+static void
+ps_sleep_ms(double ms)
+{
+	double		until = ps_now_seconds() + ms / 1000.0;
+
+	for (;;)
+	{
+		double		left = (until - ps_now_seconds()) * 1000.0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (long) Min(left + 1, POLL_INTERVAL_MS), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* take one token from the connection's bucket, waiting for it if needed */
+static void
+rate_limit_wait(PsConn *conn)
+{
+	double		rate = conn->opts->rate_limit;
+	double		now;
+
+	if (rate <= 0)
+		return;
+	now = ps_now_seconds();
+	conn->tokens = Min((double) conn->opts->rate_burst,
+					   conn->tokens + (now - conn->last_refill) * rate);
+	conn->last_refill = now;
+	if (conn->tokens < 1.0)
+	{
+		double		wait_ms = (1.0 - conn->tokens) / rate * 1000.0;
+
+		ps_sleep_ms(wait_ms);
+		conn->stats.rate_wait_ms += wait_ms;
+		now = ps_now_seconds();
+		conn->tokens = Min((double) conn->opts->rate_burst,
+						   conn->tokens + (now - conn->last_refill) * rate);
+		conn->last_refill = now;
+	}
+	conn->tokens -= 1.0;
+}
+
+/* ---------------------------------------------------------------- curl callbacks */
+
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	Transfer   *tr = (Transfer *) userdata;
+	size_t		n = size * nmemb;
+	StringInfo	b = &tr->body;
+
+	if ((int64) b->len + (int64) n > tr->max_bytes)
+	{
+		tr->too_large = true;
+		return 0;				/* aborts the transfer */
+	}
+	if (b->len + n + 1 > (size_t) b->maxlen)
+	{
+		size_t		newlen = Max((size_t) b->maxlen * 2, b->len + n + 1);
+		char	   *nd;
+
+		/* never longjmp out of libcurl: allocate without raising */
+		nd = MemoryContextAllocExtended(GetMemoryChunkContext(b->data), newlen,
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (nd == NULL)
+		{
+			tr->oom = true;
+			return 0;
+		}
+		memcpy(nd, b->data, b->len);
+		pfree(b->data);
+		b->data = nd;
+		b->maxlen = newlen;
+	}
+	memcpy(b->data + b->len, ptr, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+static size_t
+header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	Transfer   *tr = (Transfer *) userdata;
+	size_t		n = size * nitems;
+
+	if (n > 12 && pg_strncasecmp(buffer, "Retry-After:", 12) == 0)
+	{
+		char		tmp[32];
+		size_t		k = Min(n - 12, sizeof(tmp) - 1);
+		char	   *end;
+		double		v;
+
+		memcpy(tmp, buffer + 12, k);
+		tmp[k] = '\0';
+		v = strtod(tmp, &end);
+		if (end != tmp && v >= 0)
+			tr->retry_after = v;
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+/* errcontext with the request, never a secret: method and path only */
+static char *
+describe_request(const char *method, const char *path)
+{
+	size_t		len = strlen(path);
+
+	if (len > 200)
+		return psprintf("%s %.200s...", method, path);
+	return psprintf("%s %s", method, path);
+}
+
+char *
+ps_api_error_message(const char *body, size_t len)
+{
+	json_tokener *tok;
+	PsJson *root;
+	PsJson *v;
+	char	   *msg = NULL;
+
+	if (body == NULL || len == 0)
+		return NULL;
+	tok = json_tokener_new_ex(16);
+	if (tok == NULL)
+		return NULL;
+	root = json_tokener_parse_ex(tok, body, (int) Min(len, (size_t) INT_MAX));
+	json_tokener_free(tok);
+	if (root == NULL)
+		return NULL;
+
+	if (json_object_is_type(root, json_type_object))
+	{
+		if (json_object_object_get_ex(root, "error_message", &v) &&
+			json_object_is_type(v, json_type_string))
+		{
+			PsJson *code;
+
+			if (json_object_object_get_ex(root, "error_code", &code) &&
+				json_object_is_type(code, json_type_int))
+				msg = psprintf("%s (error_code %d)", json_object_get_string(v),
+							   json_object_get_int(code));
+			else
+				msg = pstrdup(json_object_get_string(v));
+		}
+		else if (json_object_object_get_ex(root, "errors", &v) &&
+				 json_object_is_type(v, json_type_array))
+		{
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			for (size_t i = 0; i < json_object_array_length(v) && i < 10; i++)
+			{
+				PsJson *e = json_object_array_get_idx(v, i);
+				PsJson *m,
+						   *loc;
+
+				if (buf.len)
+					appendStringInfoString(&buf, "; ");
+				if (json_object_object_get_ex(e, "loc", &loc) &&
+					json_object_is_type(loc, json_type_array))
+				{
+					for (size_t j = 0; j < json_object_array_length(loc); j++)
+						appendStringInfo(&buf, "%s%s", j ? "." : "",
+										 json_object_get_string(json_object_array_get_idx(loc, j)));
+					appendStringInfoString(&buf, ": ");
+				}
+				if (json_object_object_get_ex(e, "msg", &m))
+					appendStringInfoString(&buf, json_object_get_string(m));
+			}
+			msg = buf.data;
+		}
+		else if (json_object_object_get_ex(root, "error", &v) &&
+				 json_object_is_type(v, json_type_string))
+			msg = pstrdup(json_object_get_string(v));
+		else if (json_object_object_get_ex(root, "message", &v) &&
+				 json_object_is_type(v, json_type_string))
+			msg = pstrdup(json_object_get_string(v));
+	}
+	json_object_put(root);
+	return msg;
+}
+
+static void
+report_http_status(PsConn *conn, const char *method, const char *path,
+				   long status, const char *body, size_t len)
+{
+	char	   *apimsg = ps_api_error_message(body, len);
+	char	   *req = describe_request(method, path);
+	int			code;
+	const char *msg;
+	const char *hint = NULL;
+
+	switch (status)
+	{
+		case 400:
+		case 422:
+			code = ERRCODE_INVALID_PARAMETER_VALUE;
+			msg = "Postscript rejected the request as invalid";
+			break;
+		case 401:
+			code = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+			msg = "Postscript rejected the credentials";
+			hint = "Check the api_key option of the user mapping: it must be the shop's private key (sk_...), or a partner key together with shop_token.";
+			break;
+		case 403:
+			code = ERRCODE_INSUFFICIENT_PRIVILEGE;
+			msg = "Postscript denied access";
+			hint = "A partner key (sk_partner_...) needs the shop_token option on the user mapping; a shop key must not be a public pk_ key.";
+			break;
+		case 404:
+			code = ERRCODE_FDW_TABLE_NOT_FOUND;
+			msg = "Postscript has no such object or endpoint";
+			hint = "Check the table's resource and endpoint options.";
+			break;
+		case 409:
+			code = ERRCODE_UNIQUE_VIOLATION;
+			msg = "Postscript reports a conflict";
+			break;
+		case 429:
+			code = ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
+			msg = "Postscript's rate limit was still exceeded after retrying";
+			hint = "Lower the server's rate_limit option, or raise max_retries or max_retry_wait.";
+			break;
+		default:
+			if (status >= 300 && status < 400)
+			{
+				code = ERRCODE_FDW_ERROR;
+				msg = "Postscript answered with a redirect, which is not followed";
+				hint = "Check the server's api_url option; redirects are refused so that the API key is never sent to another host.";
+			}
+			else if (status >= 500)
+			{
+				code = ERRCODE_FDW_ERROR;
+				msg = "Postscript failed to answer the request";
+			}
+			else
+			{
+				code = ERRCODE_FDW_ERROR;
+				msg = "Postscript answered with an unexpected status";
+			}
+			break;
+	}
+
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("%s", msg),
+			 apimsg ? errdetail("HTTP %ld: %s", status, apimsg)
+			 : errdetail("HTTP %ld.", status),
+			 hint ? errhint("%s", hint) : 0,
+			 errcontext("postscript_fdw request %s on server \"%s\"", req,
+						conn->server_name)));
+}
+
+static void
+report_transport_error(PsConn *conn, const char *method, const char *path,
+					   CURLcode rc, Transfer *tr)
+{
+	char	   *req = describe_request(method, path);
+	int			code;
+	const char *msg;
+
+	if (tr->too_large)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("Postscript response exceeds max_response_size (%lld bytes)",
+						(long long) tr->max_bytes),
+				 errhint("Raise the server's max_response_size option if the response is legitimate."),
+				 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
+	if (tr->oom)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while receiving a Postscript response"),
+				 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
+
+	switch (rc)
+	{
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_RESOLVE_PROXY:
+			code = ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
+			msg = "could not connect to the Postscript API";
+			break;
+		case CURLE_OPERATION_TIMEDOUT:
+			code = ERRCODE_CONNECTION_FAILURE;
+			msg = "Postscript API request timed out";
+			break;
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_SSL_CACERT_BADFILE:
+			code = ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
+			msg = "TLS connection to the Postscript API failed";
+			break;
+		default:
+			code = ERRCODE_CONNECTION_FAILURE;
+			msg = "lost the connection to the Postscript API";
+			break;
+	}
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("%s", msg),
+			 errdetail("%s", tr->errbuf[0] ? tr->errbuf : curl_easy_strerror(rc)),
+			 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
+}
+
+/* ---------------------------------------------------------------- one attempt */
+
+static CURLcode
+perform_once(PsConn *conn, const char *method, const char *path,
+			 const char *body, Transfer *tr, long *status)
+{
+	CURL	   *h = (CURL *) conn->easy;
+	CURLM	   *m = (CURLM *) conn->multi;
+	const PsServerOptions *o = conn->opts;
+	char	   *url = psprintf("%s%s", o->api_url, path);
+	CURLcode	result = CURLE_OK;
+	struct curl_slist *hdrs = (struct curl_slist *) conn->headers;
+	struct curl_slist *ctype = NULL;
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) o->connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) o->request_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long) o->low_speed_time_s);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (o->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, tr);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, tr);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, tr->errbuf);
+
+	if (body != NULL)
+	{
+		/* a private list: the shared one plus Content-Type */
+		for (struct curl_slist *l = hdrs; l; l = l->next)
+			ctype = curl_slist_append(ctype, l->data);
+		ctype = curl_slist_append(ctype, "Content-Type: application/json");
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, ctype);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	}
+	else
+	{
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		if (strcmp(method, "GET") == 0)
+			curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		else
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	}
+
+	resetStringInfo(&tr->body);
+	tr->too_large = tr->oom = false;
+	tr->retry_after = -1;
+	tr->errbuf[0] = '\0';
+	*status = 0;
+
+	curl_multi_add_handle(m, h);
+	conn->busy = true;
+	PG_TRY();
+	{
+		for (;;)
+		{
+			int			running = 0;
+			int			nfds;
+			CURLMsg    *msg;
+			int			left;
+
+			if (curl_multi_perform(m, &running) != CURLM_OK)
+			{
+				result = CURLE_FAILED_INIT;
+				break;
+			}
+			while ((msg = curl_multi_info_read(m, &left)) != NULL)
+				if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+				{
+					result = msg->data.result;
+					running = 0;
+				}
+			if (running == 0)
+				break;
+			curl_multi_poll(m, NULL, 0, POLL_INTERVAL_MS, &nfds);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_FINALLY();
+	{
+		curl_multi_remove_handle(m, h);
+		conn->busy = false;
+		if (ctype)
+			curl_slist_free_all(ctype);
+		pfree(url);
+	}
+	PG_END_TRY();
+
+	if (result == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	conn->stats.requests++;
+	conn->stats.bytes_received += tr->body.len;
+	if (result != CURLE_OK)
+		conn->stats.transport_errors++;
+	else if (*status == 429)
+		conn->stats.status_429++;
+	else if (*status >= 500)
+		conn->stats.status_5xx++;
+	else if (*status >= 400)
+		conn->stats.status_4xx++;
+	else if (*status >= 200 && *status < 300)
+		conn->stats.status_2xx++;
+	return result;
+}
+
+/* ---------------------------------------------------------------- the request */
+
+/* nothing reached the server: safe to retry any method */
+static bool
+not_sent(CURLcode rc)
+{
+	return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+		rc == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+static bool
+transport_retryable(CURLcode rc)
+{
+	return not_sent(rc) || rc == CURLE_OPERATION_TIMEDOUT ||
+		rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+		rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE;
+}
+
+void
+ps_http_request(PsConn *conn, const char *method, const char *path,
+				const char *body, int flags, PsHttpResult *result)
+{
+	Transfer   *tr = palloc0(sizeof(Transfer));
+	bool		is_write = (flags & PS_HTTP_WRITE) != 0;
+	double		waited_ms = 0;
+	int			attempt;
+
+	initStringInfo(&tr->body);
+	tr->max_bytes = conn->opts->max_response_bytes;
+	memset(result, 0, sizeof(PsHttpResult));
+
+	for (attempt = 0;; attempt++)
+	{
+		long		status;
+		CURLcode	rc;
+		bool		retry;
+		double		delay_ms;
+
+		rate_limit_wait(conn);
+		rc = perform_once(conn, method, path, body, tr, &status);
+
+		if (rc != CURLE_OK)
+		{
+			if (tr->too_large || tr->oom)
+				retry = false;
+			else if (is_write && !not_sent(rc))
+			{
+				/* it may have been applied: the caller reconciles */
+				result->status = 0;
+				result->maybe_applied = true;
+				result->retries = attempt;
+				result->body = tr->errbuf[0] ? pstrdup(tr->errbuf)
+					: pstrdup(curl_easy_strerror(rc));
+				result->len = strlen(result->body);
+				return;
+			}
+			else
+				retry = transport_retryable(rc);
+		}
+		else if (status == 429)
+			retry = true;
+		else if (status == 502 || status == 503 || status == 504)
+		{
+			if (is_write)
+			{
+				result->status = status;
+				result->maybe_applied = true;
+				result->retries = attempt;
+				result->body = tr->body.data;
+				result->len = tr->body.len;
+				return;
+			}
+			retry = true;
+		}
+		else
+			retry = false;
+
+		if (retry && attempt < conn->opts->max_retries)
+		{
+			double		cap = Min((double) BACKOFF_CAP_MS,
+								  BACKOFF_BASE_MS * pow(2.0, attempt));
+
+			/* full jitter, unless the server said when */
+			if (rc == CURLE_OK && tr->retry_after >= 0)
+				delay_ms = tr->retry_after * 1000.0;
+			else
+				delay_ms = pg_prng_double(&pg_global_prng_state) * cap;
+			if (waited_ms + delay_ms <= conn->opts->max_retry_wait_ms)
+			{
+				conn->stats.retries++;
+				waited_ms += delay_ms;
+				ps_sleep_ms(delay_ms);
+				conn->stats.backoff_wait_ms += delay_ms;
+				continue;
+			}
+		}
+
+		/* final answer */
+		if (rc != CURLE_OK)
+			report_transport_error(conn, method, path, rc, tr);
+		result->status = status;
+		result->body = tr->body.data;
+		result->len = tr->body.len;
+		result->retries = attempt;
+		if (status >= 200 && status < 300)
+			return;
+		if ((status == 404 && (flags & PS_HTTP_ALLOW_404)) ||
+			(status == 409 && (flags & PS_HTTP_ALLOW_409)))
+			return;
+		if (is_write && status == 500)
+		{
+			result->maybe_applied = true;
+			return;
+		}
+		report_http_status(conn, method, path, status, tr->body.data, tr->body.len);
+	}
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static void
+json_put_callback(void *arg)
+{
+	json_object_put((PsJson *) arg);
+}
+
+PsJson *
+ps_parse_json(const char *body, size_t len, int max_depth,
+			  const char *method, const char *path)
+{
+	json_tokener *tok = json_tokener_new_ex(max_depth);
+	PsJson *root;
+	enum json_tokener_error jerr;
+	size_t		consumed;
+	MemoryContextCallback *cb;
+
+	if (tok == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (len > (size_t) INT_MAX)
+	{
+		json_tokener_free(tok);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("Postscript response is too large to parse")));
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, body, (int) len);
+	jerr = json_tokener_get_error(tok);
+	consumed = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+
+	if (root != NULL && jerr == json_tokener_success)
+	{
+		/* only white space may follow the value */
+		while (consumed < len && strchr(" \t\r\n", body[consumed]) != NULL &&
+			   body[consumed] != '\0')
+			consumed++;
+		if (consumed < len)
+		{
+			json_object_put(root);
+			root = NULL;
+			jerr = json_tokener_error_parse_unexpected;
+		}
+	}
+	if (root == NULL)
+	{
+		char	   *req = describe_request(method, path);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_JSON_TEXT),
+				 errmsg("Postscript sent a malformed JSON response"),
+				 errdetail("%s (%zu bytes received).",
+						   jerr == json_tokener_continue || jerr == json_tokener_success
+						   ? "The response ended in the middle of a JSON value"
+						   : json_tokener_error_desc(jerr), len),
+				 errcontext("postscript_fdw request %s", req)));
+	}
+
+	/* tie the tree's lifetime to the current memory context */
+	cb = palloc(sizeof(MemoryContextCallback));
+	cb->func = json_put_callback;
+	cb->arg = root;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	return root;
+}
+
+/* percent-encode everything but unreserved characters (RFC 3986) */
+char *
+ps_url_encode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			(*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+			*p == '.' || *p == '~')
+			appendStringInfoChar(&buf, (char) *p);
+		else
+		{
+			appendStringInfoChar(&buf, '%');
+			appendStringInfoChar(&buf, hex[*p >> 4]);
+			appendStringInfoChar(&buf, hex[*p & 15]);
+		}
+	}
+	return buf.data;
+}

@@ -1,0 +1,230 @@
+/*-------------------------------------------------------------------------
+ *
+ * resources.c
+ *		The Postscript objects as data: endpoint, records key, columns with
+ *		their JSON paths, the filters and sorts the API accepts, the writes.
+ *
+ * Adding an object or re-pointing an endpoint is an edit here and nowhere
+ * else; IMPORT FOREIGN SCHEMA, pushdown and writes all read this table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "postscript_fdw.h"
+
+#define RAW_COLUMN \
+	{"raw", "jsonb", "$", 0, 0, NULL, "the whole JSON object as the API sent it"}
+
+#define TS_FILTERED(name, doc) \
+	{name, "timestamptz", name, PS_OPS_RANGE, PS_COL_SORTABLE, NULL, doc}
+
+static const PsColumnDef subscriber_columns[] = {
+	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "subscriber id (s_...); pending ids are s_pending_..."},
+	{"ps_id", "bigint", "ps_id", PS_OP_EQ, 0, NULL, "tracking id of the ps_id cookie"},
+	{"phone_number", "text", "phone_number", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_SORTABLE, "phone_number", "E.164 phone number"},
+	{"email", "text", "email", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_UPDATABLE, "email", "email address, may be NULL"},
+	{"shopify_customer_id", "bigint", "shopify_customer_id", PS_OP_EQ | PS_OP_IN, PS_COL_SORTABLE, "shopify_customer_id", "Shopify customer id, may be NULL"},
+	{"tags", "text[]", "tags", 0, PS_COL_UPDATABLE, "tags", "tags; UPDATE adds tags, it never removes one"},
+	{"properties", "jsonb", "properties", 0, PS_COL_UPDATABLE, "properties", "custom properties; UPDATE merges them key by key"},
+	{"promotional_can_send", "boolean", "subscriptions.promotional.can_send", 0, 0, NULL, "may receive promotional messages"},
+	{"transactional_can_send", "boolean", "subscriptions.transactional.can_send", 0, 0, NULL, "may receive transactional messages"},
+	{"data", "jsonb", "data", 0, 0, NULL, "the API's data object"},
+	TS_FILTERED("created_at", "when the subscriber was created"),
+	TS_FILTERED("updated_at", "when the subscriber last changed"),
+	{"is_pending", "boolean", "is_pending", 0, PS_COL_RESULT, NULL, "true in the RETURNING row of an INSERT: the double opt-in is not confirmed yet"},
+	{"keyword_id", "text", "keyword_id", 0, PS_COL_WRITE_ONLY, "keyword_id", "INSERT only: keyword whose double opt-in the subscriber starts"},
+	{"keyword", "text", "keyword", 0, PS_COL_WRITE_ONLY, "keyword", "INSERT only: the keyword by name"},
+	RAW_COLUMN
+};
+
+static const PsColumnDef keyword_columns[] = {
+	{"id", "text", "id", 0, PS_COL_ID, NULL, "keyword id (kw_...)"},
+	{"keyword", "text", "keyword", 0, 0, NULL, "the keyword text"},
+	{"triggered_count", "bigint", "triggered_count", 0, 0, NULL, "how often it was texted in"},
+	{"created_at", "timestamptz", "created_at", 0, 0, NULL, "created (the API sends UTC without a zone)"},
+	{"updated_at", "timestamptz", "updated_at", 0, 0, NULL, "last changed (UTC without a zone)"},
+	RAW_COLUMN
+};
+
+static const PsColumnDef campaign_columns[] = {
+	{"id", "text", "id", 0, PS_COL_ID, NULL, "campaign id (cmp_...)"},
+	{"name", "text", "name", 0, 0, NULL, "campaign name"},
+	{"status", "text", "status", PS_OP_EQ | PS_OP_IN, 0, NULL, "draft, scheduled, sending, sent, paused or cancelled"},
+	{"body", "text", "body", 0, 0, NULL, "message text"},
+	{"media_url", "text", "media_url", 0, 0, NULL, "MMS media, may be NULL"},
+	{"segment_id", "text", "segment_id", 0, 0, NULL, "audience segment"},
+	{"scheduled_at", "timestamptz", "scheduled_at", 0, 0, NULL, "when it is scheduled to send"},
+	TS_FILTERED("sent_at", "when it was sent; NULL until sent"),
+	TS_FILTERED("created_at", "when it was created"),
+	{"updated_at", "timestamptz", "updated_at", PS_OPS_RANGE, 0, NULL, "when it last changed"},
+	{"recipients", "bigint", "stats.recipients", 0, 0, NULL, "stats: audience size"},
+	{"sent", "bigint", "stats.sent", 0, 0, NULL, "stats: messages sent"},
+	{"delivered", "bigint", "stats.delivered", 0, 0, NULL, "stats: messages delivered"},
+	{"clicks", "bigint", "stats.clicks", 0, 0, NULL, "stats: link clicks"},
+	{"conversions", "bigint", "stats.conversions", 0, 0, NULL, "stats: orders attributed"},
+	{"revenue", "numeric", "stats.revenue", 0, 0, NULL, "stats: attributed revenue (a decimal string in the API)"},
+	{"opt_outs", "bigint", "stats.opt_outs", 0, 0, NULL, "stats: opt-outs caused"},
+	{"credits_used", "bigint", "stats.credits_used", 0, 0, NULL, "stats: SMS credits spent"},
+	RAW_COLUMN
+};
+
+static const PsColumnDef message_columns[] = {
+	{"id", "text", "id", 0, PS_COL_ID, NULL, "message id (msg_...)"},
+	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ | PS_OP_IN, 0, NULL, "the subscriber"},
+	{"phone", "text", "phone", PS_OP_EQ, 0, NULL, "the subscriber's phone number"},
+	{"direction", "text", "direction", PS_OP_EQ, 0, NULL, "outbound or inbound"},
+	{"category", "text", "category", PS_OP_EQ, 0, NULL, "promotional, transactional or conversational"},
+	{"body", "text", "body", 0, 0, NULL, "message text"},
+	{"media_url", "text", "media_url", 0, 0, NULL, "MMS media, may be NULL"},
+	{"campaign_id", "text", "campaign_id", PS_OP_EQ, 0, NULL, "the campaign; NULL outside campaigns"},
+	{"status", "text", "status", 0, 0, NULL, "delivery status"},
+	{"credits_used", "bigint", "credits_used", 0, 0, NULL, "SMS credits spent"},
+	TS_FILTERED("created_at", "when it was sent or received"),
+	RAW_COLUMN
+};
+
+static const PsColumnDef opt_in_columns[] = {
+	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "opt-in id (oi_...); after INSERT, the pending subscriber id"},
+	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, PS_COL_RESULT, NULL, "the subscriber"},
+	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number"},
+	{"keyword_id", "text", "keyword_id", 0, 0, "keyword_id", "keyword that was texted in"},
+	{"source", "text", "source", 0, 0, NULL, "keyword, api, ..."},
+	{"status", "text", "status", 0, PS_COL_RESULT, NULL, "pending or confirmed"},
+	TS_FILTERED("created_at", "when the opt-in started"),
+	{"confirmed_at", "timestamptz", "confirmed_at", 0, 0, NULL, "when the double opt-in was confirmed; NULL while pending"},
+	{"keyword", "text", "keyword", 0, PS_COL_WRITE_ONLY, "keyword", "INSERT only: the keyword by name"},
+	{"email", "text", "email", 0, PS_COL_WRITE_ONLY, "email", "INSERT only: the subscriber's email"},
+	RAW_COLUMN
+};
+
+static const PsColumnDef opt_out_columns[] = {
+	{"id", "text", "id", 0, PS_COL_ID, NULL, "opt-out id (oo_...)"},
+	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, 0, "postscript_subscriber_id", "the subscriber"},
+	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number"},
+	{"source", "text", "source", 0, 0, NULL, "reply_stop, api, ..."},
+	TS_FILTERED("created_at", "when the subscriber opted out"),
+	RAW_COLUMN
+};
+
+static const PsColumnDef event_columns[] = {
+	{"id", "text", "id", 0, PS_COL_RESULT, NULL, "RETURNING only: the event id the API assigned"},
+	{"type", "text", "type", 0, 0, "type", "event type: letters, digits and underscore"},
+	{"subscriber_id", "text", "subscriber_id", 0, 0, "subscriber_id", "the subscriber, or give phone or email"},
+	{"phone", "text", "phone", 0, 0, "phone", "the subscriber's phone number"},
+	{"email", "text", "email", 0, 0, "email", "the subscriber's email"},
+	{"occurred_at", "timestamptz", "occurred_at", 0, 0, "occurred_at", "when it happened (default: now, by the API)"},
+	{"properties", "jsonb", "properties", 0, 0, "properties", "event properties, a JSON object"},
+	{"external_id", "text", "external_id", 0, 0, "external_id", "your id of the event"}
+};
+
+static const PsColumnDef shop_columns[] = {
+	{"resource_id", "text", "resource_id", 0, 0, NULL, "the shop's id"},
+	{"resource_name", "text", "resource_name", 0, 0, NULL, "the shop's name"},
+	{"resource_type", "text", "resource_type", 0, 0, NULL, "shop"},
+	RAW_COLUMN
+};
+
+#define COLS(a) a, lengthof(a)
+
+const PsResource ps_resources[] = {
+	{
+		"subscribers", "/api/v2/subscribers", "subscribers", true, true, true,
+		PS_WRITE_CREATE_SUBSCRIBER, "POST", "/api/v2/subscribers",
+		PS_WRITE_PATCH_SUBSCRIBER, "PATCH", "/api/v2/subscribers/{id}",
+		"Postscript has no delete: INSERT INTO opt_outs to unsubscribe, or use the compliance/redact endpoint outside SQL.",
+		COLS(subscriber_columns),
+		"subscribers of the shop (active; pending ones appear in opt_ins)"
+	},
+	{
+		"keywords", "/api/v2/keywords", "keywords", false, true, true,
+		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
+		COLS(keyword_columns),
+		"active keywords (one response, not paginated)"
+	},
+	{
+		"campaigns", "/api/v2/campaigns", "campaigns", true, true, false,
+		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
+		COLS(campaign_columns),
+		"SMS campaigns with their stats"
+	},
+	{
+		"messages", "/api/v2/messages", "messages", true, true, false,
+		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
+		COLS(message_columns),
+		"message history, both directions"
+	},
+	{
+		"opt_ins", "/api/v2/opt_ins", "opt_ins", true, true, false,
+		PS_WRITE_OPT_IN, "POST", "/api/v2/subscribers",
+		PS_WRITE_NONE, NULL, NULL,
+		"The opt-in log cannot be edited.",
+		COLS(opt_in_columns),
+		"consent log: opt-ins, pending and confirmed"
+	},
+	{
+		"opt_outs", "/api/v2/opt_outs", "opt_outs", true, true, false,
+		PS_WRITE_UNSUBSCRIBE, "PATCH", "/api/v2/compliance/unsubscribe",
+		PS_WRITE_NONE, NULL, NULL,
+		"An opt-out cannot be taken back through the API.",
+		COLS(opt_out_columns),
+		"consent log: opt-outs"
+	},
+	{
+		"events", "/api/v2/events", NULL, false, false, true,
+		PS_WRITE_EVENT, "POST", "/api/v2/events",
+		PS_WRITE_NONE, NULL, NULL,
+		"Events cannot be deleted.",
+		COLS(event_columns),
+		"custom events (write-only)"
+	},
+	{
+		"shop", "/api/v2/me", NULL, false, true, true,
+		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
+		COLS(shop_columns),
+		"the shop the credentials belong to (GET /me)"
+	},
+};
+
+const int	ps_nresources = lengthof(ps_resources);
+
+const PsResource *
+ps_resource_by_name(const char *name)
+{
+	for (int i = 0; i < ps_nresources; i++)
+		if (strcmp(ps_resources[i].name, name) == 0)
+			return &ps_resources[i];
+	return NULL;
+}
+
+const PsColumnDef *
+ps_column_by_name(const PsResource *res, const char *name)
+{
+	for (int i = 0; i < res->ncolumns; i++)
+		if (strcmp(res->columns[i].name, name) == 0)
+			return &res->columns[i];
+	return NULL;
+}
+
+const PsColumnDef *
+ps_column_by_field(const PsResource *res, const char *field)
+{
+	for (int i = 0; i < res->ncolumns; i++)
+		if (strcmp(res->columns[i].field, field) == 0)
+			return &res->columns[i];
+	return NULL;
+}
+
+/* "subscribers, keywords, ..." for error hints */
+char *
+ps_resource_names(void)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < ps_nresources; i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "", ps_resources[i].name);
+	return buf.data;
+}
