@@ -1,0 +1,48 @@
+--
+-- Option validation: every context, with errors that list the valid options
+--
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (nosuch 'x');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_key 'sk_secret_1');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url 'ftp://example.com');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url 'http://example.com');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url 'https://user:pw@example.com');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (request_timeout '-1');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (max_retries '1.5');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (rate_limit 'fast');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (pushdown 'maybe');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (default_country 'USA');
+CREATE SERVER good FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url 'http://127.0.0.1:1/', connect_timeout '0.5', request_timeout '30',
+           max_retries '0', rate_limit '15', rate_burst '5', max_concurrency '4',
+           pushdown 'false', default_country 'GB', page_size_estimate '50');
+ALTER SERVER good OPTIONS (SET api_url 'https://api.postscript.io');
+ALTER SERVER good OPTIONS (ADD shop_token 'sk_secret_2');
+
+-- user mappings
+CREATE USER MAPPING FOR CURRENT_USER SERVER good OPTIONS (api_key '');
+CREATE USER MAPPING FOR CURRENT_USER SERVER good OPTIONS (api_key 'pk_public_key');
+CREATE USER MAPPING FOR CURRENT_USER SERVER good OPTIONS (api_url 'https://x.io');
+CREATE USER MAPPING FOR CURRENT_USER SERVER good OPTIONS (api_key 'sk_ok', shop_token 'sk_shop');
+
+-- tables
+CREATE FOREIGN TABLE t_bad1 (id text) SERVER good OPTIONS (resource 'nosuch');
+CREATE FOREIGN TABLE t_bad2 (id text) SERVER good OPTIONS (endpoint '/api/v2/x');
+CREATE FOREIGN TABLE t_bad3 (id text) SERVER good OPTIONS (resource 'subscribers', endpoint 'api/v2/x');
+CREATE FOREIGN TABLE t_bad4 (id text) SERVER good OPTIONS (resource 'subscribers', endpoint '/a?b=1');
+CREATE FOREIGN TABLE t_bad5 (id text) SERVER good OPTIONS (resource 'subscribers', api_key 'sk_secret_3');
+CREATE FOREIGN TABLE t_bad6 (id text) SERVER good OPTIONS (resource 'subscribers', page 'x');
+CREATE FOREIGN TABLE t_bad7 (id text OPTIONS (path 'x')) SERVER good OPTIONS (resource 'subscribers');
+CREATE FOREIGN TABLE t_bad8 (id text OPTIONS (shop_token 'sk_secret_4')) SERVER good OPTIONS (resource 'subscribers');
+CREATE FOREIGN TABLE t_ok (id text OPTIONS (field 'id'), can text OPTIONS (field 'subscriptions.promotional.can_send'))
+  SERVER good OPTIONS (resource 'subscribers', endpoint '/api/v2/subscribers', records_key 'subscribers',
+                       paginated 'true', pushdown 'true', batch_size '10');
+
+-- a table named after its resource needs no resource option
+CREATE FOREIGN TABLE keywords (id text, keyword text) SERVER good;
+-- a table whose name is no resource does
+CREATE FOREIGN TABLE kw (id text) SERVER good;
+SELECT * FROM kw;
+
+-- no secret in the catalog outside user mappings
+SELECT count(*) FROM pg_foreign_server WHERE array_to_string(srvoptions, ',') LIKE '%sk_secret%';
+DROP SERVER good CASCADE;
