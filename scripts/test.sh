@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine as root:
+#   bash scripts/test.sh
+# Installs what is missing, builds and installs the extension, starts a
+# throwaway PostgreSQL cluster (as the postgres OS user, private port and
+# socket directory) and the local Postscript API server, then runs
+#   1. the local server's own unit tests (mock/test_mock.py),
+#   2. the pg_regress suite (make installcheck),
+#   3. every scripts/checks/*.sh (whole-system checks: one test each),
+# and ends with the line "N passed, N failed".  PS_KEEP=1 keeps the cluster,
+# the server and the work directory after the run.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+passed=0
+failed=0
+failures=""
+pass() { passed=$((passed + 1)); printf 'ok     %s\n' "$1"; }
+fail() { failed=$((failed + 1)); failures="$failures $1"; printf 'FAILED %s\n' "$1"; }
+
+ps_setup_traps
+ps_take_lock
+ps_install_deps
+ps_build_install
+ps_start_cluster
+ps_start_mock --subscribers 2000 --page-size 100
+
+# 1. the local API server's unit tests: one result per test method
+ps_log "local API server unit tests"
+out=$(cd "$PS_ROOT" && python3 -m unittest -v mock/test_mock.py 2>&1)
+while IFS= read -r line; do
+	case "$line" in
+	*" ... ok" | *" ... skipped"*) pass "mock: ${line%% (*}" ;;
+	*" ... FAIL" | *" ... ERROR") fail "mock: ${line%% (*}" ;;
+	esac
+done <<<"$out"
+if ! grep -q '^OK' <<<"$out"; then
+	printf '%s\n' "$out" | tail -n 60
+	grep -q ' \.\.\. \(FAIL\|ERROR\)$' <<<"$out" || fail "mock: unit test run"
+fi
+
+# 2. pg_regress: one result per test file
+ps_log "pg_regress"
+rm -f "$PS_ROOT/regression.diffs"
+out=$(make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" installcheck 2>&1)
+printf '%s\n' "$out" | grep -E '^(test | +[a-z_]+ +\.\.\.)' >&2
+while IFS= read -r line; do
+	name=$(sed -E 's/^(test +)?([A-Za-z0-9_]+) +\.\.\..*/\2/' <<<"$line")
+	case "$line" in
+	*"... ok"*) pass "pg_regress: $name" ;;
+	*"... FAILED"* | *"... failed"*) fail "pg_regress: $name" ;;
+	esac
+done < <(printf '%s\n' "$out" | grep -E '^(test +)?[A-Za-z0-9_]+ +\.\.\. ')
+if [ -s "$PS_ROOT/regression.diffs" ]; then
+	ps_log "regression.diffs:"
+	cat "$PS_ROOT/regression.diffs"
+fi
+grep -qE '\.\.\. ' <<<"$out" || { printf '%s\n' "$out" | tail -n 30; fail "pg_regress: run"; }
+
+# 3. whole-system checks
+for check in "$PS_ROOT"/scripts/checks/*.sh; do
+	[ -e "$check" ] || continue
+	name=$(basename "$check" .sh)
+	ps_log "check $name"
+	if (cd "$PS_ROOT" && bash "$check"); then
+		pass "check: $name"
+	else
+		fail "check: $name"
+	fi
+done
+
+[ -n "$failures" ] && printf 'failed:%s\n' "$failures"
+printf '%d passed, %d failed\n' "$passed" "$failed"
+[ "$failed" = 0 ]
