@@ -19,6 +19,7 @@
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "utils/array.h"
@@ -42,7 +43,7 @@ enum ScanPrivate
 {
 	SP_PARAM_NAMES,				/* List of String */
 	SP_PARAM_TYPES,				/* List of Integer (type OIDs) */
-	SP_PARAM_ARRAYS,			/* List of Integer */
+	SP_PARAM_ARRAYS,			/* List of Integer: PsParamKind */
 	SP_SORT,					/* String, "" for none */
 	SP_ID_MODE,					/* Integer: 0 none, 1 one id, 2 id array */
 	SP_ATTRS_USED				/* List of Integer attnums, or NIL for all */
@@ -52,8 +53,10 @@ enum ScanPrivate
 typedef struct PsRelInfo
 {
 	PsTable    *table;
-	PsScanPlan	plan;
+	PsScanPlan	plan;			/* what the restrictions push down */
 	Bitmapset  *attrs_used;
+	double		page_size;		/* rows per page, assumed or observed */
+	double		fetched;		/* rows the API returns for that plan */
 } PsRelInfo;
 
 /* executor state for one foreign scan */
@@ -97,23 +100,121 @@ PG_FUNCTION_INFO_V1(postscript_fdw_handler);
 
 /* ---------------------------------------------------------------- planning */
 
+/* how many ids an id scan fetches, as far as it is known at plan time */
+static double
+id_count(PsScanPlan *plan)
+{
+	Expr	   *e = plan->id_expr;
+
+	if (!plan->id_is_array)
+		return 1;
+	if (IsA(e, Const) && !((Const *) e)->constisnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(((Const *) e)->constvalue);
+
+		return Max(1, ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)));
+	}
+	if (IsA(e, ArrayExpr))
+		return Max(1, list_length(((ArrayExpr *) e)->elements));
+	return 10;
+}
+
+/*
+ * use_remote_estimate: one request of the scan's first page, with those of
+ * the plan's filters whose values are known at plan time (none when plan is
+ * NULL).  Returns page_info.total_pages times the rows on that page (the
+ * page size the server uses, which is remembered), and in *sent the clauses
+ * the request applied.
+ */
+static double
+remote_rows(PlannerInfo *root, RelOptInfo *baserel, PsRelInfo *info,
+			PsScanPlan *plan, List **sent)
+{
+	PsTable    *t = info->table;
+	StringInfoData qs;
+	PsConn	   *conn;
+	PsHttpResult res;
+	PsJson	   *body,
+			   *recs,
+			   *pi,
+			   *tp;
+	char	   *path;
+	double		n,
+				total_pages = 1;
+	int			i = 0;
+
+	*sent = NIL;
+	initStringInfo(&qs);
+	if (plan != NULL)
+	{
+		ListCell   *ln,
+				   *lt,
+				   *la,
+				   *le;
+
+		forfour(ln, plan->param_names, lt, plan->param_types, la, plan->param_arrays,
+				le, plan->param_exprs)
+		{
+			Node	   *v = estimate_expression_value(root, (Node *) lfirst(le));
+			int			len = qs.len;
+
+			i++;
+			if (!IsA(v, Const))
+				continue;
+			if (!ps_append_param(&qs, strVal(lfirst(ln)), ((Const *) v)->constvalue,
+								 ((Const *) v)->constisnull, lfirst_oid(lt), lfirst_int(la)))
+				return 0;		/* a NULL value: no row */
+			if (qs.len > len)
+				*sent = lappend(*sent, list_nth(plan->pushed, i - 1));
+		}
+	}
+	path = psprintf("%s?%s%spage=1", t->endpoint, qs.data, qs.len ? "&" : "");
+	conn = ps_get_connection(t->serverid,
+							 OidIsValid(baserel->userid) ? baserel->userid : GetUserId());
+	ps_http_request(conn, "GET", path, NULL, 0, &res);
+	body = ps_parse_json(res.body, res.len, conn->opts->max_json_depth, "GET", path);
+	if (!json_object_is_type(body, json_type_object) ||
+		!json_object_object_get_ex(body, t->records_key, &recs) ||
+		!json_object_is_type(recs, json_type_array))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Postscript response for foreign table \"%s\" has no \"%s\" array",
+						t->relname, t->records_key),
+				 errhint("Check the table's endpoint and records_key options."),
+				 errcontext("postscript_fdw remote estimate GET %s", path)));
+	n = json_object_array_length(recs);
+	if (json_object_object_get_ex(body, "page_info", &pi) &&
+		json_object_is_type(pi, json_type_object) &&
+		json_object_object_get_ex(pi, "total_pages", &tp) &&
+		json_object_is_type(tp, json_type_int))
+		total_pages = json_object_get_int(tp);
+	if (total_pages > 1 && n > 0)
+	{
+		info->page_size = n;
+		return total_pages * n;
+	}
+	return n;
+}
+
 static void
 postscriptGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	PsRelInfo  *info = palloc0(sizeof(PsRelInfo));
+	PsTable    *t;
 	ListCell   *lc;
-	double		rows;
+	List	   *sent;
+	bool		remote;
 
-	info->table = ps_get_table(foreigntableid);
-	if (!info->table->res->readable)
+	info->table = t = ps_get_table(foreigntableid);
+	if (!t->res->readable)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_HANDLE),
-				 errmsg("foreign table \"%s\" can only be written to", info->table->relname),
-				 errdetail("Postscript's %s endpoint has no read operation.", info->table->res->name),
-				 errhint("Use INSERT INTO %s.", info->table->relname)));
+				 errmsg("foreign table \"%s\" can only be written to", t->relname),
+				 errdetail("Postscript's %s endpoint has no read operation.", t->res->name),
+				 errhint("Use INSERT INTO %s.", t->relname)));
 	baserel->fdw_private = info;
 
-	ps_plan_pushdown(root, baserel, info->table, baserel->baserestrictinfo, &info->plan);
+	ps_plan_pushdown(root, baserel, t, baserel->baserestrictinfo, &info->plan);
 
 	/* the columns the query reads: only those are converted */
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &info->attrs_used);
@@ -121,56 +222,180 @@ postscriptGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreignt
 		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause,
 					   baserel->relid, &info->attrs_used);
 
+	/* the table's size: one record, an assumption, or the API's count */
+	info->page_size = t->sopts->page_size_estimate;
+	remote = t->sopts->use_remote_estimate && t->paginated && t->records_key != NULL;
+	if (t->records_key == NULL)
+		baserel->tuples = 1;
+	else if (remote)
+		baserel->tuples = remote_rows(root, baserel, info, NULL, &sent);
+	else
+		baserel->tuples = DEFAULT_ROWS;
+
+	/* the rows the API returns, and those left after the local quals */
 	if (info->plan.id_expr != NULL)
 	{
-		rows = 1;
-		if (info->plan.id_is_array && IsA(info->plan.id_expr, Const) &&
-			!((Const *) info->plan.id_expr)->constisnull)
-			rows = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) info->plan.id_expr)->constvalue)),
-								  ARR_DIMS(DatumGetArrayTypeP(((Const *) info->plan.id_expr)->constvalue)));
+		info->fetched = id_count(&info->plan);
+		sent = info->plan.pushed;
 	}
-	else if (info->table->records_key == NULL)
-		rows = 1;
+	else if (remote && info->plan.param_names != NIL)
+		info->fetched = remote_rows(root, baserel, info, &info->plan, &sent);
 	else
-		rows = DEFAULT_ROWS;
-	baserel->tuples = rows;
-	baserel->rows = clamp_row_est(rows * clauselist_selectivity(root, baserel->baserestrictinfo,
-																0, JOIN_INNER, NULL));
+	{
+		info->fetched = baserel->tuples *
+			clauselist_selectivity(root, info->plan.pushed, baserel->relid, JOIN_INNER, NULL);
+		sent = info->plan.pushed;
+	}
+	baserel->rows = clamp_row_est(info->fetched *
+								  clauselist_selectivity(root,
+														 list_difference_ptr(baserel->baserestrictinfo, sent),
+														 baserel->relid, JOIN_INNER, NULL));
 }
 
-/* requests a scan of that many rows makes */
+/* requests a scan makes that returns that many rows */
 static double
-estimate_requests(PsRelInfo *info, double rows)
+scan_requests(PsRelInfo *info, PsScanPlan *plan, double fetched)
 {
-	if (info->plan.id_expr != NULL || !info->table->paginated)
-		return Max(rows, 1);
-	return Max(1.0, ceil(rows / info->table->sopts->page_size_estimate));
+	if (plan->id_expr != NULL)
+		return id_count(plan);
+	if (!info->table->paginated)
+		return 1;
+	return Max(1.0, ceil(fetched / info->page_size));
+}
+
+/* a request costs far more than a row */
+static void
+scan_cost(RelOptInfo *baserel, double requests, double fetched, Cost *startup,
+		  Cost *total)
+{
+	*startup = REQUEST_COST + baserel->baserestrictcost.startup;
+	*total = *startup + (requests - 1) * REQUEST_COST +
+		fetched * (ROW_COST + cpu_tuple_cost + baserel->baserestrictcost.per_tuple);
+}
+
+/* generate_implied_equalities_for_column: one EC member of ours at a time */
+typedef struct EcMemberArg
+{
+	Expr	   *current;
+	List	   *already_used;
+} EcMemberArg;
+
+static bool
+ec_member_matches(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				  EquivalenceMember *em, void *arg)
+{
+	EcMemberArg *state = arg;
+
+	if (state->current != NULL)
+		return equal(em->em_expr, state->current);
+	if (list_member(state->already_used, em->em_expr))
+		return false;
+	state->current = em->em_expr;
+	return true;
+}
+
+/* the parameterization a join clause the API can filter by would need */
+static List *
+add_join_clause_ppi(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
+					RestrictInfo *ri, List *ppis)
+{
+	Relids		outer;
+
+	if (!join_clause_is_movable_to(ri, baserel) ||
+		!ps_join_clause_pushable(root, baserel, t, ri))
+		return ppis;
+	outer = bms_del_member(bms_union(ri->clause_relids, baserel->lateral_relids),
+						   baserel->relid);
+	if (bms_is_empty(outer))
+		return ppis;
+	return list_append_unique_ptr(ppis, get_baserel_parampathinfo(root, baserel, outer));
+}
+
+/*
+ * The parameterizations worth a path: those whose join clauses (plain
+ * ones, and the equalities of equivalence classes such as s.email =
+ * o.email) become API filters, so that a nested loop asks the API for the
+ * outer row's key instead of reading the whole table.
+ */
+static List *
+join_param_infos(PlannerInfo *root, RelOptInfo *baserel, PsTable *t)
+{
+	List	   *ppis = NIL;
+	ListCell   *lc;
+
+	foreach(lc, baserel->joininfo)
+		ppis = add_join_clause_ppi(root, baserel, t, lfirst_node(RestrictInfo, lc), ppis);
+	if (baserel->has_eclass_joins)
+	{
+		EcMemberArg arg = {NULL, NIL};
+
+		for (;;)
+		{
+			List	   *clauses;
+
+			arg.current = NULL;
+			clauses = generate_implied_equalities_for_column(root, baserel,
+															 ec_member_matches, &arg,
+															 baserel->lateral_referencers);
+			if (arg.current == NULL)
+				break;
+			foreach(lc, clauses)
+				ppis = add_join_clause_ppi(root, baserel, t, lfirst_node(RestrictInfo, lc), ppis);
+			arg.already_used = lappend(arg.already_used, arg.current);
+		}
+	}
+	return ppis;
 }
 
 static void
 postscriptGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	PsRelInfo  *info = baserel->fdw_private;
-	double		fetched = info->plan.param_names || info->plan.id_expr
-		? baserel->rows : baserel->tuples;
-	double		requests = estimate_requests(info, fetched);
-	Cost		startup = REQUEST_COST;
-	Cost		total = requests * REQUEST_COST + fetched * ROW_COST +
-		fetched * cpu_tuple_cost;
+	PsTable    *t = info->table;
+	Cost		startup,
+				total;
 	List	   *pathkeys;
 	char	   *sort;
+	ListCell   *lc;
 
+	scan_cost(baserel, scan_requests(info, &info->plan, info->fetched), info->fetched,
+			  &startup, &total);
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-									 startup, total, NIL, NULL, NULL, NIL));
+									 startup, total, NIL, baserel->lateral_relids,
+									 NULL, NIL));
 
 	/* the same scan, sorted by the API */
-	sort = ps_plan_sort(root, baserel, info->table, &pathkeys);
+	sort = info->plan.id_expr ? NULL : ps_plan_sort(root, baserel, t, &pathkeys);
 	if (sort != NULL)
 		add_path(baserel, (Path *)
 				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-										 startup, total + 1.0, pathkeys, NULL, NULL,
+										 startup, total + 1.0, pathkeys,
+										 baserel->lateral_relids, NULL,
 										 list_make1(makeString(sort))));
+
+	/* parameterized by the outer side of a join: a request per outer key */
+	foreach(lc, join_param_infos(root, baserel, t))
+	{
+		ParamPathInfo *ppi = lfirst(lc);
+		PsScanPlan	plan;
+		double		fetched;
+
+		ps_plan_pushdown(root, baserel, t,
+						 list_concat_copy(baserel->baserestrictinfo, ppi->ppi_clauses),
+						 &plan);
+		if (list_length(plan.pushed) <= list_length(info->plan.pushed) &&
+			!(plan.id_expr != NULL && info->plan.id_expr == NULL))
+			continue;
+		fetched = plan.id_expr ? id_count(&plan)
+			: baserel->tuples * clauselist_selectivity(root, plan.pushed, baserel->relid,
+													   JOIN_INNER, NULL);
+		scan_cost(baserel, scan_requests(info, &plan, fetched), fetched, &startup, &total);
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, ppi->ppi_rows,
+										 startup, total, NIL, ppi->ppi_req_outer,
+										 NULL, NIL));
+	}
 }
 
 static ForeignScan *
@@ -179,10 +404,12 @@ postscriptGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntabl
 						 Plan *outer_plan)
 {
 	PsRelInfo  *info = baserel->fdw_private;
+	PsScanPlan	plan;
+	Bitmapset  *attrs_used = bms_copy(info->attrs_used);
 	List	   *names = NIL;
 	List	   *types = NIL;
-	List	   *arrays = NIL;
-	List	   *exprs = NIL;
+	List	   *kinds = NIL;
+	List	   *exprs;
 	List	   *attrs = NIL;
 	ListCell   *lc,
 			   *lt,
@@ -191,37 +418,41 @@ postscriptGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntabl
 	int			k;
 	const char *sort = "";
 
-	foreach(lc, info->plan.param_names)
+	/* restrictions, and for a parameterized path its join clauses */
+	ps_plan_pushdown(root, baserel, info->table, scan_clauses, &plan);
+
+	foreach(lc, plan.param_names)
 		names = lappend(names, makeString(pstrdup(strVal(lfirst(lc)))));
-	forboth(lt, info->plan.param_types, la, info->plan.param_arrays)
+	forboth(lt, plan.param_types, la, plan.param_arrays)
 	{
 		types = lappend(types, makeInteger((int) lfirst_oid(lt)));
-		arrays = lappend(arrays, makeInteger(lfirst_int(la)));
+		kinds = lappend(kinds, makeInteger(lfirst_int(la)));
 	}
-	exprs = list_copy(info->plan.param_exprs);
-	if (info->plan.id_expr)
+	exprs = list_copy(plan.param_exprs);
+	if (plan.id_expr)
 	{
-		id_mode = info->plan.id_is_array ? 2 : 1;
-		exprs = lappend(exprs, info->plan.id_expr);
+		id_mode = plan.id_is_array ? 2 : 1;
+		exprs = lappend(exprs, plan.id_expr);
 	}
 	if (best_path->fdw_private != NIL)
 		sort = strVal(linitial(best_path->fdw_private));
 
+	/* every clause is checked locally too: pushed ones are rechecked */
+	scan_clauses = extract_actual_clauses(scan_clauses, false);
+	pull_varattnos((Node *) scan_clauses, baserel->relid, &attrs_used);
+
 	/* whole-row references need every column */
-	if (!bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, info->attrs_used))
+	if (!bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used))
 	{
 		k = -1;
-		while ((k = bms_next_member(info->attrs_used, k)) >= 0)
+		while ((k = bms_next_member(attrs_used, k)) >= 0)
 			attrs = lappend(attrs, makeInteger(k + FirstLowInvalidHeapAttributeNumber));
 		if (attrs == NIL)
 			attrs = list_make1(makeInteger(0));
 	}
 
-	/* every clause is checked locally too: pushed ones are rechecked */
-	scan_clauses = extract_actual_clauses(scan_clauses, false);
-
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs,
-							lappend(list_make5(names, types, arrays,
+							lappend(list_make5(names, types, kinds,
 											   makeString(pstrdup(sort)),
 											   makeInteger(id_mode)),
 									attrs),
@@ -301,7 +532,7 @@ build_query(ForeignScanState *node, PsScanState *st)
 		Datum		v = ExecEvalExpr((ExprState *) lfirst(ls), econtext, &isnull);
 
 		if (!ps_append_param(&qs, strVal(lfirst(ln)), v, isnull,
-							 (Oid) intVal(lfirst(lt)), intVal(lfirst(la)) != 0))
+							 (Oid) intVal(lfirst(lt)), intVal(lfirst(la))))
 			ok = false;
 	}
 	if (st->sort)
@@ -542,62 +773,97 @@ postscriptEndForeignScan(ForeignScanState *node)
 
 /* ---------------------------------------------------------------- EXPLAIN */
 
-/* the request as EXPLAIN shows it: values where known at plan time */
+/*
+ * A pushed value that is not a constant, as EXPLAIN shows it.  When the
+ * scan has quals, EXPLAIN has just pointed its deparse context at this node
+ * and its ancestors, so a nested loop's parameter shows as the outer column.
+ */
 static char *
-explain_request(ForeignScanState *node, PsScanState *st)
+explain_expr(ForeignScanState *node, ExplainState *es, Expr *e)
+{
+	Plan	   *plan = node->ss.ps.plan;
+	List	   *ctx = plan->qual != NIL ? es->deparse_cxt
+		: set_deparse_context_plan(es->deparse_cxt, plan, NIL);
+
+	return deparse_expression((Node *) e, ctx, true, false);
+}
+
+/* id lookups: the GET of each id known at plan time */
+static char *
+explain_id_requests(ForeignScanState *node, ExplainState *es, PsScanState *st, Expr *e)
+{
+	StringInfoData buf;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *seen = NIL;
+
+	initStringInfo(&buf);
+	if (!IsA(e, Const))
+	{
+		appendStringInfo(&buf, "GET %s/{id} for id %s (%s)", st->table->endpoint,
+						 st->id_mode == 2 ? "in" : "=", explain_expr(node, es, e));
+		return buf.data;
+	}
+	if (((Const *) e)->constisnull)
+		return "none (the id is NULL)";
+	if (st->id_mode == 1)
+	{
+		elems = &((Const *) e)->constvalue;
+		nulls = &((Const *) e)->constisnull;
+		n = 1;
+	}
+	else
+		deconstruct_array(DatumGetArrayTypeP(((Const *) e)->constvalue), TEXTOID, -1,
+						  false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *id;
+
+		if (nulls[i])
+			continue;
+		id = ps_url_encode(TextDatumGetCString(elems[i]));
+		if (list_member(seen, makeString(id)))
+			continue;
+		seen = lappend(seen, makeString(id));
+		appendStringInfo(&buf, "%sGET %s/%s", buf.len ? "; " : "", st->table->endpoint, id);
+	}
+	return buf.len ? buf.data : "none (every id is NULL)";
+}
+
+/* the request(s) as EXPLAIN shows them: values where known at plan time */
+static char *
+explain_request(ForeignScanState *node, ExplainState *es, PsScanState *st)
 {
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
-	StringInfoData buf;
+	StringInfoData qs;
 	ListCell   *ln,
 			   *lt,
 			   *la,
 			   *le;
-	List	   *ctx = NIL;
-	bool		first = true;
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "GET %s", st->table->endpoint);
 	if (st->id_mode)
-	{
-		Expr	   *e = list_nth(fsplan->fdw_exprs, list_length(st->param_names));
-
-		ctx = set_deparse_context_plan(NIL, (Plan *) fsplan, NIL);
-		appendStringInfo(&buf, "/{id} for id %s %s", st->id_mode == 2 ? "in" : "=",
-						 deparse_expression((Node *) e, ctx, false, false));
-		return buf.data;
-	}
+		return explain_id_requests(node, es, st,
+								   list_nth(fsplan->fdw_exprs, list_length(st->param_names)));
+	initStringInfo(&qs);
 	forfour(ln, st->param_names, lt, st->param_types, la, st->param_arrays,
 			le, fsplan->fdw_exprs)
 	{
 		Expr	   *e = lfirst(le);
 
-		appendStringInfoChar(&buf, first ? '?' : '&');
-		first = false;
-		if (IsA(e, Const) && !((Const *) e)->constisnull)
-		{
-			StringInfoData one;
-
-			initStringInfo(&one);
-			ps_append_param(&one, strVal(lfirst(ln)), ((Const *) e)->constvalue, false,
-							(Oid) intVal(lfirst(lt)), intVal(lfirst(la)) != 0);
-			appendStringInfoString(&buf, one.data);
-		}
-		else
-		{
-			if (ctx == NIL)
-				ctx = set_deparse_context_plan(NIL, (Plan *) fsplan, NIL);
-			appendStringInfo(&buf, "%s=(%s)", strVal(lfirst(ln)),
-							 deparse_expression((Node *) e, ctx, false, false));
-		}
+		if (!IsA(e, Const))
+			appendStringInfo(&qs, "%s%s=(%s)", qs.len ? "&" : "", strVal(lfirst(ln)),
+							 explain_expr(node, es, e));
+		else if (!ps_append_param(&qs, strVal(lfirst(ln)), ((Const *) e)->constvalue,
+								  ((Const *) e)->constisnull, (Oid) intVal(lfirst(lt)),
+								  intVal(lfirst(la))))
+			return "none (a pushed value is NULL)";
 	}
 	if (st->sort)
-	{
-		appendStringInfo(&buf, "%csort=%s", first ? '?' : '&', st->sort);
-		first = false;
-	}
+		appendStringInfo(&qs, "%ssort=%s", qs.len ? "&" : "", st->sort);
 	if (st->table->paginated)
-		appendStringInfo(&buf, "%cpage=1..", first ? '?' : '&');
-	return buf.data;
+		appendStringInfo(&qs, "%spage=1..", qs.len ? "&" : "");
+	return psprintf("GET %s%s%s", st->table->endpoint, qs.len ? "?" : "", qs.data);
 }
 
 static void
@@ -605,7 +871,7 @@ postscriptExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	PsScanState *st = node->fdw_state;
 
-	ExplainPropertyText("Postscript Request", explain_request(node, st), es);
+	ExplainPropertyText("Postscript Request", explain_request(node, es, st), es);
 	if (es->analyze)
 	{
 		ExplainPropertyInteger("Requests", NULL, st->requests, es);

@@ -1,30 +1,40 @@
 /*-------------------------------------------------------------------------
  *
  * deparse.c
- *		Pushdown: which WHERE clauses and ORDER BY the API can answer, and
- *		the query string they become.
+ *		Pushdown: which WHERE clauses, join clauses and ORDER BY the API can
+ *		answer, and the query string they become.
  *
- * A clause is pushed when its column's API field accepts the operator and
- * the other side is a value known when the scan starts (a constant, a
- * parameter, or a stable expression).  Every pushed clause is also kept as
- * a local qual, so the API's answer is rechecked: pushdown can only save
- * requests and rows, never change a result.
+ * A clause is pushed when its column's API field accepts the operator (the
+ * filter_ops of resources.c), the column has the type the API compares in
+ * (text, bigint, timestamptz), and the other side is a value known when the
+ * scan starts: a constant, a parameter ($1, PREPARE, generic plans, the
+ * outer row of a nested loop) or a stable expression such as
+ * now() - interval '1 day'.  Every pushed clause is also kept as a local
+ * qual, so the API's answer is rechecked: a pushed filter only has to return
+ * a superset of the rows SQL wants, which is what the rules below ensure.
+ * A value the API cannot take exactly (an infinite or out-of-range
+ * timestamp, a LIKE pattern that is not '%literal%') is not sent at all.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/restrictinfo.h"
+#include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/pg_locale.h"
+#include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "postscript_fdw.h"
@@ -59,46 +69,91 @@ rel_column(Node *node, RelOptInfo *baserel, PsTable *t)
 }
 
 /*
- * A value the scan can compute before its first request: no Vars of this
- * query level, nothing volatile, no subplans.  Params (PREPARE, generic
- * plans, nested-loop outer values) qualify.
+ * The type the API compares a column's field in, when the column holds the
+ * API's values unaltered: the descriptor's type, or varchar for text.  A
+ * column declared otherwise (timestamp without time zone, timestamptz(0)
+ * that rounds, numeric, ...) is not pushed: its SQL comparisons need not
+ * agree with the API's.
  */
-static bool
-is_scan_constant(Node *node, RelOptInfo *baserel)
+static Oid
+api_type(PsColumn *col)
 {
-	Relids		relids;
+	Oid			typid;
 
-	if (node == NULL)
-		return false;
-	if (contain_volatile_functions(node) || contain_subplans(node) ||
-		contain_agg_clause(node) || contain_window_function(node))
-		return false;
-	relids = pull_varnos(NULL, node);
-	if (!bms_is_empty(relids))
-		return false;
-	return true;
+	if (col == NULL || col->def == NULL || col->typmod >= 0)
+		return InvalidOid;
+	if (strcmp(col->def->type, "text") == 0)
+		typid = TEXTOID;
+	else if (strcmp(col->def->type, "bigint") == 0)
+		typid = INT8OID;
+	else if (strcmp(col->def->type, "timestamptz") == 0)
+		typid = TIMESTAMPTZOID;
+	else
+		return InvalidOid;
+	if (col->typid == typid || (typid == TEXTOID && col->typid == VARCHAROID))
+		return typid;
+	return InvalidOid;
 }
 
-/* text equality/containment is exact only under a deterministic collation */
+/*
+ * A value the scan can compute before its first request: no Var of this
+ * relation, nothing volatile, no subplan.  Vars of other relations are the
+ * outer side of a parameterized path (or a LATERAL reference): the planner
+ * turns them into nestloop parameters.
+ */
+static bool
+is_scan_value(Node *node, RelOptInfo *baserel)
+{
+	if (node == NULL)
+		return false;
+	if (contain_volatile_functions(node) || contain_subplans(node))
+		return false;
+	return !bms_is_member(baserel->relid, pull_varnos(NULL, node));
+}
+
+/* text equality and LIKE are exact only under a deterministic collation */
 static bool
 collation_ok(Oid collid)
 {
 	return !OidIsValid(collid) || get_collation_isdeterministic(collid);
 }
 
-/* the PS_OP_* of a btree operator on the column's own type, or 0 */
-static uint32
-operator_kind(Oid opno, Oid coltype, const char **suffix)
+/*
+ * Values of another type that ps_format_value turns into the column's API
+ * type exactly, as SQL's cross-type operators compare them.
+ */
+static bool
+value_type_ok(Oid apitype, Oid valtype)
 {
-	TypeCacheEntry *tce = lookup_type_cache(coltype, TYPECACHE_BTREE_OPFAMILY);
+	if (valtype == apitype)
+		return true;
+	if (apitype == INT8OID)
+		return valtype == INT4OID || valtype == INT2OID;
+	if (apitype == TIMESTAMPTZOID)
+		return valtype == TIMESTAMPOID || valtype == DATEOID;
+	return false;
+}
+
+/*
+ * The PS_OP_* of "column OP value" for a btree operator of the column's API
+ * type (text's < and > are never taken: the API's order is not the
+ * collation's), or 0.
+ */
+static uint32
+operator_kind(Oid opno, Oid apitype, Oid valtype, const char **suffix)
+{
+	TypeCacheEntry *tce = lookup_type_cache(apitype, TYPECACHE_BTREE_OPFAMILY);
 	int			strategy;
 	Oid			lefttype,
 				righttype;
 
-	if (!OidIsValid(tce->btree_opf))
+	if (!OidIsValid(opno) || !OidIsValid(tce->btree_opf) ||
+		!op_in_opfamily(opno, tce->btree_opf))
 		return 0;
 	get_op_opfamily_properties(opno, tce->btree_opf, false, &strategy, &lefttype, &righttype);
-	if (!op_in_opfamily(opno, tce->btree_opf) || lefttype != coltype || righttype != coltype)
+	if (lefttype != apitype || righttype != valtype || !value_type_ok(apitype, valtype))
+		return 0;
+	if (apitype == TEXTOID && strategy != BTEqualStrategyNumber)
 		return 0;
 	for (int i = 0; i < lengthof(btree_ops); i++)
 		if (btree_ops[i].strategy == strategy)
@@ -109,38 +164,37 @@ operator_kind(Oid opno, Oid coltype, const char **suffix)
 	return 0;
 }
 
-static Oid
-commutator_or_self(Oid opno, bool swapped)
-{
-	return swapped ? get_commutator(opno) : opno;
-}
-
 /*
- * A LIKE pattern of the form '%literal%' without other wildcards or
- * escapes: the literal, else NULL.
+ * The literal of a LIKE pattern '%literal%' (backslash escapes allowed,
+ * no other wildcard), else NULL.  '%%' gives NULL too: it filters nothing.
  */
 static char *
-like_contains_literal(Const *c)
+like_contains_literal(const char *pat)
 {
-	char	   *pat;
-	size_t		len;
+	size_t		len = strlen(pat);
+	StringInfoData lit;
 
-	if (c->constisnull || c->consttype != TEXTOID)
-		return NULL;
-	pat = TextDatumGetCString(c->constvalue);
-	len = strlen(pat);
 	if (len < 3 || pat[0] != '%' || pat[len - 1] != '%')
 		return NULL;
-	pat[len - 1] = '\0';
-	pat++;
-	if (strpbrk(pat, "%_\\") != NULL)
-		return NULL;
-	return pat;
+	initStringInfo(&lit);
+	for (size_t i = 1; i < len - 1; i++)
+	{
+		if (pat[i] == '%' || pat[i] == '_')
+			return NULL;
+		if (pat[i] == '\\')
+		{
+			/* an escape of the closing % would make it a literal % */
+			if (++i >= len - 1)
+				return NULL;
+		}
+		appendStringInfoChar(&lit, pat[i]);
+	}
+	return lit.data;
 }
 
 static void
-add_filter(PsScanPlan *plan, const char *field, const char *suffix, Expr *value,
-		   Oid typid, bool is_array)
+add_filter(PsScanPlan *plan, RestrictInfo *ri, const char *field, const char *suffix,
+		   Expr *value, int kind)
 {
 	char	   *name = psprintf("%s__%s", field, suffix);
 	ListCell   *lc;
@@ -150,110 +204,102 @@ add_filter(PsScanPlan *plan, const char *field, const char *suffix, Expr *value,
 		if (strcmp(strVal(lfirst(lc)), name) == 0)
 			return;
 	plan->param_names = lappend(plan->param_names, makeString(name));
-	plan->param_types = lappend_oid(plan->param_types, typid);
-	plan->param_arrays = lappend_int(plan->param_arrays, is_array ? 1 : 0);
+	plan->param_types = lappend_oid(plan->param_types, exprType((Node *) value));
+	plan->param_arrays = lappend_int(plan->param_arrays, kind);
 	plan->param_exprs = lappend(plan->param_exprs, value);
+	plan->pushed = lappend(plan->pushed, ri);
 }
 
-/* Examine one clause; record what the API can do with it. */
 static void
-classify_clause(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
-				Expr *clause, PsScanPlan *plan)
+set_id(PsScanPlan *plan, RestrictInfo *ri, Expr *value, bool is_array)
 {
-	if (IsA(clause, OpExpr))
+	if (plan->id_expr != NULL)
+		return;
+	plan->id_expr = value;
+	plan->id_is_array = is_array;
+	plan->id_clause = ri;
+}
+
+/* "column OP value", "value OP column" and "column LIKE pattern" */
+static void
+classify_opexpr(RelOptInfo *baserel, PsTable *t, RestrictInfo *ri, OpExpr *op,
+				PsScanPlan *plan)
+{
+	PsColumn   *col;
+	Node	   *value;
+	Oid			opno = op->opno;
+	Oid			apitype;
+	const char *suffix = NULL;
+	uint32		kind;
+
+	if (list_length(op->args) != 2 || !collation_ok(op->inputcollid))
+		return;
+	col = rel_column(linitial(op->args), baserel, t);
+	value = lsecond(op->args);
+	if (col == NULL)
 	{
-		OpExpr	   *op = (OpExpr *) clause;
-		Node	   *left,
-				   *right;
-		PsColumn   *col;
-		Node	   *value;
-		bool		swapped = false;
-		const char *suffix = NULL;
-		uint32		kind;
-		char	   *opname;
+		col = rel_column(lsecond(op->args), baserel, t);
+		value = linitial(op->args);
+		opno = get_commutator(opno);
+	}
+	apitype = api_type(col);
+	if (!OidIsValid(apitype) || !is_scan_value(value, baserel))
+		return;
 
-		if (list_length(op->args) != 2)
+	/* LIKE '%x%' on a field with __contains; other patterns stay local */
+	if (op->opno == OID_TEXT_LIKE_OP)
+	{
+		if (opno != OID_TEXT_LIKE_OP || apitype != TEXTOID ||
+			!(col->def->filter_ops & PS_OP_CONTAINS))
 			return;
-		left = linitial(op->args);
-		right = lsecond(op->args);
-		col = rel_column(left, baserel, t);
-		value = right;
-		if (col == NULL)
-		{
-			col = rel_column(right, baserel, t);
-			value = left;
-			swapped = true;
-		}
-		if (col == NULL || !is_scan_constant(value, baserel) ||
-			!collation_ok(op->inputcollid))
+		if (IsA(value, Const) && !((Const *) value)->constisnull &&
+			like_contains_literal(TextDatumGetCString(((Const *) value)->constvalue)) == NULL)
 			return;
-
-		/* LIKE '%x%' on a field with __contains */
-		opname = get_opname(op->opno);
-		if (!swapped && opname && strcmp(opname, "~~") == 0 && IsA(value, Const) &&
-			col->def && (col->def->filter_ops & PS_OP_CONTAINS) &&
-			col->typid == TEXTOID)
-		{
-			char	   *lit = like_contains_literal((Const *) value);
-
-			if (lit)
-				add_filter(plan, col->def->field, "contains",
-						   (Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
-											  CStringGetTextDatum(lit), false, false),
-						   TEXTOID, false);
-			return;
-		}
-
-		kind = operator_kind(commutator_or_self(op->opno, swapped), col->typid, &suffix);
-		if (kind == 0)
-			return;
-
-		/* id = x: GET {path}/{id} */
-		if (kind == PS_OP_EQ && col->def && (col->def->flags & PS_COL_ID) &&
-			col->typid == TEXTOID && plan->id_expr == NULL)
-		{
-			plan->id_expr = (Expr *) value;
-			plan->id_is_array = false;
-			return;
-		}
-		if (col->def == NULL || (col->def->filter_ops & kind) == 0)
-			return;
-		add_filter(plan, col->def->field, suffix, (Expr *) value, col->typid, false);
+		add_filter(plan, ri, col->def->field, "contains", (Expr *) value, PS_PARAM_LIKE);
 		return;
 	}
 
-	if (IsA(clause, ScalarArrayOpExpr))
-	{
-		ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) clause;
-		PsColumn   *col;
-		Node	   *value;
-		const char *suffix = NULL;
+	kind = operator_kind(opno, apitype, exprType(value), &suffix);
+	if (kind == 0)
+		return;
+	if (kind == PS_OP_EQ && (col->def->flags & PS_COL_ID) && apitype == TEXTOID)
+		set_id(plan, ri, (Expr *) value, false);
+	else if (col->def->filter_ops & kind)
+		add_filter(plan, ri, col->def->field, suffix, (Expr *) value, PS_PARAM_SCALAR);
+}
 
-		if (!sa->useOr || list_length(sa->args) != 2)
-			return;
-		col = rel_column(linitial(sa->args), baserel, t);
-		value = lsecond(sa->args);
-		if (col == NULL || !is_scan_constant(value, baserel) ||
-			!collation_ok(sa->inputcollid))
-			return;
-		if (operator_kind(sa->opno, col->typid, &suffix) != PS_OP_EQ)
-			return;
-		if (col->def && (col->def->flags & PS_COL_ID) && col->typid == TEXTOID &&
-			plan->id_expr == NULL)
-		{
-			plan->id_expr = (Expr *) value;
-			plan->id_is_array = true;
-			return;
-		}
-		if (col->def == NULL || (col->def->filter_ops & PS_OP_IN) == 0)
-			return;
-		add_filter(plan, col->def->field, "in", (Expr *) value, col->typid, true);
-	}
+/* "column = ANY (array)", which is also what IN (...) becomes */
+static void
+classify_saop(RelOptInfo *baserel, PsTable *t, RestrictInfo *ri,
+			  ScalarArrayOpExpr *sa, PsScanPlan *plan)
+{
+	PsColumn   *col;
+	Node	   *value;
+	Oid			apitype;
+	Oid			elemtype;
+	const char *suffix = NULL;
+
+	if (!sa->useOr || list_length(sa->args) != 2 || !collation_ok(sa->inputcollid))
+		return;
+	col = rel_column(linitial(sa->args), baserel, t);
+	value = lsecond(sa->args);
+	apitype = api_type(col);
+	if (!OidIsValid(apitype) || !is_scan_value(value, baserel))
+		return;
+	elemtype = get_element_type(exprType(value));
+	if (!OidIsValid(elemtype) ||
+		operator_kind(sa->opno, apitype, elemtype, &suffix) != PS_OP_EQ)
+		return;
+	if ((col->def->flags & PS_COL_ID) && apitype == TEXTOID)
+		set_id(plan, ri, (Expr *) value, true);
+	else if (col->def->filter_ops & PS_OP_IN)
+		add_filter(plan, ri, col->def->field, "in", (Expr *) value, PS_PARAM_ARRAY);
 }
 
 /*
- * Decide what of the scan's restriction clauses goes to the API.  Nothing
- * is removed from the local quals: pushed clauses are rechecked.
+ * Decide what of a scan's clauses (RestrictInfos: restrictions, and for a
+ * parameterized path its join clauses) goes to the API.  Nothing is removed
+ * from the local quals: pushed clauses are rechecked.
  */
 void
 ps_plan_pushdown(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
@@ -261,13 +307,19 @@ ps_plan_pushdown(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 {
 	ListCell   *lc;
 
+	memset(plan, 0, sizeof(PsScanPlan));
 	if (!t->pushdown)
 		return;
 	foreach(lc, conds)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 
-		classify_clause(root, baserel, t, ri->clause, plan);
+		if (ri->pseudoconstant)
+			continue;
+		if (IsA(ri->clause, OpExpr))
+			classify_opexpr(baserel, t, ri, (OpExpr *) ri->clause, plan);
+		else if (IsA(ri->clause, ScalarArrayOpExpr))
+			classify_saop(baserel, t, ri, (ScalarArrayOpExpr *) ri->clause, plan);
 	}
 	/* the object endpoint takes no filters: they stay local */
 	if (plan->id_expr != NULL)
@@ -276,22 +328,34 @@ ps_plan_pushdown(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 		plan->param_types = NIL;
 		plan->param_arrays = NIL;
 		plan->param_exprs = NIL;
+		plan->pushed = list_make1(plan->id_clause);
 	}
+}
+
+/* Would this join clause become a filter (or an id lookup) of the scan? */
+bool
+ps_join_clause_pushable(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
+						RestrictInfo *ri)
+{
+	PsScanPlan	plan;
+
+	ps_plan_pushdown(root, baserel, t, list_make1(ri), &plan);
+	return plan.pushed != NIL;
 }
 
 /*
  * The API's sort for the query's ORDER BY, if it can give that order
- * exactly: one sort key on a sortable column, NULLS LAST ascending or NULLS
- * FIRST descending (the API's placement of NULLs), and no collation
- * question (text sorts are pushed only under the C collation).
+ * exactly: one sort key on a sortable column of its API type, NULLS LAST
+ * ascending or NULLS FIRST descending (the API's placement of NULLs), and
+ * text only under the C collation.
  */
 char *
 ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t, List **pathkeys)
 {
 	PathKey    *pk;
-	EquivalenceMember *em = NULL;
 	PsColumn   *col = NULL;
 	ListCell   *lc;
+	Oid			apitype;
 	bool		desc;
 
 	*pathkeys = NIL;
@@ -306,36 +370,33 @@ ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t, List **pathkeys
 
 		if (bms_equal(m->em_relids, baserel->relids) &&
 			(col = rel_column((Node *) m->em_expr, baserel, t)) != NULL)
-		{
-			em = m;
 			break;
-		}
+		col = NULL;
 	}
-	if (em == NULL || col == NULL || col->def == NULL ||
-		!(col->def->flags & PS_COL_SORTABLE))
+	apitype = api_type(col);
+	if (!OidIsValid(apitype) || !(col->def->flags & PS_COL_SORTABLE))
 		return NULL;
 	desc = (pk->pk_strategy == BTGreaterStrategyNumber);
 	if (pk->pk_nulls_first != desc)
 		return NULL;
-	if (col->typid == TEXTOID && !lc_collate_is_c(pk->pk_eclass->ec_collation))
+	if (apitype == TEXTOID && !lc_collate_is_c(pk->pk_eclass->ec_collation))
 		return NULL;
-	if (col->typid != TEXTOID && col->typid != TIMESTAMPTZOID && col->typid != INT8OID &&
-		col->typid != INT4OID && col->typid != TIMESTAMPOID)
+	/* the sort must be by the type's own btree order */
+	if (lookup_type_cache(apitype, TYPECACHE_BTREE_OPFAMILY)->btree_opf != pk->pk_opfamily)
 		return NULL;
-	/* the sort must be by the column's btree order for its type */
-	{
-		TypeCacheEntry *tce = lookup_type_cache(col->typid, TYPECACHE_BTREE_OPFAMILY);
-
-		if (tce->btree_opf != pk->pk_opfamily)
-			return NULL;
-	}
 	*pathkeys = list_make1(pk);
 	return psprintf("%s__%s", col->def->field, desc ? "desc" : "asc");
 }
 
 /* ---------------------------------------------------------------- execution */
 
-/* a filter value as the API reads it */
+/*
+ * A filter value as the API reads it, or NULL when the API cannot take it
+ * exactly (then the filter is not sent and the local qual decides).
+ * Timestamps are sent in UTC with a Z, whatever the session's TimeZone; a
+ * timestamp without time zone or a date is first read in the session's
+ * TimeZone, as SQL compares it with a timestamptz.
+ */
 char *
 ps_format_value(Datum value, Oid typid)
 {
@@ -343,10 +404,27 @@ ps_format_value(Datum value, Oid typid)
 	{
 		case TIMESTAMPTZOID:
 		case TIMESTAMPOID:
+		case DATEOID:
 			{
-				PsJson *j = ps_datum_to_json(value, typid);
-				char	   *s = pstrdup(json_object_get_string(j));
+				TimestampTz ts;
+				int			overflow = 0;
+				struct pg_tm tm;
+				fsec_t		fsec;
+				PsJson	   *j;
+				char	   *s;
 
+				if (typid == DATEOID)
+					ts = date2timestamptz_opt_overflow(DatumGetDateADT(value), &overflow);
+				else if (typid == TIMESTAMPOID)
+					ts = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(value), &overflow);
+				else
+					ts = DatumGetTimestampTz(value);
+				if (overflow != 0 || TIMESTAMP_NOT_FINITE(ts) ||
+					timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0 ||
+					tm.tm_year < 1 || tm.tm_year > 9999)
+					return NULL;
+				j = ps_datum_to_json(TimestampTzGetDatum(ts), TIMESTAMPTZOID);
+				s = pstrdup(json_object_get_string(j));
 				json_object_put(j);
 				return s;
 			}
@@ -356,25 +434,30 @@ ps_format_value(Datum value, Oid typid)
 			{
 				Oid			outfunc;
 				bool		isvarlena;
+				char	   *s;
 
 				getTypeOutputInfo(typid, &outfunc, &isvarlena);
-				return OidOutputFunctionCall(outfunc, value);
+				s = OidOutputFunctionCall(outfunc, value);
+				return pg_server_to_any(s, strlen(s), PG_UTF8);
 			}
 	}
 }
 
 /*
- * Append one parameter to a query string; arrays become repeated
- * parameters.  Returns false when the value makes the clause unsatisfiable
- * (NULL, or an array of nothing but NULLs): then no request is needed.
+ * Append one parameter to a query string (kind: PsParamKind); arrays become
+ * repeated parameters.  Returns false when the value makes the clause
+ * unsatisfiable (NULL, or an array of nothing but NULLs): then no request
+ * is needed.  A value the API cannot take exactly appends nothing.
  */
 bool
 ps_append_param(StringInfo qs, const char *name, Datum value, bool isnull,
-				Oid typid, bool is_array)
+				Oid typid, int kind)
 {
+	char	   *s;
+
 	if (isnull)
 		return false;
-	if (is_array)
+	if (kind == PS_PARAM_ARRAY)
 	{
 		ArrayType  *arr = DatumGetArrayTypeP(value);
 		Oid			elemtype = ARR_ELEMTYPE(arr);
@@ -384,21 +467,34 @@ ps_append_param(StringInfo qs, const char *name, Datum value, bool isnull,
 		Datum	   *elems;
 		bool	   *enulls;
 		int			n;
-		bool		any = false;
+		StringInfoData vals;
 
 		get_typlenbyvalalign(elemtype, &elen, &ebyval, &ealign);
 		deconstruct_array(arr, elemtype, elen, ebyval, ealign, &elems, &enulls, &n);
+		initStringInfo(&vals);
 		for (int i = 0; i < n; i++)
 		{
 			if (enulls[i])
 				continue;
-			appendStringInfo(qs, "%s%s=%s", qs->len ? "&" : "", name,
-							 ps_url_encode(ps_format_value(elems[i], elemtype)));
-			any = true;
+			/* one value the API cannot take: the whole list stays local */
+			if ((s = ps_format_value(elems[i], elemtype)) == NULL)
+				return true;
+			appendStringInfo(&vals, "&%s=%s", name, ps_url_encode(s));
 		}
-		return any;
+		if (vals.len == 0)
+			return false;
+		appendStringInfoString(qs, vals.data + (qs->len ? 0 : 1));
+		return true;
 	}
-	appendStringInfo(qs, "%s%s=%s", qs->len ? "&" : "", name,
-					 ps_url_encode(ps_format_value(value, typid)));
+	if (kind == PS_PARAM_LIKE)
+	{
+		s = like_contains_literal(TextDatumGetCString(value));
+		if (s != NULL)
+			s = pg_server_to_any(s, strlen(s), PG_UTF8);
+	}
+	else
+		s = ps_format_value(value, typid);
+	if (s != NULL)
+		appendStringInfo(qs, "%s%s=%s", qs->len ? "&" : "", name, ps_url_encode(s));
 	return true;
 }

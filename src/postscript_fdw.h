@@ -292,25 +292,36 @@ extern bool ps_parse_iso8601(const char *s, size_t len, int64 *result);
  * ----------------------------------------------------------------
  */
 
+/* how a pushed value becomes query parameters */
+typedef enum PsParamKind
+{
+	PS_PARAM_SCALAR = 0,		/* name=value */
+	PS_PARAM_ARRAY = 1,			/* name=v1&name=v2: a repeated parameter */
+	PS_PARAM_LIKE = 2			/* a LIKE pattern; sent if it is '%literal%' */
+} PsParamKind;
+
 /* what a scan asks of the API, decided at plan time */
 typedef struct PsScanPlan
 {
 	List	   *param_names;	/* String: "email__eq", ... */
 	List	   *param_types;	/* OID: the value's type */
-	List	   *param_arrays;	/* int: 1 = array, a repeated parameter */
+	List	   *param_arrays;	/* int: PsParamKind */
 	List	   *param_exprs;	/* Expr: the values, evaluated per scan */
-	char	   *sort;			/* "created_at__desc" or NULL */
 	Expr	   *id_expr;		/* id = x / id = ANY(x): GET {path}/{id} */
 	bool		id_is_array;
+	RestrictInfo *id_clause;	/* the clause id_expr comes from */
+	List	   *pushed;			/* RestrictInfos sent to the API */
 } PsScanPlan;
 
 extern void ps_plan_pushdown(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 							 List *conds, PsScanPlan *plan);
+extern bool ps_join_clause_pushable(PlannerInfo *root, RelOptInfo *baserel,
+									PsTable *t, RestrictInfo *ri);
 extern char *ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 						  List **pathkeys);
 extern char *ps_format_value(Datum value, Oid typid);
 extern bool ps_append_param(StringInfo qs, const char *name, Datum value,
-							bool isnull, Oid typid, bool is_array);
+							bool isnull, Oid typid, int kind);
 
 /* ----------------------------------------------------------------
  * import.c
