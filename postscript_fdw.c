@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "access/sysattr.h"
+#include "catalog/pg_collation.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
@@ -571,7 +572,8 @@ build_query(ForeignScanState *node, PsScanState *st)
 				if (nulls[i])
 					continue;
 				for (int j = 0; j < k && !dup; j++)
-					dup = DatumGetBool(DirectFunctionCall2(texteq, st->ids[j], elems[i]));
+					dup = DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
+																  st->ids[j], elems[i]));
 				if (!dup)
 					st->ids[k++] = elems[i];
 			}
@@ -801,7 +803,7 @@ explain_id_requests(ForeignScanState *node, ExplainState *es, PsScanState *st, E
 	initStringInfo(&buf);
 	if (!IsA(e, Const))
 	{
-		appendStringInfo(&buf, "GET %s/{id} for id %s (%s)", st->table->endpoint,
+		appendStringInfo(&buf, "GET %s/{id} for id %s %s", st->table->endpoint,
 						 st->id_mode == 2 ? "in" : "=", explain_expr(node, es, e));
 		return buf.data;
 	}
@@ -852,7 +854,7 @@ explain_request(ForeignScanState *node, ExplainState *es, PsScanState *st)
 		Expr	   *e = lfirst(le);
 
 		if (!IsA(e, Const))
-			appendStringInfo(&qs, "%s%s=(%s)", qs.len ? "&" : "", strVal(lfirst(ln)),
+			appendStringInfo(&qs, "%s%s=%s", qs.len ? "&" : "", strVal(lfirst(ln)),
 							 explain_expr(node, es, e));
 		else if (!ps_append_param(&qs, strVal(lfirst(ln)), ((Const *) e)->constvalue,
 								  ((Const *) e)->constisnull, (Oid) intVal(lfirst(lt)),
