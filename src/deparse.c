@@ -443,6 +443,12 @@ ps_format_value(Datum value, Oid typid)
 	}
 }
 
+static int
+cmp_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /*
  * Append one parameter to a query string (kind: PsParamKind); arrays become
  * repeated parameters.  Returns false when the value makes the clause
@@ -466,24 +472,31 @@ ps_append_param(StringInfo qs, const char *name, Datum value, bool isnull,
 		char		ealign;
 		Datum	   *elems;
 		bool	   *enulls;
-		int			n;
-		StringInfoData vals;
+		int			n,
+					nvals = 0;
+		char	  **vals;
+		StringInfoData buf;
 
 		get_typlenbyvalalign(elemtype, &elen, &ebyval, &ealign);
 		deconstruct_array(arr, elemtype, elen, ebyval, ealign, &elems, &enulls, &n);
-		initStringInfo(&vals);
+		vals = palloc(sizeof(char *) * Max(n, 1));
 		for (int i = 0; i < n; i++)
 		{
 			if (enulls[i])
 				continue;
 			/* one value the API cannot take: the whole list stays local */
-			if ((s = ps_format_value(elems[i], elemtype)) == NULL)
+			if ((vals[nvals++] = ps_format_value(elems[i], elemtype)) == NULL)
 				return true;
-			appendStringInfo(&vals, "&%s=%s", name, ps_url_encode(s));
 		}
-		if (vals.len == 0)
+		if (nvals == 0)
 			return false;
-		appendStringInfoString(qs, vals.data + (qs->len ? 0 : 1));
+		/* each value once, in a stable order */
+		qsort(vals, nvals, sizeof(char *), cmp_strings);
+		initStringInfo(&buf);
+		for (int i = 0; i < nvals; i++)
+			if (i == 0 || strcmp(vals[i], vals[i - 1]) != 0)
+				appendStringInfo(&buf, "&%s=%s", name, ps_url_encode(vals[i]));
+		appendStringInfoString(qs, buf.data + (qs->len ? 0 : 1));
 		return true;
 	}
 	if (kind == PS_PARAM_LIKE)
