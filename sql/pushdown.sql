@@ -126,6 +126,10 @@ EXPLAIN (COSTS OFF) SELECT id FROM ps.messages
 EXPLAIN (COSTS OFF) SELECT id FROM ps.opt_ins WHERE subscriber_id = 's_1' AND phone_number = '+15555550123';
 EXPLAIN (COSTS OFF) SELECT id FROM ps.opt_outs WHERE created_at > '2026-01-01' AND source = 'reply_stop';
 EXPLAIN (COSTS OFF) SELECT id FROM ps.keywords WHERE keyword = 'YOUROCK';
+EXPLAIN (COSTS OFF) SELECT id FROM ps.keywords WHERE id = 'kw_1';
+EXPLAIN (COSTS OFF) SELECT id FROM ps.campaigns WHERE id IN ('cmp_1', 'cmp_2');
+-- the contract has no GET opt_outs/{id}: the list is read
+EXPLAIN (COSTS OFF) SELECT id FROM ps.opt_outs WHERE id = 'oo_1';
 
 -- a column declared otherwise than the API's type is not pushed
 CREATE FOREIGN TABLE pd_subs_ts (id text, created_at timestamp, ps_id numeric)

@@ -87,7 +87,7 @@ static const PsColumnDef message_columns[] = {
 };
 
 static const PsColumnDef opt_in_columns[] = {
-	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "opt-in id (oi_...); after INSERT, the pending subscriber id"},
+	{"id", "text", "id", 0, PS_COL_RESULT, NULL, "opt-in id (oi_...); after INSERT, the pending subscriber id"},
 	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, PS_COL_RESULT, NULL, "the subscriber"},
 	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number"},
 	{"keyword_id", "text", "keyword_id", 0, 0, "keyword_id", "keyword that was texted in"},
@@ -101,7 +101,7 @@ static const PsColumnDef opt_in_columns[] = {
 };
 
 static const PsColumnDef opt_out_columns[] = {
-	{"id", "text", "id", 0, PS_COL_ID, NULL, "opt-out id (oo_...)"},
+	{"id", "text", "id", 0, 0, NULL, "opt-out id (oo_...)"},
 	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, 0, "postscript_subscriber_id", "the subscriber"},
 	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number"},
 	{"source", "text", "source", 0, 0, NULL, "reply_stop, api, ..."},
