@@ -113,9 +113,14 @@ SELECT * FROM pd_sent();
 SELECT count(*) FROM (SELECT id FROM ps.subscribers LIMIT 5 OFFSET 100) s;
 SELECT * FROM pd_sent();
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT id FROM ps.subscribers LIMIT 150;
--- NULLS FIRST ascending or a text order under a non-C collation: sorted here
+-- NULLS FIRST ascending: sorted here; text only under the C collation
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers ORDER BY created_at NULLS FIRST LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers ORDER BY phone_number COLLATE "C" LIMIT 5;
+-- a field that may be null (shopify_customer_id): sorted by the API only when
+-- the WHERE clause excludes NULLs, whose place in the API's order is unknown
+EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers ORDER BY shopify_customer_id LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE shopify_customer_id IS NOT NULL
+ ORDER BY shopify_customer_id DESC NULLS LAST LIMIT 5;
 SELECT mock.reset();
 
 -- other tables: their filter fields from the contract

@@ -210,7 +210,7 @@ SELECT pd_check('join', 0, ARRAY['INSERT INTO pd_got SELECT s::text FROM ps.subs
                 'SELECT s::text FROM pd_ref.subscribers s WHERE s.email = ANY (ARRAY(SELECT email FROM pd_keys))');
 
 -- ORDER BY a sortable field, with LIMIT: the same values in the same order
-CREATE TABLE pd_order (tbl text, expr text, dir text, lim int, same boolean);
+CREATE TABLE pd_order (tbl text, expr text, cond text, dir text, lim int, same boolean);
 DO $$
 DECLARE
   s record;
@@ -219,20 +219,23 @@ DECLARE
   got text;
   want text;
 BEGIN
-  FOR s IN SELECT * FROM (VALUES ('subscribers', 'created_at'), ('subscribers', 'updated_at'),
-                                 ('subscribers', 'phone_number COLLATE "C"'),
-                                 ('subscribers', 'shopify_customer_id'),
-                                 ('campaigns', 'created_at'), ('campaigns', 'sent_at'),
-                                 ('messages', 'created_at'), ('opt_ins', 'created_at'),
-                                 ('opt_outs', 'created_at')) v(tbl, expr)
+  FOR s IN SELECT * FROM (VALUES ('subscribers', 'created_at', 'true'),
+                                 ('subscribers', 'updated_at', 'true'),
+                                 ('subscribers', 'phone_number COLLATE "C"', 'true'),
+                                 ('subscribers', 'shopify_customer_id', 'true'),
+                                 ('subscribers', 'shopify_customer_id', 'shopify_customer_id IS NOT NULL'),
+                                 ('campaigns', 'created_at', 'true'), ('campaigns', 'sent_at', 'true'),
+                                 ('campaigns', 'sent_at', 'sent_at > ''2000-01-01'''),
+                                 ('messages', 'created_at', 'true'), ('opt_ins', 'created_at', 'true'),
+                                 ('opt_outs', 'created_at', 'true')) v(tbl, expr, cond)
   LOOP
     FOREACH d IN ARRAY ARRAY['', 'DESC', 'NULLS FIRST', 'DESC NULLS LAST'] LOOP
       FOREACH l IN ARRAY ARRAY[5, 150] LOOP
-        EXECUTE format('SELECT array_agg(v)::text FROM (SELECT %s AS v FROM ps.%I ORDER BY 1 %s LIMIT %s) x',
-                       s.expr, s.tbl, d, l) INTO got;
-        EXECUTE format('SELECT array_agg(v)::text FROM (SELECT %s AS v FROM pd_ref.%I ORDER BY 1 %s LIMIT %s) x',
-                       s.expr, s.tbl, d, l) INTO want;
-        INSERT INTO pd_order VALUES (s.tbl, s.expr, d, l, got IS NOT DISTINCT FROM want);
+        EXECUTE format('SELECT array_agg(v)::text FROM (SELECT %s AS v FROM ps.%I WHERE %s ORDER BY 1 %s LIMIT %s) x',
+                       s.expr, s.tbl, s.cond, d, l) INTO got;
+        EXECUTE format('SELECT array_agg(v)::text FROM (SELECT %s AS v FROM pd_ref.%I WHERE %s ORDER BY 1 %s LIMIT %s) x',
+                       s.expr, s.tbl, s.cond, d, l) INTO want;
+        INSERT INTO pd_order VALUES (s.tbl, s.expr, s.cond, d, l, got IS NOT DISTINCT FROM want);
       END LOOP;
     END LOOP;
   END LOOP;
@@ -242,7 +245,7 @@ END $$;
 SELECT count(*) AS cases, count(*) FILTER (WHERE ptype IS NOT NULL) AS with_param,
        count(DISTINCT tbl) AS tables FROM pd_case;
 SELECT count(*) AS orderings, count(*) FILTER (WHERE same) AS same FROM pd_order;
-SELECT tbl, expr, dir, lim FROM pd_order WHERE NOT same;
+SELECT tbl, expr, cond, dir, lim FROM pd_order WHERE NOT same;
 SELECT b.form, b.extra, b.missing, c.tbl, c.pred, c.tz
   FROM pd_bad b LEFT JOIN pd_case c USING (n) ORDER BY b.n, b.form;
 -- and that the API was really asked: filters, sorts and id lookups were sent

@@ -343,11 +343,31 @@ ps_join_clause_pushable(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 	return plan.pushed != NIL;
 }
 
+/* Does a restriction of the scan hold only for a non-null column value? */
+static bool
+excludes_nulls(RelOptInfo *baserel, PsColumn *col)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_nonnullable_vars((Node *) extract_actual_clauses(baserel->baserestrictinfo,
+																	   false)))
+	{
+		Var		   *var = lfirst(lc);
+
+		if (var->varno == baserel->relid && var->varattno == col->attnum &&
+			var->varlevelsup == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
- * The API's sort for the query's ORDER BY, if it can give that order
- * exactly: one sort key on a sortable column of its API type, NULLS LAST
- * ascending or NULLS FIRST descending (the API's placement of NULLs), and
- * text only under the C collation.
+ * The API's sort for the query's ORDER BY, if it gives that order exactly:
+ * one sort key on a sortable column of its API type, text only under the C
+ * collation.  Where the API puts NULLs is not documented, so a field that
+ * may be null is sorted by the API only when the WHERE clause excludes
+ * NULLs, and another only in the default placement (NULLS LAST ascending,
+ * FIRST descending).
  */
 char *
 ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t, List **pathkeys)
@@ -377,9 +397,11 @@ ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t, List **pathkeys
 	if (!OidIsValid(apitype) || !(col->def->flags & PS_COL_SORTABLE))
 		return NULL;
 	desc = (pk->pk_strategy == BTGreaterStrategyNumber);
-	if (pk->pk_nulls_first != desc)
-		return NULL;
 	if (apitype == TEXTOID && !lc_collate_is_c(pk->pk_eclass->ec_collation))
+		return NULL;
+	/* NULLs: excluded by the WHERE clause, or never there and not asked first */
+	if (!excludes_nulls(baserel, col) &&
+		((col->def->flags & PS_COL_NULLABLE) || pk->pk_nulls_first != desc))
 		return NULL;
 	/* the sort must be by the type's own btree order */
 	if (lookup_type_cache(apitype, TYPECACHE_BTREE_OPFAMILY)->btree_opf != pk->pk_opfamily)

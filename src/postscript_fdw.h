@@ -54,6 +54,8 @@
 #define PS_COL_WRITE_ONLY	0x0004	/* only written, never in a read */
 #define PS_COL_UPDATABLE	0x0008	/* may be set by UPDATE */
 #define PS_COL_RESULT		0x0010	/* filled from a write's response */
+#define PS_COL_NULLABLE		0x0020	/* may be null: where the API sorts NULLs is
+									 * unknown */
 
 typedef struct PsColumnDef
 {
