@@ -510,6 +510,18 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 }
 
 /*
+ * An id that names an object: "", "." and ".." would make {path}/{id} name
+ * another endpoint.  No object has such an id, so they are no row.
+ */
+static bool
+fetchable_id(Datum id)
+{
+	char	   *s = TextDatumGetCString(id);
+
+	return s[0] != '\0' && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/*
  * Evaluate the pushed-down values and build the query string.  Returns
  * false when a value rules out every row (a NULL), so no request is made.
  */
@@ -553,7 +565,7 @@ build_query(ForeignScanState *node, PsScanState *st)
 		{
 			st->ids = palloc(sizeof(Datum));
 			st->ids[0] = v;
-			st->nids = 1;
+			st->nids = fetchable_id(v) ? 1 : 0;
 		}
 		else
 		{
@@ -569,7 +581,7 @@ build_query(ForeignScanState *node, PsScanState *st)
 			{
 				bool		dup = false;
 
-				if (nulls[i])
+				if (nulls[i] || !fetchable_id(elems[i]))
 					continue;
 				for (int j = 0; j < k && !dup; j++)
 					dup = DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
@@ -822,7 +834,7 @@ explain_id_requests(ForeignScanState *node, ExplainState *es, PsScanState *st, E
 	{
 		char	   *id;
 
-		if (nulls[i])
+		if (nulls[i] || !fetchable_id(elems[i]))
 			continue;
 		id = ps_url_encode(TextDatumGetCString(elems[i]));
 		if (list_member(seen, makeString(id)))
@@ -830,7 +842,7 @@ explain_id_requests(ForeignScanState *node, ExplainState *es, PsScanState *st, E
 		seen = lappend(seen, makeString(id));
 		appendStringInfo(&buf, "%sGET %s/%s", buf.len ? "; " : "", st->table->endpoint, id);
 	}
-	return buf.len ? buf.data : "none (every id is NULL)";
+	return buf.len ? buf.data : "none (no id names an object)";
 }
 
 /* the request(s) as EXPLAIN shows them: values where known at plan time */

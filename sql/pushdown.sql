@@ -85,6 +85,9 @@ SELECT count(*) > 1 AS read_pages FROM pd_sent() WHERE query NOT LIKE '%email%';
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE id = :'sid';
 SELECT id = :'sid' AS same FROM ps.subscribers WHERE id = :'sid' AND email = :'semail';
 SELECT id FROM ps.subscribers WHERE id = 's_no_such_subscriber';
+-- ids that would name another path are no row, without a request
+SELECT id FROM ps.subscribers WHERE id IN ('', '.', '..');
+EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE id = '';
 SELECT * FROM pd_sent();
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers
  WHERE id IN (:'sid2', :'sid', :'sid2', NULL, 's_no_such_subscriber');
