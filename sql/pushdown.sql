@@ -178,6 +178,15 @@ SELECT o.id, s.id FROM pd_orders o JOIN ps.subscribers s ON s.email = o.email;
 
 -- use_remote_estimate: one request of page 1 at plan time gives the size
 -- (total_pages x rows on the page), and so the choice of plan
+CREATE FUNCTION pd_rows(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+  plan json;
+BEGIN
+  EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO plan;
+  RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
+END $$;
+SELECT pd_rows('SELECT * FROM ps.subscribers') AS assumed,
+       pd_rows('SELECT * FROM ps.subscribers WHERE ps_id = ' || :sps_id) AS by_selectivity;
 DELETE FROM pd_orders WHERE id > 15;
 ANALYZE pd_orders;
 SELECT mock.reset();
@@ -187,9 +196,15 @@ ALTER FOREIGN TABLE ps.subscribers OPTIONS (ADD use_remote_estimate 'true');
 EXPLAIN (COSTS OFF)
 SELECT o.id, s.id FROM pd_orders o JOIN ps.subscribers s ON s.email = o.email;
 SELECT * FROM pd_sent();
+SELECT pd_rows('SELECT * FROM ps.subscribers') = (SELECT count(*) FROM ps.subscribers) AS exact;
+SELECT mock.reset();
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE updated_at >= '2026-01-01' AND email LIKE '%e%';
+SELECT * FROM pd_sent();
+-- the filtered count is not reduced again by the filter's selectivity
+SELECT pd_rows('SELECT * FROM ps.subscribers WHERE ps_id = ' || :sps_id) AS one_row;
 SELECT * FROM pd_sent();
 ALTER FOREIGN TABLE ps.subscribers OPTIONS (DROP use_remote_estimate);
 DROP TABLE pd_orders;
 DROP COLLATION pd_ci;
 DROP FUNCTION pd_sent();
+DROP FUNCTION pd_rows(text);
