@@ -313,6 +313,13 @@ extern bool ps_append_param(StringInfo qs, const char *name, Datum value,
 							bool isnull, Oid typid, bool is_array);
 
 /* ----------------------------------------------------------------
+ * modify.c -- INSERT and UPDATE
+ * ----------------------------------------------------------------
+ */
+struct FdwRoutine;
+extern void ps_modify_routines(struct FdwRoutine *routine);
+
+/* ----------------------------------------------------------------
  * import.c
  * ----------------------------------------------------------------
  */
