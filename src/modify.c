@@ -187,19 +187,27 @@ key_column(PsModifyState *st, const char *key)
 	return key;
 }
 
-/* a bad row: nothing was sent for it */
+/* 'column "x"', for row errors */
+static char *
+in_column(const char *name)
+{
+	return psprintf("column \"%s\"", name);
+}
+
+/* a bad row: nothing was sent for it; where is 'column "x"' or the like */
 static void
 row_error(PsModifyState *st, int64 rowno, int code, const char *msg,
-		  const char *column, const char *detail)
+		  const char *where, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(code),
-			 errmsg("%s in column \"%s\", row %lld of %s", msg, column,
+			 errmsg("%s in %s, row %lld of %s", msg, where,
 					(long long) rowno, st->what),
 			 errdetail_internal("%s", detail),
 			 st->written > 0
-			 ? errhint("No request was sent for this row. The %lld rows before it that Postscript accepted stay written: ROLLBACK does not undo them.",
-					   (long long) st->written)
+			 ? errhint_plural("No request was sent for this row. The %lld row before it that Postscript accepted stays written: ROLLBACK does not undo it.",
+							  "No request was sent for this row. The %lld rows before it that Postscript accepted stay written: ROLLBACK does not undo them.",
+							  (unsigned long) st->written, (long long) st->written)
 			 : errhint("No request was sent for this row.")));
 }
 
@@ -364,7 +372,7 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, Datum value,
 				s = datum_text(value, col->typid);
 				if (ps_phone_normalize(s, country, e164, sizeof(e164), &why) != 0)
 					row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-							  "invalid phone number", col->name,
+							  "invalid phone number", in_column(col->name),
 							  psprintf("The value \"%s\" %s (numbers without + or 00 are read as numbers of %s, the server's default_country).",
 									   s, why, country));
 				add_string(body, wc->key, e164);
@@ -374,7 +382,7 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, Datum value,
 			s = datum_text(value, col->typid);
 			if ((why = email_problem(s)) != NULL)
 				row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-						  "invalid email address", col->name,
+						  "invalid email address", in_column(col->name),
 						  psprintf("The value \"%s\" %s.", s, why));
 			add_string(body, wc->key, s);
 			return NULL;
@@ -382,7 +390,7 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, Datum value,
 			s = datum_text(value, col->typid);
 			if (s[0] == '\0' || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(s))
 				row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-						  "invalid event type", col->name,
+						  "invalid event type", in_column(col->name),
 						  psprintf("The value \"%s\" must be one or more letters, digits and underscores.", s));
 			add_string(body, wc->key, s);
 			return NULL;
@@ -391,7 +399,7 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, Datum value,
 			if (s[0] == '\0' || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s) ||
 				strspn(s, "0") == strlen(s))
 				row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-						  "invalid Shopify customer id", col->name,
+						  "invalid Shopify customer id", in_column(col->name),
 						  psprintf("The value \"%s\" must be a positive integer.", s));
 			json_object_object_add(body, wc->key,
 								   json_object_new_int64(strtoll(s, NULL, 10)));
@@ -409,7 +417,7 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, Datum value,
 				s = datum_text(value, col->typid);
 				if (!ps_parse_iso8601(s, strlen(s), &ts))
 					row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-							  "invalid timestamp", col->name,
+							  "invalid timestamp", in_column(col->name),
 							  psprintf("The value \"%s\" must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z.", s));
 				j = ps_datum_to_json(TimestampTzGetDatum(ts), TIMESTAMPTZOID);
 				json_object_object_add(body, wc->key, j);
@@ -427,15 +435,15 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, Datum value,
 				problem = wc->role == ROLE_TAGS ? tags_problem(j) : properties_problem(j);
 				if (problem != NULL)
 					row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-							  psprintf("invalid %s", what), col->name,
-							  psprintf("The %s %s.", what, problem));
+							  psprintf("invalid %s", what), in_column(col->name),
+							  psprintf("The value %s.", problem));
 				return NULL;
 			}
 		case ROLE_TEXT:
 			s = datum_text(value, col->typid);
 			if (s[0] == '\0')
 				row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-						  "empty value", col->name,
+						  "empty value", in_column(col->name),
 						  "The value must not be an empty string.");
 			add_string(body, wc->key, s);
 			return NULL;
@@ -451,28 +459,27 @@ require(PsModifyState *st, PsJson *body, int64 rowno, int min, int max,
 		const char *const *keys, int nkeys)
 {
 	StringInfoData names;
+	char	   *where;
 	int			given = 0;
 
 	initStringInfo(&names);
 	for (int i = 0; i < nkeys; i++)
 	{
-		appendStringInfo(&names, "%s%s", i == 0 ? "" : (i == nkeys - 1 ? " or " : ", "),
+		appendStringInfo(&names, "%s\"%s\"", i == 0 ? "" : (i == nkeys - 1 ? " or " : ", "),
 						 key_column(st, keys[i]));
 		if (json_object_object_get_ex(body, keys[i], NULL))
 			given++;
 	}
+	where = nkeys == 1 ? psprintf("column %s", names.data)
+		: psprintf("columns %s", names.data);
 	if (given < min)
-		row_error(st, rowno, ERRCODE_NOT_NULL_VIOLATION,
-				  "missing value", names.data,
-				  nkeys == 1
-				  ? psprintf("%s %s needs a value in column \"%s\".", st->method,
-							 st->path, names.data)
-				  : psprintf("%s %s needs a value in one of the columns %s.", st->method,
-							 st->path, names.data));
+		row_error(st, rowno, ERRCODE_NOT_NULL_VIOLATION, "missing value", where,
+				  psprintf("%s %s needs a value in %s.", st->method, st->path,
+						   nkeys == 1 ? where : psprintf("one of the %s", where)));
 	if (given > max)
 		row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-				  "more than one value given", names.data,
-				  psprintf("Give a value in only one of the columns %s.", names.data));
+				  "more than one value given", where,
+				  psprintf("Give a value in only one of the %s.", where));
 }
 
 /*
@@ -518,7 +525,7 @@ build_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 				continue;		/* not sent */
 			if (wc->role != ROLE_EMAIL)
 				row_error(st, row->rowno, ERRCODE_NOT_NULL_VIOLATION,
-						  "NULL value", wc->col->name,
+						  "NULL value", in_column(wc->col->name),
 						  "Postscript adds tags and merges properties: an UPDATE cannot set them to NULL.");
 			json_object_object_add(body, wc->key, NULL);
 			continue;
@@ -781,7 +788,9 @@ send_insert(PsModifyState *st, PendingRow *row)
 					 ? errdetail("%s %s answered HTTP %ld.", st->method, st->path, res.status)
 					 : errdetail("%s %s failed after the request was sent: %s.",
 								 st->method, st->path, res.body),
-					 errhint("Events cannot be read back, so it was not sent again (that could record it twice). Rows before it were recorded; ROLLBACK does not undo them.")));
+					 st->written > 0
+					 ? errhint("Events cannot be read back, so it was not sent again (that could record it twice). The rows before it were recorded; ROLLBACK does not undo them.")
+					 : errhint("Events cannot be read back, so it was not sent again (that could record it twice).")));
 
 		/* the subscriber may exist now: look before sending again */
 		rec = find_created(st, row->phone);
@@ -1003,8 +1012,16 @@ postscriptBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 
 		if (col->def == NULL || col->def->body_key == NULL)
 			continue;
-		if (st->op == CMD_UPDATE && !list_member_int(updated, col->attnum))
-			continue;
+		if (st->op == CMD_UPDATE)
+		{
+			bool		set = false;
+			ListCell   *lc;
+
+			foreach(lc, updated)
+				set |= intVal(lfirst(lc)) == col->attnum;
+			if (!set)
+				continue;
+		}
 		st->wcols[st->nwcols].col = col;
 		st->wcols[st->nwcols].key = col->def->body_key;
 		st->wcols[st->nwcols].role = role_of(col->def->body_key);
