@@ -94,6 +94,7 @@ typedef struct PsModifyState
 	WriteCol   *wcols;
 	int			nwcols;
 	bool		skip_conflicts; /* ON CONFLICT DO NOTHING: a 409 skips */
+	bool		check_given;	/* refuse values in columns not sent */
 	int			batch_size;
 	AttrNumber	id_junk;		/* UPDATE: the id junk column */
 	MemoryContext temp_cxt;		/* one row (or one batch) at a time */
@@ -512,6 +513,17 @@ build_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 	}
 	row->body = body;
 	row->phone = NULL;
+
+	for (int i = 0; st->check_given && i < st->table->ncolumns; i++)
+	{
+		PsColumn   *col = &st->table->columns[i];
+
+		if (!row->nulls[col->attnum - 1] &&
+			(col->def == NULL || col->def->body_key == NULL))
+			row_error(st, row->rowno, ERRCODE_FEATURE_NOT_SUPPORTED,
+					  "value that cannot be written", in_column(col->name),
+					  "Postscript sets this column; leave it empty.");
+	}
 
 	for (int i = 0; i < st->nwcols; i++)
 	{
@@ -973,21 +985,24 @@ postscriptPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 
 /* ---------------------------------------------------------------- execution */
 
-static void
-postscriptBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-							 List *fdw_private, int subplan_index, int eflags)
+/*
+ * Executor state for writes to rinfo: what each row becomes and which
+ * columns are sent.  updated: the attnums an UPDATE sets.
+ */
+static PsModifyState *
+init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
+		   bool skip_conflicts, bool explain_only)
 {
-	EState	   *estate = mtstate->ps.state;
 	PsModifyState *st = palloc0(sizeof(PsModifyState));
 	PsTable    *t = ps_get_table(RelationGetRelid(rinfo->ri_RelationDesc));
-	List	   *updated = list_nth(fdw_private, MP_UPDATED);
+	Index		rti = rinfo->ri_RangeTableIndex;
 	RangeTblEntry *rte;
 	Oid			userid;
 
 	rinfo->ri_FdwState = st;
 	st->table = t;
-	st->op = (CmdType) intVal(list_nth(fdw_private, MP_OPERATION));
-	st->skip_conflicts = intVal(list_nth(fdw_private, MP_SKIP_CONFLICTS)) != 0;
+	st->op = op;
+	st->skip_conflicts = skip_conflicts;
 	st->batch_size = t->sopts->batch_size;
 	if (st->op == CMD_INSERT)
 	{
@@ -1028,21 +1043,56 @@ postscriptBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		st->nwcols++;
 	}
 
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
+	if (explain_only)
+		return st;
 
-	rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
+	/* a partition that tuple routing opened has no range table entry */
+	if (rti == 0 && rinfo->ri_RootResultRelInfo)
+		rti = rinfo->ri_RootResultRelInfo->ri_RangeTableIndex;
+	rte = exec_rt_fetch(rti, estate);
 	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	st->conn = ps_get_connection(t->serverid, userid);
-	if (st->op == CMD_UPDATE)
+	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw modify",
+										 ALLOCSET_DEFAULT_SIZES);
+	return st;
+}
+
+static void
+postscriptBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+							 List *fdw_private, int subplan_index, int eflags)
+{
+	PsModifyState *st;
+
+	st = init_state(mtstate->ps.state, rinfo,
+					(CmdType) intVal(list_nth(fdw_private, MP_OPERATION)),
+					list_nth(fdw_private, MP_UPDATED),
+					intVal(list_nth(fdw_private, MP_SKIP_CONFLICTS)) != 0,
+					(eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
+	if (st->op == CMD_UPDATE && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 	{
 		st->id_junk = ExecFindJunkAttributeInTlist(outerPlanState(mtstate)->plan->targetlist,
 												   ID_JUNK_NAME);
 		if (!AttributeNumberIsValid(st->id_junk))
 			elog(ERROR, "could not find junk column %s", ID_JUNK_NAME);
 	}
-	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw modify",
-										 ALLOCSET_DEFAULT_SIZES);
+}
+
+/*
+ * COPY FROM, and INSERT routed to a foreign partition: PlanForeignModify
+ * did not see the statement, so the columns given are checked row by row.
+ * (PostgreSQL itself refuses tables that IsForeignRelUpdatable says take
+ * no INSERT.)
+ */
+static void
+postscriptBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	ModifyTable *plan = (ModifyTable *) mtstate->ps.plan;
+	PsModifyState *st;
+
+	st = init_state(mtstate->ps.state, rinfo, CMD_INSERT, NIL,
+					plan != NULL && plan->onConflictAction == ONCONFLICT_NOTHING,
+					false);
+	st->check_given = true;
 }
 
 /* send the rows of a batch, validated already; returns how many are kept */
@@ -1225,6 +1275,8 @@ ps_modify_routines(FdwRoutine *r)
 	r->AddForeignUpdateTargets = postscriptAddForeignUpdateTargets;
 	r->PlanForeignModify = postscriptPlanForeignModify;
 	r->BeginForeignModify = postscriptBeginForeignModify;
+	r->BeginForeignInsert = postscriptBeginForeignInsert;
+	r->EndForeignInsert = postscriptEndForeignModify;
 	r->ExecForeignInsert = postscriptExecForeignInsert;
 	r->ExecForeignBatchInsert = postscriptExecForeignBatchInsert;
 	r->GetForeignModifyBatchSize = postscriptGetForeignModifyBatchSize;
