@@ -31,7 +31,13 @@ VALUES ('555.555.0124', 1001), ('+1 555 555 0125', NULL), ('1-555-555-0126', 100
 RETURNING phone_number, shopify_customer_id, is_pending;
 SELECT method, path, status, body FROM mock.sent();
 
--- RETURNING * and EXPLAIN
+-- COPY FROM works like INSERT
+COPY ps.subscribers (phone_number, email) FROM stdin WITH (FORMAT csv);
+555 555 0128,copy.one@example.com
+(555) 555-0129,copy.two@example.com
+\.
+SELECT method, path, status, body FROM mock.sent();
+
 EXPLAIN (COSTS OFF) INSERT INTO ps.subscribers (phone_number) VALUES ('5555550127');
 
 -- default_country: a national number of another country
@@ -84,6 +90,10 @@ ALTER FOREIGN TABLE ps.subscribers OPTIONS (ADD batch_size '10');
 INSERT INTO ps.subscribers (phone_number)
   SELECT p FROM (VALUES (1, '5555550143'), (2, '5555550144'), (3, 'call me'), (4, '5555550145')) v(i, p) ORDER BY i;
 ALTER FOREIGN TABLE ps.subscribers OPTIONS (DROP batch_size);
+-- COPY: a column Postscript sets is refused row by row
+COPY ps.subscribers (phone_number, created_at) FROM stdin WITH (FORMAT csv);
+555 555 0146,2020-01-01
+\.
 \set VERBOSITY default
 -- only the two good rows before the bad one were sent
 SELECT method, path, body FROM mock.sent();
