@@ -8,7 +8,9 @@ OBJS = \
 	src/http.o \
 	src/json_conv.o \
 	src/deparse.o \
-	src/import.o
+	src/import.o \
+	src/modify.o \
+	src/phone.o
 PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 
 EXTENSION = postscript_fdw

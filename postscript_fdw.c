@@ -919,6 +919,7 @@ postscript_fdw_handler(PG_FUNCTION_ARGS)
 	r->EndForeignScan = postscriptEndForeignScan;
 	r->ExplainForeignScan = postscriptExplainForeignScan;
 	r->ImportForeignSchema = postscriptImportForeignSchema;
+	ps_modify_routines(r);
 
 	PG_RETURN_POINTER(r);
 }

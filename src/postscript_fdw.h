@@ -326,6 +326,13 @@ extern bool ps_append_param(StringInfo qs, const char *name, Datum value,
 							bool isnull, Oid typid, int kind);
 
 /* ----------------------------------------------------------------
+ * modify.c -- INSERT and UPDATE
+ * ----------------------------------------------------------------
+ */
+struct FdwRoutine;
+extern void ps_modify_routines(struct FdwRoutine *routine);
+
+/* ----------------------------------------------------------------
  * import.c
  * ----------------------------------------------------------------
  */
