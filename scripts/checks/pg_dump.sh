@@ -21,10 +21,12 @@ dst2=ps_dump_nomap
 status=0
 
 psqlc() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+reader=ps_dump_reader
 cleanup() {
 	for db in $src $dst $dst2; do
 		"$bindir/dropdb" --if-exists "$db" 2>/dev/null
 	done
+	"$bindir/psql" -X -q -d postgres -c "DROP ROLE IF EXISTS $reader" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -147,6 +149,18 @@ psqlc -d $dst2 -c "CREATE USER MAPPING FOR CURRENT_USER SERVER postscript OPTION
 grep -q 'CREATE FOREIGN TABLE ps.subscribers' "$work/schema.sql" || problem "pg_dump -n ps has no foreign tables"
 grep -qE 'USER MAPPING|CREATE SERVER|sk_test' "$work/schema.sql" \
 	&& problem "pg_dump -n ps holds a server, a user mapping or a key"
+
+# ... and a role that neither owns the server nor is a superuser dumps the
+# mappings without their options (pg_user_mappings hides them from it)
+psqlc -d $src <<SQL || problem "creating the role $reader failed"
+CREATE ROLE $reader LOGIN;
+GRANT USAGE ON SCHEMA ps TO $reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA ps, public TO $reader;
+SQL
+"$bindir/pg_dump" -U $reader -f "$work/reader.sql" $src || problem "pg_dump as $reader failed"
+grep -q 'CREATE USER MAPPING FOR postgres SERVER postscript;' "$work/reader.sql" \
+	|| problem "pg_dump as $reader: no user mapping without options"
+grep -qE "sk_test|api_key" "$work/reader.sql" && problem "pg_dump as $reader holds a key"
 
 [ $status = 0 ] && echo "pg_dump: round trip ok ($(wc -l <"$work/src.catalog") catalog entries, $(wc -l <"$work/src.rows") tables compared)"
 exit $status
