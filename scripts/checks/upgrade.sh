@@ -48,13 +48,13 @@ members() {
 	psqlc -d "$1" <<'SQL'
 SELECT pg_describe_object(d.classid, d.objid, d.objsubid)
        || CASE WHEN d.classid = 'pg_proc'::regclass THEN
-            (SELECT ' returns ' || pg_get_function_result(p.oid) || ' ' || p.prokind || p.provolatile
-                    || p.proparallel || CASE WHEN p.proisstrict THEN ' strict' ELSE '' END
+            (SELECT ' returns ' || pg_get_function_result(p.oid) || ' ' || p.prokind::text || p.provolatile::text
+                    || p.proparallel::text || CASE WHEN p.proisstrict THEN ' strict' ELSE '' END
                     || CASE WHEN p.prosecdef THEN ' secdef' ELSE '' END
                     || ' ' || l.lanname || ' acl=' || coalesce(p.proacl::text, '')
                FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = d.objid)
           WHEN d.classid = 'pg_class'::regclass THEN
-            (SELECT ' ' || c.relkind || ' acl=' || coalesce(c.relacl::text, '')
+            (SELECT ' ' || c.relkind::text || ' acl=' || coalesce(c.relacl::text, '')
                     || coalesce(' ' || pg_get_viewdef(c.oid), '')
                FROM pg_class c WHERE c.oid = d.objid)
           WHEN d.classid = 'pg_foreign_data_wrapper'::regclass THEN
