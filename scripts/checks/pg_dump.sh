@@ -55,26 +55,29 @@ CREATE FOREIGN TABLE public.vip (
 COMMENT ON FOREIGN TABLE public.vip IS 'hand-made table over subscribers';
 SQL
 
-# every catalog entry the FDW's objects consist of, as sorted text
+# every catalog entry the FDW's objects consist of, as sorted text; options
+# sorted too (pg_dump writes them in name order)
 catalog() {
 	psqlc -d "$1" <<'SQL'
+CREATE FUNCTION pg_temp.opts(text[]) RETURNS text LANGUAGE sql
+  RETURN (SELECT string_agg(o, ',' ORDER BY o) FROM unnest($1) o);
 SELECT 'extension', extname || ' ' || extversion FROM pg_extension WHERE extname = 'postscript_fdw'
 UNION ALL
 SELECT 'wrapper', fdwname || ' ' || fdwhandler::regproc || ' ' || fdwvalidator::regproc
   FROM pg_foreign_data_wrapper
 UNION ALL
-SELECT 'server', srvname || ' ' || array_to_string(srvoptions, ',') FROM pg_foreign_server
+SELECT 'server', srvname || ' ' || pg_temp.opts(srvoptions) FROM pg_foreign_server
 UNION ALL
-SELECT 'user mapping', usename || ' ' || srvname || ' ' || array_to_string(umoptions, ',')
+SELECT 'user mapping', usename || ' ' || srvname || ' ' || pg_temp.opts(umoptions)
   FROM pg_user_mappings
 UNION ALL
-SELECT 'table', c.oid::regclass || ' ' || s.srvname || ' ' || array_to_string(ft.ftoptions, ',')
+SELECT 'table', c.oid::regclass || ' ' || s.srvname || ' ' || pg_temp.opts(ft.ftoptions)
        || ' ' || coalesce(obj_description(c.oid, 'pg_class'), '')
   FROM pg_foreign_table ft JOIN pg_class c ON c.oid = ft.ftrelid
   JOIN pg_foreign_server s ON s.oid = ft.ftserver
 UNION ALL
 SELECT 'column', a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-       || ' ' || coalesce(array_to_string(a.attfdwoptions, ','), '')
+       || ' ' || coalesce(pg_temp.opts(a.attfdwoptions), '')
   FROM pg_attribute a JOIN pg_foreign_table ft ON ft.ftrelid = a.attrelid
  WHERE a.attnum > 0 AND NOT a.attisdropped
 ORDER BY 1, 2;
@@ -101,7 +104,7 @@ SQL
 catalog $src >"$work/src.catalog" || problem "reading the catalog of $src failed"
 rows $src >"$work/src.rows" || problem "reading the tables of $src failed"
 grep -q '^server|postscript api_url=' "$work/src.catalog" || problem "set-up incomplete: $(cat "$work/src.catalog")"
-grep -q '^column|public.vip.can_promo boolean field=subscriptions.promotional.can_send$' "$work/src.catalog" \
+grep -q '^column|vip.can_promo boolean field=subscriptions.promotional.can_send$' "$work/src.catalog" \
 	|| problem "column options not in the catalog query's output"
 [ "$(grep -c '^user mapping|' "$work/src.catalog")" = 2 ] || problem "expected two user mappings"
 grep -q '^subscribers|[1-9]' "$work/src.rows" || problem "no subscribers read in $src"
