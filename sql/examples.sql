@@ -4,7 +4,9 @@
 -- an error is), and what it built agrees with the server's data read in
 -- full, and it made the requests it says it makes.
 --
+-- requests are counted below as answered ones (status 200), in pages of 100
 SELECT mock.reset();
+SELECT mock.config('{"page_size": 100}');
 \getenv abs_srcdir PG_ABS_SRCDIR
 SET client_min_messages = warning;
 
@@ -26,7 +28,7 @@ SELECT s.resource, s.count = t.n AS complete
   JOIN (VALUES ('subscribers', (SELECT count(*) FROM all_subscribers)),
                ('campaigns', (SELECT count(*) FROM all_campaigns))) t(resource, n) USING (resource)
  ORDER BY 1;
-SELECT method, path, query FROM mock.requests() WHERE query !~ '^page=\d+$';
+SELECT method, path, query FROM mock.requests() WHERE status = 200 AND query !~ '^page=\d+$';
 
 --
 -- 10_orders: 40 subscribers with 1 to 3 orders each, 8 guests with one
@@ -44,7 +46,7 @@ SELECT email, orders FROM customers_not_subscribed ORDER BY email;
 SELECT method, path, (SELECT count(*) FROM regexp_matches(query, 'email__in=', 'g')) AS emails_asked,
        (SELECT count(DISTINCT email) FROM orders) AS order_emails,
        query ~ '(^|&)page=1$' AS first_page
-  FROM mock.requests();
+  FROM mock.requests() WHERE status = 200;
 SELECT array(SELECT email FROM customers_not_subscribed ORDER BY email)
        = array(SELECT DISTINCT email FROM orders o
                 WHERE NOT EXISTS (SELECT 1 FROM all_subscribers s WHERE s.email = o.email)
@@ -57,7 +59,7 @@ CREATE TEMP TABLE buyers_seen AS SELECT * FROM campaign_buyers;
 SELECT DISTINCT method, path,
        regexp_replace(regexp_replace(query, '(email__in=[^&]*&)+', 'email__in=...&'),
                       'page=\d+', 'page=N') AS query
-  FROM mock.requests() ORDER BY 2, 3;
+  FROM mock.requests() WHERE status = 200 ORDER BY 2, 3;
 CREATE TEMP TABLE buyers_expected AS
 SELECT c.id AS campaign_id, c.name AS campaign, c.sent_at,
        s.id AS subscriber_id, o.order_id, o.created_at AS ordered_at, o.total
@@ -89,7 +91,7 @@ SELECT method, path,
             WHEN query ~ '^updated_at__gt=[^&]*&page=1$' THEN 'sync run 2'
             ELSE regexp_replace(query, 'page=\d+', 'page=N') END AS request,
        count(*) AS requests
-  FROM mock.requests() GROUP BY 1, 2, 3 ORDER BY 2, 3;
+  FROM mock.requests() WHERE status = 200 GROUP BY 1, 2, 3 ORDER BY 2, 3;
 
 -- one row per sent campaign, every figure as computed from the full data
 SELECT count(*) AS campaigns,
@@ -119,7 +121,7 @@ SELECT mock.reset();
 REFRESH MATERIALIZED VIEW CONCURRENTLY campaign_analytics;
 REFRESH MATERIALIZED VIEW CONCURRENTLY campaign_analytics_monthly;
 SELECT DISTINCT method, path, regexp_replace(query, 'page=\d+', 'page=N') AS query
-  FROM mock.requests();
+  FROM mock.requests() WHERE status = 200;
 
 -- the sync copied every subscriber; its second run fetched nothing
 SELECT table_name, last_fetched,
@@ -149,7 +151,7 @@ SELECT count(*) AS requests,
        bool_and(path = '/api/v2/subscribers') AS subscribers_only,
        bool_and(substring(replace(query, '%3A', ':') FROM 'updated_at__gt=([^&]*)')::timestamptz
                 = :'watermark') AS filtered_at_watermark
-  FROM mock.requests();
+  FROM mock.requests() WHERE status = 200;
 
 --
 -- 30_dbt_compiled: the two dbt runs
@@ -171,7 +173,7 @@ SELECT count(*) FILTER (WHERE query ~ '^page=\d+$') AS full_scan_pages,
        bool_and(substring(replace(query, '%3A', ':') FROM 'updated_at__gt=([^&]*)')::timestamptz
                 = (SELECT max(updated_at) FROM analytics.subscriber_activity))
          FILTER (WHERE query ~ '^updated_at__gt=') AS from_newest_row
-  FROM mock.requests() WHERE path = '/api/v2/subscribers';
+  FROM mock.requests() WHERE status = 200 AND path = '/api/v2/subscribers';
 SELECT count(*) AS new_rows FROM subscriber_activity__dbt_tmp120000000000;
 
 -- the mart holds every subscriber, as the models define it
