@@ -1,0 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='subscriber_id'
+    )
+}}
+
+select
+    subscriber_id,
+    email,
+    phone_number,
+    promotional_can_send,
+    coalesce(has_purchased, false) as has_purchased,
+    cardinality(tags) as tag_count,
+    (date_trunc('month', created_at at time zone 'UTC'))::date as cohort_month,
+    created_at,
+    updated_at
+from {{ ref('stg_subscribers') }}
+
+{% if is_incremental() %}
+-- only the subscribers changed since the last run: pushed down to the API
+-- as updated_at__gt
+where updated_at > (select max(updated_at) from {{ this }})
+{% endif %}
