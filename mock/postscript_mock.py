@@ -1,0 +1,1180 @@
+#!/usr/bin/env python3
+"""A local Postscript API server for postscript_fdw's tests, demo and benchmark.
+
+Python 3 standard library only.  It implements parts A to C of the contract
+(../shared/postscript-api.md): every endpoint, both authentication schemes, the
+per-token rate limit with the documented 429 body, page-number pagination with a
+server-side page size, every filter and sort, the three error body shapes, a
+deterministic seeded data set whose size is chosen at start-up, a request log
+and fault injection driven through /__admin/ endpoints.  See README.md beside
+this file.
+"""
+
+import argparse
+import base64
+import calendar
+import gzip
+import hashlib
+import json
+import math
+import re
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+API = "/api/v2"
+SHOP = {"resource_id": "shop_1234567abcde", "resource_name": "Test Shop ☕ & Co",
+        "resource_type": "shop"}
+RATE_LIMIT_BODY = {"error_code": 3002, "error_message": "Rate limit exceeded", "success": False}
+MAX_PROPERTIES = 50
+SEED_START = calendar.timegm((2022, 1, 1, 0, 0, 0))
+SEED_END = calendar.timegm((2026, 6, 30, 0, 0, 0))
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+class ApiError(Exception):
+    """An error answer: status and JSON body (one of the three shapes)."""
+
+    def __init__(self, status, body):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def validation_error(loc, msg, typ="value_error", status=400):
+    return ApiError(status, {"errors": [{"loc": list(loc), "msg": msg, "type": typ}]})
+
+
+def not_found(what):
+    return ApiError(404, {"error_code": 3001,
+                          "error_message": "Could not find %s matching that information" % what,
+                          "success": False})
+
+
+def digest(*parts):
+    return hashlib.blake2b("/".join(str(p) for p in parts).encode(), digest_size=24).digest()
+
+
+def encode(data, alphabet, length):
+    n = int.from_bytes(data, "big")
+    out = []
+    for _ in range(length):
+        n, r = divmod(n, len(alphabet))
+        out.append(alphabet[r])
+    return "".join(out)
+
+
+def fmt_ts(epoch, style=0):
+    """A UTC instant in one of the formats Postscript is seen to use."""
+    whole = int(epoch)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    micros = int(round((epoch - whole) * 1e6)) % 1000000
+    if style == 0:
+        return base + "Z"
+    if style == 1:
+        return "%s.%06dZ" % (base, micros)
+    if style == 2:
+        return base + "+00:00"
+    if style == 3:
+        return "%s.%03dZ" % (base, micros // 1000)
+    if style == 4:          # zone-less, as keywords have them
+        return "%s.%06d" % (base, micros)
+    return base             # zone-less, no fraction
+
+
+_ts_cache = {}
+
+
+def parse_ts(text):
+    """ISO 8601 to epoch seconds; zone-less means UTC.  None if unparsable."""
+    if text is None:
+        return None
+    hit = _ts_cache.get(text)
+    if hit is not None:
+        return hit
+    try:
+        s = text.strip()
+        if s.endswith("Z") or s.endswith("z"):
+            s = s[:-1] + "+00:00"
+        dt = datetime.fromisoformat(s)
+    except (ValueError, TypeError):
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    value = dt.timestamp()
+    if len(_ts_cache) > 500000:
+        _ts_cache.clear()
+    _ts_cache[text] = value
+    return value
+
+
+def now_iso():
+    return fmt_ts(time.time(), 1)
+
+
+def normalize_phone(value):
+    """E.164 as Postscript would store it; other formats parsed as US numbers."""
+    if not isinstance(value, str):
+        return None
+    s = value.strip()
+    if re.fullmatch(r"\+[1-9][0-9]{7,14}", s):
+        return s
+    if re.search(r"[^0-9 ()+.\-]", s):
+        return None
+    digits = re.sub(r"[^0-9]", "", s)
+    if s.startswith("+"):
+        return "+" + digits if 8 <= len(digits) <= 15 and digits[0] != "0" else None
+    if len(digits) == 11 and digits[0] == "1":
+        digits = digits[1:]
+    if len(digits) == 10 and digits[0] in "23456789" and digits[3] in "23456789":
+        return "+1" + digits
+    return None
+
+
+# --------------------------------------------------------------------------
+# Resources: which filters and sorts each list endpoint takes
+
+TS_OPS = ("eq", "gt", "gte", "lt", "lte")
+LISTS = {
+    "subscribers": {
+        "filters": {"created_at": ("ts", TS_OPS), "updated_at": ("ts", TS_OPS),
+                    "email": ("str", ("eq", "contains", "in")),
+                    "phone_number": ("str", ("eq", "contains", "in")),
+                    "shopify_customer_id": ("str", ("eq", "contains", "in")),
+                    "ps_id": ("int", ("eq",))},
+        "sorts": {"created_at": "ts", "updated_at": "ts", "phone_number": "str",
+                  "shopify_customer_id": "int"},
+    },
+    "campaigns": {
+        "filters": {"status": ("str", ("eq", "in")), "created_at": ("ts", TS_OPS),
+                    "sent_at": ("ts", TS_OPS), "updated_at": ("ts", TS_OPS)},
+        "sorts": {"created_at": "ts", "sent_at": "ts"},
+    },
+    "messages": {
+        "filters": {"subscriber_id": ("str", ("eq", "in")), "phone": ("str", ("eq",)),
+                    "campaign_id": ("str", ("eq",)), "direction": ("str", ("eq",)),
+                    "category": ("str", ("eq",)), "created_at": ("ts", TS_OPS)},
+        "sorts": {"created_at": "ts"},
+    },
+    "opt_ins": {
+        "filters": {"subscriber_id": ("str", ("eq",)), "phone_number": ("str", ("eq",)),
+                    "created_at": ("ts", TS_OPS)},
+        "sorts": {"created_at": "ts"},
+    },
+    "opt_outs": {
+        "filters": {"subscriber_id": ("str", ("eq",)), "phone_number": ("str", ("eq",)),
+                    "created_at": ("ts", TS_OPS)},
+        "sorts": {"created_at": "ts"},
+    },
+}
+
+FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eve", "Farah", "Gus", "Hana", "Ivo", "Jun",
+         "Kai", "Lena", "Mo", "Nia", "Óscar", "Pia"]
+LAST = ["smith", "o'neil", "garcia", "nguyen", "müller", "kim", "rossi", "dubois"]
+DOMAINS = ["example.com", "mail.example.org", "shop.example.net", "example.co.uk"]
+TAGS = ["VIP", "wholesale", "Beauty", "returning", "früh-bucher", "新客", "Home Goods"]
+CATEGORIES = ["Beauty", "Home Goods", "Outdoor", "Tea & Coffee", "Jouets", "雑貨"]
+CITIES = ["Zürich", "東京", "São Paulo", "New York", "Kraków", "Αθήνα"]
+US_AREAS = ["212", "310", "415", "512", "617", "702", "808", "917"]
+KEYWORDS = ["JOIN", "YOUROCK", "VIP", "DEALS", "SALE25", "TEA", "BLACKFRIDAY", "CAFÉ",
+            "WELCOME", "STOP2GO", "SUMMER", "GIFT"]
+CAMPAIGN_NAMES = ["Black Friday", "Cyber Monday", "Spring Sale 🌸", "Welcome series",
+                  "Back in stock", "Fête des mères", "Summer drop", "Flash sale"]
+STATUSES = ["draft", "scheduled", "sending", "sent", "paused", "cancelled"]
+BODIES = ["Your order has shipped!", "20% off today only 🎉 {link}", "Reply STOP to opt out",
+          "Ça arrive bientôt", "Thanks! We got your message.", "New arrivals: {link}"]
+
+
+class Data:
+    """The seeded data set.  Subscribers are generated on demand from their index
+    (so a million costs no memory until rows are changed); the other objects,
+    bounded in size, are built at start-up."""
+
+    def __init__(self, seed, subscribers):
+        self.seed = seed
+        self.n = subscribers
+        self.span = (SEED_END - SEED_START) / max(1, subscribers)
+        self.overrides = {}     # index -> changed subscriber
+        self.extra = []         # subscribers confirmed after start-up
+        self.pending = {}       # pending id -> pending subscriber
+        self._id_index = None
+        self._phone_index = None
+        self.counter = 0
+        self.events = []
+        self.message_requests = {}
+        self.keywords = [self._keyword(i) for i in range(len(KEYWORDS))]
+        self.keyword_by_name = {k["keyword"].upper(): k for k in self.keywords}
+        self.keyword_by_id = {k["id"]: k for k in self.keywords}
+        linked = min(subscribers, 50000)
+        ncamp = max(len(STATUSES) * 4, min(200, subscribers // 50))
+        self.campaigns = [self._campaign(i) for i in range(ncamp)]
+        self.opt_ins = []
+        self.opt_outs = []
+        for i in range(linked):
+            s = self.subscriber(i)
+            h = digest(seed, "consent", i)
+            created = parse_ts(s["created_at"]) - 30 - h[0]
+            source = ("keyword", "checkout", "popup", "api")[h[1] % 4]
+            self.opt_ins.append({
+                "id": "oi_" + encode(h[2:14], B62, 16), "subscriber_id": s["id"],
+                "phone_number": s["phone_number"],
+                "keyword_id": self.keywords[h[3] % len(self.keywords)]["id"] if source == "keyword" else None,
+                "source": source, "status": "confirmed", "created_at": fmt_ts(created, h[4] % 4),
+                "confirmed_at": fmt_ts(created + 20 + h[5], 0)})
+            if not s["subscriptions"]["promotional"]["can_send"]:
+                self.opt_outs.append({
+                    "id": "oo_" + encode(h[14:24], B62, 16), "subscriber_id": s["id"],
+                    "phone_number": s["phone_number"],
+                    "source": ("reply_stop", "api", "carrier", "support")[h[6] % 4],
+                    "created_at": fmt_ts(min(SEED_END, parse_ts(s["created_at"]) + 3600 * (1 + h[7])), h[8] % 3)})
+            if i % 97 == 13:    # a double opt-in never confirmed
+                self.opt_ins.append({
+                    "id": "oi_" + encode(digest(seed, "unconfirmed", i)[:12], B62, 16),
+                    "subscriber_id": "s_pending_" + encode(h[9:17], B36, 12),
+                    "phone_number": "+1555%07d" % (7000000 + i), "keyword_id": self.keywords[0]["id"],
+                    "source": "keyword", "status": "pending", "created_at": fmt_ts(created + 7, 0),
+                    "confirmed_at": None})
+        self.opt_ins.sort(key=lambda r: parse_ts(r["created_at"]))
+        self.opt_outs.sort(key=lambda r: parse_ts(r["created_at"]))
+        sent = [c for c in self.campaigns if c["status"] in ("sent", "sending")]
+        self.messages = []
+        for j in range(min(2 * subscribers, 60000)):
+            h = digest(seed, "message", j)
+            i = int.from_bytes(h[:4], "big") % linked
+            s = self.subscriber(i)
+            inbound = h[4] % 7 == 0
+            category = "conversational" if inbound else ("promotional", "transactional")[h[5] % 2]
+            campaign = sent[h[6] % len(sent)]["id"] if (not inbound and category == "promotional"
+                                                         and h[7] % 10 < 7 and sent) else None
+            self.messages.append({
+                "id": "msg_" + encode(h[8:20], B62, 16), "subscriber_id": s["id"],
+                "phone": s["phone_number"], "direction": "inbound" if inbound else "outbound",
+                "category": category, "body": BODIES[h[20] % len(BODIES)].replace("{link}", "https://ex.am/p/%d" % j),
+                "media_url": "https://cdn.example.com/m/%d.jpg" % j if h[21] % 9 == 0 else None,
+                "campaign_id": campaign,
+                "status": "received" if inbound else ("delivered", "sent", "failed", "delivered")[h[22] % 4],
+                "credits_used": 0 if inbound else 1 + h[23] % 3,
+                "created_at": fmt_ts(min(SEED_END, parse_ts(s["created_at"]) + 60 * (1 + int.from_bytes(h[:3], "big") % 50000)), h[5] % 4)})
+        self.messages.sort(key=lambda r: parse_ts(r["created_at"]))
+
+    # -- seeded objects
+    def _keyword(self, i):
+        h = digest(self.seed, "keyword", i)
+        created = SEED_START - 86400 * 30 + i * 86400 * 11 + int.from_bytes(h[:3], "big") % 86400 + h[3] / 256.0
+        return {"id": "kw_" + encode(h[4:16], B36, 15), "keyword": KEYWORDS[i],
+                "triggered_count": int.from_bytes(h[16:19], "big") % 50000,
+                "created_at": fmt_ts(created, 4 if i % 3 else 5),
+                "updated_at": fmt_ts(created + 3600 * (1 + h[19]), 4)}
+
+    def _campaign(self, i):
+        h = digest(self.seed, "campaign", i)
+        status = STATUSES[i % len(STATUSES)]
+        created = SEED_START + (SEED_END - SEED_START) * i / 250.0 + h[0] * 60
+        started = status in ("sent", "sending", "paused", "cancelled")
+        recipients = 0 if not started else 500 + int.from_bytes(h[1:3], "big") % 20000
+        sent = recipients if status == "sent" else recipients * (h[3] % 100) // 100
+        delivered = sent - sent * (h[4] % 5) // 100
+        clicks = delivered * (h[5] % 12) // 100
+        conversions = clicks * (h[6] % 30) // 100
+        revenue = conversions * (1000 + int.from_bytes(h[7:9], "big") % 9000)
+        return {"id": "cmp_" + encode(h[9:21], B62, 16),
+                "name": "%s %d" % (CAMPAIGN_NAMES[i % len(CAMPAIGN_NAMES)], 2022 + i * 4 // 250),
+                "status": status, "body": BODIES[h[21] % len(BODIES)].replace("{link}", "https://ex.am/c/%d" % i),
+                "media_url": "https://cdn.example.com/c/%d.png" % i if h[22] % 3 == 0 else None,
+                "segment_id": "seg_" + encode(h[12:20], B62, 10) if h[23] % 4 else None,
+                "scheduled_at": None if status == "draft" else fmt_ts(created + 86400, 0),
+                "sent_at": fmt_ts(created + 86400 + h[2], 1) if status in ("sent", "sending") else None,
+                "created_at": fmt_ts(created, i % 3),
+                "updated_at": fmt_ts(created + 86400 * 2, 0),
+                "stats": {"recipients": recipients, "sent": sent, "delivered": delivered,
+                          "clicks": clicks, "conversions": conversions,
+                          "revenue": "%d.%02d" % divmod(revenue, 100), "opt_outs": sent * (h[10] % 3) // 1000,
+                          "credits_used": sent * (1 + h[11] % 2)}}
+
+    def sub_id(self, i):
+        return "s_" + encode(digest(self.seed, "sub", i)[:16], B62, 20)
+
+    def sub_phone(self, i, h):
+        local = (i * 7919 + 1234567) % 8000000 + 2000000
+        kind = h[0] % 20
+        if kind == 0:
+            return "+447%09d" % ((i * 104729) % 1000000000)
+        if kind == 1:
+            return "+4915%09d" % ((i * 15485863) % 1000000000)
+        if kind == 2:
+            return "+614%08d" % ((i * 7919) % 100000000)
+        # no 555 exchange in a seeded number (tests write +1 555 555 01xx numbers);
+        # the few that would have one move to an area code no other number uses
+        area = US_AREAS[h[1] % len(US_AREAS)] if local // 10000 != 555 else "646"
+        return "+1%s%07d" % (area, local)
+
+    def _generate(self, i):
+        h = digest(self.seed, "sub", i)
+        created = SEED_START + i * self.span + (h[16] % 100) / 1000.0 * self.span
+        if h[17] % 3 == 0:
+            created += h[18] / 256.0 + (h[19] % 100) / 1e6
+        updated = max(created, min(SEED_END, created + 3600 * (h[20] % 200)))
+        first, last = FIRST[h[2] % len(FIRST)], LAST[h[3] % len(LAST)]
+        if h[4] % 10 == 0:
+            email = None
+        else:
+            plus = "+promo" if h[5] % 7 == 0 else ""
+            email = "%s.%s%s%d@%s" % (first.lower(), last.replace("'", ""), plus, i, DOMAINS[h[6] % len(DOMAINS)])
+        ntags = h[7] % 4
+        tags = sorted({TAGS[h[8 + k] % len(TAGS)] for k in range(ntags)}) if h[11] % 4 else []
+        props = {}
+        if h[12] % 5:
+            props = {"has_purchased": h[13] % 2 == 0, "days_since_purchase": h[14] % 365,
+                     "categories": sorted({CATEGORIES[h[15] % 6], CATEGORIES[h[13] % 6]}),
+                     "birthday": "19%02d-%02d-%02d" % (60 + h[21] % 40, 1 + h[22] % 12, 1 + h[23] % 28),
+                     "first_name": first}
+            if h[12] % 3 == 0:
+                props["city"] = CITIES[h[14] % len(CITIES)]
+        return {"id": "s_" + encode(h[:16], B62, 20), "ps_id": 1000 + i,
+                "phone_number": self.sub_phone(i, h[16:]), "email": email,
+                "shopify_customer_id": None if h[9] % 5 == 0 else 6000000000000 + i * 37,
+                "tags": tags, "properties": props,
+                "subscriptions": {"promotional": {"can_send": h[10] % 10 != 0},
+                                  "transactional": {"can_send": h[10] % 20 != 1}},
+                "data": {}, "created_at": fmt_ts(created, h[17] % 4),
+                "updated_at": fmt_ts(updated, h[18] % 2)}
+
+    # -- subscribers
+    def count(self):
+        return self.n + len(self.extra)
+
+    def subscriber(self, i):
+        s = self.overrides.get(i)
+        if s is not None:
+            return s
+        if i < self.n:
+            return self._generate(i)
+        return self.extra[i - self.n]
+
+    def subscribers(self):
+        for i in range(self.count()):
+            yield self.subscriber(i)
+
+    def index_of(self, sid):
+        if self._id_index is None:
+            self._id_index = {self.sub_id(i): i for i in range(self.n)}
+            for k, s in enumerate(self.extra):
+                self._id_index[s["id"]] = self.n + k
+        return self._id_index.get(sid)
+
+    def index_of_phone(self, phone):
+        if self._phone_index is None:
+            self._phone_index = {}
+            for i in range(self.count()):
+                self._phone_index[self.subscriber(i)["phone_number"]] = i
+        return self._phone_index.get(phone)
+
+    def change(self, i, s):
+        if i < self.n:
+            self.overrides[i] = s
+        else:
+            self.extra[i - self.n] = s
+        if self._phone_index is not None:
+            self._phone_index[s["phone_number"]] = i
+
+    def next_id(self, kind, prefix, alphabet=B62, length=16):
+        self.counter += 1
+        return prefix + encode(digest(self.seed, kind, "new", self.counter)[:16], alphabet, length)
+
+
+# --------------------------------------------------------------------------
+# Listing: filters, sorts, pages
+
+def query_params(raw):
+    params = {}
+    for key, value in parse_qsl(raw, keep_blank_values=True, strict_parsing=False):
+        params.setdefault(key, []).append(value)
+    return params
+
+
+def build_filters(resource, params):
+    spec = LISTS[resource]
+    tests = []
+    sort = None
+    page = 1
+    for key, values in params.items():
+        if key == "page":
+            if len(values) != 1 or not re.fullmatch(r"[0-9]{1,9}", values[0]) or int(values[0]) < 1:
+                raise validation_error(("query", "page"), "value is not a valid page number",
+                                       "type_error.integer")
+            page = int(values[0])
+            continue
+        if key == "sort":
+            m = re.fullmatch(r"([a-z_]+)__(asc|desc)", values[0]) if len(values) == 1 else None
+            if not m or m.group(1) not in spec["sorts"]:
+                raise validation_error(("query", "sort"), "unsupported sort: %s" % ",".join(values))
+            sort = (m.group(1), m.group(2) == "desc")
+            continue
+        field, _, op = key.rpartition("__")
+        if field not in spec["filters"] or op not in spec["filters"][field][1]:
+            raise validation_error(("query", key), "unknown query parameter", "value_error.extra")
+        kind = spec["filters"][field][0]
+        if op != "in" and len(values) != 1:
+            raise validation_error(("query", key), "a single value is expected")
+        if kind == "int":
+            if not re.fullmatch(r"-?[0-9]{1,18}", values[0]):
+                raise validation_error(("query", key), "value is not a valid integer",
+                                       "type_error.integer")
+            want = int(values[0])
+            tests.append(lambda r, f=field, w=want: r.get(f) is not None and r[f] == w)
+        elif kind == "ts":
+            want = parse_ts(values[0])
+            if want is None:
+                raise validation_error(("query", key), "invalid datetime format",
+                                       "value_error.datetime")
+            cmp = {"eq": lambda a, b: a == b, "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
+                   "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}[op]
+            tests.append(lambda r, f=field, w=want, c=cmp:
+                         r.get(f) is not None and c(parse_ts(r[f]), w))
+        elif op == "eq":
+            tests.append(lambda r, f=field, w=values[0]: r.get(f) is not None and str(r[f]) == w)
+        elif op == "contains":
+            tests.append(lambda r, f=field, w=values[0]: r.get(f) is not None and w in str(r[f]))
+        else:
+            wanted = set(values)
+            tests.append(lambda r, f=field, w=wanted: r.get(f) is not None and str(r[f]) in w)
+    return tests, sort, page
+
+
+def sort_key(kind):
+    if kind == "ts":
+        return parse_ts
+    return lambda v: v
+
+
+def list_page(rows, tests, sort, sort_kind, page, page_size):
+    """rows: an iterable in default order.  Returns (page rows, total_pages)."""
+    if not tests and sort is None:
+        chosen = rows[(page - 1) * page_size: page * page_size]
+        return chosen, max(1, math.ceil(len(rows) / page_size))
+    matched = [r for r in rows if all(t(r) for t in tests)] if tests else list(rows)
+    if sort is not None:
+        field, desc = sort
+        conv = sort_key(sort_kind)
+        present = [r for r in matched if r.get(field) is not None]
+        missing = [r for r in matched if r.get(field) is None]
+        present.sort(key=lambda r: conv(r[field]), reverse=desc)
+        matched = missing + present if desc else present + missing
+    total = len(matched)
+    return matched[(page - 1) * page_size: page * page_size], max(1, math.ceil(total / page_size))
+
+
+class LazySubscribers:
+    """The subscriber list as a sequence, for unfiltered pages of a large set."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return self.data.count()
+
+    def __getitem__(self, sl):
+        return [self.data.subscriber(i) for i in range(*sl.indices(len(self)))]
+
+    def __iter__(self):
+        return self.data.subscribers()
+
+
+# --------------------------------------------------------------------------
+# The server state: data, configuration, request log, faults, rate buckets
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.RLock()
+        self.start_config = {"page_size": args.page_size, "rate_limit": args.rate_limit,
+                             "latency_ms": args.latency_ms}
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.config = dict(self.start_config)
+            self.log = []
+            self.seq = 0
+            self.faults = []
+            self.buckets = {}
+            self.data = Data(self.args.seed, self.args.subscribers)
+
+    def record(self, entry):
+        with self.lock:
+            self.seq += 1
+            entry["seq"] = self.seq
+            self.log.append(entry)
+
+    def take_fault(self, method, path):
+        with self.lock:
+            for f in self.faults:
+                if f["count"] == 0:
+                    continue
+                if f.get("method") and f["method"].upper() != method:
+                    continue
+                if f.get("path") and not path.startswith(f["path"]):
+                    continue
+                if f.get("after", 0) > 0:
+                    f["after"] -= 1
+                    continue
+                if f["count"] > 0:
+                    f["count"] -= 1
+                return f
+        return None
+
+    def allow(self, token):
+        """Token bucket per credential: capacity rate_limit, refilled at rate_limit/s."""
+        rate = self.config["rate_limit"]
+        if not rate:
+            return True
+        with self.lock:
+            now = time.monotonic()
+            tokens, last = self.buckets.get(token, (float(rate), now))
+            tokens = min(float(rate), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self.buckets[token] = (tokens, now)
+                return False
+            self.buckets[token] = (tokens - 1.0, now)
+            return True
+
+
+FAULT_KINDS = {"status", "rate_limit", "slow", "stall", "truncate", "malformed", "close",
+               "applied_500", "body"}
+
+
+def copy_escape(value):
+    if value is None:
+        return "\\N"
+    return (str(value).replace("\\", "\\\\").replace("\t", "\\t")
+            .replace("\n", "\\n").replace("\r", "\\r"))
+
+
+def error_body_for(status):
+    if status == 429:
+        return RATE_LIMIT_BODY
+    if status == 404:
+        return {"error_code": 3001, "error_message": "Could not find a resource matching that information",
+                "success": False}
+    if status == 403:
+        return {"error": "You do not have permission to do that."}
+    if status in (400, 422):
+        return {"errors": [{"loc": ["body"], "msg": "injected validation error", "type": "value_error"}]}
+    if status == 401:
+        return {"errors": [{"loc": ["header", "Authorization"], "msg": "Invalid API key",
+                            "type": "v2.authentication_failed"}]}
+    return {"error_code": 5000, "error_message": "Internal server error (HTTP %d)" % status, "success": False}
+
+
+# --------------------------------------------------------------------------
+# The API
+
+class Api:
+    def __init__(self, state):
+        self.state = state
+
+    @property
+    def data(self):
+        return self.state.data
+
+    def handle(self, method, path, params, body):
+        """Returns (status, JSON body)."""
+        parts = path[len(API):].strip("/").split("/") if path.startswith(API + "/") else None
+        if not parts or parts == [""]:
+            raise ApiError(404, {"error": "Not found: %s" % path})
+        name, rest = parts[0], parts[1:]
+        if name in LISTS and method == "GET" and not rest:
+            return 200, self.list(name, params)
+        if name == "subscribers":
+            if method == "POST" and not rest:
+                self.no_params(params)
+                return 201, self.create_subscriber(body)
+            if len(rest) == 1 and method in ("GET", "PATCH"):
+                self.no_params(params)
+                i = self.data.index_of(rest[0])
+                if i is None:
+                    raise not_found("subscriber")
+                if method == "GET":
+                    return 200, self.data.subscriber(i)
+                return 200, self.patch_subscriber(i, body)
+        if name in LISTS and method == "GET" and len(rest) == 1:
+            self.no_params(params)
+            for r in getattr(self.data, name):
+                if r["id"] == rest[0]:
+                    return 200, r
+            raise not_found(name.rstrip("s").replace("_", "-"))
+        if name == "keywords" and method == "GET":
+            self.no_params(params)
+            if not rest:
+                return 200, {"keywords": self.data.keywords}
+            if len(rest) == 1:
+                k = self.data.keyword_by_id.get(rest[0])
+                if k is None:
+                    raise not_found("keyword")
+                return 200, k
+        if name == "me" and method == "GET" and not rest:
+            self.no_params(params)
+            return 200, SHOP
+        if name == "compliance" and method == "PATCH" and rest in (["unsubscribe"], ["redact"]):
+            self.no_params(params)
+            return 202, self.unsubscribe(body, redact=rest[0] == "redact")
+        if name == "events" and method == "POST" and not rest:
+            self.no_params(params)
+            return 202, self.event(body)
+        if name == "message_requests" and method == "POST" and not rest:
+            self.no_params(params)
+            return 202, self.message_request(body)
+        if name == "message_requests" and method == "GET" and len(rest) == 1:
+            r = self.data.message_requests.get(rest[0])
+            if r is None:
+                raise not_found("message request")
+            return 200, r
+        if name == "sent_messages" and method == "GET" and len(rest) == 1:
+            for m in self.data.messages:
+                if m["id"] == rest[0]:
+                    return 200, m
+            raise not_found("sent message")
+        raise ApiError(404, {"error": "Not found: %s %s" % (method, path)})
+
+    @staticmethod
+    def no_params(params):
+        for key in params:
+            raise validation_error(("query", key), "unknown query parameter", "value_error.extra")
+
+    def list(self, name, params):
+        tests, sort, page = build_filters(name, params)
+        rows = LazySubscribers(self.data) if name == "subscribers" else getattr(self.data, name)
+        kind = LISTS[name]["sorts"][sort[0]] if sort else None
+        chosen, total = list_page(rows, tests, sort, kind, page, self.state.config["page_size"])
+        return {"page_info": {"page": page, "total_pages": total}, name: chosen}
+
+    # -- writes
+    @staticmethod
+    def body_object(body, allowed):
+        if body is None:
+            raise validation_error(("body",), "a JSON object body is required")
+        try:
+            obj = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise validation_error(("body",), "the body is not valid JSON", "value_error.jsondecode")
+        if not isinstance(obj, dict):
+            raise validation_error(("body",), "a JSON object is expected", "type_error.dict")
+        for key in obj:
+            if key not in allowed:
+                raise validation_error(("body", key), "extra fields not permitted", "value_error.extra")
+        return obj
+
+    @staticmethod
+    def check_type(obj, key, typ, what):
+        value = obj.get(key)
+        if value is not None and (not isinstance(value, typ) or isinstance(value, bool)):
+            raise validation_error(("body", key), "value is not a valid %s" % what, "type_error." + what)
+
+    def check_common(self, obj):
+        self.check_type(obj, "email", str, "string")
+        if obj.get("email") is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", obj["email"]):
+            raise validation_error(("body", "email"), "value is not a valid email address", "value_error.email")
+        self.check_type(obj, "tags", list, "list")
+        for t in obj.get("tags") or []:
+            if not isinstance(t, str) or not t:
+                raise validation_error(("body", "tags"), "tags must be non-empty strings", "type_error.str")
+        self.check_type(obj, "properties", dict, "dict")
+        props = obj.get("properties") or {}
+        for key, value in props.items():
+            if isinstance(value, dict):
+                raise validation_error(("body", "properties", key), "nested objects are not allowed")
+
+    def create_subscriber(self, body):
+        obj = self.body_object(body, {"phone_number", "email", "keyword_id", "keyword",
+                                      "shopify_customer_id", "tags", "properties"})
+        if obj.get("phone_number") is None:
+            raise validation_error(("body", "phone_number"), "field required", "value_error.missing")
+        phone = normalize_phone(obj["phone_number"])
+        if phone is None:
+            raise validation_error(("body", "phone_number"), "value is not a valid phone number",
+                                   "value_error.phone")
+        self.check_common(obj)
+        self.check_type(obj, "shopify_customer_id", int, "integer")
+        keyword = None
+        if obj.get("keyword_id") is not None:
+            keyword = self.data.keyword_by_id.get(obj["keyword_id"])
+            if keyword is None:
+                raise validation_error(("body", "keyword_id"), "unknown keyword")
+        elif obj.get("keyword") is not None:
+            keyword = self.data.keyword_by_name.get(str(obj["keyword"]).upper())
+            if keyword is None:
+                raise validation_error(("body", "keyword"), "unknown keyword")
+        if len(obj.get("properties") or {}) > MAX_PROPERTIES:
+            raise validation_error(("body", "properties"), "at most %d properties" % MAX_PROPERTIES)
+        if self.data.index_of_phone(phone) is not None:
+            raise ApiError(409, {"error_code": 3009, "error_message": "Subscriber already exists",
+                                 "success": False})
+        stamp = now_iso()
+        sub = {"id": self.data.next_id("pending", "s_pending_", B36, 12), "ps_id": None,
+               "phone_number": phone, "email": obj.get("email"),
+               "shopify_customer_id": obj.get("shopify_customer_id"),
+               "tags": list(dict.fromkeys(obj.get("tags") or [])),
+               "properties": dict(obj.get("properties") or {}),
+               "subscriptions": {"promotional": {"can_send": False}, "transactional": {"can_send": False}},
+               "data": {}, "created_at": stamp, "updated_at": stamp, "is_pending": True}
+        self.data.pending[sub["id"]] = sub
+        self.data.opt_ins.append({
+            "id": self.data.next_id("opt_in", "oi_"), "subscriber_id": sub["id"], "phone_number": phone,
+            "keyword_id": keyword["id"] if keyword else None,
+            "source": "keyword" if keyword else "api", "status": "pending",
+            "created_at": stamp, "confirmed_at": None})
+        return sub
+
+    def confirm(self, pending_id):
+        """The subscriber answers the double opt-in: pending becomes active."""
+        sub = self.data.pending.pop(pending_id, None)
+        if sub is None:
+            raise not_found("pending subscriber")
+        if self.data.index_of_phone(sub["phone_number"]) is not None:
+            raise ApiError(409, {"error_code": 3009, "error_message": "Subscriber already exists",
+                                 "success": False})
+        stamp = now_iso()
+        active = dict(sub)
+        del active["is_pending"]
+        active.update({"id": self.data.next_id("sub", "s_", B62, 20), "ps_id": 1000 + self.data.count(),
+                       "subscriptions": {"promotional": {"can_send": True}, "transactional": {"can_send": True}},
+                       "created_at": stamp, "updated_at": stamp})
+        self.data.index_of(active["id"])        # build the index before extending
+        self.data.extra.append(active)
+        i = self.data.count() - 1
+        self.data._id_index[active["id"]] = i
+        if self.data._phone_index is not None:
+            self.data._phone_index[active["phone_number"]] = i
+        for oi in self.data.opt_ins:
+            if oi["subscriber_id"] == pending_id:
+                oi.update({"subscriber_id": active["id"], "status": "confirmed", "confirmed_at": stamp})
+        return active
+
+    def patch_subscriber(self, i, body):
+        obj = self.body_object(body, {"email", "tags", "properties"})
+        self.check_common(obj)
+        sub = json.loads(json.dumps(self.data.subscriber(i)))
+        if "email" in obj:
+            sub["email"] = obj["email"]
+        for t in obj.get("tags") or []:
+            if t not in sub["tags"]:
+                sub["tags"].append(t)
+        merged = dict(sub["properties"])
+        merged.update(obj.get("properties") or {})
+        if len(merged) > MAX_PROPERTIES:
+            raise validation_error(("body", "properties"),
+                                   "a subscriber holds at most %d properties" % MAX_PROPERTIES)
+        sub["properties"] = merged
+        sub["updated_at"] = now_iso()
+        self.data.change(i, sub)
+        return sub
+
+    def unsubscribe(self, body, redact):
+        obj = self.body_object(body, {"postscript_subscriber_id", "phone_number"})
+        sid, phone = obj.get("postscript_subscriber_id"), obj.get("phone_number")
+        if (sid is None) == (phone is None):
+            raise validation_error(("body",), "exactly one of postscript_subscriber_id and phone_number")
+        if sid is not None:
+            i = self.data.index_of(str(sid))
+            if i is None:
+                raise not_found("subscriber")
+        else:
+            norm = normalize_phone(phone)
+            if norm is None:
+                raise validation_error(("body", "phone_number"), "value is not a valid phone number",
+                                       "value_error.phone")
+            phone = norm
+            i = self.data.index_of_phone(phone)
+        sub = self.data.subscriber(i) if i is not None else None
+        if sub is not None:
+            phone = sub["phone_number"]
+            changed = json.loads(json.dumps(sub))
+            already = not changed["subscriptions"]["promotional"]["can_send"]
+            changed["subscriptions"] = {"promotional": {"can_send": False},
+                                        "transactional": {"can_send": False}}
+            if redact:
+                changed.update({"email": None, "properties": {}, "tags": [], "shopify_customer_id": None})
+            changed["updated_at"] = now_iso()
+            self.data.change(i, changed)
+        else:
+            already = any(o["phone_number"] == phone for o in self.data.opt_outs)
+        if not already:
+            self.data.opt_outs.append({"id": self.data.next_id("opt_out", "oo_"),
+                                       "subscriber_id": sub["id"] if sub else None,
+                                       "phone_number": phone, "source": "api", "created_at": now_iso()})
+        return {"message": "OK"}
+
+    def event(self, body):
+        obj = self.body_object(body, {"type", "subscriber_id", "phone", "email", "occurred_at",
+                                      "properties", "external_id"})
+        if not isinstance(obj.get("type"), str) or not re.fullmatch(r"[A-Za-z0-9_]+", obj["type"]):
+            raise validation_error(("body", "type"), "letters, digits and underscores only")
+        if all(obj.get(k) is None for k in ("subscriber_id", "phone", "email")):
+            raise validation_error(("body",), "one of subscriber_id, phone or email is required")
+        if obj.get("occurred_at") is not None and parse_ts(str(obj["occurred_at"])) is None:
+            raise validation_error(("body", "occurred_at"), "invalid datetime format", "value_error.datetime")
+        self.check_type(obj, "properties", dict, "dict")
+        self.check_type(obj, "external_id", str, "string")
+        if obj.get("subscriber_id") is not None and self.data.index_of(str(obj["subscriber_id"])) is None:
+            raise not_found("subscriber")
+        event = dict(obj)
+        event["id"] = self.data.next_id("event", "ev_")
+        self.data.events.append(event)
+        return {"event_ids": [event["id"]]}
+
+    def message_request(self, body):
+        obj = self.body_object(body, {"subscriber_id", "phone", "body", "category", "scheduled_at",
+                                      "media_url", "country"})
+        if not isinstance(obj.get("body"), str) or not obj["body"]:
+            raise validation_error(("body", "body"), "field required", "value_error.missing")
+        category = obj.get("category") or "promotional"
+        if category not in ("promotional", "transactional", "conversational"):
+            raise validation_error(("body", "category"), "unknown category")
+        if obj.get("subscriber_id") is not None:
+            i = self.data.index_of(str(obj["subscriber_id"]))
+            if i is None:
+                raise not_found("subscriber")
+            sub = self.data.subscriber(i)
+        elif obj.get("phone") is not None:
+            i = self.data.index_of_phone(normalize_phone(obj["phone"]) or "")
+            if i is None:
+                raise not_found("subscriber")
+            sub = self.data.subscriber(i)
+        else:
+            raise validation_error(("body",), "subscriber_id or phone is required")
+        stamp = now_iso()
+        msg = {"id": self.data.next_id("message", "msg_"), "subscriber_id": sub["id"],
+               "phone": sub["phone_number"], "direction": "outbound", "category": category,
+               "body": obj["body"], "media_url": obj.get("media_url"), "campaign_id": None,
+               "status": "sent", "credits_used": 1, "created_at": stamp}
+        self.data.messages.append(msg)
+        req = {"id": self.data.next_id("message_request", "mr_"), "status": "sent",
+               "subscriber_id": sub["id"], "body": obj["body"], "category": category,
+               "scheduled_at": obj.get("scheduled_at"), "created_at": stamp,
+               "sent_message": {"id": msg["id"], "status": "sent"}}
+        self.data.message_requests[req["id"]] = req
+        return req
+
+
+# --------------------------------------------------------------------------
+# HTTP
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "postscript-mock/1.0"
+
+    def log_message(self, fmt, *args):
+        if not self.server.quiet:
+            sys.stderr.write("%s\n" % (fmt % args))
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else None
+
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PATCH(self):
+        self.dispatch("PATCH")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def dispatch(self, method):
+        url = urlsplit(self.path)
+        body = self.read_body()
+        if url.path.startswith("/__admin/"):
+            self.admin(method, url, body)
+        else:
+            self.api(method, url, body)
+
+    # -- responses
+    def send_json(self, status, obj, headers=None, raw=None, content_type="application/json",
+                  mode=None, delay_ms=0):
+        payload = raw if raw is not None else json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        if "gzip" in (self.headers.get("Accept-Encoding") or "") and len(payload) > 512:
+            payload = gzip.compress(payload, compresslevel=1)
+            headers = dict(headers or {}, **{"Content-Encoding": "gzip"})
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        try:
+            if mode == "truncate":
+                self.wfile.write(payload[: max(1, len(payload) // 2)])
+                self.wfile.flush()
+                self.close_connection = True
+            elif mode == "stall":
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                time.sleep(delay_ms / 1000.0)
+                self.wfile.write(payload[len(payload) // 2:])
+            else:
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def admin_reply(self, obj, status=200):
+        self.send_json(status, obj)
+
+    # -- the API
+    def auth(self):
+        """(log label, bucket key) or raises ApiError."""
+        args = self.server.state.args
+        header = self.headers.get("Authorization")
+        token = self.headers.get("X-Postscript-Shop-Token")
+        if header is None:
+            return "none", ApiError(401, {"errors": [{"loc": ["header", "Authorization"],
+                                                      "msg": "Missing API key",
+                                                      "type": "v2.authentication_failed"}]})
+        m = re.fullmatch(r"Bearer (\S+)", header)
+        key = m.group(1) if m else None
+        if key == args.shop_key:
+            return "shop", key
+        if key == args.partner_key:
+            if token is None:
+                return "partner", ApiError(403, {"errors": [{
+                    "loc": ["header", "X-Postscript-Shop-Token"],
+                    "msg": "A partner key must be sent with the shop's token",
+                    "type": "v2.access_denied"}]})
+            if token != args.shop_key:
+                return "partner+token", ApiError(403, {"error": "You do not have permission to do that."})
+            return "partner+token", key + "/" + token
+        if key is not None and key.startswith("pk_"):
+            return "other", ApiError(403, {"error": "You do not have permission to do that."})
+        return "other", ApiError(401, {"errors": [{"loc": ["header", "Authorization"],
+                                                   "msg": "Invalid API key",
+                                                   "type": "v2.authentication_failed"}]})
+
+    def api(self, method, url, body):
+        state = self.server.state
+        label, who = self.auth()
+        entry = {"method": method, "path": url.path, "query": url.query, "auth": label,
+                 "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None}
+        try:
+            if state.config["latency_ms"]:
+                time.sleep(state.config["latency_ms"] / 1000.0)
+            if isinstance(who, ApiError):
+                raise who
+            if not state.allow(who):
+                raise ApiError(429, RATE_LIMIT_BODY)
+            fault = state.take_fault(method, url.path)
+            if fault is not None and self.apply_fault(fault, entry, method, url, body):
+                return
+            with state.lock:
+                status, obj = Api(state).handle(method, url.path, query_params(url.query), body)
+            entry["status"] = status
+            self.send_json(status, obj)
+        except ApiError as e:
+            entry["status"] = e.status
+            self.send_json(e.status, e.body)
+        finally:
+            state.record(entry)
+
+    def apply_fault(self, f, entry, method, url, body):
+        """Answers as the fault says; False when the request then goes on normally."""
+        kind = f["kind"]
+        headers = dict(f.get("headers") or {})
+        if kind == "slow":
+            time.sleep(f.get("delay_ms", 1000) / 1000.0)
+            return False
+        if kind == "close":
+            self.close_connection = True
+            entry["status"] = 0
+            return True
+        if kind == "rate_limit" or (kind == "status" and f.get("status") == 429):
+            if f.get("retry_after") is not None:
+                headers["Retry-After"] = f["retry_after"]
+            entry["status"] = 429
+            self.send_json(429, RATE_LIMIT_BODY, headers)
+            return True
+        if kind == "status":
+            entry["status"] = f["status"]
+            self.send_json(f["status"], error_body_for(f["status"]), headers)
+            return True
+        if kind == "body":
+            raw = base64.b64decode(f["body_b64"]) if "body_b64" in f else f.get("body", "").encode("utf-8")
+            entry["status"] = f.get("status", 200)
+            self.send_json(entry["status"], None, headers, raw=raw,
+                           content_type=f.get("content_type", "application/json"))
+            return True
+        state = self.server.state
+        try:
+            with state.lock:
+                status, obj = Api(state).handle(method, url.path, query_params(url.query), body)
+        except ApiError as e:
+            status, obj = e.status, e.body
+        if kind == "applied_500":
+            entry["status"] = 500
+            self.send_json(500, error_body_for(500), headers)
+        elif kind == "malformed":
+            entry["status"] = status
+            raw = json.dumps(obj).encode("utf-8")
+            self.send_json(status, None, headers, raw=raw[: len(raw) // 2] + b"<html>Bad Gateway</html>")
+        else:               # truncate, stall
+            entry["status"] = status
+            self.send_json(status, obj, headers, mode=kind, delay_ms=f.get("delay_ms", 30000))
+        return True
+
+    # -- /__admin/
+    def admin(self, method, url, body):
+        state = self.server.state
+        route = url.path[len("/__admin/"):]
+        fmt = dict(parse_qsl(url.query)).get("format")
+        try:
+            obj = json.loads(body.decode("utf-8")) if body else {}
+        except ValueError:
+            return self.admin_reply({"error": "the body is not JSON"}, 400)
+        if route == "reset" and method == "POST":
+            state.reset()
+            return self.admin_reply({"reset": True})
+        if route == "config" and method in ("GET", "POST"):
+            with state.lock:
+                for key, value in obj.items():
+                    if key not in state.config or not isinstance(value, (int, float)) or value < 0:
+                        return self.admin_reply({"error": "unknown or invalid setting %s" % key}, 400)
+                    if key == "page_size" and value < 1:
+                        return self.admin_reply({"error": "page_size must be at least 1"}, 400)
+                    state.config[key] = int(value) if key != "rate_limit" else value
+                    if key == "rate_limit":
+                        state.buckets = {}
+                return self.admin_reply(dict(state.config))
+        if route == "faults" and method == "POST":
+            if obj.get("kind") not in FAULT_KINDS:
+                return self.admin_reply({"error": "kind must be one of %s" % sorted(FAULT_KINDS)}, 400)
+            if obj["kind"] == "status" and not isinstance(obj.get("status"), int):
+                return self.admin_reply({"error": "a status fault needs a status"}, 400)
+            fault = dict(obj)
+            fault.setdefault("count", 1)
+            fault.setdefault("after", 0)
+            with state.lock:
+                state.faults.append(fault)
+            return self.admin_reply({"faults": len(state.faults)})
+        if route == "faults" and method == "DELETE":
+            with state.lock:
+                state.faults = []
+            return self.admin_reply({"faults": 0})
+        if route == "faults" and method == "GET":
+            return self.admin_reply({"faults": state.faults})
+        if route == "requests" and method == "GET":
+            with state.lock:
+                log = list(state.log)
+            if fmt == "copy":
+                cols = ("seq", "method", "path", "query", "auth", "status", "body")
+                text = "".join("\t".join(copy_escape(e[c]) for c in cols) + "\n" for e in log)
+                return self.send_json(200, None, raw=text.encode("utf-8"), content_type="text/plain")
+            return self.admin_reply({"requests": log})
+        if route == "summary" and method == "GET":
+            with state.lock:
+                rows = self.summary()
+            if fmt == "copy":
+                text = "".join("%s\t%d\t%s\n" % (r, n, copy_escape(m)) for r, n, m in rows)
+                return self.send_json(200, None, raw=text.encode("utf-8"), content_type="text/plain")
+            return self.admin_reply({"summary": [{"resource": r, "count": n, "id_md5": m} for r, n, m in rows]})
+        if route == "confirm" and method == "POST":
+            try:
+                with state.lock:
+                    return self.admin_reply(Api(state).confirm(str(obj.get("id"))))
+            except ApiError as e:
+                return self.admin_reply(e.body, e.status)
+        if route == "events" and method == "GET":
+            with state.lock:
+                return self.admin_reply({"events": list(state.data.events)})
+        return self.admin_reply({"error": "no such admin endpoint"}, 404)
+
+    def summary(self):
+        data = self.server.state.data
+        out = []
+        for name in ("campaigns", "keywords", "messages", "opt_ins", "opt_outs", "subscribers"):
+            if name == "subscribers":
+                ids = [data.sub_id(i) for i in range(data.n)] + [s["id"] for s in data.extra]
+            else:
+                ids = [r["id"] for r in getattr(data, name)]
+            ids.sort(key=lambda s: s.encode("utf-8"))
+            md5 = hashlib.md5("\n".join(ids).encode("utf-8")).hexdigest() if ids else None
+            out.append((name, len(ids), md5))
+        return out
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--port-file", help="write the port here once listening")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--subscribers", type=int, default=2000)
+    p.add_argument("--page-size", type=int, default=100)
+    p.add_argument("--rate-limit", type=float, default=0, help="requests/s per token; 0 = off")
+    p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--shop-key", default="sk_test_shop_key")
+    p.add_argument("--partner-key", default="sk_partner_test_key")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    if args.subscribers < 1 or args.page_size < 1:
+        p.error("--subscribers and --page-size must be at least 1")
+    return args
+
+
+def make_server(args):
+    family_host = args.host.strip("[]")
+    if ":" in family_host:
+        import socket
+
+        class Server6(Server):
+            address_family = socket.AF_INET6
+        server = Server6((family_host, args.port), Handler)
+    else:
+        server = Server((family_host, args.port), Handler)
+    server.state = State(args)
+    server.quiet = args.quiet
+    return server
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    server = make_server(args)
+    port = server.server_address[1]
+    print("PORT=%d" % port, flush=True)
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % port)
+        import os
+        os.replace(args.port_file + ".tmp", args.port_file)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
