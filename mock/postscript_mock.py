@@ -498,17 +498,26 @@ class State:
     def reset(self):
         with self.lock:
             self.config = dict(self.start_config)
+            self.generation = getattr(self, "generation", 0) + 1
             self.log = []
             self.seq = 0
             self.faults = []
             self.buckets = {}
             self.data = Data(self.args.seed, self.args.subscribers)
 
-    def record(self, entry):
+    def arrive(self):
+        """A request's place in the log, and the reset generation it belongs to."""
         with self.lock:
             self.seq += 1
-            entry["seq"] = self.seq
-            self.log.append(entry)
+            return self.seq, self.generation
+
+    def record(self, entry, generation):
+        """Log a finished request, unless a reset came while it was in flight
+        (a slow request must not show up in the next test's log)."""
+        with self.lock:
+            if generation == self.generation:
+                self.log.append(entry)
+                self.log.sort(key=lambda e: e["seq"])
 
     def take_fault(self, method, path):
         with self.lock:
@@ -971,7 +980,8 @@ class Handler(BaseHTTPRequestHandler):
     def api(self, method, url, body):
         state = self.server.state
         label, who = self.auth()
-        entry = {"method": method, "path": url.path, "query": url.query, "auth": label,
+        seq, generation = state.arrive()
+        entry = {"seq": seq, "method": method, "path": url.path, "query": url.query, "auth": label,
                  "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None}
         try:
             if state.config["latency_ms"]:
@@ -983,6 +993,10 @@ class Handler(BaseHTTPRequestHandler):
             fault = state.take_fault(method, url.path)
             if fault is not None and self.apply_fault(fault, entry, method, url, body):
                 return
+            if generation != state.generation:
+                # reset while this request slept: it must not change the new data
+                self.close_connection = True
+                return
             with state.lock:
                 status, obj = Api(state).handle(method, url.path, query_params(url.query), body)
             entry["status"] = status
@@ -991,7 +1005,7 @@ class Handler(BaseHTTPRequestHandler):
             entry["status"] = e.status
             self.send_json(e.status, e.body)
         finally:
-            state.record(entry)
+            state.record(entry, generation)
 
     def apply_fault(self, f, entry, method, url, body):
         """Answers as the fault says; False when the request then goes on normally."""

@@ -12,7 +12,7 @@
 #                       directory stays, for a post-mortem or to go on by hand
 
 PS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PS_LOCK=/tmp/postscript_fdw.install.lock
 PS_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libjson-c-dev curl make gcc python3"
 PS_WORK=""

@@ -27,7 +27,7 @@ ps_start_mock --subscribers 2000 --page-size 100
 
 # 1. the local API server's unit tests: one result per test method
 ps_log "local API server unit tests"
-out=$(cd "$PS_ROOT" && python3 -m unittest -v mock/test_mock.py 2>&1)
+out=$(cd "$PS_ROOT/mock" && python3 -m unittest discover -v -p 'test_*.py' 2>&1)
 while IFS= read -r line; do
 	case "$line" in
 	*" ... ok" | *" ... skipped"*) pass "mock: ${line%% (*}" ;;

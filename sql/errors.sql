@@ -24,10 +24,10 @@ SELECT * FROM notoken_shop;
 CREATE FOREIGN TABLE nosuch (id text) SERVER ps OPTIONS (resource 'campaigns', endpoint '/api/v2/nosuch');
 SELECT * FROM nosuch;
 
--- 400: the API rejects a filter value (ps_id is an integer to the API)
-CREATE FOREIGN TABLE text_psid (id text, ps_id text) SERVER ps OPTIONS (resource 'subscribers');
-SELECT * FROM text_psid WHERE ps_id = 'abc';
-
+-- 400 in the errors shape: an endpoint that takes no page parameter
+CREATE FOREIGN TABLE kw_paged (id text) SERVER ps
+  OPTIONS (resource 'subscribers', endpoint '/api/v2/keywords', records_key 'keywords');
+SELECT * FROM kw_paged;
 -- 422 in the errors shape, 500 in the error shape
 SELECT mock.fault('{"kind": "status", "status": 422, "path": "/api/v2/keywords", "count": 1}');
 SELECT * FROM ps.keywords;
@@ -72,4 +72,4 @@ SELECT method, path, status FROM mock.requests();
 SELECT count(*) FROM pg_foreign_server WHERE array_to_string(srvoptions, ',') LIKE '%sk_%';
 
 DROP SERVER ps_badkey, ps_partner_notoken, ps_refused, ps_strict CASCADE;
-DROP FOREIGN TABLE nosuch, text_psid;
+DROP FOREIGN TABLE nosuch, kw_paged;

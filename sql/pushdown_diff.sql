@@ -79,7 +79,7 @@ BEGIN
       vals := vals || ops;
       ops := CASE WHEN big THEN ARRAY['='] ELSE ARRAY['=', '<>', '<', '>='] END;
     ELSIF c.typ = 'bigint' THEN
-      EXECUTE format($q$SELECT ARRAY[(v::int)::text, (v + 1)::text, pd_lit(v * 1000)]
+      EXECUTE format($q$SELECT ARRAY[v::text, (v + 1)::text, pd_lit(v * 1000)]
                         FROM (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY %I) v
                                 FROM pd_ref.%I) s$q$, c.col, c.tbl) INTO STRICT ops;
       vals := vals || ops;

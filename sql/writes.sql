@@ -193,7 +193,7 @@ CREATE FOREIGN TABLE once_subscribers (id text, phone_number text, is_pending bo
 CREATE FOREIGN TABLE once_events (id text, type text, email text)
   SERVER ps_once OPTIONS (resource 'events');
 SELECT mock.reset();
-SELECT mock.fault('{"kind": "status", "status": 500, "path": "/api/v2/subscribers", "count": 5}');
+SELECT mock.fault('{"kind": "status", "status": 500, "method": "POST", "path": "/api/v2/subscribers", "count": 5}');
 INSERT INTO once_subscribers (phone_number) VALUES ('5555550184');
 SELECT method, path, status FROM mock.sent();
 SELECT count(*) AS opt_ins_for_number FROM ps.opt_ins WHERE phone_number = '+15555550184';
@@ -204,9 +204,9 @@ SELECT mock.fault('{"kind": "close", "path": "/api/v2/subscribers", "count": 1}'
 INSERT INTO once_subscribers (phone_number) VALUES ('5555550185') RETURNING is_pending;
 SELECT count(*) AS opt_ins_for_number FROM ps.opt_ins WHERE phone_number = '+15555550185';
 
--- timeout after sending: reconciled
+-- applied, then the answer stalls past request_timeout: reconciled
 SELECT mock.reset();
-SELECT mock.fault('{"kind": "slow", "delay_ms": 2000, "path": "/api/v2/subscribers", "count": 1}');
+SELECT mock.fault('{"kind": "stall", "delay_ms": 3000, "method": "POST", "path": "/api/v2/subscribers", "count": 1}');
 INSERT INTO once_subscribers (phone_number) VALUES ('5555550186') RETURNING is_pending;
 SELECT count(*) AS opt_ins_for_number FROM ps.opt_ins WHERE phone_number = '+15555550186';
 
