@@ -10,11 +10,12 @@ OBJS = \
 	src/deparse.o \
 	src/import.o \
 	src/modify.o \
-	src/phone.o
+	src/phone.o \
+	src/stats.o
 PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 
 EXTENSION = postscript_fdw
-DATA = postscript_fdw--1.0.sql
+DATA = postscript_fdw--1.0.sql postscript_fdw--1.0--1.1.sql
 
 SHLIB_LINK += -lcurl -ljson-c
 PG_CPPFLAGS += -I$(srcdir)/src
