@@ -11,6 +11,7 @@ OBJS = \
 	src/import.o \
 	src/modify.o \
 	src/phone.o \
+	src/querystring.o \
 	src/stats.o
 PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 

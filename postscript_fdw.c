@@ -47,7 +47,8 @@ enum ScanPrivate
 	SP_PARAM_ARRAYS,			/* List of Integer: PsParamKind */
 	SP_SORT,					/* String, "" for none */
 	SP_ID_MODE,					/* Integer: 0 none, 1 one id, 2 id array */
-	SP_ATTRS_USED				/* List of Integer attnums, or NIL for all */
+	SP_ATTRS_USED,				/* List of Integer attnums, or NIL for all */
+	SP_LIMIT					/* Integer: rows a LIMIT needs, -1 if none */
 };
 
 /* planner state for one foreign relation */
@@ -75,6 +76,7 @@ typedef struct PsScanState
 	Bitmapset  *attrs_used;
 
 	MemoryContext page_cxt;		/* one response at a time */
+	MemoryContext ahead_cxt;	/* pages fetched ahead, concurrently */
 	MemoryContext row_cxt;		/* one row at a time */
 
 	/* where the scan is */
@@ -86,6 +88,11 @@ typedef struct PsScanState
 	PsJson *records;		/* current page's array (or one record) */
 	size_t		nrecords;
 	size_t		next;
+	int			limit_rows;		/* rows a LIMIT needs, -1: no LIMIT */
+	int			first_page_rows;	/* records on page 1 */
+	PsHttpResult *ahead;		/* pages ahead_first.. fetched ahead */
+	int			ahead_first;
+	int			nahead;
 	Datum	   *ids;			/* id mode: the ids to fetch */
 	int			nids;
 	int			next_id;
@@ -416,6 +423,7 @@ postscriptGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntabl
 			   *lt,
 			   *la;
 	int			id_mode = 0;
+	int			limit = -1;
 	int			k;
 	const char *sort = "";
 
@@ -452,11 +460,20 @@ postscriptGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntabl
 			attrs = list_make1(makeInteger(0));
 	}
 
+	/*
+	 * A LIMIT over this relation alone bounds how many pages are worth
+	 * fetching ahead (local filters may need more: those are read a page at
+	 * a time once the bound is reached).
+	 */
+	if (root->limit_tuples >= 0 && bms_membership(root->all_baserels) == BMS_SINGLETON)
+		limit = (int) Min(root->limit_tuples, (double) INT_MAX);
+
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs,
-							lappend(list_make5(names, types, kinds,
-											   makeString(pstrdup(sort)),
-											   makeInteger(id_mode)),
-									attrs),
+							lappend(lappend(list_make5(names, types, kinds,
+													   makeString(pstrdup(sort)),
+													   makeInteger(id_mode)),
+											attrs),
+									makeInteger(limit)),
 							NIL, NIL, outer_plan);
 }
 
@@ -483,6 +500,7 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 	if (st->sort[0] == '\0')
 		st->sort = NULL;
 	st->id_mode = intVal(list_nth(priv, SP_ID_MODE));
+	st->limit_rows = intVal(list_nth(priv, SP_LIMIT));
 	foreach(lc, (List *) list_nth(priv, SP_ATTRS_USED))
 		st->attrs_used = bms_add_member(st->attrs_used,
 										intVal(lfirst(lc)) - FirstLowInvalidHeapAttributeNumber);
@@ -507,6 +525,8 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 										 ALLOCSET_DEFAULT_SIZES);
 	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw row",
 										ALLOCSET_SMALL_SIZES);
+	st->ahead_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw pages ahead",
+										  ALLOCSET_DEFAULT_SIZES);
 }
 
 /*
@@ -625,6 +645,60 @@ no_records_error(PsScanState *st, const char *path, const char *why)
 }
 
 /*
+ * Once page 1 has told how many pages there are, the next pages are fetched
+ * max_concurrency at a time, concurrently, into ahead_cxt, and handed out in
+ * page order.  Not beyond what a LIMIT needs (judged by page 1's size): past
+ * that, pages come one at a time.  Sets *res for page st->page, or leaves
+ * res->body NULL when that page must be fetched on its own.
+ */
+static void
+page_from_ahead(PsScanState *st, PsHttpResult *res)
+{
+	int			n;
+
+	memset(res, 0, sizeof(PsHttpResult));
+	if (st->nahead > 0 && st->page >= st->ahead_first &&
+		st->page < st->ahead_first + st->nahead)
+	{
+		*res = st->ahead[st->page - st->ahead_first];
+		return;
+	}
+	n = st->total_pages - st->page + 1;
+	n = Min(n, st->conn->opts->max_concurrency);
+	if (st->limit_rows >= 0)
+	{
+		int			rows_per_page = Max(st->first_page_rows, 1);
+		int			pages_needed = (st->limit_rows + rows_per_page - 1) / rows_per_page;
+
+		n = Min(n, pages_needed - (st->page - 1));
+	}
+	if (st->page < 2 || st->total_pages < 0 || n < 2)
+		return;
+
+	MemoryContextReset(st->ahead_cxt);
+	st->nahead = 0;
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->ahead_cxt);
+		char	  **paths = palloc(sizeof(char *) * n);
+		int			page = st->page;
+
+		for (int i = 0; i < n; i++)
+		{
+			st->page = page + i;
+			paths[i] = request_path(st);
+		}
+		st->page = page;
+		st->ahead = palloc(sizeof(PsHttpResult) * n);
+		ps_http_get_many(st->conn, paths, n, st->ahead);
+		MemoryContextSwitchTo(old);
+	}
+	st->ahead_first = st->page;
+	st->nahead = n;
+	st->requests += n;
+	*res = st->ahead[0];
+}
+
+/*
  * Fetch the next response into page_cxt.  Returns false at the end of the
  * scan.
  */
@@ -663,9 +737,15 @@ fetch_next(PsScanState *st)
 		{
 			st->page++;
 			path = request_path(st);
-			ps_http_request(st->conn, "GET", path, NULL, 0, &res);
+			page_from_ahead(st, &res);
+			if (res.body == NULL)
+			{
+				ps_http_request(st->conn, "GET", path, NULL, 0, &res);
+				st->requests++;
+			}
 		}
-		st->requests++;
+		if (st->id_mode)
+			st->requests++;
 		st->retries += res.retries;
 
 		if (res.status == 404)
@@ -701,6 +781,8 @@ fetch_next(PsScanState *st)
 								 psprintf("has a \"%s\" that is not an array", t->records_key));
 			st->records = recs;
 			st->nrecords = json_object_array_length(recs);
+			if (st->page == 1)
+				st->first_page_rows = (int) st->nrecords;
 
 			if (!t->paginated || st->nrecords == 0)
 				st->done = true;
@@ -771,7 +853,9 @@ postscriptReScanForeignScan(ForeignScanState *node)
 	st->done = false;
 	st->records = NULL;
 	st->nrecords = st->next = 0;
+	st->nahead = 0;
 	MemoryContextReset(st->page_cxt);
+	MemoryContextReset(st->ahead_cxt);
 }
 
 static void
@@ -783,6 +867,8 @@ postscriptEndForeignScan(ForeignScanState *node)
 		MemoryContextDelete(st->page_cxt);
 	if (st && st->row_cxt)
 		MemoryContextDelete(st->row_cxt);
+	if (st && st->ahead_cxt)
+		MemoryContextDelete(st->ahead_cxt);
 }
 
 /* ---------------------------------------------------------------- EXPLAIN */

@@ -118,17 +118,17 @@ SELECT count(*) FROM ps.keywords;
 -------------------------------------------------------------- client rate limit
 -- the FDW paces itself under the server's limit: 20 pages at 15 requests/s
 -- against a server that allows 15/s, and no 429 happens
-CREATE SERVER ps_paced FOREIGN DATA WRAPPER postscript_fdw
+CREATE SERVER ps_res_paced FOREIGN DATA WRAPPER postscript_fdw
   OPTIONS (api_url :'mock_url', rate_limit '15', rate_burst '5');
-CREATE USER MAPPING FOR CURRENT_USER SERVER ps_paced OPTIONS (api_key 'sk_test_shop_key');
-CREATE FOREIGN TABLE paced_subscribers (id text) SERVER ps_paced OPTIONS (resource 'subscribers');
+CREATE USER MAPPING FOR CURRENT_USER SERVER ps_res_paced OPTIONS (api_key 'sk_test_shop_key');
+CREATE FOREIGN TABLE res_paced_subscribers (id text) SERVER ps_res_paced OPTIONS (resource 'subscribers');
 SELECT mock.reset();
 SELECT mock.config('{"rate_limit": 15}');
-SELECT count(*) = (SELECT count(*) FROM clean) AS complete FROM paced_subscribers;
+SELECT count(*) = (SELECT count(*) FROM clean) AS complete FROM res_paced_subscribers;
 SELECT status, count(*) FROM mock.requests() WHERE path = '/api/v2/subscribers'
  GROUP BY status ORDER BY status;
 SELECT server_name, requests, status_429, rate_limit_wait_ms > 0 AS waited
-  FROM postscript_fdw_stats() WHERE server_name = 'ps_paced';
+  FROM postscript_fdw_stats() WHERE server_name = 'ps_res_paced';
 SELECT mock.config('{"rate_limit": 0}');
 
 -------------------------------------------------------------- size limits
@@ -164,5 +164,49 @@ SELECT server_name, requests, status_2xx, status_4xx, status_5xx, status_429, tr
   FROM postscript_fdw_stats() WHERE server_name = 'ps';
 SELECT count(*) AS requests_logged FROM mock.requests() WHERE path LIKE '/api/v2/campaigns%';
 
-DROP SERVER ps_two, ps_lowspeed, ps_paced, ps_small, ps_progress CASCADE;
+DROP SERVER ps_two, ps_lowspeed, ps_res_paced, ps_small, ps_progress CASCADE;
 DROP FUNCTION same_as_clean();
+
+-------------------------------------------------------------- concurrent pages
+-- after page 1, pages are fetched max_concurrency at a time; rows arrive in
+-- page order, each page is asked for once
+CREATE SERVER ps_conc FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url :'mock_url', rate_limit '0', max_concurrency '4');
+CREATE USER MAPPING FOR CURRENT_USER SERVER ps_conc OPTIONS (api_key 'sk_test_shop_key');
+CREATE FOREIGN TABLE conc_subscribers (id text, ps_id bigint) SERVER ps_conc
+  OPTIONS (resource 'subscribers');
+SELECT mock.reset();
+SELECT mock.config('{"latency_ms": 50}');
+SELECT count(*) AS rows,
+       bool_and(ps_id > prev) AS in_page_order
+  FROM (SELECT ps_id, lag(ps_id, 1, -1::bigint) OVER () AS prev FROM conc_subscribers) s;
+SELECT count(*) AS requests, count(DISTINCT query) AS distinct_pages,
+       min(substring(query FROM 'page=(\d+)')::int) AS first_page,
+       max(substring(query FROM 'page=(\d+)')::int) AS last_page
+  FROM mock.requests();
+SELECT mock.config('{"latency_ms": 0}');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM conc_subscribers;
+-- a LIMIT bounds the pages fetched ahead: 250 rows are 3 pages
+SELECT mock.reset();
+SELECT count(*) FROM (SELECT * FROM conc_subscribers LIMIT 250) s;
+SELECT query FROM mock.requests() ORDER BY substring(query FROM 'page=(\d+)')::int;
+-- faults in pages fetched together: each page is fetched again alone, the
+-- result is exact
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "status", "status": 429, "path": "/api/v2/subscribers", "after": 2, "count": 1}');
+SELECT mock.fault('{"kind": "status", "status": 503, "path": "/api/v2/subscribers", "after": 6, "count": 1}');
+SELECT mock.fault('{"kind": "close", "path": "/api/v2/subscribers", "after": 10, "count": 1}');
+SELECT mock.fault('{"kind": "truncate", "path": "/api/v2/subscribers", "after": 14, "count": 1}');
+SELECT count(*) AS rows, count(DISTINCT id) AS distinct_ids,
+       (SELECT count(*) FROM clean) AS expected FROM conc_subscribers;
+SELECT count(*) FILTER (WHERE status <> 200 OR status IS NULL) AS failed_answers,
+       count(DISTINCT query) AS distinct_pages
+  FROM mock.requests();
+-- a cancel while pages are in flight together; the session goes on
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "stall", "delay_ms": 30000, "path": "/api/v2/subscribers", "after": 3, "count": 1}');
+SET statement_timeout = '1s';
+SELECT count(*) FROM conc_subscribers;
+RESET statement_timeout;
+SELECT count(*) = (SELECT count(*) FROM clean) AS complete FROM conc_subscribers;
+DROP SERVER ps_conc CASCADE;

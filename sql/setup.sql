@@ -7,8 +7,10 @@
 \getenv mock_url PS_MOCK_URL
 SET client_min_messages = warning;
 CREATE EXTENSION postscript_fdw;
+-- pages one at a time, so that tests can assert the order of requests
+-- (concurrent page fetching is tested in resilience.sql)
 CREATE SERVER ps FOREIGN DATA WRAPPER postscript_fdw
-  OPTIONS (api_url :'mock_url', rate_limit '0');
+  OPTIONS (api_url :'mock_url', rate_limit '0', max_concurrency '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER ps OPTIONS (api_key 'sk_test_shop_key');
 CREATE SCHEMA ps;
 IMPORT FOREIGN SCHEMA postscript FROM SERVER ps INTO ps;

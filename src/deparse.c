@@ -38,6 +38,7 @@
 #include "utils/typcache.h"
 
 #include "postscript_fdw.h"
+#include "querystring.h"
 
 static const struct
 {
@@ -164,32 +165,13 @@ operator_kind(Oid opno, Oid apitype, Oid valtype, const char **suffix)
 	return 0;
 }
 
-/*
- * The literal of a LIKE pattern '%literal%' (backslash escapes allowed,
- * no other wildcard), else NULL.  '%%' gives NULL too: it filters nothing.
- */
+/* the literal of a LIKE pattern '%literal%', else NULL (querystring.c) */
 static char *
 like_contains_literal(const char *pat)
 {
-	size_t		len = strlen(pat);
-	StringInfoData lit;
+	char	   *lit = palloc(strlen(pat) + 1);
 
-	if (len < 3 || pat[0] != '%' || pat[len - 1] != '%')
-		return NULL;
-	initStringInfo(&lit);
-	for (size_t i = 1; i < len - 1; i++)
-	{
-		if (pat[i] == '%' || pat[i] == '_')
-			return NULL;
-		if (pat[i] == '\\')
-		{
-			/* an escape of the closing % would make it a literal % */
-			if (++i >= len - 1)
-				return NULL;
-		}
-		appendStringInfoChar(&lit, pat[i]);
-	}
-	return lit.data;
+	return ps_qs_like_contains(pat, lit) ? lit : NULL;
 }
 
 static void

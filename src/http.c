@@ -23,6 +23,7 @@
 #include "utils/wait_event.h"
 
 #include "postscript_fdw.h"
+#include "querystring.h"
 
 #define POLL_INTERVAL_MS	100
 #define BACKOFF_BASE_MS		250
@@ -353,20 +354,21 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 
 /* ---------------------------------------------------------------- one attempt */
 
-static CURLcode
-perform_once(PsConn *conn, const char *method, const char *path,
-			 const char *body, Transfer *tr, long *status)
+/*
+ * Point an easy handle at one request; *ctype gets the private header list a
+ * request with a body needs (the caller frees it), *url the URL.
+ */
+static void
+setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
+		   const char *body, Transfer *tr, struct curl_slist **ctype, char **url)
 {
-	CURL	   *h = (CURL *) conn->easy;
-	CURLM	   *m = (CURLM *) conn->multi;
 	const PsServerOptions *o = conn->opts;
-	char	   *url = psprintf("%s%s", o->api_url, path);
-	CURLcode	result = CURLE_OK;
 	struct curl_slist *hdrs = (struct curl_slist *) conn->headers;
-	struct curl_slist *ctype = NULL;
 
+	*url = psprintf("%s%s", o->api_url, path);
+	*ctype = NULL;
 	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_URL, *url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -389,9 +391,9 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	{
 		/* a private list: the shared one plus Content-Type */
 		for (struct curl_slist *l = hdrs; l; l = l->next)
-			ctype = curl_slist_append(ctype, l->data);
-		ctype = curl_slist_append(ctype, "Content-Type: application/json");
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, ctype);
+			*ctype = curl_slist_append(*ctype, l->data);
+		*ctype = curl_slist_append(*ctype, "Content-Type: application/json");
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, *ctype);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
 		if (strcmp(method, "POST") != 0)
@@ -410,35 +412,83 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	tr->too_large = tr->oom = false;
 	tr->retry_after = -1;
 	tr->errbuf[0] = '\0';
+}
+
+/*
+ * One finished transfer in the connection's statistics, and a DEBUG1 line
+ * (method, path, outcome; never a header) for troubleshooting.
+ */
+static void
+count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
+			   const char *method, const char *path)
+{
+	ereport(DEBUG1,
+			(errmsg_internal("postscript_fdw: %s %s: %s%ld, %d bytes",
+							 method, path, rc == CURLE_OK ? "HTTP " : "transport error ",
+							 rc == CURLE_OK ? status : (long) rc, tr->body.len)));
+	conn->stats.requests++;
+	conn->stats.bytes_received += tr->body.len;
+	if (rc != CURLE_OK)
+		conn->stats.transport_errors++;
+	else if (status == 429)
+		conn->stats.status_429++;
+	else if (status >= 500)
+		conn->stats.status_5xx++;
+	else if (status >= 400)
+		conn->stats.status_4xx++;
+	else if (status >= 200 && status < 300)
+		conn->stats.status_2xx++;
+}
+
+/* drive the multi handle until it has no running transfer; interruptible */
+static void
+run_multi(CURLM *m, void (*done) (CURLMsg *msg, void *arg), void *arg)
+{
+	for (;;)
+	{
+		int			running = 0;
+		int			nfds;
+		CURLMsg    *msg;
+		int			left;
+
+		if (curl_multi_perform(m, &running) != CURLM_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("libcurl could not drive the Postscript API requests")));
+		while ((msg = curl_multi_info_read(m, &left)) != NULL)
+			if (msg->msg == CURLMSG_DONE)
+				done(msg, arg);
+		if (running == 0)
+			break;
+		curl_multi_poll(m, NULL, 0, POLL_INTERVAL_MS, &nfds);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void
+one_done(CURLMsg *msg, void *arg)
+{
+	*(CURLcode *) arg = msg->data.result;
+}
+
+static CURLcode
+perform_once(PsConn *conn, const char *method, const char *path,
+			 const char *body, Transfer *tr, long *status)
+{
+	CURL	   *h = (CURL *) conn->easy;
+	CURLM	   *m = (CURLM *) conn->multi;
+	char	   *url;
+	CURLcode	result = CURLE_OK;
+	struct curl_slist *ctype;
+
+	setup_easy(conn, h, method, path, body, tr, &ctype, &url);
 	*status = 0;
 
 	curl_multi_add_handle(m, h);
 	conn->busy = true;
 	PG_TRY();
 	{
-		for (;;)
-		{
-			int			running = 0;
-			int			nfds;
-			CURLMsg    *msg;
-			int			left;
-
-			if (curl_multi_perform(m, &running) != CURLM_OK)
-			{
-				result = CURLE_FAILED_INIT;
-				break;
-			}
-			while ((msg = curl_multi_info_read(m, &left)) != NULL)
-				if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
-				{
-					result = msg->data.result;
-					running = 0;
-				}
-			if (running == 0)
-				break;
-			curl_multi_poll(m, NULL, 0, POLL_INTERVAL_MS, &nfds);
-			CHECK_FOR_INTERRUPTS();
-		}
+		run_multi(m, one_done, &result);
 	}
 	PG_FINALLY();
 	{
@@ -452,19 +502,101 @@ perform_once(PsConn *conn, const char *method, const char *path,
 
 	if (result == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	conn->stats.requests++;
-	conn->stats.bytes_received += tr->body.len;
-	if (result != CURLE_OK)
-		conn->stats.transport_errors++;
-	else if (*status == 429)
-		conn->stats.status_429++;
-	else if (*status >= 500)
-		conn->stats.status_5xx++;
-	else if (*status >= 400)
-		conn->stats.status_4xx++;
-	else if (*status >= 200 && *status < 300)
-		conn->stats.status_2xx++;
+	count_transfer(conn, result, *status, tr, method, path);
 	return result;
+}
+
+/* ---------------------------------------------------------------- concurrent GETs */
+
+typedef struct ManyState
+{
+	int			n;
+	CURL	  **handles;
+	CURLcode   *results;
+} ManyState;
+
+static void
+many_done(CURLMsg *msg, void *arg)
+{
+	ManyState  *ms = arg;
+
+	for (int i = 0; i < ms->n; i++)
+		if (ms->handles[i] == msg->easy_handle)
+			ms->results[i] = msg->data.result;
+}
+
+/*
+ * GET several paths at once (the next pages of a scan), each after taking
+ * its token from the rate limit.  A result with status 200..299 holds the
+ * body; any other outcome (a transport failure, 429, 5xx, ...) comes back
+ * with body NULL, and the caller repeats that request with
+ * ps_http_request(), which retries and reports errors as for any request.
+ */
+void
+ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results)
+{
+	CURLM	   *m = (CURLM *) conn->multi;
+	ManyState	ms;
+	Transfer   *trs = palloc0(sizeof(Transfer) * n);
+	char	  **urls = palloc0(sizeof(char *) * n);
+	long	   *statuses = palloc0(sizeof(long) * n);
+	struct curl_slist *unused;
+	int			added = 0;
+
+	ms.n = n;
+	ms.handles = palloc0(sizeof(CURL *) * n);
+	ms.results = palloc0(sizeof(CURLcode) * n);
+	memset(results, 0, sizeof(PsHttpResult) * n);
+
+	PG_TRY();
+	{
+		for (int i = 0; i < n; i++)
+		{
+			ms.handles[i] = curl_easy_init();
+			if (ms.handles[i] == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("could not create a libcurl handle")));
+			initStringInfo(&trs[i].body);
+			trs[i].max_bytes = conn->opts->max_response_bytes;
+			setup_easy(conn, ms.handles[i], "GET", paths[i], NULL, &trs[i], &unused, &urls[i]);
+			ms.results[i] = CURLE_OK;
+		}
+		for (int i = 0; i < n; i++)
+		{
+			rate_limit_wait(conn);
+			curl_multi_add_handle(m, ms.handles[i]);
+			added++;
+		}
+		run_multi(m, many_done, &ms);
+		for (int i = 0; i < n; i++)
+			if (ms.results[i] == CURLE_OK)
+				curl_easy_getinfo(ms.handles[i], CURLINFO_RESPONSE_CODE, &statuses[i]);
+	}
+	PG_FINALLY();
+	{
+		/* also on error or cancel: no handle outlives the call */
+		for (int i = 0; i < n; i++)
+		{
+			if (ms.handles[i] == NULL)
+				continue;
+			if (i < added)
+				curl_multi_remove_handle(m, ms.handles[i]);
+			curl_easy_cleanup(ms.handles[i]);
+		}
+	}
+	PG_END_TRY();
+
+	for (int i = 0; i < n; i++)
+	{
+		count_transfer(conn, ms.results[i], statuses[i], &trs[i], "GET", paths[i]);
+		results[i].status = statuses[i];
+		if (ms.results[i] == CURLE_OK && statuses[i] >= 200 && statuses[i] < 300)
+		{
+			results[i].body = trs[i].body.data;
+			results[i].len = trs[i].body.len;
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- the request */
@@ -655,26 +787,9 @@ ps_parse_json(const char *body, size_t len, int max_depth,
 	return root;
 }
 
-/* percent-encode everything but unreserved characters (RFC 3986) */
+/* percent-encode everything but unreserved characters (querystring.c) */
 char *
 ps_url_encode(const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-	{
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-			(*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
-			*p == '.' || *p == '~')
-			appendStringInfoChar(&buf, (char) *p);
-		else
-		{
-			appendStringInfoChar(&buf, '%');
-			appendStringInfoChar(&buf, hex[*p >> 4]);
-			appendStringInfoChar(&buf, hex[*p & 15]);
-		}
-	}
-	return buf.data;
+	return ps_qs_encode(s, palloc(3 * strlen(s) + 1));
 }

@@ -252,6 +252,13 @@ typedef struct PsHttpResult
 extern void ps_http_request(PsConn *conn, const char *method, const char *path,
 							const char *body, int flags, PsHttpResult *result);
 
+/*
+ * GET several paths concurrently on the connection's multi handle, each
+ * within the rate limit; results[i] has a body only for a 2xx answer, any
+ * other outcome is for the caller to repeat with ps_http_request().
+ */
+extern void ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results);
+
 /* the API's message out of any of its three error body shapes (or NULL) */
 extern char *ps_api_error_message(const char *body, size_t len);
 
