@@ -18,6 +18,7 @@
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_user_mapping.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -146,6 +147,33 @@ build_conn(PsConn *conn, Oid serverid, Oid userid)
 }
 
 /*
+ * The user mapping that applies: the role's own, else the one for PUBLIC.
+ * Without either, an error that says what to create (PostgreSQL's own
+ * message names neither the server nor the remedy).
+ */
+static UserMapping *
+get_user_mapping(Oid userid, Oid serverid)
+{
+	if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid),
+							   ObjectIdGetDatum(serverid)) &&
+		!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+							   ObjectIdGetDatum(serverid)))
+	{
+		ForeignServer *server = GetForeignServer(serverid);
+		const char *role = GetUserNameFromId(userid, false);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no user mapping for role \"%s\" on server \"%s\"",
+						role, server->servername),
+				 errdetail("postscript_fdw takes the Postscript API key from the user mapping."),
+				 errhint("Create one: CREATE USER MAPPING FOR %s SERVER %s OPTIONS (api_key '...'); or one FOR PUBLIC.",
+						 quote_identifier(role), quote_identifier(server->servername))));
+	}
+	return GetUserMapping(userid, serverid);
+}
+
+/*
  * The connection for the current user on a server, built on first use.
  */
 PsConn *
@@ -175,8 +203,7 @@ ps_get_connection(Oid serverid, Oid userid)
 		CacheRegisterSyscacheCallback(USERMAPPINGOID, inval_callback, (Datum) 0);
 	}
 
-	/* raises a clear error when the user has no mapping */
-	um = GetUserMapping(userid, serverid);
+	um = get_user_mapping(userid, serverid);
 
 	conn = hash_search(ConnectionHash, &um->umid, HASH_ENTER, &found);
 	if (!found)

@@ -222,7 +222,8 @@ json_int64_checked(PsJson *v)
 	int64		i = json_object_get_int64(v);
 
 	if (i == PG_INT64_MAX || i == PG_INT64_MIN)
-		conv_error("Postscript sent an integer out of range%s", "");
+		conv_error("Postscript sent an integer out of range%s",
+				   " (beyond 64 bits: the value shown is where the JSON parser capped it)");
 	return i;
 }
 

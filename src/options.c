@@ -15,6 +15,8 @@
 #include <float.h>
 
 #include "access/reloptions.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
@@ -22,6 +24,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "catalog/pg_attribute.h"
 #include "commands/defrem.h"
+#include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -169,8 +172,46 @@ check_url(const char *name, const char *url)
 				 errhint("Use https:// so that the API key travels encrypted.")));
 }
 
+/*
+ * Whether a postscript_fdw server (one whose wrapper has this validator)
+ * already has api_url = url.  Only a superuser can have put it there, so a
+ * non-superuser may reuse it: the owner of such a server can then change
+ * its other options, and nobody can aim the database server anywhere new.
+ */
+static bool
+url_in_use(const char *url, Oid validator)
+{
+	Relation	rel = table_open(ForeignServerRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tup;
+	bool		found = false;
+
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_foreign_server srv = (Form_pg_foreign_server) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_foreign_server_srvoptions,
+									 RelationGetDescr(rel), &isnull);
+		ListCell   *lc;
+
+		if (isnull || GetForeignDataWrapper(srv->srvfdw)->fdwvalidator != validator)
+			continue;
+		foreach(lc, untransformRelOptions(d))
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+
+			if (strcmp(def->defname, "api_url") == 0 &&
+				strcmp(defGetString(def), url) == 0)
+				found = true;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 static void
-check_option_value(const PsOption *opt, DefElem *def)
+check_option_value(const PsOption *opt, DefElem *def, Oid validator)
 {
 	const char *value = defGetString(def);
 
@@ -183,11 +224,12 @@ check_option_value(const PsOption *opt, DefElem *def)
 						 errmsg("option \"%s\" must not be empty", opt->name)));
 			break;
 		case OPT_URL:
-			if (!superuser())
+			if (!superuser() && !url_in_use(value, validator))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("only a superuser may set option \"%s\"", opt->name),
-						 errdetail("The API URL decides which host the database server connects to.")));
+						 errdetail("The API URL decides which host the database server connects to."),
+						 errhint("A non-superuser may use only a URL that a superuser already set on a postscript_fdw server.")));
 			check_url(opt->name, value);
 			break;
 		case OPT_BOOL:
@@ -301,7 +343,7 @@ postscript_fdw_validator(PG_FUNCTION_ARGS)
 					 errhint("Valid options on %s are: %s.",
 							 context_name(catalog), valid_options(catalog))));
 		}
-		check_option_value(opt, def);
+		check_option_value(opt, def, fcinfo->flinfo->fn_oid);
 	}
 
 	/* per-table consistency */
