@@ -1,0 +1,425 @@
+"""Unit tests of the local Postscript API server (postscript_mock.py).
+
+Run: cd mock && python3 -m unittest discover -v -p 'test_*.py'
+Each test class starts its own server in this process on an ephemeral
+loopback port, talks to it over HTTP and checks statuses, bodies and the
+request log against the contract (../shared/postscript-api.md, parts A-C).
+"""
+
+import base64
+import http.client
+import json
+import threading
+import unittest
+from urllib.parse import quote, urlencode
+
+import postscript_mock as pm
+
+SHOP = "sk_test_shop_key"
+PARTNER = "sk_partner_test_key"
+
+
+def start(*argv):
+    server = pm.make_server(pm.parse_args(["--port", "0", "--quiet", *argv]))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return server
+
+
+class Client:
+    def __init__(self, server):
+        self.port = server.server_address[1]
+
+    def call(self, method, path, body=None, key=SHOP, token=None, raw=False, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        h = dict(headers or {})
+        if key is not None:
+            h["Authorization"] = "Bearer " + key
+        if token is not None:
+            h["X-Postscript-Shop-Token"] = token
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            payload = r.read()
+            if raw:
+                return r.status, payload, dict(r.getheaders())
+            return r.status, (json.loads(payload) if payload else None), dict(r.getheaders())
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def admin(self, method, route, body=None):
+        return self.call(method, "/__admin/" + route, body=body, key=None)[1]
+
+    def walk(self, resource, **params):
+        rows, page = [], 1
+        while True:
+            q = urlencode(dict(params, page=page))
+            status, body, _ = self.get("/api/v2/%s?%s" % (resource, q))
+            if status != 200:
+                raise AssertionError("page %d: %d %r" % (page, status, body))
+            rows.extend(body[resource])
+            if page >= body["page_info"]["total_pages"]:
+                return rows, body["page_info"]["total_pages"]
+            page += 1
+
+
+class MockTest(unittest.TestCase):
+    ARGS = ("--subscribers", "300", "--page-size", "50")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start(*cls.ARGS)
+        cls.c = Client(cls.server)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.shutdown()
+        cls.server.server_close()
+
+    def setUp(self):
+        self.c.admin("POST", "reset")
+
+    def log(self):
+        return self.c.admin("GET", "requests")["requests"]
+
+    def count(self, resource):
+        return {r["resource"]: r["count"] for r in self.c.admin("GET", "summary")["summary"]}[resource]
+
+
+class AuthTest(MockTest):
+    def test_no_key_is_401_with_errors_body(self):
+        status, body, _ = self.c.get("/api/v2/me", key=None)
+        self.assertEqual(status, 401)
+        self.assertEqual(body["errors"][0]["loc"], ["header", "Authorization"])
+
+    def test_wrong_key_is_401(self):
+        status, body, _ = self.c.get("/api/v2/me", key="sk_nope")
+        self.assertEqual(status, 401)
+        self.assertEqual(body["errors"][0]["type"], "v2.authentication_failed")
+
+    def test_public_key_is_403(self):
+        self.assertEqual(self.c.get("/api/v2/me", key="pk_public")[0], 403)
+
+    def test_partner_key_needs_shop_token(self):
+        self.assertEqual(self.c.get("/api/v2/me", key=PARTNER)[0], 403)
+        self.assertEqual(self.c.get("/api/v2/me", key=PARTNER, token="sk_wrong")[0], 403)
+        status, body, _ = self.c.get("/api/v2/me", key=PARTNER, token=SHOP)
+        self.assertEqual(status, 200)
+        self.assertEqual(body["resource_type"], "shop")
+
+    def test_log_records_the_scheme_not_the_key(self):
+        self.c.get("/api/v2/me")
+        self.c.get("/api/v2/me", key=PARTNER, token=SHOP)
+        self.c.get("/api/v2/me", key=None)
+        log = self.log()
+        self.assertEqual([e["auth"] for e in log], ["shop", "partner+token", "none"])
+        self.assertNotIn(SHOP, json.dumps(log))
+
+
+class PaginationTest(MockTest):
+    def test_walk_every_page(self):
+        rows, total = self.c.walk("subscribers")
+        self.assertEqual(total, 6)
+        self.assertEqual(len(rows), 300)
+        self.assertEqual(len({r["id"] for r in rows}), 300)
+        self.assertEqual(self.count("subscribers"), 300)
+        self.assertEqual([e["query"] for e in self.log()], ["page=%d" % p for p in range(1, 7)])
+
+    def test_page_past_the_end_is_empty(self):
+        status, body, _ = self.c.get("/api/v2/subscribers?page=99")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["subscribers"], [])
+        self.assertEqual(body["page_info"]["total_pages"], 6)
+
+    def test_invalid_page_is_400(self):
+        for bad in ("0", "x", "-1"):
+            self.assertEqual(self.c.get("/api/v2/subscribers?page=" + bad)[0], 400, bad)
+
+    def test_page_size_is_server_side(self):
+        self.c.admin("POST", "config", {"page_size": 7})
+        status, body, _ = self.c.get("/api/v2/subscribers?page=1")
+        self.assertEqual(len(body["subscribers"]), 7)
+        self.assertEqual(body["page_info"]["total_pages"], 43)
+
+    def test_every_list_endpoint_answers(self):
+        for resource in ("subscribers", "campaigns", "messages", "opt_ins", "opt_outs"):
+            rows, _ = self.c.walk(resource)
+            self.assertEqual(len(rows), self.count(resource), resource)
+            self.assertGreater(len(rows), 0, resource)
+        status, body, _ = self.c.get("/api/v2/keywords")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body["keywords"]), self.count("keywords"))
+
+    def test_data_set_variety(self):
+        rows, _ = self.c.walk("subscribers")
+        self.assertTrue(any(r["email"] is None for r in rows))
+        self.assertTrue(any(r["email"] and "+" in r["email"] for r in rows))
+        self.assertTrue(any(r["shopify_customer_id"] is None for r in rows))
+        self.assertTrue(any(not r["phone_number"].startswith("+1") for r in rows))
+        self.assertTrue(all(r["phone_number"].startswith("+") for r in rows))
+        self.assertTrue(any(any(ord(ch) > 127 for ch in json.dumps(r["properties"], ensure_ascii=False))
+                            for r in rows))
+        stamps = [r["created_at"] for r in rows]
+        self.assertTrue(any("." in s for s in stamps) and any("." not in s for s in stamps))
+
+
+class FilterTest(MockTest):
+    def setUp(self):
+        super().setUp()
+        self.all, _ = self.c.walk("subscribers")
+        self.c.admin("POST", "reset")
+
+    def test_email_eq_with_plus(self):
+        email = next(r["email"] for r in self.all if r["email"] and "+" in r["email"])
+        rows, _ = self.c.walk("subscribers", email__eq=email)
+        self.assertEqual([r["id"] for r in rows], [r["id"] for r in self.all if r["email"] == email])
+        self.assertIn("email__eq=" + quote(email, safe=""), self.log()[0]["query"])
+
+    def test_in_filter(self):
+        emails = [r["email"] for r in self.all if r["email"]][:3]
+        q = "&".join("email__in=" + quote(e, safe="") for e in emails)
+        status, body, _ = self.c.get("/api/v2/subscribers?" + q)
+        self.assertEqual(status, 200)
+        self.assertEqual(sorted(r["email"] for r in body["subscribers"]), sorted(emails))
+
+    def test_timestamp_range(self):
+        ts = sorted(pm.parse_ts(r["created_at"]) for r in self.all)
+        mid = ts[len(ts) // 2]
+        bound = pm.fmt_ts(mid)
+        rows, _ = self.c.walk("subscribers", created_at__gte=bound)
+        want = [r["id"] for r in self.all if pm.parse_ts(r["created_at"]) >= pm.parse_ts(bound)]
+        self.assertEqual(sorted(r["id"] for r in rows), sorted(want))
+        rows, _ = self.c.walk("subscribers", created_at__lt=bound)
+        self.assertEqual(len(rows), 300 - len(want))
+
+    def test_contains(self):
+        rows, _ = self.c.walk("subscribers", email__contains="promo")
+        self.assertEqual(sorted(r["id"] for r in rows),
+                         sorted(r["id"] for r in self.all if r["email"] and "promo" in r["email"]))
+        self.assertGreater(len(rows), 0)
+
+    def test_sort_both_ways(self):
+        asc, _ = self.c.walk("subscribers", sort="created_at__asc")
+        desc, _ = self.c.walk("subscribers", sort="created_at__desc")
+        keys = [pm.parse_ts(r["created_at"]) for r in asc]
+        self.assertEqual(keys, sorted(keys))
+        self.assertEqual([r["id"] for r in desc], [r["id"] for r in reversed(asc)])
+
+    def test_unknown_parameter_and_bad_values_are_400(self):
+        for q in ("nosuch=1", "email__gt=x", "sort=email__asc", "created_at__gte=yesterday",
+                  "ps_id__eq=abc"):
+            status, body, _ = self.c.get("/api/v2/subscribers?" + q)
+            self.assertEqual(status, 400, q)
+            self.assertIn("errors", body)
+
+    def test_get_by_id_and_404(self):
+        sid = self.all[5]["id"]
+        status, body, _ = self.c.get("/api/v2/subscribers/" + sid)
+        self.assertEqual((status, body["id"]), (200, sid))
+        status, body, _ = self.c.get("/api/v2/subscribers/s_nosuch")
+        self.assertEqual(status, 404)
+        self.assertEqual(body["error_code"], 3001)
+        self.assertFalse(body["success"])
+
+
+class WriteTest(MockTest):
+    def test_create_is_pending_until_confirmed(self):
+        status, sub, _ = self.c.call("POST", "/api/v2/subscribers",
+                                     {"phone_number": "+15555550100", "email": "new+one@x.com",
+                                      "tags": ["a"], "properties": {"k": 1}})
+        self.assertEqual(status, 201)
+        self.assertTrue(sub["id"].startswith("s_pending_"))
+        self.assertTrue(sub["is_pending"])
+        # pending: a pending opt-in, not an active subscriber
+        self.assertEqual(self.c.walk("subscribers", phone_number__eq="+15555550100")[0], [])
+        self.assertEqual(self.c.get("/api/v2/subscribers/" + sub["id"])[0], 404)
+        opt_ins, _ = self.c.walk("opt_ins", phone_number__eq="+15555550100")
+        self.assertEqual([(o["subscriber_id"], o["status"]) for o in opt_ins], [(sub["id"], "pending")])
+        # the double opt-in confirmed: an active subscriber
+        self.c.admin("POST", "confirm", {"id": sub["id"]})
+        rows, _ = self.c.walk("subscribers", phone_number__eq="+15555550100")
+        self.assertEqual([r["email"] for r in rows], ["new+one@x.com"])
+        self.assertEqual(self.count("subscribers"), 301)
+
+    def test_active_phone_is_409(self):
+        rows, _ = self.c.walk("subscribers")
+        status, err, _ = self.c.call("POST", "/api/v2/subscribers", {"phone_number": rows[3]["phone_number"]})
+        self.assertEqual(status, 409)
+        self.assertEqual((err["error_code"], err["success"]), (3009, False))
+
+    def test_validation(self):
+        for body in ({"email": "x@y.com"}, {"phone_number": "not a phone"},
+                     {"phone_number": "+15555550102", "nosuch": 1},
+                     {"phone_number": "+15555550103", "properties": {str(i): i for i in range(51)}}):
+            status, err, _ = self.c.call("POST", "/api/v2/subscribers", body)
+            self.assertEqual(status, 400, body)
+            self.assertIn("errors", err)
+        self.assertEqual(self.c.call("POST", "/api/v2/subscribers", b"{not json")[0], 400)
+        self.assertEqual(self.count("subscribers"), 300)
+
+    def test_patch_adds_tags_and_merges_properties(self):
+        rows, _ = self.c.walk("subscribers")
+        s = rows[0]
+        status, body, _ = self.c.call("PATCH", "/api/v2/subscribers/" + s["id"],
+                                      {"tags": ["zz-new"], "properties": {"added": True}})
+        self.assertEqual(status, 200)
+        self.assertEqual(set(body["tags"]), set(s["tags"]) | {"zz-new"})
+        self.assertEqual(body["properties"], dict(s["properties"], added=True))
+
+    def test_unsubscribe(self):
+        rows, _ = self.c.walk("subscribers")
+        s = next(r for r in rows if r["subscriptions"]["promotional"]["can_send"])
+        before = self.count("opt_outs")
+        status, _, _ = self.c.call("PATCH", "/api/v2/compliance/unsubscribe",
+                                   {"postscript_subscriber_id": s["id"]})
+        self.assertEqual(status, 202)
+        self.assertEqual(self.count("opt_outs"), before + 1)
+        _, after, _ = self.c.get("/api/v2/subscribers/" + s["id"])
+        self.assertFalse(after["subscriptions"]["promotional"]["can_send"])
+
+    def test_event(self):
+        status, body, _ = self.c.call("POST", "/api/v2/events",
+                                      {"type": "viewed_product", "email": "a@b.com", "properties": {"x": 1}})
+        self.assertEqual(status, 202)
+        self.assertEqual(len(body["event_ids"]), 1)
+        self.assertEqual(self.c.call("POST", "/api/v2/events", {"type": "bad type!", "email": "a@b.com"})[0], 400)
+        self.assertEqual(len(self.c.admin("GET", "events")["events"]), 1)
+
+
+class RateLimitTest(MockTest):
+    def test_burst_gets_429_with_documented_body(self):
+        self.c.admin("POST", "config", {"rate_limit": 3})
+        statuses = []
+        for _ in range(8):
+            status, body, _ = self.c.get("/api/v2/me")
+            statuses.append(status)
+            if status == 429:
+                self.assertEqual(body, pm.RATE_LIMIT_BODY)
+        self.assertIn(200, statuses)
+        self.assertIn(429, statuses)
+        self.assertLessEqual(statuses.count(200), 4)
+
+    def test_limit_is_per_token(self):
+        self.c.admin("POST", "config", {"rate_limit": 2})
+        for _ in range(4):
+            self.c.get("/api/v2/me")
+        self.assertEqual(self.c.get("/api/v2/me", key=PARTNER, token=SHOP)[0], 200)
+
+    def test_off_by_default(self):
+        self.assertTrue(all(self.c.get("/api/v2/me")[0] == 200 for _ in range(30)))
+
+
+class FaultTest(MockTest):
+    def test_status_fault_once(self):
+        self.c.admin("POST", "faults", {"kind": "status", "status": 503, "path": "/api/v2/keywords"})
+        self.assertEqual(self.c.get("/api/v2/keywords")[0], 503)
+        self.assertEqual(self.c.get("/api/v2/keywords")[0], 200)
+        self.assertEqual([e["status"] for e in self.log()], [503, 200])
+
+    def test_after_and_method(self):
+        self.c.admin("POST", "faults", {"kind": "status", "status": 500, "path": "/api/v2/keywords",
+                                        "after": 1, "method": "GET"})
+        self.assertEqual([self.c.get("/api/v2/keywords")[0] for _ in range(3)], [200, 500, 200])
+
+    def test_retry_after_header(self):
+        self.c.admin("POST", "faults", {"kind": "rate_limit", "retry_after": "2"})
+        status, body, headers = self.c.get("/api/v2/me")
+        self.assertEqual((status, headers.get("Retry-After")), (429, "2"))
+
+    def test_truncate_and_malformed(self):
+        self.c.admin("POST", "faults", {"kind": "truncate", "path": "/api/v2/keywords"})
+        self.c.admin("POST", "faults", {"kind": "malformed", "path": "/api/v2/keywords"})
+        for _ in range(2):
+            try:
+                status, payload, _ = self.c.get("/api/v2/keywords", raw=True)
+            except http.client.IncompleteRead:
+                continue
+            with self.assertRaises(ValueError):
+                json.loads(payload)
+
+    def test_close(self):
+        self.c.admin("POST", "faults", {"kind": "close", "path": "/api/v2/me"})
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.c.get("/api/v2/me")
+        self.assertEqual(self.c.get("/api/v2/me")[0], 200)
+
+    def test_body_fault(self):
+        raw = b'{"keywords": [{"id": "k\xff"}]}'
+        self.c.admin("POST", "faults", {"kind": "body", "path": "/api/v2/keywords",
+                                        "body_b64": base64.b64encode(raw).decode()})
+        status, payload, _ = self.c.get("/api/v2/keywords", raw=True)
+        self.assertEqual((status, payload), (200, raw))
+
+    def test_applied_500_applies_the_write(self):
+        self.c.admin("POST", "faults", {"kind": "applied_500", "path": "/api/v2/subscribers", "method": "POST"})
+        status, _, _ = self.c.call("POST", "/api/v2/subscribers", {"phone_number": "+15555550104"})
+        self.assertEqual(status, 500)
+        opt_ins, _ = self.c.walk("opt_ins", phone_number__eq="+15555550104")
+        self.assertEqual([o["status"] for o in opt_ins], ["pending"])
+
+    def test_unknown_fault_kind_is_400(self):
+        status, _, _ = self.c.call("POST", "/__admin/faults", {"kind": "nosuch"}, key=None)
+        self.assertEqual(status, 400)
+
+
+class ResetTest(MockTest):
+    def test_reset_clears_log_faults_writes_and_config(self):
+        self.c.call("POST", "/api/v2/subscribers", {"phone_number": "+15555550105"})
+        self.c.admin("POST", "faults", {"kind": "status", "status": 500, "path": "/api/v2/me"})
+        self.c.admin("POST", "config", {"page_size": 3})
+        self.c.admin("POST", "reset")
+        self.assertEqual(self.log(), [])
+        self.assertEqual(self.c.admin("GET", "faults")["faults"], [])
+        self.assertEqual(self.count("subscribers"), 300)
+        self.assertEqual(self.c.get("/api/v2/me")[0], 200)
+        self.assertEqual(len(self.c.get("/api/v2/subscribers?page=1")[1]["subscribers"]), 50)
+
+    def test_copy_format(self):
+        self.c.get("/api/v2/subscribers?page=2")
+        status, payload, _ = self.c.call("GET", "/__admin/requests?format=copy", key=None, raw=True)
+        fields = payload.decode().rstrip("\n").split("\t")
+        self.assertEqual(fields[1:6], ["GET", "/api/v2/subscribers", "page=2", "shop", "200"])
+
+
+class DeterminismTest(unittest.TestCase):
+    def first_page(self, *argv):
+        server = start("--subscribers", "100", *argv)
+        try:
+            return Client(server).get("/api/v2/subscribers?page=1")[1]
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_same_seed_same_data_other_seed_other_data(self):
+        a = self.first_page("--seed", "7")
+        self.assertEqual(a, self.first_page("--seed", "7"))
+        self.assertNotEqual(a, self.first_page("--seed", "8"))
+
+
+class ConcurrencyTest(MockTest):
+    def test_parallel_pages(self):
+        results = {}
+
+        def fetch(page):
+            results[page] = self.c.get("/api/v2/subscribers?page=%d" % page)
+
+        threads = [threading.Thread(target=fetch, args=(p,)) for p in range(1, 7) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertTrue(all(r[0] == 200 for r in results.values()))
+        ids = [s["id"] for p in range(1, 7) for s in results[p][1]["subscribers"]]
+        self.assertEqual(len(set(ids)), 300)
+        self.assertEqual(len(self.log()), 12)
+
+
+if __name__ == "__main__":
+    unittest.main()
