@@ -12,6 +12,7 @@ OBJS = \
 	src/modify.o \
 	src/phone.o \
 	src/querystring.o \
+	src/ratelimit.o \
 	src/stats.o
 PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 
@@ -29,3 +30,9 @@ REGRESS_OPTS = --inputdir=$(srcdir)
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: a changed struct must rebuild every
+# object that uses it, or objects disagree about its layout
+$(OBJS): $(srcdir)/src/postscript_fdw.h
+src/phone.o: $(srcdir)/src/phone.h
+src/querystring.o src/deparse.o src/http.o: $(srcdir)/src/querystring.h

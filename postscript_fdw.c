@@ -34,6 +34,15 @@
 
 PG_MODULE_MAGIC;
 
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/* one rate-limit bucket per token for all backends, when preloaded */
+	ps_ratelimit_init();
+}
+
 /* planner cost model: a request costs far more than a row */
 #define DEFAULT_ROWS			1000
 #define REQUEST_COST			1000.0

@@ -22,7 +22,8 @@ ps_setup_traps
 ps_take_lock
 ps_install_deps
 ps_build_install
-ps_start_cluster
+# preloaded: one rate-limit bucket per token for all backends (src/ratelimit.c)
+ps_start_cluster -c shared_preload_libraries=postscript_fdw
 ps_start_mock --subscribers 2000 --page-size 100
 
 # 1. the local API server's unit tests: one result per test method

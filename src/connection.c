@@ -18,6 +18,7 @@
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_user_mapping.h"
 #include "miscadmin.h"
+#include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -125,6 +126,16 @@ build_conn(PsConn *conn, Oid serverid, Oid userid)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not initialize libcurl")));
 
+	{
+		char	   *cred = psprintf("%s%c%s%c%s", conn->opts->api_url, 0, uopts->api_key, 0,
+									uopts->shop_token ? uopts->shop_token : "");
+		size_t		len = strlen(conn->opts->api_url) + strlen(uopts->api_key) + 2 +
+			(uopts->shop_token ? strlen(uopts->shop_token) : 0);
+
+		conn->bucket_key = hash_bytes_extended((const unsigned char *) cred, (int) len, 0);
+		explicit_bzero(cred, len);
+		pfree(cred);
+	}
 	{
 		char	   *auth = psprintf("Bearer %s", uopts->api_key);
 

@@ -69,6 +69,18 @@ rate_limit_wait(PsConn *conn)
 
 	if (rate <= 0)
 		return;
+	if (conn->opts->shared_rate_limit && ps_ratelimit_shared())
+	{
+		double		wait_ms = ps_ratelimit_reserve(conn->bucket_key, rate,
+												   conn->opts->rate_burst);
+
+		if (wait_ms > 0)
+		{
+			ps_sleep_ms(wait_ms);
+			conn->stats.rate_wait_ms += wait_ms;
+		}
+		return;
+	}
 	now = ps_now_seconds();
 	conn->tokens = Min((double) conn->opts->rate_burst,
 					   conn->tokens + (now - conn->last_refill) * rate);

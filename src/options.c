@@ -66,6 +66,7 @@ static const PsOption ps_options[] = {
 	{"rate_limit", ForeignServerRelationId, OPT_REAL, 0, 10000},
 	{"rate_burst", ForeignServerRelationId, OPT_INT, 1, 10000},
 	{"max_concurrency", ForeignServerRelationId, OPT_INT, 1, 64},
+	{"shared_rate_limit", ForeignServerRelationId, OPT_BOOL, 0, 0},
 	{"max_response_size", ForeignServerRelationId, OPT_INT, 1024, 1073741823},
 	{"max_json_depth", ForeignServerRelationId, OPT_INT, 2, 10000},
 	{"page_size_estimate", ForeignServerRelationId, OPT_INT, 1, 100000},
@@ -397,6 +398,7 @@ ps_get_server_options(ForeignServer *server)
 	o->rate_limit = 15;
 	o->rate_burst = 5;
 	o->max_concurrency = 4;
+	o->shared_rate_limit = true;
 	o->max_response_bytes = 64 * 1024 * 1024;
 	o->max_json_depth = 64;
 	o->pushdown = true;
@@ -437,6 +439,8 @@ ps_get_server_options(ForeignServer *server)
 			o->rate_burst = (int) opt_real(def);
 		else if (strcmp(n, "max_concurrency") == 0)
 			o->max_concurrency = (int) opt_real(def);
+		else if (strcmp(n, "shared_rate_limit") == 0)
+			o->shared_rate_limit = defGetBoolean(def);
 		else if (strcmp(n, "max_response_size") == 0)
 			o->max_response_bytes = (int64) opt_real(def);
 		else if (strcmp(n, "max_json_depth") == 0)

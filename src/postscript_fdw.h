@@ -123,6 +123,7 @@ typedef struct PsServerOptions
 	double		rate_limit;		/* requests per second; 0 = unlimited */
 	int			rate_burst;
 	int			max_concurrency;
+	bool		shared_rate_limit;	/* use the shared bucket when preloaded */
 	int64		max_response_bytes;
 	int			max_json_depth;
 	bool		pushdown;
@@ -220,6 +221,7 @@ typedef struct PsConn
 	void	   *multi;			/* CURLM * */
 	void	   *headers;		/* struct curl_slist *, with the secrets */
 	bool		busy;			/* easy handle attached to multi */
+	uint64		bucket_key;		/* hash of URL, key and token (ratelimit.c) */
 	double		tokens;			/* rate-limit bucket */
 	double		last_refill;	/* seconds, monotonic */
 	PsConnStats stats;
@@ -350,5 +352,10 @@ extern List *ps_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverO
  * ----------------------------------------------------------------
  */
 extern char *ps_url_encode(const char *s);
+
+/* ratelimit.c */
+extern void ps_ratelimit_init(void);
+extern bool ps_ratelimit_shared(void);
+extern double ps_ratelimit_reserve(uint64 key, double rate, int burst);
 
 #endif							/* POSTSCRIPT_FDW_H */
