@@ -875,6 +875,10 @@ class Api:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "postscript-mock/1.0"
+    # headers and body go out in separate writes: with Nagle's algorithm on,
+    # the body waits for the client's delayed ACK, 40 ms on every request
+    # of a keep-alive connection, which no real API server adds
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         if not self.server.quiet:
