@@ -740,16 +740,16 @@ fetch_next(PsScanState *st)
 			}
 			path = request_path(st);
 			st->next_id++;
-			ps_http_request(st->conn, "GET", path, NULL, PS_HTTP_ALLOW_404, &res);
+			ps_http_request(st->conn, "GET", path, NULL, PS_HTTP_ALLOW_404 | PS_HTTP_PARSE, &res);
 		}
 		else
 		{
 			st->page++;
 			path = request_path(st);
 			page_from_ahead(st, &res);
-			if (res.body == NULL)
+			if (res.json == NULL)
 			{
-				ps_http_request(st->conn, "GET", path, NULL, 0, &res);
+				ps_http_request(st->conn, "GET", path, NULL, PS_HTTP_PARSE, &res);
 				st->requests++;
 			}
 		}
@@ -764,7 +764,8 @@ fetch_next(PsScanState *st)
 			continue;
 		}
 
-		root = ps_parse_json(res.body, res.len, st->conn->opts->max_json_depth, "GET", path);
+		/* parsed while it arrived */
+		root = res.json;
 		st->pages++;
 
 		if (st->id_mode || t->records_key == NULL)

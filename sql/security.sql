@@ -141,6 +141,11 @@ SELECT id, email FROM h_subscribers;
 -- unicode that is valid survives intact
 SELECT hostile('{"id": "s_15", "email": "\u00e9l\u00e8ve+\ud83d\ude00@x.com", "properties": {"note": "\u65e5\u672c"}}');
 SELECT id, email, properties->>'note' AS note FROM h_subscribers;
+-- a long value of 3-byte characters arrives in many chunks, characters cut
+-- at their edges (the body is parsed as it arrives)
+SELECT hostile('{"id": "s_16", "email": "' || repeat('日', 30000) || '@x.com"}');
+SELECT id, length(email) AS chars, email = repeat('日', 30000) || '@x.com' AS intact
+  FROM h_subscribers;
 -- after all of it the session still works
 SELECT count(*) = (SELECT count FROM mock.summary() WHERE resource = 'subscribers') AS complete
   FROM h_subscribers;

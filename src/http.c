@@ -31,13 +31,34 @@
 
 typedef struct Transfer
 {
-	StringInfoData body;
+	StringInfoData body;		/* the body, unless it is parsed as it comes */
+	int64		received;		/* body bytes received */
 	int64		max_bytes;
 	bool		too_large;
 	bool		oom;
 	double		retry_after;	/* seconds, < 0 if none */
 	char		errbuf[CURL_ERROR_SIZE];
+
+	/*
+	 * Incremental parsing (reads of pages): a 2xx body is fed to the JSON
+	 * tokener chunk by chunk as it arrives, and never copied; any other
+	 * body is kept in body for the error message.  tok and json are
+	 * json-c's (malloc), freed by the caller on every path.
+	 */
+	CURL	   *handle;
+	json_tokener *tok;			/* NULL: keep the body, parse nothing */
+	bool		decided;		/* the status of this response was read */
+	bool		streaming;		/* this response is being parsed */
+	PsJson	   *json;			/* the complete value */
+	enum json_tokener_error jerr;	/* first parse error, or _continue */
+	unsigned char carry[4];		/* a UTF-8 character cut by a chunk edge */
+	int			ncarry;
 } Transfer;
+
+static json_tokener *new_tokener(PsConn *conn);
+static PsJson *keep_json(PsJson *root);
+static void json_error(enum json_tokener_error jerr, int64 len, const char *method,
+					   const char *path) pg_attribute_noreturn();
 
 /* ---------------------------------------------------------------- waits */
 
@@ -101,6 +122,130 @@ rate_limit_wait(PsConn *conn)
 
 /* ---------------------------------------------------------------- curl callbacks */
 
+/* only JSON white space in p[0..n) */
+static bool
+only_space(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+			return false;
+	return true;
+}
+
+/* the length of the UTF-8 sequence lead byte c starts (1 for anything else) */
+static int
+utf8_seq_len(unsigned char c)
+{
+	return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+}
+
+/* how many bytes at the end of p[0..n) start a UTF-8 character cut short */
+static size_t
+utf8_cut_tail(const unsigned char *p, size_t n)
+{
+	for (size_t k = 1; k <= 3 && k <= n; k++)
+	{
+		unsigned char c = p[n - k];
+
+		if ((c & 0xC0) == 0x80)
+			continue;			/* a continuation byte: look further back */
+		return (size_t) utf8_seq_len(c) > k ? k : 0;
+	}
+	return 0;
+}
+
+/*
+ * Feed bytes to the tokener.  Runs inside libcurl, so it raises nothing:
+ * the first problem is kept in jerr and reported once the transfer is
+ * over.
+ */
+static void
+feed_raw(Transfer *tr, const char *p, size_t n)
+{
+	if (tr->jerr != json_tokener_continue)
+		return;					/* already failed */
+	if (tr->json != NULL)
+	{
+		/* a complete value: only white space may follow */
+		if (!only_space(p, n))
+			tr->jerr = json_tokener_error_parse_unexpected;
+		return;
+	}
+	while (n > 0)
+	{
+		int			chunk = (int) Min(n, (size_t) INT_MAX);
+		PsJson	   *o = json_tokener_parse_ex(tr->tok, p, chunk);
+		enum json_tokener_error e = json_tokener_get_error(tr->tok);
+
+		if (o != NULL)
+		{
+			size_t		used = json_tokener_get_parse_end(tr->tok);
+
+			tr->json = o;
+			if (!only_space(p + used, n - used))
+				tr->jerr = json_tokener_error_parse_unexpected;
+			return;
+		}
+		if (e != json_tokener_continue)
+		{
+			tr->jerr = e;
+			return;
+		}
+		p += chunk;
+		n -= chunk;
+	}
+}
+
+/*
+ * Feed one chunk of a 2xx body.  json-c (0.16) rejects a multi-byte UTF-8
+ * character split between two calls as invalid, so a character cut by the
+ * chunk's end is held back and completed with the next chunk's first bytes.
+ */
+static void
+feed_json(Transfer *tr, const char *p, size_t n)
+{
+	size_t		tail;
+
+	if (tr->ncarry > 0)
+	{
+		unsigned char buf[4];
+		int			need = utf8_seq_len(tr->carry[0]);
+		int			m = tr->ncarry;
+
+		memcpy(buf, tr->carry, m);
+		while (m < need && n > 0 && ((unsigned char) *p & 0xC0) == 0x80)
+		{
+			buf[m++] = (unsigned char) *p++;
+			n--;
+		}
+		if (m < need && n == 0)
+		{
+			/* still cut short: wait for more */
+			memcpy(tr->carry, buf, m);
+			tr->ncarry = m;
+			return;
+		}
+		tr->ncarry = 0;
+		feed_raw(tr, (const char *) buf, m);
+	}
+	tail = utf8_cut_tail((const unsigned char *) p, n);
+	feed_raw(tr, p, n - tail);
+	memcpy(tr->carry, p + n - tail, tail);
+	tr->ncarry = (int) tail;
+}
+
+/* the body is complete: a character still held back is fed as it is */
+static bool
+json_complete(Transfer *tr)
+{
+	if (tr->ncarry > 0)
+	{
+		feed_raw(tr, (const char *) tr->carry, tr->ncarry);
+		tr->ncarry = 0;
+	}
+	return tr->json != NULL && tr->jerr == json_tokener_continue;
+}
+
 static size_t
 write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -108,10 +253,24 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	size_t		n = size * nmemb;
 	StringInfo	b = &tr->body;
 
-	if ((int64) b->len + (int64) n > tr->max_bytes)
+	if (tr->received + (int64) n > tr->max_bytes)
 	{
 		tr->too_large = true;
 		return 0;				/* aborts the transfer */
+	}
+	tr->received += n;
+	if (tr->tok != NULL && !tr->decided)
+	{
+		long		status = 0;
+
+		curl_easy_getinfo(tr->handle, CURLINFO_RESPONSE_CODE, &status);
+		tr->streaming = status >= 200 && status < 300;
+		tr->decided = true;
+	}
+	if (tr->streaming)
+	{
+		feed_json(tr, ptr, n);
+		return n;
 	}
 	if (b->len + n + 1 > (size_t) b->maxlen)
 	{
@@ -421,9 +580,21 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	}
 
 	resetStringInfo(&tr->body);
+	tr->received = 0;
 	tr->too_large = tr->oom = false;
 	tr->retry_after = -1;
 	tr->errbuf[0] = '\0';
+	tr->handle = h;
+	tr->decided = tr->streaming = false;
+	tr->jerr = json_tokener_continue;
+	tr->ncarry = 0;
+	if (tr->tok != NULL)
+		json_tokener_reset(tr->tok);
+	if (tr->json != NULL)
+	{
+		json_object_put(tr->json);
+		tr->json = NULL;
+	}
 }
 
 /*
@@ -435,11 +606,11 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 			   const char *method, const char *path)
 {
 	ereport(DEBUG1,
-			(errmsg_internal("postscript_fdw: %s %s: %s%ld, %d bytes",
+			(errmsg_internal("postscript_fdw: %s %s: %s%ld, %d bytes received",
 							 method, path, rc == CURLE_OK ? "HTTP " : "transport error ",
-							 rc == CURLE_OK ? status : (long) rc, tr->body.len)));
+							 rc == CURLE_OK ? status : (long) rc, (int) tr->received)));
 	conn->stats.requests++;
-	conn->stats.bytes_received += tr->body.len;
+	conn->stats.bytes_received += tr->received;
 	if (rc != CURLE_OK)
 		conn->stats.transport_errors++;
 	else if (status == 429)
@@ -539,10 +710,12 @@ many_done(CURLMsg *msg, void *arg)
 
 /*
  * GET several paths at once (the next pages of a scan), each after taking
- * its token from the rate limit.  A result with status 200..299 holds the
- * body; any other outcome (a transport failure, 429, 5xx, ...) comes back
- * with body NULL, and the caller repeats that request with
- * ps_http_request(), which retries and reports errors as for any request.
+ * its token from the rate limit, each body parsed as it arrives.  A result
+ * with status 200..299 and a complete JSON value holds it in json (freed
+ * with the current memory context); any other outcome (a transport
+ * failure, 429, 5xx, a body that is not JSON) comes back with json NULL,
+ * and the caller repeats that request with ps_http_request(), which
+ * retries and reports errors as for any request.
  */
 void
 ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results)
@@ -571,6 +744,7 @@ ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results)
 						 errmsg("could not create a libcurl handle")));
 			initStringInfo(&trs[i].body);
 			trs[i].max_bytes = conn->opts->max_response_bytes;
+			trs[i].tok = new_tokener(conn);
 			setup_easy(conn, ms.handles[i], "GET", paths[i], NULL, &trs[i], &unused, &urls[i]);
 			ms.results[i] = CURLE_OK;
 		}
@@ -582,33 +756,38 @@ ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results)
 		}
 		run_multi(m, many_done, &ms);
 		for (int i = 0; i < n; i++)
+		{
 			if (ms.results[i] == CURLE_OK)
 				curl_easy_getinfo(ms.handles[i], CURLINFO_RESPONSE_CODE, &statuses[i]);
+			count_transfer(conn, ms.results[i], statuses[i], &trs[i], "GET", paths[i]);
+			results[i].status = statuses[i];
+			results[i].len = trs[i].received;
+			if (ms.results[i] == CURLE_OK && statuses[i] >= 200 && statuses[i] < 300 &&
+				json_complete(&trs[i]))
+			{
+				results[i].json = keep_json(trs[i].json);
+				trs[i].json = NULL;
+			}
+		}
 	}
 	PG_FINALLY();
 	{
-		/* also on error or cancel: no handle outlives the call */
+		/* also on error or cancel: no handle, tokener or tree outlives the call */
 		for (int i = 0; i < n; i++)
 		{
-			if (ms.handles[i] == NULL)
-				continue;
-			if (i < added)
-				curl_multi_remove_handle(m, ms.handles[i]);
-			curl_easy_cleanup(ms.handles[i]);
+			if (ms.handles[i] != NULL)
+			{
+				if (i < added)
+					curl_multi_remove_handle(m, ms.handles[i]);
+				curl_easy_cleanup(ms.handles[i]);
+			}
+			if (trs[i].tok != NULL)
+				json_tokener_free(trs[i].tok);
+			if (trs[i].json != NULL)
+				json_object_put(trs[i].json);
 		}
 	}
 	PG_END_TRY();
-
-	for (int i = 0; i < n; i++)
-	{
-		count_transfer(conn, ms.results[i], statuses[i], &trs[i], "GET", paths[i]);
-		results[i].status = statuses[i];
-		if (ms.results[i] == CURLE_OK && statuses[i] >= 200 && statuses[i] < 300)
-		{
-			results[i].body = trs[i].body.data;
-			results[i].len = trs[i].body.len;
-		}
-	}
 }
 
 /* ---------------------------------------------------------------- the request */
@@ -629,18 +808,13 @@ transport_retryable(CURLcode rc)
 		rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE;
 }
 
-void
-ps_http_request(PsConn *conn, const char *method, const char *path,
-				const char *body, int flags, PsHttpResult *result)
+static void
+request_loop(PsConn *conn, const char *method, const char *path,
+			 const char *body, int flags, PsHttpResult *result, Transfer *tr)
 {
-	Transfer   *tr = palloc0(sizeof(Transfer));
 	bool		is_write = (flags & PS_HTTP_WRITE) != 0;
 	double		waited_ms = 0;
 	int			attempt;
-
-	initStringInfo(&tr->body);
-	tr->max_bytes = conn->opts->max_response_bytes;
-	memset(result, 0, sizeof(PsHttpResult));
 
 	for (attempt = 0;; attempt++)
 	{
@@ -729,12 +903,91 @@ ps_http_request(PsConn *conn, const char *method, const char *path,
 	}
 }
 
+void
+ps_http_request(PsConn *conn, const char *method, const char *path,
+				const char *body, int flags, PsHttpResult *result)
+{
+	Transfer   *tr = palloc0(sizeof(Transfer));
+
+	initStringInfo(&tr->body);
+	tr->max_bytes = conn->opts->max_response_bytes;
+	memset(result, 0, sizeof(PsHttpResult));
+	if (flags & PS_HTTP_PARSE)
+		tr->tok = new_tokener(conn);
+
+	PG_TRY();
+	{
+		request_loop(conn, method, path, body, flags, result, tr);
+		if (tr->tok != NULL && result->status >= 200 && result->status < 300)
+		{
+			if (!json_complete(tr))
+				json_error(tr->json == NULL ? tr->jerr : json_tokener_error_parse_unexpected,
+						   tr->received, method, path);
+			result->json = keep_json(tr->json);
+			tr->json = NULL;
+			result->body = NULL;
+			result->len = tr->received;
+		}
+	}
+	PG_FINALLY();
+	{
+		/* json-c's memory, on every path (an error, a cancel, a retry) */
+		if (tr->tok != NULL)
+			json_tokener_free(tr->tok);
+		if (tr->json != NULL)
+			json_object_put(tr->json);
+	}
+	PG_END_TRY();
+}
+
 /* ---------------------------------------------------------------- JSON */
 
 static void
 json_put_callback(void *arg)
 {
 	json_object_put((PsJson *) arg);
+}
+
+/* a tokener with the server's depth limit, strict, validating UTF-8 */
+static json_tokener *
+new_tokener(PsConn *conn)
+{
+	json_tokener *tok = json_tokener_new_ex(conn->opts->max_json_depth);
+
+	if (tok == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	return tok;
+}
+
+/* tie a tree's lifetime to the current memory context */
+static PsJson *
+keep_json(PsJson *root)
+{
+	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+	cb->func = json_put_callback;
+	cb->arg = root;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	return root;
+}
+
+/* a body that is not one JSON value; jerr _continue: it ended too early */
+static void
+json_error(enum json_tokener_error jerr, int64 len, const char *method, const char *path)
+{
+	char	   *req = describe_request(method, path);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_JSON_TEXT),
+			 errmsg("Postscript sent a malformed JSON response"),
+			 errdetail("%s (%lld bytes received).",
+					   jerr == json_tokener_continue || jerr == json_tokener_success
+					   ? "The response ended in the middle of a JSON value"
+					   : json_tokener_error_desc(jerr), (long long) len),
+			 errcontext("postscript_fdw request %s", req)));
 }
 
 PsJson *
@@ -745,7 +998,6 @@ ps_parse_json(const char *body, size_t len, int max_depth,
 	PsJson *root;
 	enum json_tokener_error jerr;
 	size_t		consumed;
-	MemoryContextCallback *cb;
 
 	if (tok == NULL)
 		ereport(ERROR,
@@ -764,39 +1016,15 @@ ps_parse_json(const char *body, size_t len, int max_depth,
 	consumed = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
 
-	if (root != NULL && jerr == json_tokener_success)
+	if (root != NULL && jerr == json_tokener_success && !only_space(body + consumed, len - consumed))
 	{
-		/* only white space may follow the value */
-		while (consumed < len && strchr(" \t\r\n", body[consumed]) != NULL &&
-			   body[consumed] != '\0')
-			consumed++;
-		if (consumed < len)
-		{
-			json_object_put(root);
-			root = NULL;
-			jerr = json_tokener_error_parse_unexpected;
-		}
+		json_object_put(root);
+		root = NULL;
+		jerr = json_tokener_error_parse_unexpected;
 	}
 	if (root == NULL)
-	{
-		char	   *req = describe_request(method, path);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_JSON_TEXT),
-				 errmsg("Postscript sent a malformed JSON response"),
-				 errdetail("%s (%zu bytes received).",
-						   jerr == json_tokener_continue || jerr == json_tokener_success
-						   ? "The response ended in the middle of a JSON value"
-						   : json_tokener_error_desc(jerr), len),
-				 errcontext("postscript_fdw request %s", req)));
-	}
-
-	/* tie the tree's lifetime to the current memory context */
-	cb = palloc(sizeof(MemoryContextCallback));
-	cb->func = json_put_callback;
-	cb->arg = root;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
-	return root;
+		json_error(jerr, len, method, path);
+	return keep_json(root);
 }
 
 /* percent-encode everything but unreserved characters (querystring.c) */

@@ -236,11 +236,15 @@ extern List *ps_all_connections(void);
 #define PS_HTTP_ALLOW_409	0x0002	/* return a 409 instead of raising it */
 #define PS_HTTP_WRITE		0x0004	/* not idempotent: retry only when the
 									 * request surely was not applied */
+#define PS_HTTP_PARSE		0x0008	/* parse a 2xx body as it arrives, into
+									 * json (body stays NULL) */
 
 typedef struct PsHttpResult
 {
 	long		status;			/* HTTP status */
 	char	   *body;			/* NUL-terminated, palloc'd */
+	PsJson	   *json;			/* PS_HTTP_PARSE and 2xx: the parsed body,
+								 * freed with the current memory context */
 	size_t		len;
 	bool		maybe_applied;	/* a write whose outcome is unknown */
 	int			retries;		/* retries this request took */
