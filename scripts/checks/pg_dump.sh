@@ -4,7 +4,7 @@
 # tables and a hand-made one with table and column options.  The restored
 # database must have the same catalog entries (options of the server, the
 # tables, the columns and the user mappings) and its tables must return the
-# same rows from the local API server.  Also verifies what docs/pg_dump.md
+# same rows from the local API server.  Also verifies what the README (pg_dump section)
 # says about credentials: a whole-database dump holds the user mappings'
 # api_key in clear text; restoring from a TOC list without the USER MAPPING
 # entries, or dumping only schemas (-n), leaves them out.
@@ -125,7 +125,7 @@ diff -u "$work/src.rows" "$work/dst.rows" >"$work/rows.diff" \
 grep -q "CREATE USER MAPPING FOR postgres SERVER postscript OPTIONS (" "$work/db.sql" \
 	|| problem "no CREATE USER MAPPING in the dump"
 grep -q "api_key 'sk_test_shop_key'" "$work/db.sql" \
-	|| problem "the dump does not hold the api_key in clear text (docs/pg_dump.md says it does)"
+	|| problem "the dump does not hold the api_key in clear text (the README (pg_dump section) says it does)"
 
 # ... a restore from a TOC list without the USER MAPPING entries has none ...
 "$bindir/pg_restore" -l "$work/db.dump" >"$work/toc.all" || problem "pg_restore -l failed"
