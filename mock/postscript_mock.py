@@ -543,8 +543,9 @@ class State:
             return True
         with self.lock:
             now = time.monotonic()
-            tokens, last = self.buckets.get(token, (float(rate), now))
-            tokens = min(float(rate), tokens + (now - last) * rate)
+            capacity = max(1.0, float(rate))   # below 1/s: one request now and then
+            tokens, last = self.buckets.get(token, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
             if tokens < 1.0:
                 self.buckets[token] = (tokens, now)
                 return False
@@ -925,6 +926,12 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(self, status, obj, headers=None, raw=None, content_type="application/json",
                   mode=None, delay_ms=0):
         payload = raw if raw is not None else json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        # an API request is in the log before its answer leaves: a client that
+        # reads the log as soon as it has its answer finds the request there
+        pending = getattr(self, "pending_log", None)
+        if pending is not None:
+            self.pending_log = None
+            self.server.state.record(*pending)
         if "gzip" in (self.headers.get("Accept-Encoding") or "") and len(payload) > 512:
             payload = gzip.compress(payload, compresslevel=1)
             headers = dict(headers or {}, **{"Content-Encoding": "gzip"})
@@ -987,6 +994,7 @@ class Handler(BaseHTTPRequestHandler):
         seq, generation = state.arrive()
         entry = {"seq": seq, "method": method, "path": url.path, "query": url.query, "auth": label,
                  "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None}
+        self.pending_log = (entry, generation)
         try:
             if state.config["latency_ms"]:
                 time.sleep(state.config["latency_ms"] / 1000.0)
@@ -1009,7 +1017,10 @@ class Handler(BaseHTTPRequestHandler):
             entry["status"] = e.status
             self.send_json(e.status, e.body)
         finally:
-            state.record(entry, generation)
+            # no answer was sent (a closed connection, a reset in between)
+            if self.pending_log is not None:
+                self.pending_log = None
+                state.record(entry, generation)
 
     def apply_fault(self, f, entry, method, url, body):
         """Answers as the fault says; False when the request then goes on normally."""

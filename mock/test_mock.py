@@ -10,6 +10,7 @@ import base64
 import http.client
 import json
 import threading
+import time
 import unittest
 from urllib.parse import quote, urlencode
 
@@ -380,6 +381,28 @@ class ResetTest(MockTest):
         self.assertEqual(self.count("subscribers"), 300)
         self.assertEqual(self.c.get("/api/v2/me")[0], 200)
         self.assertEqual(len(self.c.get("/api/v2/subscribers?page=1")[1]["subscribers"]), 50)
+
+    def test_log_entry_is_there_when_the_answer_arrives(self):
+        # the log write slowed down, as on a busy machine: a client reading the
+        # log as soon as it has its answer must still find its request
+        state = self.server.state
+        original = state.record
+
+        def slow_record(entry, generation):
+            time.sleep(0.3)
+            original(entry, generation)
+
+        state.record = slow_record
+        try:
+            self.assertEqual(self.c.get("/api/v2/me")[0], 200)
+            self.assertEqual([e["path"] for e in self.log()], ["/api/v2/me"])
+        finally:
+            state.record = original
+
+    def test_fractional_rate_limit_lets_requests_through(self):
+        self.c.admin("POST", "config", {"rate_limit": 0.5})
+        self.assertEqual(self.c.get("/api/v2/me")[0], 200)
+        self.assertEqual(self.c.get("/api/v2/me")[0], 429)
 
     def test_copy_format(self):
         self.c.get("/api/v2/subscribers?page=2")
