@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
-# libFuzzer runs of the plain-C parts of the FDW, under AddressSanitizer and
-# UndefinedBehaviorSanitizer:
+# libFuzzer runs of the FDW's input handling, one command:
 #
 #   bash fuzz/run.sh           # 300 s per target
 #   bash fuzz/run.sh 10        # 10 s per target (what the test suite runs)
 #
-# Targets: fuzz_phone.c (src/phone.c, the E.164 normalizer) and
-# fuzz_querystring.c (src/querystring.c, percent-encoding and the
-# LIKE '%...%' literal).  Every input in regressions/<target>/ (inputs that
-# once failed) is replayed first; the seed corpus is corpus/<target>/ and is
-# not modified.  A failure leaves the input in the work directory printed at
-# the end: copy it to regressions/<target>/ with the fix.
-#
-# JSON-to-row conversion calls PostgreSQL's type input functions, which exist
-# only inside a backend; it is fuzzed through a running server instead, by
-# fuzz/json_rows.py (see README, "Security").
+# Targets:
+#   phone        fuzz_phone.c: src/phone.c, the E.164 normalizer (plain C,
+#                ASan + UBSan)
+#   querystring  fuzz_querystring.c: src/querystring.c, percent-encoding and
+#                the LIKE '%...%' literal (plain C, ASan + UBSan)
+#   json_rows    fuzz_json_rows.c: a response body through ps_parse_json and
+#                the JSON-to-row conversion of src/json_conv.c into a foreign
+#                table with columns of many types.  That code calls
+#                PostgreSQL's type input functions, so it runs inside a
+#                single-user postgres process of a throwaway cluster: the
+#                extension's sources are built with coverage instrumentation
+#                (and UBSan in trap mode) into a test-only library with
+#                libFuzzer's no-main runtime, and a SQL function hands control
+#                to LLVMFuzzerRunDriver.  (No ASan there: the postgres
+#                executable is not instrumented.)
+# Every input in regressions/<target>/ (inputs that once failed) is replayed
+# first; the seed corpus is corpus/<target>/ and is not modified.  A failure
+# leaves the input in the work directory printed at the end: copy it to
+# regressions/<target>/ with the fix.
 set -u
 . "$(dirname "$0")/../scripts/lib.sh"
 cd "$PS_ROOT/fuzz"
 secs=${1:-300}
 ps_install_deps clang libclang-rt-14-dev
 work=$(mktemp -d /tmp/postscript_fdw.fuzz.XXXXXX)
+chmod 755 "$work"
 rc=0
 for t in phone querystring; do
 	ps_log "fuzz_$t: building"
@@ -43,5 +52,72 @@ for t in phone querystring; do
 		rc=1
 	fi
 done
+# ---------------------------------------------------------------- json_rows
+json_rows() {
+	local bindir inc rt port f out
+	bindir=$("$PG_CONFIG" --bindir)
+	inc=$("$PG_CONFIG" --includedir-server)
+	[ -e "$("$PG_CONFIG" --sharedir)/extension/postscript_fdw.control" ] || ps_build_install
+	ps_log "fuzz_json_rows: building"
+	mkdir -p "$work/jr/obj" "$work/jr/corpus"
+	for f in "$PS_ROOT"/src/*.c fuzz_json_rows.c; do
+		clang -fsanitize=fuzzer-no-link -fsanitize=undefined -fsanitize-trap=undefined \
+			-fno-sanitize=alignment,function -fPIC -g -O1 -D_GNU_SOURCE -Wno-ignored-attributes \
+			-I"$inc" -I"$PS_ROOT/src" -c "$f" -o "$work/jr/obj/$(basename "$f" .c).o" || return 1
+	done
+	rt=$(clang -print-resource-dir)/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a
+	clang -shared -Wl,-Bsymbolic -o "$work/jr/postscript_fdw_fuzz.so" "$work"/jr/obj/*.o "$rt" \
+		-lcurl -ljson-c -lstdc++ || return 1
+
+	# a throwaway cluster holding the table the rows are converted into
+	mkdir -p "$work/jr/sock"
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$work/jr"
+	ps_as_postgres "$bindir/initdb" -D "$work/jr/data" -U postgres -A trust -E UTF8 \
+		--locale=C.UTF-8 >"$work/jr/initdb.log" 2>&1 || { cat "$work/jr/initdb.log"; return 1; }
+	port=$(ps_free_port)
+	ps_as_postgres "$bindir/pg_ctl" -D "$work/jr/data" -l "$work/jr/pg.log" -w \
+		-o "-p $port -k $work/jr/sock -c listen_addresses=" start >/dev/null 9>&- || return 1
+	"$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work/jr/sock" -p "$port" -U postgres -d postgres <<-SQL
+		CREATE EXTENSION postscript_fdw;
+		CREATE SERVER s FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url 'http://127.0.0.1:1');
+		CREATE SCHEMA fuzz;
+		CREATE FOREIGN TABLE fuzz.t (
+		  id text, ps_id bigint, n int, small smallint, price numeric, ratio float8, ok boolean,
+		  created_at timestamptz, local_ts timestamp, day date, props jsonb, doc json, tags text[],
+		  ids bigint[], flags boolean[], u uuid, ip inet,
+		  can_send boolean OPTIONS (field 'subscriptions.promotional.can_send'),
+		  deep text OPTIONS (field 'a.b.c.d'), raw jsonb OPTIONS (field '\$'))
+		  SERVER s OPTIONS (resource 'subscribers');
+		CREATE FUNCTION postscript_fdw_fuzz_rows(regclass, text) RETURNS void
+		  AS '$work/jr/postscript_fdw_fuzz.so', 'postscript_fdw_fuzz_rows' LANGUAGE C STRICT;
+	SQL
+	[ $? = 0 ] || return 1
+	ps_as_postgres "$bindir/pg_ctl" -D "$work/jr/data" -m fast -w stop >/dev/null || return 1
+
+	# run LIBFUZZER_ARGS LOG: one single-user backend that fuzzes
+	single() {
+		echo "SELECT postscript_fdw_fuzz_rows('fuzz.t', '$1');" \
+			| ps_as_postgres "$bindir/postgres" --single -D "$work/jr/data" postgres >"$2" 2>&1
+		grep -q '^Done [0-9]* runs\|^\*\*\* NOTE: fuzzing was not performed\|Executed .* in ' "$2" \
+			&& ! grep -q 'ERROR: libFuzzer\|deadly signal\|SUMMARY: ' "$2"
+	}
+	if compgen -G "regressions/json_rows/*" >/dev/null; then
+		ps_log "fuzz_json_rows: replaying regressions/json_rows"
+		# copies the postgres user can read (libFuzzer writes its findings 0600)
+		mkdir -p "$work/jr/regressions"
+		cp regressions/json_rows/* "$work/jr/regressions/" && chmod -R a+rX "$work/jr/regressions"
+		single "-artifact_prefix=$work/jr/ $(ls -d "$work"/jr/regressions/* | tr '\n' ' ')" \
+			"$work/jr/replay.log" || { tail -n 30 "$work/jr/replay.log"; return 1; }
+	fi
+	ps_log "fuzz_json_rows: ${secs} s"
+	if single "-max_total_time=$secs -max_len=4096 -timeout=10 -dict=$PS_ROOT/fuzz/json_rows.dict -artifact_prefix=$work/jr/ $work/jr/corpus $PS_ROOT/fuzz/corpus/json_rows" "$work/jr/fuzz.log"; then
+		ps_log "fuzz_json_rows: $(grep -E '^Done' "$work/jr/fuzz.log" | tail -n 1)"
+	else
+		tail -n 40 "$work/jr/fuzz.log"
+		return 1
+	fi
+}
+json_rows || { ps_log "fuzz_json_rows: FAILED; see $work/jr"; rc=1; }
+
 [ "$rc" = 0 ] && rm -rf "$work"
 exit $rc
