@@ -14,11 +14,24 @@
  * A PostgreSQL ERROR is an accepted outcome (flushed, memory reset); a
  * crash, a hang or a failed assertion is a finding.  libFuzzer exits the
  * process when the time is up.
+ *
+ * postscript_fdw_fuzz_query('<libFuzzer arguments>') does the same for the
+ * query-string builder, ps_append_param(): byte 0 of an input picks a text
+ * value, a LIKE pattern, a text[] (elements split at newlines) or a
+ * timestamptz (through its input function), the rest is the value.  The
+ * query string must hold only unreserved characters, '%XX', '=' and '&';
+ * a text value must decode back to itself; an array's values come back
+ * sorted and unique.
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/memutils.h"
 
 #include "postscript_fdw.h"
@@ -91,5 +104,174 @@ postscript_fdw_fuzz_rows(PG_FUNCTION_ARGS)
 	/* libFuzzer normally exits the process itself */
 	elog(LOG, "fuzz: " INT64_FORMAT " rows converted, " INT64_FORMAT " inputs refused",
 		 fuzz_rows, fuzz_errors);
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------- query strings */
+
+static int
+unhex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* decode one percent-encoded value; abort on anything but the allowed alphabet */
+static char *
+decode_value(const char *v, size_t n)
+{
+	char	   *out = palloc(n + 1);
+	size_t		o = 0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		char		c = v[i];
+
+		if (c == '%')
+		{
+			if (i + 2 >= n)
+				abort();		/* a cut-off escape */
+			if (unhex(v[i + 1]) < 0 || unhex(v[i + 2]) < 0)
+				abort();
+			out[o++] = (char) (unhex(v[i + 1]) * 16 + unhex(v[i + 2]));
+			i += 2;
+		}
+		else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+				 (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~')
+			out[o++] = c;
+		else
+			abort();			/* a reserved character left unencoded */
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* the values of parameter name in qs, decoded, in order */
+static List *
+values_of(const char *qs, const char *name)
+{
+	List	   *vals = NIL;
+	size_t		nlen = strlen(name);
+	const char *p = qs;
+
+	while (*p)
+	{
+		const char *amp = strchr(p, '&');
+		size_t		len = amp ? (size_t) (amp - p) : strlen(p);
+
+		if (len <= nlen || strncmp(p, name, nlen) != 0 || p[nlen] != '=')
+			abort();			/* only name=value pairs, only this name */
+		vals = lappend(vals, decode_value(p + nlen + 1, len - nlen - 1));
+		p += len + (amp ? 1 : 0);
+		if (amp && *p == '\0')
+			abort();			/* a trailing & */
+	}
+	return vals;
+}
+
+static int
+query_input(const uint8_t *data, size_t size)
+{
+	MemoryContext old;
+
+	if (size < 1)
+		return 0;
+	old = MemoryContextSwitchTo(fuzz_cxt);
+	PG_TRY();
+	{
+		int			kind = data[0] % 4;
+		char	   *value = pnstrdup((const char *) data + 1, size - 1);
+		StringInfoData qs;
+
+		/* the value as the database has it: valid in the server encoding */
+		if (strlen(value) == size - 1 &&
+			pg_verifymbstr(value, (int) strlen(value), true))
+		{
+			initStringInfo(&qs);
+			if (kind == 0)
+			{
+				if (ps_append_param(&qs, "email__eq", CStringGetTextDatum(value), false,
+									TEXTOID, PS_PARAM_SCALAR))
+				{
+					List	   *vals = values_of(qs.data, "email__eq");
+
+					if (list_length(vals) != 1 || strcmp(linitial(vals), value) != 0)
+						abort();	/* the value did not come back */
+				}
+				else
+					abort();	/* a non-NULL scalar is never unsatisfiable */
+			}
+			else if (kind == 1)
+			{
+				(void) ps_append_param(&qs, "email__contains", CStringGetTextDatum(value),
+									   false, TEXTOID, PS_PARAM_LIKE);
+				(void) values_of(qs.data, "email__contains");
+			}
+			else if (kind == 2)
+			{
+				List	   *elems = NIL;
+				Datum	   *d;
+				int			n = 0;
+				ListCell   *lc;
+				char	   *prev = NULL;
+
+				for (char *t = strtok(value, "\n"); t; t = strtok(NULL, "\n"))
+					elems = lappend(elems, t);
+				d = palloc(sizeof(Datum) * Max(list_length(elems), 1));
+				foreach(lc, elems)
+					d[n++] = CStringGetTextDatum(lfirst(lc));
+				if (ps_append_param(&qs, "email__in",
+									PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT)),
+									false, 0, PS_PARAM_ARRAY))
+				{
+					foreach(lc, values_of(qs.data, "email__in"))
+					{
+						if (prev && strcmp(prev, lfirst(lc)) >= 0)
+							abort();	/* not sorted and unique */
+						prev = lfirst(lc);
+					}
+				}
+				else if (n > 0)
+					abort();	/* non-NULL elements are never unsatisfiable */
+			}
+			else
+			{
+				Datum		ts = DirectFunctionCall3(timestamptz_in, CStringGetDatum(value),
+													 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+
+				(void) ps_append_param(&qs, "created_at__gte", ts, false, TIMESTAMPTZOID,
+									   PS_PARAM_SCALAR);
+				if (qs.len > 0)
+					(void) values_of(qs.data, "created_at__gte");
+			}
+			fuzz_rows++;
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(fuzz_cxt);
+		FlushErrorState();
+		fuzz_errors++;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(fuzz_cxt);
+	return 0;
+}
+
+PG_FUNCTION_INFO_V1(postscript_fdw_fuzz_query);
+
+Datum
+postscript_fdw_fuzz_query(PG_FUNCTION_ARGS)
+{
+	char	   *args = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	  **argv = palloc(sizeof(char *) * 64);
+	int			argc = 0;
+
+	fuzz_cxt = AllocSetContextCreate(TopMemoryContext, "fuzz input", ALLOCSET_DEFAULT_SIZES);
+	argv[argc++] = "postscript_fdw_fuzz_query";
+	for (char *tok = strtok(args, " "); tok != NULL && argc < 63; tok = strtok(NULL, " "))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	LLVMFuzzerRunDriver(&argc, &argv, query_input);
 	PG_RETURN_VOID();
 }

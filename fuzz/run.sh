@@ -19,6 +19,10 @@
 #                libFuzzer's no-main runtime, and a SQL function hands control
 #                to LLVMFuzzerRunDriver.  (No ASan there: the postgres
 #                executable is not instrumented.)
+#   query        the same library's second entry point: ps_append_param, the
+#                query-string builder, with text values, LIKE patterns, text
+#                arrays and timestamps; the query string must decode back to
+#                the values (fuzz_json_rows.c, postscript_fdw_fuzz_query)
 # Every input in regressions/<target>/ (inputs that once failed) is replayed
 # first; the seed corpus is corpus/<target>/ and is not modified.  A failure
 # leaves the input in the work directory printed at the end: copy it to
@@ -90,13 +94,18 @@ json_rows() {
 		  SERVER s OPTIONS (resource 'subscribers');
 		CREATE FUNCTION postscript_fdw_fuzz_rows(regclass, text) RETURNS void
 		  AS '$work/jr/postscript_fdw_fuzz.so', 'postscript_fdw_fuzz_rows' LANGUAGE C STRICT;
+		CREATE FUNCTION postscript_fdw_fuzz_query(text) RETURNS void
+		  AS '$work/jr/postscript_fdw_fuzz.so', 'postscript_fdw_fuzz_query' LANGUAGE C STRICT;
 	SQL
 	[ $? = 0 ] || return 1
 	ps_as_postgres "$bindir/pg_ctl" -D "$work/jr/data" -m fast -w stop >/dev/null || return 1
 
-	# run LIBFUZZER_ARGS LOG: one single-user backend that fuzzes
+	# single FUNCTION LIBFUZZER_ARGS LOG: one single-user backend that fuzzes
 	single() {
-		echo "SELECT postscript_fdw_fuzz_rows('fuzz.t', '$1');" \
+		local call="$1('fuzz.t', '$2')"
+		[ "$1" = postscript_fdw_fuzz_query ] && call="$1('$2')"
+		shift
+		echo "SELECT $call;" \
 			| ps_as_postgres "$bindir/postgres" --single -D "$work/jr/data" postgres >"$2" 2>&1
 		grep -q '^Done [0-9]* runs\|^\*\*\* NOTE: fuzzing was not performed\|Executed .* in ' "$2" \
 			&& ! grep -q 'ERROR: libFuzzer\|deadly signal\|SUMMARY: ' "$2"
@@ -106,18 +115,27 @@ json_rows() {
 		# copies the postgres user can read (libFuzzer writes its findings 0600)
 		mkdir -p "$work/jr/regressions"
 		cp regressions/json_rows/* "$work/jr/regressions/" && chmod -R a+rX "$work/jr/regressions"
-		single "-artifact_prefix=$work/jr/ $(ls -d "$work"/jr/regressions/* | tr '\n' ' ')" \
+		single postscript_fdw_fuzz_rows "-artifact_prefix=$work/jr/ $(ls -d "$work"/jr/regressions/* | tr '\n' ' ')" \
 			"$work/jr/replay.log" || { tail -n 30 "$work/jr/replay.log"; return 1; }
 	fi
 	ps_log "fuzz_json_rows: ${secs} s"
-	if single "-max_total_time=$secs -max_len=4096 -timeout=10 -dict=$PS_ROOT/fuzz/json_rows.dict -artifact_prefix=$work/jr/ $work/jr/corpus $PS_ROOT/fuzz/corpus/json_rows" "$work/jr/fuzz.log"; then
+	if single postscript_fdw_fuzz_rows "-max_total_time=$secs -max_len=4096 -timeout=10 -dict=$PS_ROOT/fuzz/json_rows.dict -artifact_prefix=$work/jr/ $work/jr/corpus $PS_ROOT/fuzz/corpus/json_rows" "$work/jr/fuzz.log"; then
 		ps_log "fuzz_json_rows: $(grep -E '^Done' "$work/jr/fuzz.log" | tail -n 1)"
 	else
 		tail -n 40 "$work/jr/fuzz.log"
 		return 1
 	fi
+	ps_log "fuzz_query: ${secs} s (ps_append_param)"
+	mkdir -p "$work/jr/corpus_query"
+	[ "$(id -u)" = 0 ] && chown postgres: "$work/jr/corpus_query"
+	if single postscript_fdw_fuzz_query "-max_total_time=$secs -max_len=512 -timeout=10 -artifact_prefix=$work/jr/query- $work/jr/corpus_query $PS_ROOT/fuzz/corpus/query" "$work/jr/query.log"; then
+		ps_log "fuzz_query: $(grep -E '^Done' "$work/jr/query.log" | tail -n 1)"
+	else
+		tail -n 40 "$work/jr/query.log"
+		return 1
+	fi
 }
-json_rows || { ps_log "fuzz_json_rows: FAILED; see $work/jr"; rc=1; }
+json_rows || { ps_log "fuzz_json_rows / fuzz_query: FAILED; see $work/jr"; rc=1; }
 
 [ "$rc" = 0 ] && rm -rf "$work"
 exit $rc

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# A short libFuzzer run (10 s per target) of the plain-C parts: the phone
-# normalizer and the query-string pieces, under ASan + UBSan, after replaying
-# every input in fuzz/regressions/.  The long run: bash fuzz/run.sh.
+# A short libFuzzer run (10 s per target) of every fuzz target: the phone
+# normalizer and the query-string pieces (plain C, ASan + UBSan), the
+# JSON-to-row conversion and the query-string builder (inside a single-user
+# postgres, UBSan), after replaying every input in fuzz/regressions/.
+# The long run: bash fuzz/run.sh.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 bash fuzz/run.sh 10
