@@ -46,31 +46,18 @@ static MemoryContext fuzz_cxt;
 static int64 fuzz_rows;
 static int64 fuzz_errors;
 
+/*
+ * Run body on one input in its own memory context; a PostgreSQL ERROR is an
+ * accepted outcome (counted, flushed), anything worse is libFuzzer's.
+ */
 static int
-one_input(const uint8_t *data, size_t size)
+guarded(void (*body) (const uint8_t *data, size_t size), const uint8_t *data, size_t size)
 {
 	MemoryContext old = MemoryContextSwitchTo(fuzz_cxt);
-	Datum	   *values = palloc(sizeof(Datum) * fuzz_table->natts);
-	bool	   *nulls = palloc(sizeof(bool) * fuzz_table->natts);
 
 	PG_TRY();
 	{
-		PsJson	   *root = ps_parse_json((const char *) data, size, 64, "GET", "/fuzz");
-
-		if (json_object_is_type(root, json_type_array))
-		{
-			for (size_t i = 0; i < json_object_array_length(root); i++)
-			{
-				ps_record_to_values(fuzz_table, json_object_array_get_idx(root, i),
-									values, nulls, NULL);
-				fuzz_rows++;
-			}
-		}
-		else
-		{
-			ps_record_to_values(fuzz_table, root, values, nulls, NULL);
-			fuzz_rows++;
-		}
+		body(data, size);
 	}
 	PG_CATCH();
 	{
@@ -84,26 +71,56 @@ one_input(const uint8_t *data, size_t size)
 	return 0;
 }
 
+/* hand control to libFuzzer, with the arguments in args (space-separated) */
+static void
+run_driver(const char *name, text *args_text, int (*cb) (const uint8_t *data, size_t size))
+{
+	char	   *args = text_to_cstring(args_text);
+	char	  **argv = palloc(sizeof(char *) * 64);
+	int			argc = 0;
+
+	fuzz_cxt = AllocSetContextCreate(TopMemoryContext, "fuzz input", ALLOCSET_DEFAULT_SIZES);
+	argv[argc++] = (char *) name;
+	for (char *tok = strtok(args, " "); tok != NULL && argc < 63; tok = strtok(NULL, " "))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	LLVMFuzzerRunDriver(&argc, &argv, cb);
+	/* libFuzzer normally exits the process itself */
+	elog(LOG, "fuzz: " INT64_FORMAT " inputs converted, " INT64_FORMAT " refused",
+		 fuzz_rows, fuzz_errors);
+}
+
+static void
+convert_rows(const uint8_t *data, size_t size)
+{
+	Datum	   *values = palloc(sizeof(Datum) * fuzz_table->natts);
+	bool	   *nulls = palloc(sizeof(bool) * fuzz_table->natts);
+	PsJson	   *root = ps_parse_json((const char *) data, size, 64, "GET", "/fuzz");
+
+	if (json_object_is_type(root, json_type_array))
+	{
+		for (size_t i = 0; i < json_object_array_length(root); i++)
+			ps_record_to_values(fuzz_table, json_object_array_get_idx(root, i),
+								values, nulls, NULL);
+	}
+	else
+		ps_record_to_values(fuzz_table, root, values, nulls, NULL);
+	fuzz_rows++;
+}
+
+static int
+rows_input(const uint8_t *data, size_t size)
+{
+	return guarded(convert_rows, data, size);
+}
+
 PG_FUNCTION_INFO_V1(postscript_fdw_fuzz_rows);
 
 Datum
 postscript_fdw_fuzz_rows(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	char	   *args = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	  **argv = palloc(sizeof(char *) * 64);
-	int			argc = 0;
-
-	fuzz_table = ps_get_table(relid);
-	fuzz_cxt = AllocSetContextCreate(TopMemoryContext, "fuzz input", ALLOCSET_DEFAULT_SIZES);
-	argv[argc++] = "postscript_fdw_fuzz_rows";
-	for (char *tok = strtok(args, " "); tok != NULL && argc < 63; tok = strtok(NULL, " "))
-		argv[argc++] = tok;
-	argv[argc] = NULL;
-	LLVMFuzzerRunDriver(&argc, &argv, one_input);
-	/* libFuzzer normally exits the process itself */
-	elog(LOG, "fuzz: " INT64_FORMAT " rows converted, " INT64_FORMAT " inputs refused",
-		 fuzz_rows, fuzz_errors);
+	fuzz_table = ps_get_table(PG_GETARG_OID(0));
+	run_driver("postscript_fdw_fuzz_rows", PG_GETARG_TEXT_PP(1), rows_input);
 	PG_RETURN_VOID();
 }
 
@@ -168,94 +185,82 @@ values_of(const char *qs, const char *name)
 	return vals;
 }
 
+static void
+build_query(const uint8_t *data, size_t size)
+{
+	int			kind = data[0] % 4;
+	char	   *value = pnstrdup((const char *) data + 1, size - 1);
+	StringInfoData qs;
+
+	/* the value as the database has it: valid in the server encoding */
+	if (strlen(value) == size - 1 &&
+		pg_verifymbstr(value, (int) strlen(value), true))
+	{
+		initStringInfo(&qs);
+		if (kind == 0)
+		{
+			if (ps_append_param(&qs, "email__eq", CStringGetTextDatum(value), false,
+								TEXTOID, PS_PARAM_SCALAR))
+			{
+				List	   *vals = values_of(qs.data, "email__eq");
+
+				if (list_length(vals) != 1 || strcmp(linitial(vals), value) != 0)
+					abort();	/* the value did not come back */
+			}
+			else
+				abort();	/* a non-NULL scalar is never unsatisfiable */
+		}
+		else if (kind == 1)
+		{
+			(void) ps_append_param(&qs, "email__contains", CStringGetTextDatum(value),
+								   false, TEXTOID, PS_PARAM_LIKE);
+			(void) values_of(qs.data, "email__contains");
+		}
+		else if (kind == 2)
+		{
+			List	   *elems = NIL;
+			Datum	   *d;
+			int			n = 0;
+			ListCell   *lc;
+			char	   *prev = NULL;
+
+			for (char *t = strtok(value, "\n"); t; t = strtok(NULL, "\n"))
+				elems = lappend(elems, t);
+			d = palloc(sizeof(Datum) * Max(list_length(elems), 1));
+			foreach(lc, elems)
+				d[n++] = CStringGetTextDatum(lfirst(lc));
+			if (ps_append_param(&qs, "email__in",
+								PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT)),
+								false, 0, PS_PARAM_ARRAY))
+			{
+				foreach(lc, values_of(qs.data, "email__in"))
+				{
+					if (prev && strcmp(prev, lfirst(lc)) >= 0)
+						abort();	/* not sorted and unique */
+					prev = lfirst(lc);
+				}
+			}
+			else if (n > 0)
+				abort();	/* non-NULL elements are never unsatisfiable */
+		}
+		else
+		{
+			Datum		ts = DirectFunctionCall3(timestamptz_in, CStringGetDatum(value),
+												 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+
+			(void) ps_append_param(&qs, "created_at__gte", ts, false, TIMESTAMPTZOID,
+								   PS_PARAM_SCALAR);
+			if (qs.len > 0)
+				(void) values_of(qs.data, "created_at__gte");
+		}
+		fuzz_rows++;
+	}
+}
+
 static int
 query_input(const uint8_t *data, size_t size)
 {
-	MemoryContext old;
-
-	if (size < 1)
-		return 0;
-	old = MemoryContextSwitchTo(fuzz_cxt);
-	PG_TRY();
-	{
-		int			kind = data[0] % 4;
-		char	   *value = pnstrdup((const char *) data + 1, size - 1);
-		StringInfoData qs;
-
-		/* the value as the database has it: valid in the server encoding */
-		if (strlen(value) == size - 1 &&
-			pg_verifymbstr(value, (int) strlen(value), true))
-		{
-			initStringInfo(&qs);
-			if (kind == 0)
-			{
-				if (ps_append_param(&qs, "email__eq", CStringGetTextDatum(value), false,
-									TEXTOID, PS_PARAM_SCALAR))
-				{
-					List	   *vals = values_of(qs.data, "email__eq");
-
-					if (list_length(vals) != 1 || strcmp(linitial(vals), value) != 0)
-						abort();	/* the value did not come back */
-				}
-				else
-					abort();	/* a non-NULL scalar is never unsatisfiable */
-			}
-			else if (kind == 1)
-			{
-				(void) ps_append_param(&qs, "email__contains", CStringGetTextDatum(value),
-									   false, TEXTOID, PS_PARAM_LIKE);
-				(void) values_of(qs.data, "email__contains");
-			}
-			else if (kind == 2)
-			{
-				List	   *elems = NIL;
-				Datum	   *d;
-				int			n = 0;
-				ListCell   *lc;
-				char	   *prev = NULL;
-
-				for (char *t = strtok(value, "\n"); t; t = strtok(NULL, "\n"))
-					elems = lappend(elems, t);
-				d = palloc(sizeof(Datum) * Max(list_length(elems), 1));
-				foreach(lc, elems)
-					d[n++] = CStringGetTextDatum(lfirst(lc));
-				if (ps_append_param(&qs, "email__in",
-									PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT)),
-									false, 0, PS_PARAM_ARRAY))
-				{
-					foreach(lc, values_of(qs.data, "email__in"))
-					{
-						if (prev && strcmp(prev, lfirst(lc)) >= 0)
-							abort();	/* not sorted and unique */
-						prev = lfirst(lc);
-					}
-				}
-				else if (n > 0)
-					abort();	/* non-NULL elements are never unsatisfiable */
-			}
-			else
-			{
-				Datum		ts = DirectFunctionCall3(timestamptz_in, CStringGetDatum(value),
-													 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-
-				(void) ps_append_param(&qs, "created_at__gte", ts, false, TIMESTAMPTZOID,
-									   PS_PARAM_SCALAR);
-				if (qs.len > 0)
-					(void) values_of(qs.data, "created_at__gte");
-			}
-			fuzz_rows++;
-		}
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(fuzz_cxt);
-		FlushErrorState();
-		fuzz_errors++;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(fuzz_cxt);
-	return 0;
+	return size < 1 ? 0 : guarded(build_query, data, size);
 }
 
 PG_FUNCTION_INFO_V1(postscript_fdw_fuzz_query);
@@ -263,15 +268,6 @@ PG_FUNCTION_INFO_V1(postscript_fdw_fuzz_query);
 Datum
 postscript_fdw_fuzz_query(PG_FUNCTION_ARGS)
 {
-	char	   *args = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	  **argv = palloc(sizeof(char *) * 64);
-	int			argc = 0;
-
-	fuzz_cxt = AllocSetContextCreate(TopMemoryContext, "fuzz input", ALLOCSET_DEFAULT_SIZES);
-	argv[argc++] = "postscript_fdw_fuzz_query";
-	for (char *tok = strtok(args, " "); tok != NULL && argc < 63; tok = strtok(NULL, " "))
-		argv[argc++] = tok;
-	argv[argc] = NULL;
-	LLVMFuzzerRunDriver(&argc, &argv, query_input);
+	run_driver("postscript_fdw_fuzz_query", PG_GETARG_TEXT_PP(0), query_input);
 	PG_RETURN_VOID();
 }
