@@ -658,7 +658,7 @@ no_records_error(PsScanState *st, const char *path, const char *why)
  * max_concurrency at a time, concurrently, into ahead_cxt, and handed out in
  * page order.  Not beyond what a LIMIT needs (judged by page 1's size): past
  * that, pages come one at a time.  Sets *res for page st->page, or leaves
- * res->body NULL when that page must be fetched on its own.
+ * res->json NULL when that page must be fetched on its own.
  */
 static void
 page_from_ahead(PsScanState *st, PsHttpResult *res)

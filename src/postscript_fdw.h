@@ -260,8 +260,9 @@ extern void ps_http_request(PsConn *conn, const char *method, const char *path,
 
 /*
  * GET several paths concurrently on the connection's multi handle, each
- * within the rate limit; results[i] has a body only for a 2xx answer, any
- * other outcome is for the caller to repeat with ps_http_request().
+ * within the rate limit, each body parsed as it arrives; results[i].json is
+ * set only for a 2xx answer holding one complete JSON value, any other
+ * outcome is for the caller to repeat with ps_http_request().
  */
 extern void ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results);
 
