@@ -13,7 +13,9 @@
 
 PS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-PS_LOCK=/tmp/postscript_fdw.install.lock
+# one lock per installation target: runs that install into the same
+# PostgreSQL queue, runs against different installations do not
+PS_LOCK=/tmp/postscript_fdw.install.$(printf %s "$PG_CONFIG" | cksum | cut -d" " -f1).lock
 PS_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libjson-c-dev curl make gcc python3"
 PS_WORK=""
 PS_MOCK_PID=""
@@ -36,8 +38,8 @@ ps_install_deps() {
 		|| ps_die "apt-get install failed"
 }
 
-# Take the machine-wide lock: `make install` writes the one system-wide
-# PostgreSQL, so concurrent runs (other checkouts) must queue.
+# Take the installation's lock: `make install` writes into the PostgreSQL
+# that PG_CONFIG names, so concurrent runs against it (other checkouts) queue.
 ps_take_lock() {
 	exec 9>"$PS_LOCK"
 	if ! flock -n 9; then
