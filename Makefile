@@ -17,7 +17,7 @@ OBJS = \
 PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 
 EXTENSION = postscript_fdw
-DATA = postscript_fdw--1.0.sql postscript_fdw--1.0--1.1.sql
+DATA = postscript_fdw--1.0.sql postscript_fdw--1.0--1.1.sql postscript_fdw--1.1--1.2.sql
 
 SHLIB_LINK += -lcurl -ljson-c
 PG_CPPFLAGS += -I$(srcdir)/src

@@ -151,7 +151,7 @@ if meta.get("name") != "postscript_fdw":
 version = meta.get("version", "")
 if not semver.match(version):
     problems.append("META.json version %r is not a semantic version" % version)
-# the control file's 1.1 is the distribution's 1.1.0
+# the control file's 1.2 is the distribution's 1.2.0
 if version.rsplit(".", 1)[0] != default:
     problems.append("META.json version %s does not match default_version %s" % (version, default))
 licenses = {"agpl_3", "apache_1_1", "apache_2_0", "artistic_1", "artistic_2", "bsd", "freebsd",
