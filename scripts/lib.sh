@@ -7,6 +7,8 @@
 #                       on a private port and socket directory; exports PGHOST/PGPORT/PGUSER
 #   ps_start_mock       the local Postscript API server on an ephemeral loopback port;
 #                       exports PS_MOCK_URL
+#   ps_venv NAME        a Python virtual environment with requirements/NAME.txt
+#                       installed; prints its directory
 #   ps_cleanup          stops both and removes the work directory (installed as a trap
 #                       by ps_setup_traps); with PS_KEEP=1 both keep running and the
 #                       directory stays, for a post-mortem or to go on by hand
@@ -53,6 +55,28 @@ ps_build_install() {
 	ps_log "building with $PG_CONFIG"
 	make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" >&2 || ps_die "build failed"
 	make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" install >&2 || ps_die "make install failed"
+}
+
+# A virtual environment holding the packages pinned in requirements/NAME.txt,
+# made when missing and kept under /var/tmp, one per requirements file's
+# content and Python version, so that later runs reuse it.  Prints its path.
+ps_venv() {
+	local req="$PS_ROOT/requirements/$1.txt" dir pyver sum
+	[ -f "$req" ] || ps_die "no $req"
+	pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+	sum=$(cksum <"$req" | cut -d' ' -f1)
+	dir=/var/tmp/postscript_fdw-venv/$1-py$pyver-$sum
+	if [ ! -e "$dir/.complete" ]; then
+		ps_install_deps python3-venv
+		ps_log "creating the Python environment $dir"
+		rm -rf "$dir"
+		mkdir -p "$(dirname "$dir")"
+		python3 -m venv "$dir" >&2 || ps_die "python3 -m venv failed"
+		"$dir/bin/pip" install -q --disable-pip-version-check -r "$req" >&2 \
+			|| ps_die "pip install -r $req failed"
+		touch "$dir/.complete"
+	fi
+	printf '%s\n' "$dir"
 }
 
 ps_setup_traps() {
