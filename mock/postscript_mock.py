@@ -553,6 +553,10 @@ class State:
             return True
 
 
+# what POST /__admin/subscribers may change
+ADMIN_CHANGEABLE = {"id", "email", "tags", "properties", "subscriptions", "shopify_customer_id",
+                    "updated_at"}
+
 FAULT_KINDS = {"status", "rate_limit", "slow", "stall", "truncate", "malformed", "close",
                "applied_500", "body"}
 
@@ -1131,6 +1135,25 @@ class Handler(BaseHTTPRequestHandler):
         if route == "events" and method == "GET":
             with state.lock:
                 return self.admin_reply({"events": list(state.data.events)})
+        if route == "subscribers" and method == "POST":
+            # subscribers changed in Postscript (no API request, no log
+            # entry): {"id": ..., field: value, ...} or a list of them; every
+            # change is checked before any is applied
+            changes = obj if isinstance(obj, list) else [obj]
+            with state.lock:
+                found = [state.data.index_of(str(c.get("id"))) for c in changes]
+                for c, i in zip(changes, found):
+                    if i is None or not set(c) <= ADMIN_CHANGEABLE:
+                        return self.admin_reply({"error": "no subscriber %s, or a field not in %s"
+                                                 % (c.get("id"), sorted(ADMIN_CHANGEABLE))}, 400)
+                out = []
+                for c, i in zip(changes, found):
+                    sub = json.loads(json.dumps(state.data.subscriber(i)))
+                    sub["updated_at"] = now_iso()
+                    sub.update(c)
+                    state.data.change(i, sub)
+                    out.append(sub)
+            return self.admin_reply({"subscribers": out})
         return self.admin_reply({"error": "no such admin endpoint"}, 404)
 
     def summary(self):

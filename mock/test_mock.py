@@ -411,6 +411,24 @@ class ResetTest(MockTest):
         self.assertEqual(fields[1:6], ["GET", "/api/v2/subscribers", "page=2", "shop", "200"])
 
 
+    def test_admin_changes_subscribers_without_a_request(self):
+        rows, _ = self.c.walk("subscribers")
+        newest = max(pm.parse_ts(r["updated_at"]) for r in rows)
+        self.c.admin("POST", "reset")
+        changed = self.c.admin("POST", "subscribers", [{"id": rows[5]["id"], "email": "new@x.com"},
+                                                      {"id": rows[9]["id"], "tags": ["t"]}])
+        self.assertEqual([s["id"] for s in changed["subscribers"]], [rows[5]["id"], rows[9]["id"]])
+        self.assertEqual(self.log(), [])
+        after, _ = self.c.walk("subscribers", updated_at__gt=pm.fmt_ts(newest))
+        self.assertEqual([(r["id"], r["email"], r["tags"]) for r in after],
+                         [(rows[5]["id"], "new@x.com", rows[5]["tags"]), (rows[9]["id"], rows[9]["email"], ["t"])])
+        # one bad change: none is applied
+        status, err, _ = self.c.call("POST", "/__admin/subscribers",
+                                     [{"id": rows[1]["id"], "email": "b@x.com"}, {"id": "s_nosuch"}], key=None)
+        self.assertEqual((status, "error" in err), (400, True))
+        self.assertEqual(self.c.get("/api/v2/subscribers/" + rows[1]["id"])[1]["email"], rows[1]["email"])
+
+
 class DeterminismTest(unittest.TestCase):
     def first_page(self, *argv):
         server = start("--subscribers", "100", *argv)

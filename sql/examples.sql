@@ -153,43 +153,7 @@ SELECT count(*) AS requests,
                 = :'watermark') AS filtered_at_watermark
   FROM mock.requests() WHERE status = 200;
 
---
--- 30_dbt_compiled: the two dbt runs
---
-SELECT mock.reset();
-\set ECHO none
-\o /dev/null
-\set example :abs_srcdir '/examples/30_dbt_compiled.sql'
-\i :example
-\o
-\set ECHO all
-
--- run 1 read every subscriber; run 2 asked only for the ones changed after
--- the newest it had, and got none
-SELECT count(*) FILTER (WHERE query ~ '^page=\d+$') AS full_scan_pages,
-       count(*) FILTER (WHERE query ~ '^page=\d+$')
-         = (SELECT ceil(count / 100.0) FROM mock.summary() WHERE resource = 'subscribers') AS read_all,
-       count(*) FILTER (WHERE query ~ '^updated_at__gt=') AS incremental_requests,
-       bool_and(substring(replace(query, '%3A', ':') FROM 'updated_at__gt=([^&]*)')::timestamptz
-                = (SELECT max(updated_at) FROM analytics.subscriber_activity))
-         FILTER (WHERE query ~ '^updated_at__gt=') AS from_newest_row
-  FROM mock.requests() WHERE status = 200 AND path = '/api/v2/subscribers';
-SELECT count(*) AS new_rows FROM subscriber_activity__dbt_tmp120000000000;
-
--- the mart holds every subscriber, as the models define it
-SELECT count(*) AS mismatched
-  FROM analytics.subscriber_activity a FULL JOIN all_subscribers s ON s.id = a.subscriber_id
- WHERE a.subscriber_id IS NULL OR s.id IS NULL
-    OR a.email IS DISTINCT FROM lower(s.email)
-    OR a.tag_count IS DISTINCT FROM cardinality(s.tags)
-    OR a.has_purchased IS DISTINCT FROM coalesce((s.properties->>'has_purchased')::boolean, false)
-    OR a.cohort_month IS DISTINCT FROM date_trunc('month', s.created_at AT TIME ZONE 'UTC')::date
-    OR a.updated_at IS DISTINCT FROM s.updated_at;
-SELECT table_schema, table_name, table_type FROM information_schema.tables
- WHERE table_schema = 'analytics' ORDER BY 2;
-
 -- clean up
-DROP SCHEMA analytics CASCADE;
 DROP FUNCTION sync_subscribers();
 DROP TABLE subscribers_local, sync_state;
 DROP MATERIALIZED VIEW campaign_analytics CASCADE;

@@ -18,7 +18,7 @@ select
 from {{ ref('stg_subscribers') }}
 
 {% if is_incremental() %}
--- only the subscribers changed since the last run: pushed down to the API
--- as updated_at__gt
+-- only the subscribers changed since the last run: the subquery is computed
+-- first, and the comparison reaches the API as updated_at__gt=<newest>
 where updated_at > (select max(updated_at) from {{ this }})
 {% endif %}

@@ -1,3 +1,5 @@
+-- a view: creating it makes no request; a query on it sends its filters on
+-- to the foreign table (and from there to the API)
 select
     id as subscriber_id,
     lower(email) as email,
