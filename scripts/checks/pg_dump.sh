@@ -7,7 +7,11 @@
 # same rows from the local API server.  Also verifies what the README (pg_dump section)
 # says about credentials: a whole-database dump holds the user mappings'
 # api_key in clear text; restoring from a TOC list without the USER MAPPING
-# entries, or dumping only schemas (-n), leaves them out.
+# entries, or dumping only schemas (-n), leaves them out.  The database also
+# holds the campaign-analytics materialized views of
+# examples/20_campaign_analytics.sql: a whole restore refreshes them from the
+# API; a restore without user mappings must leave out their data entries too
+# and refresh them once a mapping exists.
 #
 # Needs the test environment of scripts/test.sh: PGHOST/PGPORT/PGUSER of a
 # running cluster (as a superuser), PS_MOCK_URL, PG_CONFIG.
@@ -54,6 +58,22 @@ CREATE FOREIGN TABLE public.vip (
            records_key 'subscribers', pushdown 'true', batch_size '10');
 COMMENT ON FOREIGN TABLE public.vip IS 'hand-made table over subscribers';
 SQL
+
+# the campaign-analytics materialized views over ps.campaigns (and the
+# example's incremental sync), as a user of the example has them
+psqlc -d $src -f "$(dirname "$0")/../../examples/20_campaign_analytics.sql" >/dev/null \
+	|| { echo "pg_dump: examples/20_campaign_analytics.sql failed"; exit 1; }
+
+# what the materialized views hold
+views() {
+	psqlc -d "$1" <<'SQL'
+SELECT 'campaign_analytics', count(*), md5(string_agg(a::text, ',' ORDER BY campaign_id COLLATE "C"))
+  FROM campaign_analytics a
+UNION ALL
+SELECT 'campaign_analytics_monthly', count(*), md5(string_agg(m::text, ',' ORDER BY month))
+  FROM campaign_analytics_monthly m;
+SQL
+}
 
 # every catalog entry the FDW's objects consist of, as sorted text; options
 # sorted too (pg_dump writes them in name order)
@@ -108,6 +128,8 @@ grep -q '^column|vip.can_promo boolean field=subscriptions.promotional.can_send$
 	|| problem "column options not in the catalog query's output"
 [ "$(grep -c '^user mapping|' "$work/src.catalog")" = 2 ] || problem "expected two user mappings"
 grep -q '^subscribers|[1-9]' "$work/src.rows" || problem "no subscribers read in $src"
+views $src >"$work/src.views" || problem "reading the materialized views of $src failed"
+grep -q '^campaign_analytics|[1-9]' "$work/src.views" || problem "no rows in campaign_analytics of $src"
 
 # the round trip
 "$bindir/pg_dump" -Fc -f "$work/db.dump" $src || problem "pg_dump failed"
@@ -119,6 +141,12 @@ diff -u "$work/src.catalog" "$work/dst.catalog" >"$work/catalog.diff" \
 	|| problem "catalogs differ after restore:"$'\n'"$(cat "$work/catalog.diff")"
 diff -u "$work/src.rows" "$work/dst.rows" >"$work/rows.diff" \
 	|| problem "restored tables return other rows:"$'\n'"$(cat "$work/rows.diff")"
+# the restore refreshed the materialized views from the API (their data
+# entries come after the user mappings), and a concurrent refresh works
+[ "$(views $dst)" = "$(cat "$work/src.views")" ] || problem "restored materialized views hold other rows"
+psqlc -d $dst -c 'REFRESH MATERIALIZED VIEW CONCURRENTLY campaign_analytics' \
+	-c 'REFRESH MATERIALIZED VIEW CONCURRENTLY campaign_analytics_monthly' \
+	|| problem "REFRESH MATERIALIZED VIEW CONCURRENTLY after restore failed"
 
 # credentials: the archive holds them in clear text ...
 "$bindir/pg_restore" -f "$work/db.sql" "$work/db.dump" || problem "pg_restore -f failed"
@@ -131,7 +159,11 @@ grep -q "api_key 'sk_test_shop_key'" "$work/db.sql" \
 "$bindir/pg_restore" -l "$work/db.dump" >"$work/toc.all" || problem "pg_restore -l failed"
 [ "$(grep -c ' USER MAPPING ' "$work/toc.all")" = 2 ] \
 	|| problem "expected two USER MAPPING entries in the archive's TOC"
-grep -v ' USER MAPPING ' "$work/toc.all" >"$work/toc.nomap"
+# without a mapping the materialized views cannot be refreshed during the
+# restore: their data entries are left out too, and refreshed afterwards
+grep -v -e ' USER MAPPING ' -e ' MATERIALIZED VIEW DATA ' "$work/toc.all" >"$work/toc.nomap"
+[ "$(grep -c ' MATERIALIZED VIEW DATA ' "$work/toc.all")" = 2 ] \
+	|| problem "expected two MATERIALIZED VIEW DATA entries in the archive's TOC"
 "$bindir/createdb" $dst2 || exit 1
 "$bindir/pg_restore" --exit-on-error -L "$work/toc.nomap" -d $dst2 "$work/db.dump" \
 	|| problem "pg_restore -L without user mappings failed"
@@ -146,6 +178,13 @@ grep -qi 'user mapping' <<<"$out" || problem "unexpected error without a user ma
 psqlc -d $dst2 -c "CREATE USER MAPPING FOR CURRENT_USER SERVER postscript OPTIONS (api_key 'sk_test_shop_key')" \
 	|| problem "creating the user mapping after restore failed"
 [ "$(rows $dst2)" = "$(cat "$work/src.rows")" ] || problem "after a new user mapping the tables return other rows"
+out=$(psqlc -d $dst2 -c 'SELECT count(*) FROM campaign_analytics' 2>&1) \
+	&& problem "a materialized view restored without its data could be read: $out"
+grep -q 'has not been populated' <<<"$out" || problem "unexpected error from an unpopulated view: $out"
+psqlc -d $dst2 -c 'REFRESH MATERIALIZED VIEW campaign_analytics' \
+	-c 'REFRESH MATERIALIZED VIEW campaign_analytics_monthly' \
+	|| problem "refreshing the materialized views after the restore failed"
+[ "$(views $dst2)" = "$(cat "$work/src.views")" ] || problem "materialized views refreshed after restore hold other rows"
 
 # ... and a dump of schemas only (-n) holds neither the server nor any mapping
 "$bindir/pg_dump" -n ps -f "$work/schema.sql" $src || problem "pg_dump -n failed"
