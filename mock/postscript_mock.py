@@ -642,16 +642,17 @@ class Api:
         if name == "message_requests" and method == "POST" and not rest:
             self.no_params(params)
             return 202, self.message_request(body)
+        # an unknown id of these two is documented as 400: {} and the errors shape
         if name == "message_requests" and method == "GET" and len(rest) == 1:
             r = self.data.message_requests.get(rest[0])
             if r is None:
-                raise not_found("message request")
+                raise ApiError(400, {})
             return 200, r
         if name == "sent_messages" and method == "GET" and len(rest) == 1:
             for m in self.data.messages:
                 if m["id"] == rest[0]:
-                    return 200, m
-            raise not_found("sent message")
+                    return 200, self.sent_message(m)
+            raise validation_error(("path", "id"), "no sent message with this id")
         raise ApiError(404, {"error": "Not found: %s %s" % (method, path)})
 
     @staticmethod
@@ -788,12 +789,18 @@ class Api:
         return sub
 
     def unsubscribe(self, body, redact):
-        obj = self.body_object(body, {"postscript_subscriber_id", "phone_number"})
-        sid, phone = obj.get("postscript_subscriber_id"), obj.get("phone_number")
-        if (sid is None) == (phone is None):
-            raise validation_error(("body",), "exactly one of postscript_subscriber_id and phone_number")
-        if sid is not None:
-            i = self.data.index_of(str(sid))
+        # redact also finds the subscriber by Shopify customer or email (the OpenAPI file)
+        keys = ("postscript_subscriber_id", "phone_number") + (("shopify_customer_id", "email") if redact else ())
+        obj = self.body_object(body, set(keys))
+        given = [k for k in keys if obj.get(k) is not None]
+        if len(given) != 1:
+            raise validation_error(("body",), "exactly one of " + ", ".join(keys))
+        phone = obj.get("phone_number")
+        if given[0] != "phone_number":
+            field = "id" if given[0] == "postscript_subscriber_id" else given[0]
+            want = str(obj[given[0]])
+            i = self.data.index_of(want) if field == "id" else next(
+                (j for j in range(self.data.count()) if str(self.data.subscriber(j)[field]) == want), None)
             if i is None:
                 raise not_found("subscriber")
         else:
@@ -840,6 +847,13 @@ class Api:
         self.data.events.append(event)
         return {"event_ids": [event["id"]]}
 
+    @staticmethod
+    def sent_message(m):
+        """A message as GET /sent_messages/{id} documents it."""
+        return {"id": m["id"], "shop_id": SHOP["resource_id"], "subscriber_id": m["subscriber_id"],
+                "phone": m["phone"], "body": m["body"], "media_url": m["media_url"],
+                "credits_used": m["credits_used"], "created_at": m["created_at"]}
+
     def message_request(self, body):
         obj = self.body_object(body, {"subscriber_id", "phone", "body", "category", "scheduled_at",
                                       "media_url", "country"})
@@ -866,10 +880,11 @@ class Api:
                "body": obj["body"], "media_url": obj.get("media_url"), "campaign_id": None,
                "status": "sent", "credits_used": 1, "created_at": stamp}
         self.data.messages.append(msg)
-        req = {"id": self.data.next_id("message_request", "mr_"), "status": "sent",
-               "subscriber_id": sub["id"], "body": obj["body"], "category": category,
-               "scheduled_at": obj.get("scheduled_at"), "created_at": stamp,
-               "sent_message": {"id": msg["id"], "status": "sent"}}
+        # documented shape (part A, the OpenAPI file's example)
+        req = {"id": self.data.next_id("message_request", "mr_"), "status": "sent", "status_code": 0,
+               "subscriber_id": sub["id"], "phone": sub["phone_number"], "body": obj["body"],
+               "category": category, "scheduled_at": obj.get("scheduled_at"), "created_at": stamp,
+               "updated_at": stamp, "sent_message": self.sent_message(msg)}
         self.data.message_requests[req["id"]] = req
         return req
 
