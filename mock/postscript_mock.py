@@ -800,7 +800,8 @@ class Api:
             field = "id" if given[0] == "postscript_subscriber_id" else given[0]
             want = str(obj[given[0]])
             i = self.data.index_of(want) if field == "id" else next(
-                (j for j in range(self.data.count()) if str(self.data.subscriber(j)[field]) == want), None)
+                (j for j in range(self.data.count())
+                 if self.data.subscriber(j)[field] is not None and str(self.data.subscriber(j)[field]) == want), None)
             if i is None:
                 raise not_found("subscriber")
         else:

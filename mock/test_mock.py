@@ -429,6 +429,37 @@ class ResetTest(MockTest):
         self.assertEqual(self.c.get("/api/v2/subscribers/" + rows[1]["id"])[1]["email"], rows[1]["email"])
 
 
+class MessagesAndRedactTest(MockTest):
+    """Shapes the OpenAPI file documents (scripts/checks/api_contract.sh checks them all)."""
+
+    def test_message_request_and_sent_message(self):
+        rows, _ = self.c.walk("subscribers")
+        status, mr, _ = self.c.call("POST", "/api/v2/message_requests", {"phone": rows[2]["phone_number"], "body": "hi"})
+        self.assertEqual(status, 202)
+        self.assertEqual((mr["subscriber_id"], mr["phone"], mr["status_code"]), (rows[2]["id"], rows[2]["phone_number"], 0))
+        self.assertEqual(self.c.get("/api/v2/message_requests/" + mr["id"])[1], mr)
+        status, sent, _ = self.c.get("/api/v2/sent_messages/" + mr["sent_message"]["id"])
+        self.assertEqual((status, sent), (200, mr["sent_message"]))
+        self.assertEqual((sent["shop_id"], sent["body"]), (pm.SHOP["resource_id"], "hi"))
+        # unknown ids: 400 as documented, {} and the errors shape
+        self.assertEqual(self.c.get("/api/v2/message_requests/mr_nosuch")[:2], (400, {}))
+        status, err, _ = self.c.get("/api/v2/sent_messages/msg_nosuch")
+        self.assertEqual((status, err["errors"][0]["loc"]), (400, ["path", "id"]))
+
+    def test_redact_by_email_or_shopify_customer(self):
+        rows, _ = self.c.walk("subscribers")
+        a, b = [r for r in rows if r["email"] and r["shopify_customer_id"]][:2]
+        for body in ({"email": a["email"]}, {"shopify_customer_id": str(b["shopify_customer_id"])}):
+            self.assertEqual(self.c.call("PATCH", "/api/v2/compliance/redact", body)[:2], (202, {"message": "OK"}))
+        for s in (a, b):
+            after = self.c.get("/api/v2/subscribers/" + s["id"])[1]
+            self.assertEqual((after["email"], after["shopify_customer_id"]), (None, None))
+        # not for an unsubscribe, and one identifier only
+        self.assertEqual(self.c.call("PATCH", "/api/v2/compliance/unsubscribe", {"email": a["email"]})[0], 400)
+        self.assertEqual(self.c.call("PATCH", "/api/v2/compliance/redact",
+                                     {"email": a["email"], "phone_number": a["phone_number"]})[0], 400)
+
+
 class DeterminismTest(unittest.TestCase):
     def first_page(self, *argv):
         server = start("--subscribers", "100", *argv)
