@@ -934,6 +934,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self.dispatch("DELETE")
 
+    def __getattr__(self, name):
+        # any other method (TRACE, OPTIONS, ...) is routed too, so it gets the
+        # API's 404 for an unknown route rather than the standard library's 501
+        if name.startswith("do_") and name[3:].isalpha():
+            return lambda: self.dispatch(name[3:])
+        raise AttributeError(name)
+
     def dispatch(self, method):
         url = urlsplit(self.path)
         body = self.read_body()

@@ -429,8 +429,13 @@ class ResetTest(MockTest):
         self.assertEqual(self.c.get("/api/v2/subscribers/" + rows[1]["id"])[1]["email"], rows[1]["email"])
 
 
-class MessagesAndRedactTest(MockTest):
-    """Shapes the OpenAPI file documents (scripts/checks/api_contract.sh checks them all)."""
+class DocumentedShapesTest(MockTest):
+    """What the OpenAPI file documents (scripts/checks/api_contract.sh checks it all)."""
+
+    def test_any_method_is_routed(self):
+        for method in ("TRACE", "OPTIONS", "QUERY"):
+            status, body, _ = self.c.call(method, "/api/v2/me")
+            self.assertEqual((status, body), (404, {"error": "Not found: %s /api/v2/me" % method}))
 
     def test_message_request_and_sent_message(self):
         rows, _ = self.c.walk("subscribers")
