@@ -8,6 +8,12 @@ server-side page size, every filter and sort, the three error body shapes, a
 deterministic seeded data set whose size is chosen at start-up, a request log
 and fault injection driven through /__admin/ endpoints.  See README.md beside
 this file.
+
+Documented or assumed: behaviours that follow part A (what Postscript
+documents) carry a "documented:" comment where they are decided; the list
+endpoints of campaigns, messages, opt_ins and opt_outs (LISTS below, but
+subscribers), the create answer's shape and the conflict's status (400) are
+part B, our assumptions.
 """
 
 import argparse
@@ -142,7 +148,9 @@ def normalize_phone(value):
 
 
 # --------------------------------------------------------------------------
-# Resources: which filters and sorts each list endpoint takes
+# Resources: which filters and sorts each list endpoint takes.
+# documented: subscribers (part A); assumed: campaigns, messages, opt_ins,
+# opt_outs (part B: no public source describes them)
 
 TS_OPS = ("eq", "gt", "gte", "lt", "lte")
 LISTS = {
@@ -611,6 +619,8 @@ class Api:
         if name == "subscribers":
             if method == "POST" and not rest:
                 self.no_params(params)
+                # documented in the reference's prose; the 201 and the
+                # answer's shape are assumed (part B)
                 return 201, self.create_subscriber(body)
             if len(rest) == 1 and method in ("GET", "PATCH"):
                 self.no_params(params)
