@@ -389,6 +389,7 @@ SELECT mock.reset();
 SELECT mock.fault('{"kind": "status", "status": 500, "method": "POST", "path": "/api/v2/subscribers", "count": 5}');
 INSERT INTO once_subscribers (phone_number) VALUES ('5555550184');
 \echo :LAST_ERROR_SQLSTATE
+SELECT status, error FROM postscript_fdw_last_commit();
 SELECT method, path, status FROM mock.sent();
 SELECT count(*) AS opt_ins_for_number FROM ps.opt_ins WHERE phone_number = '+15555550184';
 

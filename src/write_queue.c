@@ -60,18 +60,21 @@ typedef enum CommitStatus
 	CS_APPLIED,
 	CS_RECONCILED,
 	CS_SKIPPED,
-	CS_FAILED
+	CS_FAILED,					/* refused: not applied */
+	CS_UNKNOWN					/* cancelled or unknown while in flight: may
+								 * have been applied */
 } CommitStatus;
 
 /* for postscript_fdw_last_commit() */
 static const char *const status_names[] = {
-	"not sent", "applied", "applied (reconciled)", "skipped (conflict)", "failed"
+	"not sent", "applied", "applied (reconciled)", "skipped (conflict)", "failed",
+	"outcome unknown"
 };
 
 /* for the commit's error detail */
 static const char *const summary_names[] = {
 	"Not sent", "Applied", "Applied (reconciled after an unknown outcome)",
-	"Skipped as conflicts", "Failed"
+	"Skipped as conflicts", "Failed", "Outcome unknown (it may have been applied)"
 };
 
 typedef struct CommitEntry
@@ -287,7 +290,7 @@ outcome_summary(void)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	for (int s = CS_APPLIED; s <= CS_FAILED; s++)
+	for (int s = CS_APPLIED; s <= CS_UNKNOWN; s++)
 	{
 		int			count;
 		char	   *list = positions(nlast, (CommitStatus) s, &count);
@@ -385,7 +388,10 @@ send_queue(void)
 		edata = CopyErrorData();
 		FlushErrorState();
 		Assert(n >= 0 && n < nlast);
-		last[n].status = CS_FAILED;
+		/* a cancel may have cut a request off after it was sent */
+		last[n].status = edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN
+			? CS_UNKNOWN : CS_FAILED;
 		last[n].error = MemoryContextStrdup(last_cxt, edata->message);
 		/* one write (an autocommit statement of one row): as it was */
 		if (nlast == 1)
