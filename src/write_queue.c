@@ -12,7 +12,7 @@
  * (Postscript has no two-phase commit).  If a write fails at commit, the
  * commit fails with an error that says which writes were applied and which
  * were not, and postscript_fdw_last_commit() keeps that list for the
- * session.  The queue lives in TopTransactionContext; its size is capped by
+ * session.  The queue lives in a child of TopTransactionContext, capped by
  * postscript_fdw.max_queued_size.
  *
  * ps_write_send() sends one write, now or at commit.  Retrying never
@@ -46,9 +46,10 @@ typedef struct QueuedWrite
 								 * queued at */
 } QueuedWrite;
 
-/* the writes of the current transaction, in order (TopTransactionContext) */
+/* the writes of the current transaction, in order, in queue_cxt (a child of
+ * TopTransactionContext, whose size postscript_fdw.max_queued_size caps) */
 static List *queue = NIL;
-static int64 queued_bytes = 0;
+static MemoryContext queue_cxt = NULL;
 
 /* postscript_fdw.max_queued_size, kB */
 static int	max_queued_kb = 65536;
@@ -236,25 +237,35 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 void
 ps_write_enqueue(PsWrite *w)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	QueuedWrite *q = palloc(sizeof(QueuedWrite));
-	int64		size = sizeof(QueuedWrite) + strlen(w->path) + strlen(w->label) +
-		(w->body ? strlen(w->body) : 0) + 3;
+	MemoryContext old;
+	QueuedWrite *q;
+	size_t		plen = strlen(w->path) + 1;
+	size_t		llen = strlen(w->label) + 1;
+	size_t		blen = w->body ? strlen(w->body) + 1 : 0;
+	char	   *p;
 
-	if (queued_bytes + size > (int64) max_queued_kb * 1024)
+	if (queue_cxt == NULL)
+		queue_cxt = AllocSetContextCreate(TopTransactionContext, "postscript_fdw write queue",
+										  ALLOCSET_DEFAULT_SIZES);
+	if (MemoryContextMemAllocated(queue_cxt, false) + sizeof(QueuedWrite) + plen + llen + blen >
+		(Size) max_queued_kb * 1024)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many Postscript writes queued in this transaction"),
-				 errdetail("%d writes are queued, taking more than postscript_fdw.max_queued_size (%d kB) with %s.",
-						   list_length(queue), max_queued_kb, w->label),
+				 errdetail("%d writes are queued; with %s they would take more than postscript_fdw.max_queued_size (%d kB).",
+						   list_length(queue), w->label, max_queued_kb),
 				 errhint("Writes are sent at commit: write fewer rows per transaction, or ask a superuser to raise postscript_fdw.max_queued_size.")));
+
+	/* one chunk per write: the struct, then its strings */
+	old = MemoryContextSwitchTo(queue_cxt);
+	q = palloc(sizeof(QueuedWrite) + plen + llen + blen);
 	q->w = *w;
-	q->w.path = pstrdup(w->path);
-	q->w.label = pstrdup(w->label);
-	q->w.body = w->body ? pstrdup(w->body) : NULL;
+	p = (char *) (q + 1);
+	q->w.path = memcpy(p, w->path, plen);
+	q->w.label = memcpy(p + plen, w->label, llen);
+	q->w.body = w->body ? memcpy(p + plen + llen, w->body, blen) : NULL;
 	q->level = GetCurrentTransactionNestLevel();
 	queue = lappend(queue, q);
-	queued_bytes += size;
 	MemoryContextSwitchTo(old);
 }
 
@@ -352,7 +363,6 @@ send_queue(void)
 
 	/* whatever happens now, these are not sent twice */
 	queue = NIL;
-	queued_bytes = 0;
 	record_commit(writes);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "postscript_fdw commit",
 								ALLOCSET_DEFAULT_SIZES);
@@ -442,7 +452,7 @@ xact_callback(XactEvent event, void *arg)
 		default:
 			/* commit, abort, prepare: the queue went with the transaction */
 			queue = NIL;
-			queued_bytes = 0;
+			queue_cxt = NULL;
 			break;
 	}
 }
@@ -467,9 +477,8 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			q->level = level - 1;
 		else
 		{
-			queued_bytes -= sizeof(QueuedWrite) + strlen(q->w.path) + strlen(q->w.label) +
-				(q->w.body ? strlen(q->w.body) : 0) + 3;
 			queue = foreach_delete_current(queue, lc);
+			pfree(q);
 		}
 	}
 }
