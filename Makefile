@@ -6,10 +6,13 @@ OBJS = \
 	src/options.o \
 	src/connection.o \
 	src/http.o \
+	src/api_error.o \
 	src/json_conv.o \
 	src/deparse.o \
 	src/import.o \
 	src/modify.o \
+	src/write_queue.o \
+	src/validate.o \
 	src/phone.o \
 	src/querystring.o \
 	src/ratelimit.o \
@@ -35,4 +38,5 @@ include $(PGXS)
 # object that uses it, or objects disagree about its layout
 $(OBJS): $(srcdir)/src/postscript_fdw.h
 src/phone.o: $(srcdir)/src/phone.h
+src/modify.o src/validate.o: $(srcdir)/src/validate.h
 src/querystring.o src/deparse.o src/http.o: $(srcdir)/src/querystring.h

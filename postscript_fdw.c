@@ -41,6 +41,8 @@ _PG_init(void)
 {
 	/* one rate-limit bucket per token for all backends, when preloaded */
 	ps_ratelimit_init();
+	/* writes sent at commit */
+	ps_write_queue_init();
 }
 
 /* planner cost model: a request costs far more than a row */
@@ -545,9 +547,7 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 static bool
 fetchable_id(Datum id)
 {
-	char	   *s = TextDatumGetCString(id);
-
-	return s[0] != '\0' && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+	return ps_valid_object_id(TextDatumGetCString(id));
 }
 
 /*
@@ -757,9 +757,9 @@ fetch_next(PsScanState *st)
 			st->requests++;
 		st->retries += res.retries;
 
-		if (res.status == 404)
+		if (res.status == 404 || res.status == 400)
 		{
-			/* an unknown id is no row */
+			/* an unknown id is no row (PS_HTTP_ALLOW_404) */
 			MemoryContextSwitchTo(old);
 			continue;
 		}
@@ -782,6 +782,10 @@ fetch_next(PsScanState *st)
 			PsJson *pi,
 					   *tp;
 
+			/* {} is documented for a shop without keywords: no records */
+			if (json_object_is_type(root, json_type_object) &&
+				json_object_object_length(root) == 0)
+				json_object_object_add(root, t->records_key, json_object_new_array());
 			if (!json_object_is_type(root, json_type_object) ||
 				!json_object_object_get_ex(root, t->records_key, &recs))
 				no_records_error(st, path,

@@ -9,6 +9,9 @@
 #                ASan + UBSan)
 #   querystring  fuzz_querystring.c: src/querystring.c, percent-encoding and
 #                the LIKE '%...%' literal (plain C, ASan + UBSan)
+#   validate     fuzz_validate.c: src/validate.c, the checks of written
+#                values (email, event type, origin, customer id, subscriber
+#                properties, tags; plain C with json-c, ASan + UBSan)
 #   json_rows    fuzz_json_rows.c: a response body through ps_parse_json and
 #                the JSON-to-row conversion of src/json_conv.c into a foreign
 #                table with columns of many types.  That code calls
@@ -35,10 +38,10 @@ ps_install_deps clang libclang-rt-14-dev
 work=$(mktemp -d /tmp/postscript_fdw.fuzz.XXXXXX)
 chmod 755 "$work"
 rc=0
-for t in phone querystring; do
+for t in phone querystring validate; do
 	ps_log "fuzz_$t: building"
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-I"$PS_ROOT/src" "fuzz_$t.c" "$PS_ROOT/src/$t.c" -o "$work/fuzz_$t" \
+		-I"$PS_ROOT/src" "fuzz_$t.c" "$PS_ROOT/src/$t.c" -ljson-c -o "$work/fuzz_$t" \
 		|| { rc=1; continue; }
 	if compgen -G "regressions/$t/*" >/dev/null; then
 		ps_log "fuzz_$t: replaying regressions/$t"

@@ -8,6 +8,12 @@ server-side page size, every filter and sort, the three error body shapes, a
 deterministic seeded data set whose size is chosen at start-up, a request log
 and fault injection driven through /__admin/ endpoints.  See README.md beside
 this file.
+
+Documented or assumed: behaviours that follow part A (what Postscript
+documents) carry a "documented:" comment where they are decided; the list
+endpoints of campaigns, messages, opt_ins and opt_outs (LISTS below, but
+subscribers), the create answer's shape and the conflict's status (400) are
+part B, our assumptions.
 """
 
 import argparse
@@ -47,6 +53,12 @@ class ApiError(Exception):
 
 def validation_error(loc, msg, typ="value_error", status=400):
     return ApiError(status, {"errors": [{"loc": list(loc), "msg": msg, "type": typ}]})
+
+
+def conflict(msg):
+    """Documented (part A): what public client code of the real service tests for."""
+    return ApiError(400, {"errors": [{"loc": ["body", "phone_number"], "msg": msg,
+                                      "type": "v2.entity_conflict"}]})
 
 
 def not_found(what):
@@ -136,7 +148,9 @@ def normalize_phone(value):
 
 
 # --------------------------------------------------------------------------
-# Resources: which filters and sorts each list endpoint takes
+# Resources: which filters and sorts each list endpoint takes.
+# documented: subscribers (part A); assumed: campaigns, messages, opt_ins,
+# opt_outs (part B: no public source describes them)
 
 TS_OPS = ("eq", "gt", "gte", "lt", "lte")
 LISTS = {
@@ -492,7 +506,10 @@ class State:
         self.args = args
         self.lock = threading.RLock()
         self.start_config = {"page_size": args.page_size, "rate_limit": args.rate_limit,
-                             "latency_ms": args.latency_ms}
+                             "latency_ms": args.latency_ms,
+                             # 1: GET /keywords answers {} -- documented (part A) for a shop
+                             # without keywords
+                             "keywords_empty": 0}
         self.reset()
 
     def reset(self):
@@ -606,10 +623,15 @@ class Api:
         if name == "subscribers":
             if method == "POST" and not rest:
                 self.no_params(params)
+                # documented in the reference's prose; the 201 and the
+                # answer's shape are assumed (part B)
                 return 201, self.create_subscriber(body)
             if len(rest) == 1 and method in ("GET", "PATCH"):
                 self.no_params(params)
                 i = self.data.index_of(rest[0])
+                if i is None and method == "GET":
+                    # documented: the reference lists only 200 and 400 with {}
+                    raise ApiError(400, {})
                 if i is None:
                     raise not_found("subscriber")
                 if method == "GET":
@@ -624,6 +646,8 @@ class Api:
         if name == "keywords" and method == "GET":
             self.no_params(params)
             if not rest:
+                if self.state.config["keywords_empty"]:
+                    return 200, {}          # documented: a shop with no keywords
                 return 200, {"keywords": self.data.keywords}
             if len(rest) == 1:
                 k = self.data.keyword_by_id.get(rest[0])
@@ -669,7 +693,7 @@ class Api:
 
     # -- writes
     @staticmethod
-    def body_object(body, allowed):
+    def body_object(body):
         if body is None:
             raise validation_error(("body",), "a JSON object body is required")
         try:
@@ -678,9 +702,7 @@ class Api:
             raise validation_error(("body",), "the body is not valid JSON", "value_error.jsondecode")
         if not isinstance(obj, dict):
             raise validation_error(("body",), "a JSON object is expected", "type_error.dict")
-        for key in obj:
-            if key not in allowed:
-                raise validation_error(("body", key), "extra fields not permitted", "value_error.extra")
+        # documented: keys the endpoint does not know are ignored, not refused
         return obj
 
     @staticmethod
@@ -700,12 +722,15 @@ class Api:
         self.check_type(obj, "properties", dict, "dict")
         props = obj.get("properties") or {}
         for key, value in props.items():
-            if isinstance(value, dict):
-                raise validation_error(("body", "properties", key), "nested objects are not allowed")
+            # documented: strings, integers, arrays of strings, ISO dates (strings)
+            ok = (isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+                  or (isinstance(value, list) and all(isinstance(v, str) for v in value)))
+            if not ok:
+                raise validation_error(("body", "properties", key),
+                                       "values are strings, integers, arrays of strings or ISO dates")
 
     def create_subscriber(self, body):
-        obj = self.body_object(body, {"phone_number", "email", "keyword_id", "keyword",
-                                      "shopify_customer_id", "tags", "properties"})
+        obj = self.body_object(body)
         if obj.get("phone_number") is None:
             raise validation_error(("body", "phone_number"), "field required", "value_error.missing")
         phone = normalize_phone(obj["phone_number"])
@@ -714,6 +739,10 @@ class Api:
                                    "value_error.phone")
         self.check_common(obj)
         self.check_type(obj, "shopify_customer_id", int, "integer")
+        # documented: origin is website, social or other (default other)
+        if obj.get("origin", "other") not in ("website", "social", "other"):
+            raise validation_error(("body", "origin"), "value is not a valid enumeration member",
+                                   "type_error.enum")
         keyword = None
         if obj.get("keyword_id") is not None:
             keyword = self.data.keyword_by_id.get(obj["keyword_id"])
@@ -725,9 +754,12 @@ class Api:
                 raise validation_error(("body", "keyword"), "unknown keyword")
         if len(obj.get("properties") or {}) > MAX_PROPERTIES:
             raise validation_error(("body", "properties"), "at most %d properties" % MAX_PROPERTIES)
+        # documented: an existing subscriber, active or pending, is v2.entity_conflict
+        # (its status is not documented; this server answers 400)
         if self.data.index_of_phone(phone) is not None:
-            raise ApiError(409, {"error_code": 3009, "error_message": "Subscriber already exists",
-                                 "success": False})
+            raise conflict("Subscriber already exists with phone number: %s" % phone)
+        if any(p["phone_number"] == phone for p in self.data.pending.values()):
+            raise conflict("Pending subscriber already exists with phone number: %s" % phone)
         stamp = now_iso()
         sub = {"id": self.data.next_id("pending", "s_pending_", B36, 12), "ps_id": None,
                "phone_number": phone, "email": obj.get("email"),
@@ -750,8 +782,7 @@ class Api:
         if sub is None:
             raise not_found("pending subscriber")
         if self.data.index_of_phone(sub["phone_number"]) is not None:
-            raise ApiError(409, {"error_code": 3009, "error_message": "Subscriber already exists",
-                                 "success": False})
+            raise conflict("Subscriber already exists with phone number: %s" % sub["phone_number"])
         stamp = now_iso()
         active = dict(sub)
         del active["is_pending"]
@@ -770,10 +801,12 @@ class Api:
         return active
 
     def patch_subscriber(self, i, body):
-        obj = self.body_object(body, {"email", "tags", "properties"})
+        obj = self.body_object(body)
         self.check_common(obj)
         sub = json.loads(json.dumps(self.data.subscriber(i)))
-        if "email" in obj:
+        # documented: email is only set where the subscriber has none or no
+        # Shopify customer is linked; otherwise it is left as it is
+        if "email" in obj and (not sub.get("email") or sub.get("shopify_customer_id") is None):
             sub["email"] = obj["email"]
         for t in obj.get("tags") or []:
             if t not in sub["tags"]:
@@ -791,7 +824,7 @@ class Api:
     def unsubscribe(self, body, redact):
         # redact also finds the subscriber by Shopify customer or email (the OpenAPI file)
         keys = ("postscript_subscriber_id", "phone_number") + (("shopify_customer_id", "email") if redact else ())
-        obj = self.body_object(body, set(keys))
+        obj = self.body_object(body)
         given = [k for k in keys if obj.get(k) is not None]
         if len(given) != 1:
             raise validation_error(("body",), "exactly one of " + ", ".join(keys))
@@ -831,18 +864,22 @@ class Api:
         return {"message": "OK"}
 
     def event(self, body):
-        obj = self.body_object(body, {"type", "subscriber_id", "phone", "email", "occurred_at",
-                                      "properties", "external_id"})
+        obj = self.body_object(body)
         if not isinstance(obj.get("type"), str) or not re.fullmatch(r"[A-Za-z0-9_]+", obj["type"]):
             raise validation_error(("body", "type"), "letters, digits and underscores only")
-        if all(obj.get(k) is None for k in ("subscriber_id", "phone", "email")):
-            raise validation_error(("body",), "one of subscriber_id, phone or email is required")
-        if obj.get("occurred_at") is not None and parse_ts(str(obj["occurred_at"])) is None:
-            raise validation_error(("body", "occurred_at"), "invalid datetime format", "value_error.datetime")
+        # documented: subscriber_id, phone and email are all optional, several
+        # may go together, and matching is asynchronous: an unknown subscriber
+        # is accepted
+        # documented: occurred_at only as "%Y-%m-%d %H:%M:%S.%f" (UTC)
+        if obj.get("occurred_at") is not None:
+            try:
+                datetime.strptime(str(obj["occurred_at"]), "%Y-%m-%d %H:%M:%S.%f")
+            except ValueError:
+                raise validation_error(("body", "occurred_at"),
+                                       "time data does not match format '%Y-%m-%d %H:%M:%S.%f'",
+                                       "value_error.datetime")
         self.check_type(obj, "properties", dict, "dict")
         self.check_type(obj, "external_id", str, "string")
-        if obj.get("subscriber_id") is not None and self.data.index_of(str(obj["subscriber_id"])) is None:
-            raise not_found("subscriber")
         event = dict(obj)
         event["id"] = self.data.next_id("event", "ev_")
         self.data.events.append(event)
@@ -856,8 +893,7 @@ class Api:
                 "credits_used": m["credits_used"], "created_at": m["created_at"]}
 
     def message_request(self, body):
-        obj = self.body_object(body, {"subscriber_id", "phone", "body", "category", "scheduled_at",
-                                      "media_url", "country"})
+        obj = self.body_object(body)
         if not isinstance(obj.get("body"), str) or not obj["body"]:
             raise validation_error(("body", "body"), "field required", "value_error.missing")
         category = obj.get("category") or "promotional"

@@ -220,14 +220,14 @@ class FilterTest(MockTest):
             self.assertEqual(status, 400, q)
             self.assertIn("errors", body)
 
-    def test_get_by_id_and_404(self):
+    def test_get_by_id_and_unknown_id(self):
         sid = self.all[5]["id"]
         status, body, _ = self.c.get("/api/v2/subscribers/" + sid)
         self.assertEqual((status, body["id"]), (200, sid))
-        status, body, _ = self.c.get("/api/v2/subscribers/s_nosuch")
-        self.assertEqual(status, 404)
-        self.assertEqual(body["error_code"], 3001)
-        self.assertFalse(body["success"])
+        # documented: the reference lists only 200 and 400 with {}
+        self.assertEqual(self.c.get("/api/v2/subscribers/s_nosuch")[:2], (400, {}))
+        status, body, _ = self.c.get("/api/v2/keywords/kw_nosuch")
+        self.assertEqual((status, body["error_code"], body["success"]), (404, 3001, False))
 
 
 class WriteTest(MockTest):
@@ -240,7 +240,8 @@ class WriteTest(MockTest):
         self.assertTrue(sub["is_pending"])
         # pending: a pending opt-in, not an active subscriber
         self.assertEqual(self.c.walk("subscribers", phone_number__eq="+15555550100")[0], [])
-        self.assertEqual(self.c.get("/api/v2/subscribers/" + sub["id"])[0], 404)
+        # documented: an id that cannot be fetched is answered 400 with {}
+        self.assertEqual(self.c.get("/api/v2/subscribers/" + sub["id"])[:2], (400, {}))
         opt_ins, _ = self.c.walk("opt_ins", phone_number__eq="+15555550100")
         self.assertEqual([(o["subscriber_id"], o["status"]) for o in opt_ins], [(sub["id"], "pending")])
         # the double opt-in confirmed: an active subscriber
@@ -249,15 +250,26 @@ class WriteTest(MockTest):
         self.assertEqual([r["email"] for r in rows], ["new+one@x.com"])
         self.assertEqual(self.count("subscribers"), 301)
 
-    def test_active_phone_is_409(self):
+    def test_active_and_pending_phone_are_entity_conflicts(self):
         rows, _ = self.c.walk("subscribers")
         status, err, _ = self.c.call("POST", "/api/v2/subscribers", {"phone_number": rows[3]["phone_number"]})
-        self.assertEqual(status, 409)
-        self.assertEqual((err["error_code"], err["success"]), (3009, False))
+        self.assertEqual(status, 400)
+        self.assertEqual(err["errors"][0]["type"], "v2.entity_conflict")
+        self.assertEqual(self.c.call("POST", "/api/v2/subscribers", {"phone_number": "+15555550111"})[0], 201)
+        status, err, _ = self.c.call("POST", "/api/v2/subscribers", {"phone_number": "+15555550111"})
+        self.assertEqual(status, 400)
+        self.assertEqual(err["errors"][0]["type"], "v2.entity_conflict")
+        self.assertTrue(err["errors"][0]["msg"].startswith("Pending subscriber already exists"))
+
+    def test_origin_and_unknown_keys(self):
+        self.assertEqual(self.c.call("POST", "/api/v2/subscribers",
+                                     {"phone_number": "+15555550112", "origin": "social", "nosuch": 1})[0], 201)
+        self.assertEqual(self.c.call("POST", "/api/v2/subscribers",
+                                     {"phone_number": "+15555550113", "origin": "tv"})[0], 400)
 
     def test_validation(self):
         for body in ({"email": "x@y.com"}, {"phone_number": "not a phone"},
-                     {"phone_number": "+15555550102", "nosuch": 1},
+                     {"phone_number": "+15555550102", "properties": {"b": True}},
                      {"phone_number": "+15555550103", "properties": {str(i): i for i in range(51)}}):
             status, err, _ = self.c.call("POST", "/api/v2/subscribers", body)
             self.assertEqual(status, 400, body)
@@ -269,10 +281,18 @@ class WriteTest(MockTest):
         rows, _ = self.c.walk("subscribers")
         s = rows[0]
         status, body, _ = self.c.call("PATCH", "/api/v2/subscribers/" + s["id"],
-                                      {"tags": ["zz-new"], "properties": {"added": True}})
+                                      {"tags": ["zz-new"], "properties": {"added": "yes"}})
         self.assertEqual(status, 200)
         self.assertEqual(set(body["tags"]), set(s["tags"]) | {"zz-new"})
-        self.assertEqual(body["properties"], dict(s["properties"], added=True))
+        self.assertEqual(body["properties"], dict(s["properties"], added="yes"))
+
+    def test_patch_email_only_where_none_or_no_customer(self):
+        rows, _ = self.c.walk("subscribers")
+        linked = next(r for r in rows if r["email"] and r["shopify_customer_id"] is not None)
+        free = next(r for r in rows if r["email"] and r["shopify_customer_id"] is None)
+        for r, want in ((linked, linked["email"]), (free, "new@x.com")):
+            status, body, _ = self.c.call("PATCH", "/api/v2/subscribers/" + r["id"], {"email": "new@x.com"})
+            self.assertEqual((status, body["email"]), (200, want))
 
     def test_unsubscribe(self):
         rows, _ = self.c.walk("subscribers")
@@ -291,7 +311,14 @@ class WriteTest(MockTest):
         self.assertEqual(status, 202)
         self.assertEqual(len(body["event_ids"]), 1)
         self.assertEqual(self.c.call("POST", "/api/v2/events", {"type": "bad type!", "email": "a@b.com"})[0], 400)
-        self.assertEqual(len(self.c.admin("GET", "events")["events"]), 1)
+        # documented: identifiers optional, unknown subscribers accepted, the time format
+        self.assertEqual(self.c.call("POST", "/api/v2/events",
+                                     {"type": "t", "subscriber_id": "s_nosuch", "phone": "+15555550100",
+                                      "occurred_at": "2026-03-04 05:06:07.500000"})[0], 202)
+        self.assertEqual(self.c.call("POST", "/api/v2/events", {"type": "t"})[0], 202)
+        self.assertEqual(self.c.call("POST", "/api/v2/events",
+                                     {"type": "t", "occurred_at": "2026-03-04T05:06:07Z"})[0], 400)
+        self.assertEqual(len(self.c.admin("GET", "events")["events"]), 3)
 
 
 class RateLimitTest(MockTest):

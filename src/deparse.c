@@ -395,6 +395,79 @@ ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t, List **pathkeys
 /* ---------------------------------------------------------------- execution */
 
 /*
+ * A timestamp, timestamp without time zone or date value as a timestamptz
+ * the API can take (years 1 to 9999); false if it has none.
+ */
+static bool
+value_timestamptz(Datum value, Oid typid, TimestampTz *ts)
+{
+	int			overflow = 0;
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (typid == DATEOID)
+		*ts = date2timestamptz_opt_overflow(DatumGetDateADT(value), &overflow);
+	else if (typid == TIMESTAMPOID)
+		*ts = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(value), &overflow);
+	else
+		*ts = DatumGetTimestampTz(value);
+	return overflow == 0 && !TIMESTAMP_NOT_FINITE(*ts) &&
+		timestamp2tm(*ts, NULL, &tm, &fsec, NULL, NULL) == 0 &&
+		tm.tm_year >= 1 && tm.tm_year <= 9999;
+}
+
+static char *
+format_timestamptz(TimestampTz ts)
+{
+	PsJson	   *j = ps_datum_to_json(TimestampTzGetDatum(ts), TIMESTAMPTZOID);
+	char	   *s = pstrdup(json_object_get_string(j));
+
+	json_object_put(j);
+	return s;
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t		n = strlen(s);
+	size_t		m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * A timestamp filter in the form production clients send, second precision
+ * ("2026-03-04T05:06:07Z").  A value with a fraction of a second widens the
+ * bound to the whole second around it (__gt and __gte: down, __lt and
+ * __lte: up), which fetches a few rows too many and never one too few: the
+ * local filter, which every pushed clause keeps, drops them.  An __eq with
+ * a fraction has no second form and is not sent.
+ */
+static char *
+timestamp_filter(const char *name, Datum value, Oid typid)
+{
+	TimestampTz ts;
+	int64		frac;
+
+	if (!value_timestamptz(value, typid, &ts))
+		return NULL;
+	frac = ts % USECS_PER_SEC;
+	if (frac < 0)
+		frac += USECS_PER_SEC;
+	if (frac != 0)
+	{
+		if (ends_with(name, "__eq"))
+			return NULL;
+		ts -= frac;
+		if (ends_with(name, "__lt") || ends_with(name, "__lte"))
+			ts += USECS_PER_SEC;
+		if (!value_timestamptz(TimestampTzGetDatum(ts), TIMESTAMPTZOID, &ts))
+			return NULL;
+	}
+	return format_timestamptz(ts);
+}
+
+/*
  * A filter value as the API reads it, or NULL when the API cannot take it
  * exactly (then the filter is not sent and the local qual decides).
  * Timestamps are sent in UTC with a Z, whatever the session's TimeZone; a
@@ -411,26 +484,10 @@ ps_format_value(Datum value, Oid typid)
 		case DATEOID:
 			{
 				TimestampTz ts;
-				int			overflow = 0;
-				struct pg_tm tm;
-				fsec_t		fsec;
-				PsJson	   *j;
-				char	   *s;
 
-				if (typid == DATEOID)
-					ts = date2timestamptz_opt_overflow(DatumGetDateADT(value), &overflow);
-				else if (typid == TIMESTAMPOID)
-					ts = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(value), &overflow);
-				else
-					ts = DatumGetTimestampTz(value);
-				if (overflow != 0 || TIMESTAMP_NOT_FINITE(ts) ||
-					timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0 ||
-					tm.tm_year < 1 || tm.tm_year > 9999)
+				if (!value_timestamptz(value, typid, &ts))
 					return NULL;
-				j = ps_datum_to_json(TimestampTzGetDatum(ts), TIMESTAMPTZOID);
-				s = pstrdup(json_object_get_string(j));
-				json_object_put(j);
-				return s;
+				return format_timestamptz(ts);
 			}
 		case BOOLOID:
 			return DatumGetBool(value) ? "true" : "false";
@@ -509,6 +566,8 @@ ps_append_param(StringInfo qs, const char *name, Datum value, bool isnull,
 		if (s != NULL)
 			s = pg_server_to_any(s, strlen(s), PG_UTF8);
 	}
+	else if (typid == TIMESTAMPTZOID || typid == TIMESTAMPOID || typid == DATEOID)
+		s = timestamp_filter(name, value, typid);
 	else
 		s = ps_format_value(value, typid);
 	if (s != NULL)

@@ -320,163 +320,11 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 
 /* ---------------------------------------------------------------- errors */
 
-/* errcontext with the request, never a secret: method and path only */
-static char *
-describe_request(const char *method, const char *path)
-{
-	size_t		len = strlen(path);
-
-	if (len > 200)
-		return psprintf("%s %.200s...", method, path);
-	return psprintf("%s %s", method, path);
-}
-
-char *
-ps_api_error_message(const char *body, size_t len)
-{
-	json_tokener *tok;
-	PsJson *root;
-	PsJson *v;
-	char	   *msg = NULL;
-
-	if (body == NULL || len == 0)
-		return NULL;
-	tok = json_tokener_new_ex(16);
-	if (tok == NULL)
-		return NULL;
-	root = json_tokener_parse_ex(tok, body, (int) Min(len, (size_t) INT_MAX));
-	json_tokener_free(tok);
-	if (root == NULL)
-		return NULL;
-
-	if (json_object_is_type(root, json_type_object))
-	{
-		if (json_object_object_get_ex(root, "error_message", &v) &&
-			json_object_is_type(v, json_type_string))
-		{
-			PsJson *code;
-
-			if (json_object_object_get_ex(root, "error_code", &code) &&
-				json_object_is_type(code, json_type_int))
-				msg = psprintf("%s (error_code %d)", json_object_get_string(v),
-							   json_object_get_int(code));
-			else
-				msg = pstrdup(json_object_get_string(v));
-		}
-		else if (json_object_object_get_ex(root, "errors", &v) &&
-				 json_object_is_type(v, json_type_array))
-		{
-			StringInfoData buf;
-
-			initStringInfo(&buf);
-			for (size_t i = 0; i < json_object_array_length(v) && i < 10; i++)
-			{
-				PsJson *e = json_object_array_get_idx(v, i);
-				PsJson *m,
-						   *loc;
-
-				if (buf.len)
-					appendStringInfoString(&buf, "; ");
-				if (json_object_object_get_ex(e, "loc", &loc) &&
-					json_object_is_type(loc, json_type_array))
-				{
-					for (size_t j = 0; j < json_object_array_length(loc); j++)
-						appendStringInfo(&buf, "%s%s", j ? "." : "",
-										 json_object_get_string(json_object_array_get_idx(loc, j)));
-					appendStringInfoString(&buf, ": ");
-				}
-				if (json_object_object_get_ex(e, "msg", &m))
-					appendStringInfoString(&buf, json_object_get_string(m));
-			}
-			msg = buf.data;
-		}
-		else if (json_object_object_get_ex(root, "error", &v) &&
-				 json_object_is_type(v, json_type_string))
-			msg = pstrdup(json_object_get_string(v));
-		else if (json_object_object_get_ex(root, "message", &v) &&
-				 json_object_is_type(v, json_type_string))
-			msg = pstrdup(json_object_get_string(v));
-	}
-	json_object_put(root);
-	return msg;
-}
-
-static void
-report_http_status(PsConn *conn, const char *method, const char *path,
-				   long status, const char *body, size_t len)
-{
-	char	   *apimsg = ps_api_error_message(body, len);
-	char	   *req = describe_request(method, path);
-	int			code;
-	const char *msg;
-	const char *hint = NULL;
-
-	switch (status)
-	{
-		case 400:
-		case 422:
-			code = ERRCODE_INVALID_PARAMETER_VALUE;
-			msg = "Postscript rejected the request as invalid";
-			break;
-		case 401:
-			code = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
-			msg = "Postscript rejected the credentials";
-			hint = "Check the api_key option of the user mapping: it must be the shop's private key (sk_...), or a partner key together with shop_token.";
-			break;
-		case 403:
-			code = ERRCODE_INSUFFICIENT_PRIVILEGE;
-			msg = "Postscript denied access";
-			hint = "A partner key (sk_partner_...) needs the shop_token option on the user mapping; a shop key must not be a public pk_ key.";
-			break;
-		case 404:
-			code = ERRCODE_FDW_TABLE_NOT_FOUND;
-			msg = "Postscript has no such object or endpoint";
-			hint = "Check the table's resource and endpoint options.";
-			break;
-		case 409:
-			code = ERRCODE_UNIQUE_VIOLATION;
-			msg = "Postscript reports a conflict";
-			break;
-		case 429:
-			code = ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
-			msg = "Postscript's rate limit was still exceeded after retrying";
-			hint = "Lower the server's rate_limit option, or raise max_retries or max_retry_wait.";
-			break;
-		default:
-			if (status >= 300 && status < 400)
-			{
-				code = ERRCODE_FDW_ERROR;
-				msg = "Postscript answered with a redirect, which is not followed";
-				hint = "Check the server's api_url option; redirects are refused so that the API key is never sent to another host.";
-			}
-			else if (status >= 500)
-			{
-				code = ERRCODE_FDW_ERROR;
-				msg = "Postscript failed to answer the request";
-			}
-			else
-			{
-				code = ERRCODE_FDW_ERROR;
-				msg = "Postscript answered with an unexpected status";
-			}
-			break;
-	}
-
-	ereport(ERROR,
-			(errcode(code),
-			 errmsg("%s", msg),
-			 apimsg ? errdetail("HTTP %ld: %s", status, apimsg)
-			 : errdetail("HTTP %ld.", status),
-			 hint ? errhint("%s", hint) : 0,
-			 errcontext("postscript_fdw request %s on server \"%s\"", req,
-						conn->server_name)));
-}
-
 static void
 report_transport_error(PsConn *conn, const char *method, const char *path,
 					   CURLcode rc, Transfer *tr)
 {
-	char	   *req = describe_request(method, path);
+	char	   *req = ps_describe_request(method, path);
 	int			code;
 	const char *msg;
 
@@ -891,15 +739,16 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		result->retries = attempt;
 		if (status >= 200 && status < 300)
 			return;
-		if ((status == 404 && (flags & PS_HTTP_ALLOW_404)) ||
-			(status == 409 && (flags & PS_HTTP_ALLOW_409)))
+		if (((flags & PS_HTTP_ALLOW_404) &&
+			 ps_api_unknown_id(status, tr->body.data, tr->body.len)) ||
+			((flags & PS_HTTP_ALLOW_4XX) && status >= 400 && status < 500))
 			return;
 		if (is_write && status == 500)
 		{
 			result->maybe_applied = true;
 			return;
 		}
-		report_http_status(conn, method, path, status, tr->body.data, tr->body.len);
+		ps_report_http_status(conn, method, path, status, tr->body.data, tr->body.len);
 	}
 }
 
@@ -978,7 +827,7 @@ keep_json(PsJson *root)
 static void
 json_error(enum json_tokener_error jerr, int64 len, const char *method, const char *path)
 {
-	char	   *req = describe_request(method, path);
+	char	   *req = ps_describe_request(method, path);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_JSON_TEXT),

@@ -1,26 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * modify.c
- *		INSERT and UPDATE: rows to Postscript write requests.
+ *		INSERT, UPDATE and DELETE: rows to Postscript write requests.
+ *
+ * What a write sends is data: the resource's write spec (resources.c) names
+ * the method, the path, which body keys are required, whether an unknown
+ * outcome can be reconciled and how the answer becomes the returned row;
+ * each written column's descriptor names its body key and what its value
+ * is (PsValueKind).  This file only applies them.
  *
  * Every row is checked before anything is sent for it (phone numbers are
- * normalized to E.164, emails, tags, properties and event types are
- * checked); a bad row is an error that names the row and the column, and
- * no request is made for it.
+ * normalized to E.164; emails, tags, properties, event types and origins
+ * are checked by validate.c); a bad row is an error that names the row and
+ * the column.  A valid row's request is then queued until the transaction
+ * commits (write_queue.c), or, with send_at_commit false, sent at once.
  *
- * Requests are sent one row at a time through the connection's rate limit.
- * Retrying never duplicates a write: http.c retries what surely was not
- * applied (429, a connection that could not be made) and reports a POST
- * whose outcome is unknown (a timeout after sending, a 5xx) as
- * maybe_applied; a subscriber creation is then reconciled here by looking
- * the phone number up among pending opt-ins and subscribers, and sent again
- * only when neither shows it.  An event cannot be looked up, so an event
- * whose outcome is unknown is an error (40003) and is never resent.  The
- * PATCH requests (unsubscribe, subscriber update) are idempotent and are
- * retried like reads.
- *
- * Writes reach Postscript as the statement runs; ROLLBACK does not undo
- * them.
+ * At commit nothing Postscript alone knows (the pending subscriber id, the
+ * event id) can be returned, so RETURNING of such a column is refused when
+ * planned, with a hint to send_at_commit.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,22 +33,26 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/appendinfo.h"
 #include "optimizer/inherit.h"
+#include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #include "postscript_fdw.h"
 #include "phone.h"
+/* validate.h names json-c's type; postscript_fdw.h renamed it */
+#define json_object PsJson
+#include "validate.h"
+#undef json_object
 
-/* name of the junk column that carries the row's id into UPDATE */
+/* name of the junk column that carries the row's id into UPDATE/DELETE */
 #define ID_JUNK_NAME "postscript_id"
-
-/* Postscript's limit on properties per subscriber */
-#define MAX_PROPERTIES 50
 
 /* indexes into the fdw_private list of PlanForeignModify */
 enum ModifyPrivate
@@ -61,53 +62,45 @@ enum ModifyPrivate
 	MP_SKIP_CONFLICTS			/* Integer: ON CONFLICT DO NOTHING */
 };
 
-/* what a body key holds, for validation */
-typedef enum WriteRole
-{
-	ROLE_TEXT,					/* a non-empty string */
-	ROLE_PHONE,
-	ROLE_EMAIL,
-	ROLE_TAGS,
-	ROLE_PROPERTIES,
-	ROLE_EVENT_TYPE,
-	ROLE_TIMESTAMP,
-	ROLE_CUSTOMER_ID
-} WriteRole;
-
 /* one column a write sends */
 typedef struct WriteCol
 {
 	PsColumn   *col;
 	const char *key;			/* body key */
-	WriteRole	role;
+	PsValueKind kind;
 } WriteCol;
 
 typedef struct PsModifyState
 {
 	PsTable    *table;
-	PsConn	   *conn;
 	CmdType		op;
-	PsWriteKind kind;
-	const char *method;
-	const char *path;			/* UPDATE: with {id} */
+	const PsWriteSpec *spec;
 	char	   *what;			/* "INSERT into \"subscribers\"", for errors */
 	WriteCol   *wcols;
 	int			nwcols;
-	bool		skip_conflicts; /* ON CONFLICT DO NOTHING: a 409 skips */
+	bool		skip_conflicts; /* ON CONFLICT DO NOTHING: a conflict skips */
 	bool		check_given;	/* refuse values in columns not sent */
+	bool		at_commit;		/* queue the writes until COMMIT */
 	int			batch_size;
-	AttrNumber	id_junk;		/* UPDATE: the id junk column */
+	AttrNumber	id_junk;		/* UPDATE, DELETE: the id junk column */
+	Oid			userid;
+	PsConn	   *conn;			/* sending at once only */
 	MemoryContext temp_cxt;		/* one row (or one batch) at a time */
 
 	int64		rowno;			/* rows of the statement seen so far */
 	int64		current_row;	/* the row being sent, for errcontext */
 
-	/* for EXPLAIN ANALYZE and error hints */
-	int64		requests;
+	/* rows of the statement applied so far (sending at once), as ranges */
+	StringInfoData applied;
+	int64		run_start;
+	int64		run_end;
+
+	/* for EXPLAIN ANALYZE */
+	int64		queued;
 	int64		written;
 	int64		skipped;
 	int64		reconciled;
-	int64		retries;
+	int64		requests_before;
 } PsModifyState;
 
 /* one validated row, ready to send */
@@ -115,10 +108,12 @@ typedef struct PendingRow
 {
 	int64		rowno;
 	PsJson	   *body;
-	char	   *phone;			/* normalized phone number, or NULL */
+	char	   *path;
 	Datum	   *values;			/* the row as given (phone normalized) */
 	bool	   *nulls;
 } PendingRow;
+
+static PsColumn *id_column(PsTable *t);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -144,26 +139,6 @@ own_json(PsJson *obj)
 	return obj;
 }
 
-static WriteRole
-role_of(const char *key)
-{
-	if (strcmp(key, "phone_number") == 0 || strcmp(key, "phone") == 0)
-		return ROLE_PHONE;
-	if (strcmp(key, "email") == 0)
-		return ROLE_EMAIL;
-	if (strcmp(key, "tags") == 0)
-		return ROLE_TAGS;
-	if (strcmp(key, "properties") == 0)
-		return ROLE_PROPERTIES;
-	if (strcmp(key, "type") == 0)
-		return ROLE_EVENT_TYPE;
-	if (strcmp(key, "occurred_at") == 0)
-		return ROLE_TIMESTAMP;
-	if (strcmp(key, "shopify_customer_id") == 0)
-		return ROLE_CUSTOMER_ID;
-	return ROLE_TEXT;
-}
-
 static const char *
 op_verb(CmdType op)
 {
@@ -175,6 +150,23 @@ op_verb(CmdType op)
 			return "update";
 		default:
 			return "delete from";
+	}
+}
+
+/* the write spec of an operation on a resource, or NULL */
+static const PsWriteSpec *
+spec_of(const PsResource *res, CmdType op)
+{
+	switch (op)
+	{
+		case CMD_INSERT:
+			return res->insert;
+		case CMD_UPDATE:
+			return res->update;
+		case CMD_DELETE:
+			return res->del;
+		default:
+			return NULL;
 	}
 }
 
@@ -195,6 +187,36 @@ in_column(const char *name)
 	return psprintf("column \"%s\"", name);
 }
 
+/* "rows 1-2, 4": the rows of the statement applied so far */
+static char *
+applied_rows(PsModifyState *st)
+{
+	if (st->run_end == 0)
+		return st->applied.data;
+	return psprintf("%s%s%lld%s", st->applied.data, st->applied.len ? ", " : "",
+					(long long) st->run_start,
+					st->run_end > st->run_start
+					? psprintf("-%lld", (long long) st->run_end) : "");
+}
+
+static void
+note_applied(PsModifyState *st, int64 rowno)
+{
+	if (st->run_end != 0 && rowno == st->run_end + 1)
+	{
+		st->run_end = rowno;
+		return;
+	}
+	if (st->run_end != 0)
+	{
+		char	   *all = applied_rows(st);
+
+		resetStringInfo(&st->applied);
+		appendStringInfoString(&st->applied, all);
+	}
+	st->run_start = st->run_end = rowno;
+}
+
 /* a bad row: nothing was sent for it; where is 'column "x"' or the like */
 static void
 row_error(PsModifyState *st, int64 rowno, int code, const char *msg,
@@ -205,10 +227,11 @@ row_error(PsModifyState *st, int64 rowno, int code, const char *msg,
 			 errmsg("%s in %s, row %lld of %s", msg, where,
 					(long long) rowno, st->what),
 			 errdetail_internal("%s", detail),
-			 st->written > 0
-			 ? errhint_plural("No request was sent for this row. The %lld row before it that Postscript accepted stays written: ROLLBACK does not undo it.",
-							  "No request was sent for this row. The %lld rows before it that Postscript accepted stay written: ROLLBACK does not undo them.",
-							  (unsigned long) st->written, (long long) st->written)
+			 st->at_commit
+			 ? errhint("Nothing was sent to Postscript: writes wait for COMMIT, and this error discards them.")
+			 : st->written > 0
+			 ? errhint("No request was sent for this row. Rows %s of the statement were applied before it: ROLLBACK does not undo them.",
+					   applied_rows(st))
 			 : errhint("No request was sent for this row.")));
 }
 
@@ -231,253 +254,164 @@ add_string(PsJson *body, const char *key, const char *s)
 
 /* ---------------------------------------------------------------- validation */
 
-/* NULL if s looks like an email address, else why not */
-static const char *
-email_problem(const char *s)
-{
-	const char *at = strchr(s, '@');
-	const char *domain;
-	const char *label;
-	size_t		len = strlen(s);
-	bool		tld_alpha = false;
-
-	if (len > 254)
-		return "is longer than 254 characters";
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-		if (*p <= ' ' || *p == 0x7f || strchr("\"(),:;<>[\\]", *p) != NULL)
-			return "contains a space, a control character or one of \" ( ) , : ; < > [ \\ ]";
-	if (at == NULL || strchr(at + 1, '@') != NULL)
-		return "must contain exactly one @";
-	if (at == s || at - s > 64)
-		return "must have 1 to 64 characters before the @";
-	if (s[0] == '.' || at[-1] == '.' || strstr(s, "..") != NULL)
-		return "has a dot at the start or end of its local part, or two dots in a row";
-	domain = at + 1;
-	if (strchr(domain, '.') == NULL)
-		return "has a domain without a dot";
-	label = domain;
-	for (const char *p = domain;; p++)
-	{
-		if (*p == '.' || *p == '\0')
-		{
-			size_t		llen = p - label;
-
-			if (llen == 0 || llen > 63)
-				return "has an empty or overlong domain label";
-			if (label[0] == '-' || p[-1] == '-')
-				return "has a domain label starting or ending with a hyphen";
-			tld_alpha = false;
-			for (const char *q = label; q < p; q++)
-				if (!isdigit((unsigned char) *q) && *q != '-')
-					tld_alpha = true;
-			if (*p == '\0')
-				break;
-			label = p + 1;
-		}
-		else if (!isalnum((unsigned char) *p) && *p != '-' && !IS_HIGHBIT_SET(*p))
-			return "has a domain with a character other than letters, digits, hyphens and dots";
-	}
-	if (strlen(label) < 2 || !tld_alpha)
-		return "has a top-level domain that is not a name of at least 2 characters";
-	return NULL;
-}
-
-static bool
-scalar_json(PsJson *v)
-{
-	return v == NULL || json_object_is_type(v, json_type_string) ||
-		json_object_is_type(v, json_type_int) ||
-		json_object_is_type(v, json_type_double) ||
-		json_object_is_type(v, json_type_boolean);
-}
-
-/*
- * NULL if v is a properties object Postscript takes: at most 50 keys, each
- * non-empty, holding a string, number, boolean, null, or an array of
- * strings, numbers and booleans.
- */
-static const char *
-properties_problem(PsJson *v)
-{
-	struct json_object_iterator it;
-	struct json_object_iterator end;
-	int			n;
-
-	if (v == NULL || !json_object_is_type(v, json_type_object))
-		return pstrdup("must be a JSON object");
-	n = json_object_object_length(v);
-	if (n > MAX_PROPERTIES)
-		return psprintf("has %d keys; Postscript takes at most %d", n, MAX_PROPERTIES);
-	it = json_object_iter_begin(v);
-	end = json_object_iter_end(v);
-	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
-	{
-		const char *key = json_object_iter_peek_name(&it);
-		PsJson	   *val = json_object_iter_peek_value(&it);
-
-		if (key[0] == '\0')
-			return pstrdup("has an empty key");
-		if (val != NULL && json_object_is_type(val, json_type_array))
-		{
-			for (size_t i = 0; i < json_object_array_length(val); i++)
-			{
-				PsJson	   *e = json_object_array_get_idx(val, i);
-
-				if (e == NULL || !scalar_json(e))
-					return psprintf("has key \"%s\" holding an array with a null, an object or an array in it; arrays may hold strings, numbers and booleans", key);
-			}
-		}
-		else if (!scalar_json(val))
-			return psprintf("has key \"%s\" holding an object; values may be strings, numbers, booleans, null or arrays of strings, numbers and booleans", key);
-	}
-	return NULL;
-}
-
-/* NULL if v is a tag list: an array of non-empty strings */
-static const char *
-tags_problem(PsJson *v)
-{
-	if (v == NULL || !json_object_is_type(v, json_type_array))
-		return "must be an array of text";
-	for (size_t i = 0; i < json_object_array_length(v); i++)
-	{
-		PsJson	   *e = json_object_array_get_idx(v, i);
-
-		if (e == NULL || !json_object_is_type(e, json_type_string))
-			return "must not contain a NULL";
-		if (json_object_get_string_len(e) == 0)
-			return "must not contain an empty tag";
-	}
-	return NULL;
-}
-
-/*
- * Check one column's value and add it to the body.  Returns the normalized
- * phone number for a phone column, else NULL.
- */
+/* a timestamp as custom events take it: "%Y-%m-%d %H:%M:%S.%f" in UTC */
 static char *
-add_value(PsModifyState *st, PsJson *body, WriteCol *wc, Datum value,
-		  int64 rowno)
+event_time(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts) ||
+		timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0 ||
+		tm.tm_year < 1 || tm.tm_year > 9999)
+		return NULL;
+	return psprintf("%04d-%02d-%02d %02d:%02d:%02d.%06d", tm.tm_year, tm.tm_mon,
+					tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/*
+ * Check one column's value and add it to the body.  A phone number is
+ * normalized in the row too, so RETURNING shows what was sent.
+ */
+static void
+add_value(PsModifyState *st, PsJson *body, WriteCol *wc, PendingRow *row)
 {
 	PsColumn   *col = wc->col;
-	char	   *s;
-	const char *why;
+	Datum		value = row->values[col->attnum - 1];
+	char		why[256];
+	const char *problem = NULL;
+	const char *what = NULL;
+	char	   *s = NULL;
 
-	switch (wc->role)
+	switch (wc->kind)
 	{
-		case ROLE_PHONE:
+		case PS_VAL_PHONE:
 			{
 				char		e164[PS_PHONE_MAXLEN];
 				const char *country = st->table->sopts->default_country;
+				const char *reason;
 
 				s = datum_text(value, col->typid);
-				if (ps_phone_normalize(s, country, e164, sizeof(e164), &why) != 0)
-					row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
+				if (ps_phone_normalize(s, country, e164, sizeof(e164), &reason) != 0)
+					row_error(st, row->rowno, ERRCODE_INVALID_PARAMETER_VALUE,
 							  "invalid phone number", in_column(col->name),
 							  psprintf("The value \"%s\" %s (numbers without + or 00 are read as numbers of %s, the server's default_country).",
-									   s, why, country));
+									   s, reason, country));
 				add_string(body, wc->key, e164);
-				return pstrdup(e164);
+				if (col->typid == TEXTOID || col->typid == VARCHAROID)
+					row->values[col->attnum - 1] = CStringGetTextDatum(e164);
+				return;
 			}
-		case ROLE_EMAIL:
+		case PS_VAL_EMAIL:
 			s = datum_text(value, col->typid);
-			if ((why = email_problem(s)) != NULL)
-				row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-						  "invalid email address", in_column(col->name),
-						  psprintf("The value \"%s\" %s.", s, why));
-			add_string(body, wc->key, s);
-			return NULL;
-		case ROLE_EVENT_TYPE:
+			problem = ps_email_problem(s, why, sizeof(why));
+			what = "invalid email address";
+			break;
+		case PS_VAL_EVENT_TYPE:
 			s = datum_text(value, col->typid);
-			if (s[0] == '\0' || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(s))
-				row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-						  "invalid event type", in_column(col->name),
-						  psprintf("The value \"%s\" must be one or more letters, digits and underscores.", s));
-			add_string(body, wc->key, s);
-			return NULL;
-		case ROLE_CUSTOMER_ID:
+			problem = ps_event_type_problem(s, why, sizeof(why));
+			what = "invalid event type";
+			break;
+		case PS_VAL_ORIGIN:
 			s = datum_text(value, col->typid);
-			if (s[0] == '\0' || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s) ||
-				strspn(s, "0") == strlen(s))
-				row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-						  "invalid Shopify customer id", in_column(col->name),
-						  psprintf("The value \"%s\" must be a positive integer.", s));
-			json_object_object_add(body, wc->key,
-								   json_object_new_int64(strtoll(s, NULL, 10)));
-			return NULL;
-		case ROLE_TIMESTAMP:
+			problem = ps_origin_problem(s, why, sizeof(why));
+			what = "invalid origin";
+			break;
+		case PS_VAL_TEXT:
+			s = datum_text(value, col->typid);
+			if (s[0] == '\0')
+				problem = "must not be an empty string";
+			what = "empty value";
+			break;
+		case PS_VAL_CUSTOMER_ID:
+			s = datum_text(value, col->typid);
+			what = "invalid Shopify customer id";
+			if ((problem = ps_customer_id_problem(s, why, sizeof(why))) != NULL)
+				break;
+			json_object_object_add(body, wc->key, json_object_new_int64(strtoll(s, NULL, 10)));
+			return;
+		case PS_VAL_EVENT_TIME:
 			{
-				PsJson	   *j;
 				int64		ts;
+				char	   *sent;
 
 				if (col->typid == TIMESTAMPTZOID || col->typid == TIMESTAMPOID)
+					ts = DatumGetTimestampTz(value);
+				else
 				{
-					json_object_object_add(body, wc->key, ps_datum_to_json(value, col->typid));
-					return NULL;
+					s = datum_text(value, col->typid);
+					if (!ps_parse_iso8601(s, strlen(s), &ts))
+						row_error(st, row->rowno, ERRCODE_INVALID_PARAMETER_VALUE,
+								  "invalid timestamp", in_column(col->name),
+								  psprintf("The value \"%s\" must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z.", s));
 				}
-				s = datum_text(value, col->typid);
-				if (!ps_parse_iso8601(s, strlen(s), &ts))
-					row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-							  "invalid timestamp", in_column(col->name),
-							  psprintf("The value \"%s\" must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z.", s));
-				j = ps_datum_to_json(TimestampTzGetDatum(ts), TIMESTAMPTZOID);
-				json_object_object_add(body, wc->key, j);
-				return NULL;
+				sent = event_time(ts);
+				if (sent == NULL)
+					row_error(st, row->rowno, ERRCODE_DATETIME_VALUE_OUT_OF_RANGE,
+							  "timestamp out of range", in_column(col->name),
+							  "Postscript takes dates in the years 1 to 9999.");
+				add_string(body, wc->key, sent);
+				return;
 			}
-		case ROLE_TAGS:
-		case ROLE_PROPERTIES:
+		case PS_VAL_TAGS:
+		case PS_VAL_SUBSCRIBER_PROPERTIES:
+		case PS_VAL_OBJECT:
 			{
 				PsJson	   *j = ps_datum_to_json(value, col->typid);
-				const char *what = wc->role == ROLE_TAGS ? "tags" : "properties";
-				const char *problem;
 
 				/* owned by the body from here on, checked there */
 				json_object_object_add(body, wc->key, j);
-				problem = wc->role == ROLE_TAGS ? tags_problem(j) : properties_problem(j);
+				if (wc->kind == PS_VAL_TAGS)
+				{
+					problem = ps_tags_problem(j, why, sizeof(why));
+					what = "invalid tags";
+				}
+				else
+				{
+					problem = wc->kind == PS_VAL_OBJECT
+						? ps_object_problem(j, why, sizeof(why))
+						: ps_properties_problem(j, why, sizeof(why));
+					what = "invalid properties";
+				}
 				if (problem != NULL)
-					row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-							  psprintf("invalid %s", what), in_column(col->name),
+					row_error(st, row->rowno, ERRCODE_INVALID_PARAMETER_VALUE,
+							  what, in_column(col->name),
 							  psprintf("The value %s.", problem));
-				return NULL;
+				return;
 			}
-		case ROLE_TEXT:
-			s = datum_text(value, col->typid);
-			if (s[0] == '\0')
-				row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
-						  "empty value", in_column(col->name),
-						  "The value must not be an empty string.");
-			add_string(body, wc->key, s);
-			return NULL;
 	}
-	return NULL;
+	if (problem != NULL)
+		row_error(st, row->rowno, ERRCODE_INVALID_PARAMETER_VALUE,
+				  what, in_column(col->name),
+				  psprintf("The value \"%s\" %s.", s, problem));
+	add_string(body, wc->key, s);
 }
 
-/*
- * Of the body keys in keys, at least min and at most max must be given.
- */
+/* a write rule: of the keys listed, at least min and at most max given */
 static void
-require(PsModifyState *st, PsJson *body, int64 rowno, int min, int max,
-		const char *const *keys, int nkeys)
+check_rule(PsModifyState *st, PsJson *body, int64 rowno, const PsWriteRule *rule)
 {
 	StringInfoData names;
+	char	   *keys = pstrdup(rule->keys);
 	char	   *where;
 	int			given = 0;
+	int			nkeys = 0;
 
 	initStringInfo(&names);
-	for (int i = 0; i < nkeys; i++)
+	for (char *k = strtok(keys, ","); k; k = strtok(NULL, ","))
 	{
-		appendStringInfo(&names, "%s\"%s\"", i == 0 ? "" : (i == nkeys - 1 ? " or " : ", "),
-						 key_column(st, keys[i]));
-		if (json_object_object_get_ex(body, keys[i], NULL))
+		appendStringInfo(&names, "%s\"%s\"", nkeys == 0 ? "" : " or ", key_column(st, k));
+		if (json_object_object_get_ex(body, k, NULL))
 			given++;
+		nkeys++;
 	}
 	where = nkeys == 1 ? psprintf("column %s", names.data)
 		: psprintf("columns %s", names.data);
-	if (given < min)
+	if (given < rule->min)
 		row_error(st, rowno, ERRCODE_NOT_NULL_VIOLATION, "missing value", where,
-				  psprintf("%s %s needs a value in %s.", st->method, st->path,
+				  psprintf("%s %s needs a value in %s.", st->spec->method, st->spec->path,
 						   nkeys == 1 ? where : psprintf("one of the %s", where)));
-	if (given > max)
+	if (given > rule->max)
 		row_error(st, rowno, ERRCODE_INVALID_PARAMETER_VALUE,
 				  "more than one value given", where,
 				  psprintf("Give a value in only one of the %s.", where));
@@ -493,11 +427,6 @@ build_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 	TupleDesc	tupdesc = slot->tts_tupleDescriptor;
 	int			natts = tupdesc->natts;
 	PsJson	   *body = own_json(json_object_new_object());
-	static const char *const keyword_keys[] = {"keyword_id", "keyword"};
-	static const char *const phone_keys[] = {"phone_number"};
-	static const char *const type_keys[] = {"type"};
-	static const char *const unsubscribe_keys[] = {"postscript_subscriber_id", "phone_number"};
-	static const char *const event_keys[] = {"subscriber_id", "phone", "email"};
 
 	/* a private copy of the row: RETURNING shows it where the API is silent */
 	slot_getallattrs(slot);
@@ -512,7 +441,7 @@ build_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 			: datumCopy(slot->tts_values[i], att->attbyval, att->attlen);
 	}
 	row->body = body;
-	row->phone = NULL;
+	row->path = (char *) st->spec->path;
 
 	for (int i = 0; st->check_given && i < st->table->ncolumns; i++)
 	{
@@ -528,124 +457,52 @@ build_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 	for (int i = 0; i < st->nwcols; i++)
 	{
 		WriteCol   *wc = &st->wcols[i];
-		int			idx = wc->col->attnum - 1;
-		char	   *phone;
 
-		if (row->nulls[idx])
+		if (row->nulls[wc->col->attnum - 1])
 		{
 			if (st->op != CMD_UPDATE)
 				continue;		/* not sent */
-			if (wc->role != ROLE_EMAIL)
+			if (wc->kind != PS_VAL_EMAIL)
 				row_error(st, row->rowno, ERRCODE_NOT_NULL_VIOLATION,
 						  "NULL value", in_column(wc->col->name),
 						  "Postscript adds tags and merges properties: an UPDATE cannot set them to NULL.");
 			json_object_object_add(body, wc->key, NULL);
 			continue;
 		}
-		phone = add_value(st, body, wc, row->values[idx], row->rowno);
-		if (phone != NULL)
-		{
-			row->phone = phone;
-			if (wc->col->typid == TEXTOID || wc->col->typid == VARCHAROID)
-				row->values[idx] = CStringGetTextDatum(phone);
-		}
+		add_value(st, body, wc, row);
 	}
 
-	switch (st->kind)
-	{
-		case PS_WRITE_CREATE_SUBSCRIBER:
-			require(st, body, row->rowno, 1, 1, phone_keys, 1);
-			require(st, body, row->rowno, 0, 1, keyword_keys, 2);
-			break;
-		case PS_WRITE_OPT_IN:
-			require(st, body, row->rowno, 1, 1, phone_keys, 1);
-			require(st, body, row->rowno, 1, 1, keyword_keys, 2);
-			break;
-		case PS_WRITE_UNSUBSCRIBE:
-			require(st, body, row->rowno, 1, 1, unsubscribe_keys, 2);
-			break;
-		case PS_WRITE_EVENT:
-			require(st, body, row->rowno, 1, 1, type_keys, 1);
-			require(st, body, row->rowno, 1, 1, event_keys, 3);
-			break;
-		case PS_WRITE_PATCH_SUBSCRIBER:
-		case PS_WRITE_NONE:
-			break;
-	}
+	for (int i = 0; i < st->spec->nrules; i++)
+		check_rule(st, body, row->rowno, &st->spec->rules[i]);
+}
+
+/* UPDATE, DELETE: the path of the row's object, from its id */
+static void
+set_object_path(PsModifyState *st, TupleTableSlot *planSlot, PendingRow *row)
+{
+	bool		isnull;
+	Datum		id = ExecGetJunkAttribute(planSlot, st->id_junk, &isnull);
+	char	   *s;
+
+	const char *where = in_column(id_column(st->table)->name);
+
+	if (isnull)
+		row_error(st, row->rowno, ERRCODE_NOT_NULL_VIOLATION, "no id", where,
+				  "The object to write is named by its id.");
+	s = TextDatumGetCString(id);
+	if (!ps_valid_object_id(s))
+		row_error(st, row->rowno, ERRCODE_INVALID_PARAMETER_VALUE, "invalid id", where,
+				  psprintf("The id \"%s\" names no object: %s %s would name another endpoint.",
+						   s, st->spec->method, st->spec->path));
+	row->path = ps_object_path(st->spec->path, s);
 }
 
 /* ---------------------------------------------------------------- results */
 
-/* value of a string member, or NULL */
-static const char *
-member_string(PsJson *obj, const char *key)
-{
-	PsJson	   *v;
-
-	if (obj != NULL && json_object_is_type(obj, json_type_object) &&
-		json_object_object_get_ex(obj, key, &v) && v != NULL &&
-		json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
-/* copy member key of from into to (as to_key), if present */
-static void
-copy_member(PsJson *to, const char *to_key, PsJson *from, const char *key)
-{
-	PsJson	   *v;
-
-	if (json_object_object_get_ex(from, key, &v))
-		json_object_object_add(to, to_key, json_object_get(v));
-}
-
 /*
- * A subscriber object (the POST response, or a subscriber found while
- * reconciling) as a row of the table written: for opt_ins, subscriber_id is
- * the subscriber's id and status says whether it is pending.
- */
-static PsJson *
-result_from_subscriber(PsModifyState *st, PsJson *sub)
-{
-	PsJson	   *pending;
-	bool		is_pending;
-
-	if (st->kind != PS_WRITE_OPT_IN)
-		return sub;
-	is_pending = json_object_object_get_ex(sub, "is_pending", &pending) &&
-		json_object_get_boolean(pending);
-	copy_member(sub, "subscriber_id", sub, "id");
-	json_object_object_add(sub, "status",
-						   json_object_new_string(is_pending ? "pending" : "confirmed"));
-	return sub;
-}
-
-/*
- * A pending opt-in found while reconciling, as the row the POST would have
- * returned: its id is the pending subscriber's id, as after a plain INSERT.
- */
-static PsJson *
-result_from_opt_in(PsModifyState *st, PsJson *oi)
-{
-	PsJson	   *res;
-
-	if (st->kind == PS_WRITE_OPT_IN)
-	{
-		copy_member(oi, "id", oi, "subscriber_id");
-		return oi;
-	}
-	res = own_json(json_object_new_object());
-	copy_member(res, "id", oi, "subscriber_id");
-	copy_member(res, "phone_number", oi, "phone_number");
-	copy_member(res, "keyword_id", oi, "keyword_id");
-	copy_member(res, "created_at", oi, "created_at");
-	json_object_object_add(res, "is_pending", json_object_new_boolean(1));
-	return res;
-}
-
-/*
- * Put the API's answer into the slot, for RETURNING and triggers: the
- * values the API returned, and for columns it leaves out the values given.
+ * Put the row into the slot, for RETURNING and triggers: the values the API
+ * returned (sending at once), and for columns it leaves out the values
+ * given.
  */
 static void
 fill_slot(PsModifyState *st, TupleTableSlot *slot, PendingRow *row, PsJson *rec)
@@ -677,172 +534,66 @@ row_context_callback(void *arg)
 {
 	PsModifyState *st = (PsModifyState *) arg;
 
-	errcontext("row %lld of %s", (long long) st->current_row, st->what);
-}
-
-static PsJson *
-get_json(PsModifyState *st, const char *path)
-{
-	PsHttpResult res;
-
-	ps_http_request(st->conn, "GET", path, NULL, 0, &res);
-	st->requests++;
-	st->retries += res.retries;
-	return ps_parse_json(res.body, res.len, st->conn->opts->max_json_depth, "GET", path);
-}
-
-/* the records array of a list response, or NULL */
-static PsJson *
-records_of(PsJson *root, const char *key)
-{
-	PsJson	   *recs;
-
-	if (json_object_is_type(root, json_type_object) &&
-		json_object_object_get_ex(root, key, &recs) &&
-		json_object_is_type(recs, json_type_array))
-		return recs;
-	return NULL;
-}
-
-/*
- * After a subscriber creation whose outcome is unknown: is the phone number
- * now a pending opt-in or a subscriber?  Pending subscribers are not listed
- * by GET /subscribers, so the opt-in log is asked first.  Returns the row as
- * the POST would have, or NULL if Postscript shows neither.
- */
-static PsJson *
-find_created(PsModifyState *st, const char *phone)
-{
-	const PsResource *oi = ps_resource_by_name("opt_ins");
-	const PsResource *sub = ps_resource_by_name("subscribers");
-	char	   *q = ps_url_encode(phone);
-	PsJson	   *recs;
-
-	recs = records_of(get_json(st, psprintf("%s?phone_number__eq=%s&sort=created_at__desc",
-											oi->path, q)),
-					  oi->records_key);
-	for (size_t i = 0; recs && i < json_object_array_length(recs); i++)
-	{
-		PsJson	   *rec = json_object_array_get_idx(recs, i);
-		const char *status = member_string(rec, "status");
-
-		if (status && strcmp(status, "pending") == 0 &&
-			member_string(rec, "subscriber_id") != NULL)
-			return result_from_opt_in(st, rec);
-	}
-
-	recs = records_of(get_json(st, psprintf("%s?phone_number__eq=%s", sub->path, q)),
-					  sub->records_key);
-	if (recs && json_object_array_length(recs) > 0)
-		return result_from_subscriber(st, json_object_array_get_idx(recs, 0));
-	return NULL;
-}
-
-/* the event id out of {"event_ids": ["..."]} as the row's id */
-static PsJson *
-result_from_event(PsJson *resp)
-{
-	PsJson	   *ids;
-	PsJson	   *res = own_json(json_object_new_object());
-
-	if (json_object_is_type(resp, json_type_object) &&
-		json_object_object_get_ex(resp, "event_ids", &ids) &&
-		json_object_is_type(ids, json_type_array) &&
-		json_object_array_length(ids) > 0)
-		json_object_object_add(res, "id",
-							   json_object_get(json_object_array_get_idx(ids, 0)));
-	return res;
-}
-
-static PsJson *
-parse_response(PsModifyState *st, PsHttpResult *res, const char *method, const char *path)
-{
-	if (res->len == 0)
-		return own_json(json_object_new_object());
-	return ps_parse_json(res->body, res->len, st->conn->opts->max_json_depth, method, path);
-}
-
-/*
- * Send one validated INSERT row.  Returns the row to show for it, or NULL
- * when ON CONFLICT DO NOTHING skips it.
- */
-static PsJson *
-send_insert(PsModifyState *st, PendingRow *row)
-{
-	const char *body = json_object_to_json_string_ext(row->body, JSON_C_TO_STRING_PLAIN);
-	bool		creates = st->kind == PS_WRITE_CREATE_SUBSCRIBER ||
-		st->kind == PS_WRITE_OPT_IN;
-	int			flags;
-	PsHttpResult res;
-	PsJson	   *rec;
-
-	/* unsubscribing is idempotent: retried like a read */
-	if (st->kind == PS_WRITE_UNSUBSCRIBE)
-		flags = 0;
-	else if (creates)
-		flags = PS_HTTP_WRITE | PS_HTTP_ALLOW_409;
+	if (st->written > 0)
+		errcontext("row %lld of %s; rows %s of it were applied before it, and ROLLBACK does not undo them",
+				   (long long) st->current_row, st->what, applied_rows(st));
 	else
-		flags = PS_HTTP_WRITE;
+		errcontext("row %lld of %s", (long long) st->current_row, st->what);
+}
 
-	for (int attempt = 0;; attempt++)
+/*
+ * Queue a validated row's write until COMMIT, or send it now.  Returns
+ * false when ON CONFLICT DO NOTHING skips it (sending at once only).
+ */
+static bool
+write_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
+{
+	PsWrite		w;
+	PsJson	   *rec = NULL;
+	ErrorContextCallback errcb;
+
+	w.serverid = st->table->serverid;
+	w.userid = st->userid;
+	w.spec = st->spec;
+	w.path = row->path;
+	w.body = st->op == CMD_DELETE ? NULL
+		: (char *) json_object_to_json_string_ext(row->body, JSON_C_TO_STRING_PLAIN);
+	w.label = psprintf("row %lld of %s", (long long) row->rowno, st->what);
+	w.skip_conflicts = st->skip_conflicts;
+
+	if (st->at_commit)
 	{
-		ps_http_request(st->conn, st->method, st->path, body, flags, &res);
-		st->requests++;
-		st->retries += res.retries;
-		if (!res.maybe_applied)
-			break;
-
-		if (!creates)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
-					 errmsg("Postscript may or may not have recorded the event"),
-					 res.status
-					 ? errdetail("%s %s answered HTTP %ld.", st->method, st->path, res.status)
-					 : errdetail("%s %s failed after the request was sent: %s.",
-								 st->method, st->path, res.body),
-					 st->written > 0
-					 ? errhint("Events cannot be read back, so it was not sent again (that could record it twice). The rows before it were recorded; ROLLBACK does not undo them.")
-					 : errhint("Events cannot be read back, so it was not sent again (that could record it twice).")));
-
-		/* the subscriber may exist now: look before sending again */
-		rec = find_created(st, row->phone);
-		if (rec != NULL)
-		{
-			st->reconciled++;
-			return rec;
-		}
-		if (attempt >= st->conn->opts->max_retries)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("Postscript failed to create the subscriber"),
-					 res.status
-					 ? errdetail("%s %s answered HTTP %ld %d times, and neither the opt-ins nor the subscribers show %s, so it was not created.",
-								 st->method, st->path, res.status, attempt + 1, row->phone)
-					 : errdetail("%s %s failed %d times (%s), and neither the opt-ins nor the subscribers show %s, so it was not created.",
-								 st->method, st->path, attempt + 1, res.body, row->phone)));
+		ps_write_enqueue(&w);
+		st->queued++;
+		fill_slot(st, slot, row, NULL);
+		return true;
 	}
 
-	if (res.status == 409)
+	errcb.callback = row_context_callback;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	st->current_row = row->rowno;
+	switch (ps_write_send(st->conn, &w, &rec))
 	{
-		if (st->skip_conflicts)
-		{
+		case PS_WRITE_SKIPPED:
 			st->skipped++;
-			return NULL;
-		}
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("phone number %s is already a Postscript subscriber", row->phone),
-				 errdetail("HTTP 409: %s",
-						   ps_api_error_message(res.body, res.len) ? ps_api_error_message(res.body, res.len) : "conflict"),
-				 errhint("INSERT ... ON CONFLICT DO NOTHING skips numbers that are already subscribers.")));
+			error_context_stack = errcb.previous;
+			return false;
+		case PS_WRITE_RECONCILED:
+			st->reconciled++;
+			/* applied, but its answer is lost: the pending id is unknown */
+			rec = own_json(json_object_new_object());
+			json_object_object_add(rec, "is_pending", json_object_new_boolean(1));
+			break;
+		case PS_WRITE_APPLIED:
+			break;
 	}
-
-	rec = parse_response(st, &res, st->method, st->path);
-	if (st->kind == PS_WRITE_EVENT)
-		return result_from_event(rec);
-	if (creates)
-		return result_from_subscriber(st, rec);
-	return rec;
+	error_context_stack = errcb.previous;
+	st->written++;
+	note_applied(st, row->rowno);
+	fill_slot(st, slot, row, rec);
+	return true;
 }
 
 /* ---------------------------------------------------------------- planning */
@@ -852,8 +603,9 @@ postscriptIsForeignRelUpdatable(Relation rel)
 {
 	PsTable    *t = ps_get_table(RelationGetRelid(rel));
 
-	return (t->res->insert_kind != PS_WRITE_NONE ? (1 << CMD_INSERT) : 0) |
-		(t->res->update_kind != PS_WRITE_NONE ? (1 << CMD_UPDATE) : 0);
+	return (t->res->insert ? (1 << CMD_INSERT) : 0) |
+		(t->res->update ? (1 << CMD_UPDATE) : 0) |
+		(t->res->del ? (1 << CMD_DELETE) : 0);
 }
 
 /* the column holding the object's id */
@@ -866,7 +618,7 @@ id_column(PsTable *t)
 	return NULL;
 }
 
-/* UPDATE finds the row to PATCH by its id, fetched by the scan */
+/* UPDATE and DELETE find the object by its id, fetched by the scan */
 static void
 postscriptAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 								  RangeTblEntry *target_rte, Relation target_relation)
@@ -875,17 +627,16 @@ postscriptAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 	PsColumn   *col;
 	Var		   *var;
 
-	if (root->parse->commandType != CMD_UPDATE)
-		return;
 	t = ps_get_table(RelationGetRelid(target_relation));
-	if (t->res->update_kind == PS_WRITE_NONE)
+	if (spec_of(t->res, root->parse->commandType) == NULL)
 		return;					/* refused by PlanForeignModify */
 	col = id_column(t);
 	if (col == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("foreign table \"%s\" has no id column, which UPDATE needs", t->relname),
-				 errhint("Add a column \"id text\": it names the object to PATCH.")));
+				 errmsg("foreign table \"%s\" has no id column, which %s needs",
+						t->relname, root->parse->commandType == CMD_UPDATE ? "UPDATE" : "DELETE"),
+				 errhint("Add a column \"id text\": it names the object to write.")));
 	var = makeVar(rtindex, col->attnum, col->typid, col->typmod,
 				  TupleDescAttr(RelationGetDescr(target_relation), col->attnum - 1)->attcollation,
 				  0);
@@ -895,7 +646,7 @@ postscriptAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 static void
 refuse(PsTable *t, CmdType op)
 {
-	const char *hint = t->res->delete_hint;
+	const char *hint = t->res->refused_hint;
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -923,6 +674,44 @@ column_list(PsTable *t, bool updatable)
 	return buf.data;
 }
 
+/*
+ * Writes sent at commit: RETURNING can show only what the row gave (an
+ * INSERT's written columns); what Postscript alone knows (ids, pending
+ * state, timestamps, what an UPDATE merged) does not exist yet.
+ */
+static void
+check_returning(PsTable *t, ModifyTable *plan, Index resultRelation, int subplan_index)
+{
+	List	   *returning;
+	Bitmapset  *attrs = NULL;
+	int			k = -1;
+
+	if (!t->sopts->send_at_commit || plan->returningLists == NIL)
+		return;
+	returning = (List *) list_nth(plan->returningLists, subplan_index);
+	pull_varattnos((Node *) returning, resultRelation, &attrs);
+	while ((k = bms_next_member(attrs, k)) >= 0)
+	{
+		AttrNumber	attnum = k + FirstLowInvalidHeapAttributeNumber;
+		PsColumn   *col = attnum > 0 ? ps_table_column(t, attnum) : NULL;
+
+		if (plan->operation == CMD_INSERT && col != NULL &&
+			col->def != NULL && col->def->body_key != NULL)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("RETURNING %s of foreign table \"%s\" is not known before COMMIT",
+						col ? psprintf("column \"%s\"", col->name) : "the whole row",
+						t->relname),
+				 errdetail("Writes to Postscript are sent when the transaction commits; %s.",
+						   plan->operation == CMD_INSERT
+						   ? psprintf("until then RETURNING can show only the columns written (%s)",
+									  column_list(t, false))
+						   : "until then what Postscript makes of the row is unknown"),
+				 errhint("Read the table after COMMIT, or set the option send_at_commit 'false' on the table or server to send each row as the statement runs (ROLLBACK then does not undo it).")));
+	}
+}
+
 static List *
 postscriptPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 							Index resultRelation, int subplan_index)
@@ -932,52 +721,46 @@ postscriptPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	List	   *updated = NIL;
 	int			k = -1;
 
-	switch (plan->operation)
+	if (spec_of(t->res, plan->operation) == NULL)
+		refuse(t, plan->operation);
+	check_returning(t, plan, resultRelation, subplan_index);
+	if (plan->operation == CMD_INSERT)
 	{
-		case CMD_INSERT:
-			if (t->res->insert_kind == PS_WRITE_NONE)
-				refuse(t, CMD_INSERT);
-			while ((k = bms_next_member(rte->insertedCols, k)) >= 0)
-			{
-				PsColumn   *col = ps_table_column(t, k + FirstLowInvalidHeapAttributeNumber);
+		while ((k = bms_next_member(rte->insertedCols, k)) >= 0)
+		{
+			PsColumn   *col = ps_table_column(t, k + FirstLowInvalidHeapAttributeNumber);
 
-				if (col && (col->def == NULL || col->def->body_key == NULL))
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("column \"%s\" of foreign table \"%s\" cannot be written",
-									col->name, t->relname),
-							 errdetail("Postscript sets it; an INSERT can give %s.",
-									   column_list(t, false))));
-			}
-			break;
-		case CMD_UPDATE:
-			if (t->res->update_kind == PS_WRITE_NONE)
-				refuse(t, CMD_UPDATE);
-			{
-				Bitmapset  *cols = get_rel_all_updated_cols(root, find_base_rel(root, resultRelation));
+			if (col && (col->def == NULL || col->def->body_key == NULL))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("column \"%s\" of foreign table \"%s\" cannot be written",
+								col->name, t->relname),
+						 errdetail("Postscript sets it; an INSERT can give %s.",
+								   column_list(t, false))));
+		}
+	}
+	else if (plan->operation == CMD_UPDATE)
+	{
+		Bitmapset  *cols = get_rel_all_updated_cols(root, find_base_rel(root, resultRelation));
 
-				while ((k = bms_next_member(cols, k)) >= 0)
-				{
-					AttrNumber	attnum = k + FirstLowInvalidHeapAttributeNumber;
-					PsColumn   *col = ps_table_column(t, attnum);
+		while ((k = bms_next_member(cols, k)) >= 0)
+		{
+			AttrNumber	attnum = k + FirstLowInvalidHeapAttributeNumber;
+			PsColumn   *col = ps_table_column(t, attnum);
 
-					if (col == NULL)
-						continue;
-					if (col->def == NULL || col->def->body_key == NULL ||
-						!(col->def->flags & PS_COL_UPDATABLE))
-						ereport(ERROR,
-								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-								 errmsg("column \"%s\" of foreign table \"%s\" cannot be updated",
-										col->name, t->relname),
-								 errdetail("Postscript's %s %s can change %s.",
-										   t->res->update_method, t->res->update_path,
-										   column_list(t, true))));
-					updated = lappend(updated, makeInteger(attnum));
-				}
-			}
-			break;
-		default:
-			refuse(t, plan->operation);
+			if (col == NULL)
+				continue;
+			if (col->def == NULL || col->def->body_key == NULL ||
+				!(col->def->flags & PS_COL_UPDATABLE))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("column \"%s\" of foreign table \"%s\" cannot be updated",
+								col->name, t->relname),
+						 errdetail("Postscript's %s %s can change %s.",
+								   t->res->update->method, t->res->update->path,
+								   column_list(t, true))));
+			updated = lappend(updated, makeInteger(attnum));
+		}
 	}
 	return list_make3(makeInteger(plan->operation), updated,
 					  makeInteger(plan->onConflictAction == ONCONFLICT_NOTHING));
@@ -997,49 +780,33 @@ init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
 	PsTable    *t = ps_get_table(RelationGetRelid(rinfo->ri_RelationDesc));
 	Index		rti = rinfo->ri_RangeTableIndex;
 	RangeTblEntry *rte;
-	Oid			userid;
 
 	rinfo->ri_FdwState = st;
 	st->table = t;
 	st->op = op;
+	st->spec = spec_of(t->res, op);
+	Assert(st->spec != NULL);
 	st->skip_conflicts = skip_conflicts;
+	st->at_commit = t->sopts->send_at_commit;
 	st->batch_size = t->sopts->batch_size;
-	if (st->op == CMD_INSERT)
-	{
-		st->kind = t->res->insert_kind;
-		st->method = t->res->insert_method;
-		st->path = t->res->insert_path;
-		st->what = psprintf("INSERT into \"%s\"", t->relname);
-	}
-	else
-	{
-		st->kind = t->res->update_kind;
-		st->method = t->res->update_method;
-		st->path = t->res->update_path;
-		st->what = psprintf("UPDATE of \"%s\"", t->relname);
-	}
+	st->what = psprintf("%s \"%s\"",
+						op == CMD_INSERT ? "INSERT into" : op == CMD_UPDATE ? "UPDATE of" : "DELETE from",
+						t->relname);
+	initStringInfo(&st->applied);
 
 	/* the columns sent: every writable one, or those the UPDATE sets */
 	st->wcols = palloc0(sizeof(WriteCol) * Max(t->ncolumns, 1));
-	for (int i = 0; i < t->ncolumns; i++)
+	for (int i = 0; op != CMD_DELETE && i < t->ncolumns; i++)
 	{
 		PsColumn   *col = &t->columns[i];
 
 		if (col->def == NULL || col->def->body_key == NULL)
 			continue;
-		if (st->op == CMD_UPDATE)
-		{
-			bool		set = false;
-			ListCell   *lc;
-
-			foreach(lc, updated)
-				set |= intVal(lfirst(lc)) == col->attnum;
-			if (!set)
-				continue;
-		}
+		if (op == CMD_UPDATE && !list_member_int(updated, col->attnum))
+			continue;
 		st->wcols[st->nwcols].col = col;
 		st->wcols[st->nwcols].key = col->def->body_key;
-		st->wcols[st->nwcols].role = role_of(col->def->body_key);
+		st->wcols[st->nwcols].kind = col->def->value;
 		st->nwcols++;
 	}
 
@@ -1050,8 +817,12 @@ init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
 	if (rti == 0 && rinfo->ri_RootResultRelInfo)
 		rti = rinfo->ri_RootResultRelInfo->ri_RangeTableIndex;
 	rte = exec_rt_fetch(rti, estate);
-	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	st->conn = ps_get_connection(t->serverid, userid);
+	st->userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	if (!st->at_commit)
+	{
+		st->conn = ps_get_connection(t->serverid, st->userid);
+		st->requests_before = st->conn->stats.requests;
+	}
 	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw modify",
 										 ALLOCSET_DEFAULT_SIZES);
 	return st;
@@ -1062,13 +833,18 @@ postscriptBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 							 List *fdw_private, int subplan_index, int eflags)
 {
 	PsModifyState *st;
+	List	   *updated = list_nth(fdw_private, MP_UPDATED);
+	List	   *attnums = NIL;
+	ListCell   *lc;
 
+	foreach(lc, updated)
+		attnums = lappend_int(attnums, intVal(lfirst(lc)));
 	st = init_state(mtstate->ps.state, rinfo,
 					(CmdType) intVal(list_nth(fdw_private, MP_OPERATION)),
-					list_nth(fdw_private, MP_UPDATED),
+					attnums,
 					intVal(list_nth(fdw_private, MP_SKIP_CONFLICTS)) != 0,
 					(eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
-	if (st->op == CMD_UPDATE && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+	if (st->op != CMD_INSERT && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 	{
 		st->id_junk = ExecFindJunkAttributeInTlist(outerPlanState(mtstate)->plan->targetlist,
 												   ID_JUNK_NAME);
@@ -1095,34 +871,6 @@ postscriptBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	st->check_given = true;
 }
 
-/* send the rows of a batch, validated already; returns how many are kept */
-static int
-send_rows(PsModifyState *st, TupleTableSlot **slots, PendingRow *rows, int n)
-{
-	ErrorContextCallback errcb;
-	int			kept = 0;
-
-	errcb.callback = row_context_callback;
-	errcb.arg = st;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	for (int i = 0; i < n; i++)
-	{
-		PsJson	   *rec;
-
-		CHECK_FOR_INTERRUPTS();
-		st->current_row = rows[i].rowno;
-		rec = send_insert(st, &rows[i]);
-		if (rec == NULL)
-			continue;			/* skipped: already a subscriber */
-		st->written++;
-		fill_slot(st, slots[i], &rows[i], rec);
-		slots[kept++] = slots[i];
-	}
-	error_context_stack = errcb.previous;
-	return kept;
-}
-
 static TupleTableSlot *
 postscriptExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 							TupleTableSlot *slot, TupleTableSlot *planSlot)
@@ -1130,21 +878,20 @@ postscriptExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	PsModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
 	PendingRow	row;
-	int			kept;
+	bool		kept;
 
 	MemoryContextReset(st->temp_cxt);
 	old = MemoryContextSwitchTo(st->temp_cxt);
 	row.rowno = ++st->rowno;
 	build_row(st, slot, &row);
-	kept = send_rows(st, &slot, &row, 1);
+	kept = write_row(st, slot, &row);
 	MemoryContextSwitchTo(old);
 	return kept ? slot : NULL;
 }
 
 /*
- * A batch: every row is validated before any of them is sent, then they
- * are sent one by one (Postscript has no batch endpoint), paced by the
- * rate limit.
+ * A batch: every row is validated before any of them is written, then they
+ * are written one by one (Postscript has no batch endpoint).
  */
 static TupleTableSlot **
 postscriptExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
@@ -1154,6 +901,7 @@ postscriptExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 	PsModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
 	PendingRow *rows;
+	int			kept = 0;
 
 	MemoryContextReset(st->temp_cxt);
 	old = MemoryContextSwitchTo(st->temp_cxt);
@@ -1163,7 +911,13 @@ postscriptExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 		rows[i].rowno = ++st->rowno;
 		build_row(st, slots[i], &rows[i]);
 	}
-	*numSlots = send_rows(st, slots, rows, *numSlots);
+	for (int i = 0; i < *numSlots; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (write_row(st, slots[i], &rows[i]))
+			slots[kept++] = slots[i];
+	}
+	*numSlots = kept;
 	MemoryContextSwitchTo(old);
 	return slots;
 }
@@ -1183,55 +937,38 @@ postscriptGetForeignModifyBatchSize(ResultRelInfo *rinfo)
 	return st->batch_size;
 }
 
+/* UPDATE and DELETE: one object, named by its id */
 static TupleTableSlot *
-postscriptExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
-							TupleTableSlot *slot, TupleTableSlot *planSlot)
+write_object(ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	PsModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
 	PendingRow	row;
-	Datum		id;
-	bool		isnull;
-	const char *brace;
-	char	   *path;
-	PsHttpResult res;
-	PsJson	   *rec;
-	ErrorContextCallback errcb;
 
 	MemoryContextReset(st->temp_cxt);
 	old = MemoryContextSwitchTo(st->temp_cxt);
 	row.rowno = ++st->rowno;
-	id = ExecGetJunkAttribute(planSlot, st->id_junk, &isnull);
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg("row %lld of %s has no id", (long long) row.rowno, st->what)));
+	if (st->op == CMD_DELETE)
+		ExecStoreAllNullTuple(slot);
 	build_row(st, slot, &row);
-
-	brace = strstr(st->path, "{id}");
-	path = brace
-		? psprintf("%.*s%s%s", (int) (brace - st->path), st->path,
-				   ps_url_encode(TextDatumGetCString(id)), brace + 4)
-		: pstrdup(st->path);
-
-	errcb.callback = row_context_callback;
-	errcb.arg = st;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	st->current_row = row.rowno;
-	/* tags are added and properties merged: sending twice is harmless */
-	ps_http_request(st->conn, st->method, path,
-					json_object_to_json_string_ext(row.body, JSON_C_TO_STRING_PLAIN),
-					0, &res);
-	st->requests++;
-	st->retries += res.retries;
-	rec = parse_response(st, &res, st->method, path);
-	st->written++;
-	fill_slot(st, slot, &row, rec);
-	error_context_stack = errcb.previous;
-
+	set_object_path(st, planSlot, &row);
+	write_row(st, slot, &row);
 	MemoryContextSwitchTo(old);
 	return slot;
+}
+
+static TupleTableSlot *
+postscriptExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
+							TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	return write_object(rinfo, slot, planSlot);
+}
+
+static TupleTableSlot *
+postscriptExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
+							TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	return write_object(rinfo, slot, planSlot);
 }
 
 static void
@@ -1252,18 +989,23 @@ postscriptExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 {
 	PsModifyState *st = rinfo->ri_FdwState;
 
-	ExplainPropertyText("Postscript Request", psprintf("%s %s", st->method, st->path), es);
+	ExplainPropertyText("Postscript Request",
+						psprintf("%s %s", st->spec->method, st->spec->path), es);
+	ExplainPropertyText("Sent", st->at_commit ? "at commit" : "as the statement runs", es);
 	if (rinfo->ri_BatchSize > 1)
 		ExplainPropertyInteger("Batch Size", NULL, rinfo->ri_BatchSize, es);
-	if (es->analyze)
+	if (!es->analyze)
+		return;
+	if (st->at_commit)
 	{
-		ExplainPropertyInteger("Requests", NULL, st->requests, es);
-		ExplainPropertyInteger("Rows Written", NULL, st->written, es);
-		if (st->skip_conflicts)
-			ExplainPropertyInteger("Rows Skipped", NULL, st->skipped, es);
-		ExplainPropertyInteger("Reconciled", NULL, st->reconciled, es);
-		ExplainPropertyInteger("Retries", NULL, st->retries, es);
+		ExplainPropertyInteger("Rows Queued", NULL, st->queued, es);
+		return;
 	}
+	ExplainPropertyInteger("Requests", NULL, st->conn->stats.requests - st->requests_before, es);
+	ExplainPropertyInteger("Rows Written", NULL, st->written, es);
+	if (st->skip_conflicts)
+		ExplainPropertyInteger("Rows Skipped", NULL, st->skipped, es);
+	ExplainPropertyInteger("Reconciled", NULL, st->reconciled, es);
 }
 
 /* ---------------------------------------------------------------- handler */
@@ -1281,6 +1023,7 @@ ps_modify_routines(FdwRoutine *r)
 	r->ExecForeignBatchInsert = postscriptExecForeignBatchInsert;
 	r->GetForeignModifyBatchSize = postscriptGetForeignModifyBatchSize;
 	r->ExecForeignUpdate = postscriptExecForeignUpdate;
+	r->ExecForeignDelete = postscriptExecForeignDelete;
 	r->EndForeignModify = postscriptEndForeignModify;
 	r->ExplainForeignModify = postscriptExplainForeignModify;
 }

@@ -80,6 +80,8 @@ static const PsOption ps_options[] = {
 	{"use_remote_estimate", ForeignTableRelationId, OPT_BOOL, 0, 0},
 	{"batch_size", ForeignServerRelationId, OPT_INT, 1, 10000},
 	{"batch_size", ForeignTableRelationId, OPT_INT, 1, 10000},
+	{"send_at_commit", ForeignServerRelationId, OPT_BOOL, 0, 0},
+	{"send_at_commit", ForeignTableRelationId, OPT_BOOL, 0, 0},
 	/* table */
 	{"resource", ForeignTableRelationId, OPT_RESOURCE, 0, 0},
 	{"endpoint", ForeignTableRelationId, OPT_PATH, 0, 0},
@@ -405,6 +407,7 @@ ps_get_server_options(ForeignServer *server)
 	o->use_remote_estimate = false;
 	o->page_size_estimate = 100;
 	o->batch_size = 1;
+	o->send_at_commit = true;
 	o->default_country = "US";
 	o->ca_file = NULL;
 	o->progress_pages = 0;
@@ -459,6 +462,8 @@ ps_get_server_options(ForeignServer *server)
 			o->use_remote_estimate = defGetBoolean(def);
 		else if (strcmp(n, "batch_size") == 0)
 			o->batch_size = (int) opt_real(def);
+		else if (strcmp(n, "send_at_commit") == 0)
+			o->send_at_commit = defGetBoolean(def);
 	}
 	return o;
 }
@@ -522,6 +527,8 @@ ps_get_table(Oid relid)
 			t->sopts->use_remote_estimate = defGetBoolean(def);
 		else if (strcmp(def->defname, "batch_size") == 0)
 			t->sopts->batch_size = (int) opt_real(def);
+		else if (strcmp(def->defname, "send_at_commit") == 0)
+			t->sopts->send_at_commit = defGetBoolean(def);
 	}
 	if (resource == NULL)
 		resource = t->relname;

@@ -8,10 +8,14 @@
  *	src/resources.c		the Postscript objects, as data
  *	src/options.c		option validation and lookup
  *	src/connection.c	per-backend connection cache (one per user mapping)
- *	src/http.c			HTTP requests: retries, rate limit, cancel, API errors
+ *	src/http.c			HTTP requests: retries, rate limit, cancel
+ *	src/api_error.c		Postscript's error bodies: conflicts, unknown ids,
+ *						HTTP errors as PostgreSQL errors
  *	src/json_conv.c		JSON values to Datums and back
  *	src/deparse.c		pushdown: WHERE/ORDER BY/LIMIT to query strings
- *	src/modify.c		INSERT/UPDATE/DELETE
+ *	src/modify.c		INSERT/UPDATE/DELETE: rows to write requests
+ *	src/write_queue.c	writes sent at commit, and sending one write
+ *	src/validate.c		plain-C checks of written values
  *	src/import.c		IMPORT FOREIGN SCHEMA
  *
  *-------------------------------------------------------------------------
@@ -57,6 +61,25 @@
 #define PS_COL_NULLABLE		0x0020	/* may be null: where the API sorts NULLs is
 									 * unknown */
 
+/*
+ * What a column written to Postscript holds: how its value is checked
+ * (before any request) and put into the body.
+ */
+typedef enum PsValueKind
+{
+	PS_VAL_TEXT = 0,			/* a non-empty string */
+	PS_VAL_PHONE,				/* normalized to E.164 (phone.c) */
+	PS_VAL_EMAIL,				/* validate.c */
+	PS_VAL_TAGS,				/* array of non-empty strings */
+	PS_VAL_SUBSCRIBER_PROPERTIES,	/* object of strings, integers, string
+									 * arrays, ISO dates; at most 50 keys */
+	PS_VAL_OBJECT,				/* any JSON object (event properties) */
+	PS_VAL_EVENT_TYPE,			/* letters, digits, underscore */
+	PS_VAL_EVENT_TIME,			/* "%Y-%m-%d %H:%M:%S.%f" in UTC */
+	PS_VAL_CUSTOMER_ID,			/* a positive integer */
+	PS_VAL_ORIGIN				/* website, social or other */
+} PsValueKind;
+
 typedef struct PsColumnDef
 {
 	const char *name;			/* column name in IMPORT FOREIGN SCHEMA */
@@ -66,18 +89,56 @@ typedef struct PsColumnDef
 	uint32		flags;			/* PS_COL_* */
 	const char *body_key;		/* key in a write's body; NULL = not sent */
 	const char *doc;			/* one line for the README */
+	PsValueKind value;			/* written columns: what the value is */
 } PsColumnDef;
 
-/* what INSERT/UPDATE become; the request shapes live in modify.c */
-typedef enum PsWriteKind
+/*
+ * A rule on the body keys of a write: of the keys listed (comma-separated),
+ * at least min and at most max must be given.
+ */
+typedef struct PsWriteRule
 {
-	PS_WRITE_NONE = 0,
-	PS_WRITE_CREATE_SUBSCRIBER, /* POST subscribers */
-	PS_WRITE_OPT_IN,			/* POST subscribers, keyword required */
-	PS_WRITE_UNSUBSCRIBE,		/* PATCH compliance/unsubscribe */
-	PS_WRITE_EVENT,				/* POST events */
-	PS_WRITE_PATCH_SUBSCRIBER	/* PATCH subscribers/{id} */
-} PsWriteKind;
+	const char *keys;
+	int			min;
+	int			max;
+} PsWriteRule;
+
+/* what a write whose outcome is unknown (timeout, cut, 5xx) becomes */
+typedef enum PsReconcile
+{
+	PS_RECONCILE_NONE = 0,		/* not idempotent, cannot be checked: an
+								 * error, never sent again */
+	PS_RECONCILE_IDEMPOTENT,	/* sending twice is harmless: retried like a
+								 * read */
+	PS_RECONCILE_CONFLICT		/* sent again: a conflict in answer proves
+								 * the earlier attempt was applied */
+} PsReconcile;
+
+/* how a write's 2xx answer becomes the returned row */
+typedef enum PsWriteResult
+{
+	PS_RESULT_NONE = 0,			/* nothing useful: the row as given */
+	PS_RESULT_OBJECT,			/* the object written */
+	PS_RESULT_ID_LIST			/* {"<result_key>": ["id", ...]}: the id */
+} PsWriteResult;
+
+/*
+ * One write endpoint: INSERT, UPDATE or DELETE on a resource.  Adding a
+ * write is an entry here (resources.c), not code.
+ */
+typedef struct PsWriteSpec
+{
+	const char *method;
+	const char *path;			/* "{id}" is the row's id (UPDATE, DELETE) */
+	const PsWriteRule *rules;
+	int			nrules;
+	PsReconcile reconcile;
+	PsWriteResult result;
+	const char *result_key;		/* PS_RESULT_ID_LIST: the array's key */
+	const char *const *renames;	/* result: pairs "column field", "from
+								 * field", NULL-terminated; copies a
+								 * response member under another name */
+} PsWriteSpec;
 
 typedef struct PsResource
 {
@@ -88,13 +149,11 @@ typedef struct PsResource
 	bool		paginated;		/* page=N with page_info.total_pages */
 	bool		readable;		/* false: write-only (events) */
 	bool		documented;		/* in Postscript's public reference (part A) */
-	PsWriteKind insert_kind;
-	const char *insert_method;
-	const char *insert_path;
-	PsWriteKind update_kind;
-	const char *update_method;
-	const char *update_path;	/* with {id} */
-	const char *delete_hint;	/* why DELETE is refused, and what instead */
+	const PsWriteSpec *insert;	/* NULL: no INSERT */
+	const PsWriteSpec *update;	/* NULL: no UPDATE */
+	const PsWriteSpec *del;		/* NULL: no DELETE */
+	const char *refused_hint;	/* why a missing write is refused, and what
+								 * instead */
 	const PsColumnDef *columns;
 	int			ncolumns;
 	const char *doc;
@@ -107,6 +166,8 @@ extern const PsResource *ps_resource_by_name(const char *name);
 extern const PsColumnDef *ps_column_by_name(const PsResource *res, const char *name);
 extern const PsColumnDef *ps_column_by_field(const PsResource *res, const char *field);
 extern char *ps_resource_names(void);
+extern bool ps_valid_object_id(const char *id);
+extern char *ps_object_path(const char *path, const char *id);
 
 /* ----------------------------------------------------------------
  * options.c
@@ -130,6 +191,7 @@ typedef struct PsServerOptions
 	bool		use_remote_estimate;
 	int			page_size_estimate; /* rows per page assumed by the planner */
 	int			batch_size;
+	bool		send_at_commit; /* writes wait for COMMIT (write_queue.c) */
 	char	   *default_country;
 	char	   *ca_file;
 	int			progress_pages; /* NOTICE every N pages; 0 = never */
@@ -232,8 +294,11 @@ extern double ps_now_seconds(void);
 extern List *ps_all_connections(void);
 
 /* request flags */
-#define PS_HTTP_ALLOW_404	0x0001	/* return a 404 instead of raising it */
-#define PS_HTTP_ALLOW_409	0x0002	/* return a 409 instead of raising it */
+#define PS_HTTP_ALLOW_404	0x0001	/* return an unknown-id answer (404, or 400
+									 * with {}: ps_api_unknown_id) instead of
+									 * raising it */
+#define PS_HTTP_ALLOW_4XX	0x0002	/* return any final 4xx instead of raising
+									 * it, for the caller to classify */
 #define PS_HTTP_WRITE		0x0004	/* not idempotent: retry only when the
 									 * request surely was not applied */
 #define PS_HTTP_PARSE		0x0008	/* parse a 2xx body as it arrives, into
@@ -266,8 +331,16 @@ extern void ps_http_request(PsConn *conn, const char *method, const char *path,
  */
 extern void ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results);
 
+/* api_error.c -- Postscript's error format */
 /* the API's message out of any of its three error body shapes (or NULL) */
 extern char *ps_api_error_message(const char *body, size_t len);
+extern bool ps_api_conflict(long status, const char *body, size_t len);
+extern bool ps_api_unknown_id(long status, const char *body, size_t len);
+extern void ps_report_http_status(PsConn *conn, const char *method, const char *path,
+								  long status, const char *body, size_t len) pg_attribute_noreturn();
+extern char *ps_describe_request(const char *method, const char *path);
+extern int	ps_request_errcontext(const char *server_name, const char *method,
+								  const char *path);
 
 /* parse a response body; the result is freed with the current memory
  * context (a reset callback), raises on malformed JSON */
@@ -345,6 +418,31 @@ extern bool ps_append_param(StringInfo qs, const char *name, Datum value,
  */
 struct FdwRoutine;
 extern void ps_modify_routines(struct FdwRoutine *routine);
+
+/* write_queue.c -- one write, sent now or queued until commit */
+typedef struct PsWrite
+{
+	Oid			serverid;
+	Oid			userid;
+	const PsWriteSpec *spec;
+	char	   *path;			/* with the id */
+	char	   *body;			/* JSON, or NULL */
+	char	   *label;			/* "row 3 of INSERT into \"subscribers\"" */
+	bool		skip_conflicts; /* ON CONFLICT DO NOTHING */
+} PsWrite;
+
+/* the outcome of sending one write */
+typedef enum PsWriteOutcome
+{
+	PS_WRITE_APPLIED,			/* answered 2xx */
+	PS_WRITE_RECONCILED,		/* outcome unknown, then a conflict proved it
+								 * applied */
+	PS_WRITE_SKIPPED			/* a conflict, and ON CONFLICT DO NOTHING */
+} PsWriteOutcome;
+
+extern void ps_write_queue_init(void);
+extern void ps_write_enqueue(PsWrite *w);
+extern PsWriteOutcome ps_write_send(PsConn *conn, PsWrite *w, PsJson **result);
 
 /* ----------------------------------------------------------------
  * import.c

@@ -18,17 +18,81 @@
 #define RAW_COLUMN \
 	{"raw", "jsonb", "$", 0, 0, NULL, "the whole JSON object as the API sent it"}
 
+/* create-subscriber's origin: write-only, reads do not return it */
+#define ORIGIN_COLUMN \
+	{"origin", "text", "origin", 0, PS_COL_WRITE_ONLY, "origin", \
+	 "INSERT only: website, social or other (Postscript's default: other)", PS_VAL_ORIGIN}
+
 #define TS_FILTERED(name, doc) \
 	{name, "timestamptz", name, PS_OPS_RANGE, PS_COL_SORTABLE, NULL, doc}
+
+#define COLS(a) a, lengthof(a)
+
+/* ---------------------------------------------------------------- writes */
+
+/* POST /subscribers: the documented create (opt-in by keyword) */
+static const PsWriteRule create_subscriber_rules[] = {
+	{"phone_number", 1, 1},
+	{"keyword_id,keyword", 0, 1},
+};
+
+static const PsWriteSpec create_subscriber = {
+	"POST", "/api/v2/subscribers", COLS(create_subscriber_rules),
+	PS_RECONCILE_CONFLICT, PS_RESULT_OBJECT, NULL, NULL
+};
+
+/* an opt-in is a create with a keyword; the row is the pending opt-in */
+static const PsWriteRule opt_in_rules[] = {
+	{"phone_number", 1, 1},
+	{"keyword_id,keyword", 1, 1},
+};
+
+static const char *const opt_in_renames[] = {
+	"subscriber_id", "id",
+	"status", "=pending",
+	NULL
+};
+
+static const PsWriteSpec create_opt_in = {
+	"POST", "/api/v2/subscribers", COLS(opt_in_rules),
+	PS_RECONCILE_CONFLICT, PS_RESULT_OBJECT, NULL, opt_in_renames
+};
+
+/* tags are added and properties merged: sending twice is harmless */
+static const PsWriteSpec patch_subscriber = {
+	"PATCH", "/api/v2/subscribers/{id}", NULL, 0,
+	PS_RECONCILE_IDEMPOTENT, PS_RESULT_OBJECT, NULL, NULL
+};
+
+static const PsWriteRule unsubscribe_rules[] = {
+	{"postscript_subscriber_id,phone_number", 1, 1},
+};
+
+static const PsWriteSpec unsubscribe = {
+	"PATCH", "/api/v2/compliance/unsubscribe", COLS(unsubscribe_rules),
+	PS_RECONCILE_IDEMPOTENT, PS_RESULT_NONE, NULL, NULL
+};
+
+/* identifiers are optional, several may go together */
+static const PsWriteRule event_rules[] = {
+	{"type", 1, 1},
+};
+
+static const PsWriteSpec create_event = {
+	"POST", "/api/v2/events", COLS(event_rules),
+	PS_RECONCILE_NONE, PS_RESULT_ID_LIST, "event_ids", NULL
+};
+
+/* ---------------------------------------------------------------- columns */
 
 static const PsColumnDef subscriber_columns[] = {
 	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "subscriber id (s_...); pending ids are s_pending_..."},
 	{"ps_id", "bigint", "ps_id", PS_OP_EQ, 0, NULL, "tracking id of the ps_id cookie"},
-	{"phone_number", "text", "phone_number", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_SORTABLE, "phone_number", "E.164 phone number"},
-	{"email", "text", "email", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_UPDATABLE | PS_COL_NULLABLE, "email", "email address, may be NULL"},
-	{"shopify_customer_id", "bigint", "shopify_customer_id", PS_OP_EQ | PS_OP_IN, PS_COL_SORTABLE | PS_COL_NULLABLE, "shopify_customer_id", "Shopify customer id, may be NULL"},
-	{"tags", "text[]", "tags", 0, PS_COL_UPDATABLE, "tags", "tags; UPDATE adds tags, it never removes one"},
-	{"properties", "jsonb", "properties", 0, PS_COL_UPDATABLE, "properties", "custom properties; UPDATE merges them key by key"},
+	{"phone_number", "text", "phone_number", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_SORTABLE, "phone_number", "E.164 phone number", PS_VAL_PHONE},
+	{"email", "text", "email", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_UPDATABLE | PS_COL_NULLABLE, "email", "email address, may be NULL", PS_VAL_EMAIL},
+	{"shopify_customer_id", "bigint", "shopify_customer_id", PS_OP_EQ | PS_OP_IN, PS_COL_SORTABLE | PS_COL_NULLABLE, "shopify_customer_id", "Shopify customer id, may be NULL", PS_VAL_CUSTOMER_ID},
+	{"tags", "text[]", "tags", 0, PS_COL_UPDATABLE, "tags", "tags; UPDATE adds tags, it never removes one", PS_VAL_TAGS},
+	{"properties", "jsonb", "properties", 0, PS_COL_UPDATABLE, "properties", "custom properties; UPDATE merges them key by key", PS_VAL_SUBSCRIBER_PROPERTIES},
 	{"promotional_can_send", "boolean", "subscriptions.promotional.can_send", 0, 0, NULL, "may receive promotional messages"},
 	{"transactional_can_send", "boolean", "subscriptions.transactional.can_send", 0, 0, NULL, "may receive transactional messages"},
 	{"data", "jsonb", "data", 0, 0, NULL, "the API's data object"},
@@ -37,6 +101,7 @@ static const PsColumnDef subscriber_columns[] = {
 	{"is_pending", "boolean", "is_pending", 0, PS_COL_RESULT, NULL, "true in the RETURNING row of an INSERT: the double opt-in is not confirmed yet"},
 	{"keyword_id", "text", "keyword_id", 0, PS_COL_WRITE_ONLY, "keyword_id", "INSERT only: keyword whose double opt-in the subscriber starts"},
 	{"keyword", "text", "keyword", 0, PS_COL_WRITE_ONLY, "keyword", "INSERT only: the keyword by name"},
+	ORIGIN_COLUMN,
 	RAW_COLUMN
 };
 
@@ -89,21 +154,22 @@ static const PsColumnDef message_columns[] = {
 static const PsColumnDef opt_in_columns[] = {
 	{"id", "text", "id", 0, PS_COL_RESULT, NULL, "opt-in id (oi_...); after INSERT, the pending subscriber id"},
 	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, PS_COL_RESULT, NULL, "the subscriber"},
-	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number"},
+	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number", PS_VAL_PHONE},
 	{"keyword_id", "text", "keyword_id", 0, 0, "keyword_id", "keyword that was texted in"},
 	{"source", "text", "source", 0, 0, NULL, "keyword, api, ..."},
 	{"status", "text", "status", 0, PS_COL_RESULT, NULL, "pending or confirmed"},
 	TS_FILTERED("created_at", "when the opt-in started"),
 	{"confirmed_at", "timestamptz", "confirmed_at", 0, 0, NULL, "when the double opt-in was confirmed; NULL while pending"},
 	{"keyword", "text", "keyword", 0, PS_COL_WRITE_ONLY, "keyword", "INSERT only: the keyword by name"},
-	{"email", "text", "email", 0, PS_COL_WRITE_ONLY, "email", "INSERT only: the subscriber's email"},
+	{"email", "text", "email", 0, PS_COL_WRITE_ONLY, "email", "INSERT only: the subscriber's email", PS_VAL_EMAIL},
+	ORIGIN_COLUMN,
 	RAW_COLUMN
 };
 
 static const PsColumnDef opt_out_columns[] = {
 	{"id", "text", "id", 0, 0, NULL, "opt-out id (oo_...)"},
 	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, 0, "postscript_subscriber_id", "the subscriber"},
-	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number"},
+	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number", PS_VAL_PHONE},
 	{"source", "text", "source", 0, 0, NULL, "reply_stop, api, ..."},
 	TS_FILTERED("created_at", "when the subscriber opted out"),
 	RAW_COLUMN
@@ -111,12 +177,12 @@ static const PsColumnDef opt_out_columns[] = {
 
 static const PsColumnDef event_columns[] = {
 	{"id", "text", "id", 0, PS_COL_RESULT, NULL, "RETURNING only: the event id the API assigned"},
-	{"type", "text", "type", 0, 0, "type", "event type: letters, digits and underscore"},
-	{"subscriber_id", "text", "subscriber_id", 0, 0, "subscriber_id", "the subscriber, or give phone or email"},
-	{"phone", "text", "phone", 0, 0, "phone", "the subscriber's phone number"},
-	{"email", "text", "email", 0, 0, "email", "the subscriber's email"},
-	{"occurred_at", "timestamptz", "occurred_at", 0, 0, "occurred_at", "when it happened (default: now, by the API)"},
-	{"properties", "jsonb", "properties", 0, 0, "properties", "event properties, a JSON object"},
+	{"type", "text", "type", 0, 0, "type", "event type: letters, digits and underscore", PS_VAL_EVENT_TYPE},
+	{"subscriber_id", "text", "subscriber_id", 0, 0, "subscriber_id", "the subscriber (optional, like phone and email; several may be given)"},
+	{"phone", "text", "phone", 0, 0, "phone", "the subscriber's phone number", PS_VAL_PHONE},
+	{"email", "text", "email", 0, 0, "email", "the subscriber's email", PS_VAL_EMAIL},
+	{"occurred_at", "timestamptz", "occurred_at", 0, 0, "occurred_at", "when it happened (default: now, by the API); sent as UTC %Y-%m-%d %H:%M:%S.%f", PS_VAL_EVENT_TIME},
+	{"properties", "jsonb", "properties", 0, 0, "properties", "event properties, a JSON object", PS_VAL_OBJECT},
 	{"external_id", "text", "external_id", 0, 0, "external_id", "your id of the event"}
 };
 
@@ -127,62 +193,56 @@ static const PsColumnDef shop_columns[] = {
 	RAW_COLUMN
 };
 
-#define COLS(a) a, lengthof(a)
-
 const PsResource ps_resources[] = {
 	{
 		"subscribers", "/api/v2/subscribers", "subscribers", true, true, true,
-		PS_WRITE_CREATE_SUBSCRIBER, "POST", "/api/v2/subscribers",
-		PS_WRITE_PATCH_SUBSCRIBER, "PATCH", "/api/v2/subscribers/{id}",
+		&create_subscriber, &patch_subscriber, NULL,
 		"Postscript has no delete: INSERT INTO opt_outs to unsubscribe, or use the compliance/redact endpoint outside SQL.",
 		COLS(subscriber_columns),
 		"subscribers of the shop (active; pending ones appear in opt_ins)"
 	},
 	{
 		"keywords", "/api/v2/keywords", "keywords", false, true, true,
-		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL,
 		COLS(keyword_columns),
 		"active keywords (one response, not paginated)"
 	},
 	{
 		"campaigns", "/api/v2/campaigns", "campaigns", true, true, false,
-		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL,
 		COLS(campaign_columns),
 		"SMS campaigns with their stats"
 	},
 	{
 		"messages", "/api/v2/messages", "messages", true, true, false,
-		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL,
 		COLS(message_columns),
 		"message history, both directions"
 	},
 	{
 		"opt_ins", "/api/v2/opt_ins", "opt_ins", true, true, false,
-		PS_WRITE_OPT_IN, "POST", "/api/v2/subscribers",
-		PS_WRITE_NONE, NULL, NULL,
+		&create_opt_in, NULL, NULL,
 		"The opt-in log cannot be edited.",
 		COLS(opt_in_columns),
 		"consent log: opt-ins, pending and confirmed"
 	},
 	{
 		"opt_outs", "/api/v2/opt_outs", "opt_outs", true, true, false,
-		PS_WRITE_UNSUBSCRIBE, "PATCH", "/api/v2/compliance/unsubscribe",
-		PS_WRITE_NONE, NULL, NULL,
+		&unsubscribe, NULL, NULL,
 		"An opt-out cannot be taken back through the API.",
 		COLS(opt_out_columns),
 		"consent log: opt-outs"
 	},
 	{
 		"events", "/api/v2/events", NULL, false, false, true,
-		PS_WRITE_EVENT, "POST", "/api/v2/events",
-		PS_WRITE_NONE, NULL, NULL,
+		&create_event, NULL, NULL,
 		"Events cannot be deleted.",
 		COLS(event_columns),
 		"custom events (write-only)"
 	},
 	{
 		"shop", "/api/v2/me", NULL, false, true, true,
-		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL,
 		COLS(shop_columns),
 		"the shop the credentials belong to (GET /me)"
 	},
@@ -227,4 +287,27 @@ ps_resource_names(void)
 	for (int i = 0; i < ps_nresources; i++)
 		appendStringInfo(&buf, "%s%s", i ? ", " : "", ps_resources[i].name);
 	return buf.data;
+}
+
+/*
+ * An id that names one object: "", "." and ".." would make {path}/{id}
+ * name another endpoint (a client normalizes dot segments away).  Reads
+ * and writes both refuse them.
+ */
+bool
+ps_valid_object_id(const char *id)
+{
+	return id[0] != '\0' && strcmp(id, ".") != 0 && strcmp(id, "..") != 0;
+}
+
+/* path with "{id}" replaced by the percent-encoded id */
+char *
+ps_object_path(const char *path, const char *id)
+{
+	const char *brace = strstr(path, "{id}");
+
+	Assert(brace != NULL);
+	Assert(ps_valid_object_id(id));
+	return psprintf("%.*s%s%s", (int) (brace - path), path,
+					ps_url_encode(id), brace + 4);
 }

@@ -58,8 +58,6 @@ ALTERNATIVES = {
 }
 # (method, path, what) -> why: divergences being fixed on another branch
 KNOWN = {
-    ("GET", "/api/v2/subscribers/{id}", "400"):
-        "an unknown subscriber id is answered 404 error_code 3001, documented: 400 {} (issue 13.6)",
 }
 
 problems = []

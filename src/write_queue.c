@@ -1,0 +1,531 @@
+/*-------------------------------------------------------------------------
+ *
+ * write_queue.c
+ *		Writes sent when the transaction commits, and sending one write.
+ *
+ * Nothing reaches Postscript (no text to a phone, no opt-out, no event)
+ * unless the transaction commits.  modify.c validates each row when the
+ * statement runs and queues its request here; a pre-commit callback sends
+ * the queue in order, paced by the rate limit and cancellable.  ROLLBACK,
+ * an error, or ROLLBACK TO SAVEPOINT drops the writes queued in what was
+ * rolled back; PREPARE TRANSACTION with queued writes is refused
+ * (Postscript has no two-phase commit).  If a write fails at commit, the
+ * commit fails with an error that says which writes were applied and which
+ * were not, and postscript_fdw_last_commit() keeps that list for the
+ * session.  The queue lives in a child of TopTransactionContext, capped by
+ * postscript_fdw.max_queued_size.
+ *
+ * ps_write_send() sends one write, now or at commit.  Retrying never
+ * duplicates a write: http.c retries what surely was not applied, and
+ * reports a write whose outcome is unknown (a timeout after sending, a cut
+ * connection, a 5xx) as maybe_applied; the write spec then says what to do:
+ * an idempotent write is retried, a create is sent again (a conflict in
+ * answer proves the earlier attempt was applied: Postscript reports an
+ * existing subscriber, active or pending, as v2.entity_conflict), and a
+ * write that can be neither (an event) is an error and never sent again.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/ps_status.h"
+
+#include "postscript_fdw.h"
+
+/* one queued write */
+typedef struct QueuedWrite
+{
+	PsWrite		w;
+	int			level;			/* subtransaction nesting level it was
+								 * queued at */
+} QueuedWrite;
+
+/* the writes of the current transaction, in order, in queue_cxt (a child of
+ * TopTransactionContext, whose size postscript_fdw.max_queued_size caps) */
+static List *queue = NIL;
+static MemoryContext queue_cxt = NULL;
+
+/* postscript_fdw.max_queued_size, kB */
+static int	max_queued_kb = 65536;
+
+/* what became of one write of the last commit that sent writes */
+typedef enum CommitStatus
+{
+	CS_NOT_SENT,
+	CS_APPLIED,
+	CS_RECONCILED,
+	CS_SKIPPED,
+	CS_FAILED,					/* refused: not applied */
+	CS_UNKNOWN					/* cancelled or unknown while in flight: may
+								 * have been applied */
+} CommitStatus;
+
+/* for postscript_fdw_last_commit() */
+static const char *const status_names[] = {
+	"not sent", "applied", "applied (reconciled)", "skipped (conflict)", "failed",
+	"outcome unknown"
+};
+
+/* for the commit's error detail */
+static const char *const summary_names[] = {
+	"Not sent", "Applied", "Applied (reconciled after an unknown outcome)",
+	"Skipped as conflicts", "Failed", "Outcome unknown (it may have been applied)"
+};
+
+typedef struct CommitEntry
+{
+	char	   *label;
+	char	   *method;
+	char	   *path;
+	char	   *body;
+	CommitStatus status;
+	char	   *id;				/* the id Postscript gave, if any */
+	char	   *error;
+} CommitEntry;
+
+/* the last commit's outcome, for this session (last_cxt) */
+static MemoryContext last_cxt = NULL;
+static CommitEntry *last = NULL;
+static int	nlast = 0;
+
+PG_FUNCTION_INFO_V1(postscript_fdw_last_commit);
+
+/* ---------------------------------------------------------------- sending */
+
+/* the id out of a write's result row, or NULL */
+static char *
+result_id(PsJson *rec)
+{
+	PsJson	   *v;
+
+	if (rec != NULL && json_object_is_type(rec, json_type_object) &&
+		json_object_object_get_ex(rec, "id", &v) &&
+		json_object_is_type(v, json_type_string))
+		return pstrdup(json_object_get_string(v));
+	return NULL;
+}
+
+/*
+ * A 2xx answer as the row written (see PsWriteResult), freed with the
+ * current memory context.  The write was applied whatever the body says: a
+ * body that is not JSON is a warning and no result, never an error.
+ */
+static PsJson *
+parse_result(PsConn *conn, PsWrite *w, PsHttpResult *res)
+{
+	const PsWriteSpec *spec = w->spec;
+	MemoryContext cxt = CurrentMemoryContext;
+	PsJson	   *root = NULL;
+	PsJson	   *rec;
+	PsJson	   *v;
+
+	if (spec->result == PS_RESULT_NONE || res->len == 0)
+		return NULL;
+	PG_TRY();
+	{
+		root = ps_parse_json(res->body, res->len, conn->opts->max_json_depth,
+							 spec->method, w->path);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_JSON_TEXT),
+				 errmsg("Postscript applied %s but its answer is not valid JSON", w->label),
+				 errdetail("HTTP %ld: the values only Postscript knows (such as the id) are unknown.",
+						   res->status),
+				 ps_request_errcontext(conn->server_name, spec->method, w->path)));
+		root = NULL;
+	}
+	PG_END_TRY();
+	if (root == NULL || !json_object_is_type(root, json_type_object))
+		return NULL;
+	if (spec->result == PS_RESULT_ID_LIST)
+	{
+		rec = json_object_new_object();
+		if (json_object_object_get_ex(root, spec->result_key, &v) &&
+			json_object_is_type(v, json_type_array) &&
+			json_object_array_length(v) > 0)
+			json_object_object_add(rec, "id",
+								   json_object_get(json_object_array_get_idx(v, 0)));
+		/* the new object belongs to root from here on, freed with it */
+		json_object_object_add(root, " result", rec);
+		return rec;
+	}
+	rec = root;
+	for (const char *const *r = spec->renames; r && r[0]; r += 2)
+	{
+		if (r[1][0] == '=')
+			json_object_object_add(rec, r[0], json_object_new_string(r[1] + 1));
+		else if (json_object_object_get_ex(rec, r[1], &v))
+			json_object_object_add(rec, r[0], json_object_get(v));
+	}
+	return rec;
+}
+
+/*
+ * Send one write.  Returns what became of it and, for an applied write, the
+ * row Postscript answered (or NULL); raises an error for anything else.
+ */
+PsWriteOutcome
+ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
+{
+	const PsWriteSpec *spec = w->spec;
+	int			flags = PS_HTTP_ALLOW_4XX;
+	int			unknown = 0;	/* attempts whose outcome is unknown */
+	PsHttpResult res;
+
+	*result = NULL;
+	if (spec->reconcile != PS_RECONCILE_IDEMPOTENT)
+		flags |= PS_HTTP_WRITE;
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ps_http_request(conn, spec->method, w->path, w->body, flags, &res);
+		if (res.maybe_applied)
+		{
+			unknown++;
+			if (spec->reconcile == PS_RECONCILE_NONE)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+						 errmsg("Postscript may or may not have applied %s", w->label),
+						 res.status
+						 ? errdetail("%s %s answered HTTP %ld.", spec->method, w->path, res.status)
+						 : errdetail("%s %s failed after the request was sent: %s.",
+									 spec->method, w->path, res.body),
+						 errhint("It cannot be looked up, so it was not sent again: that could apply it twice."),
+						 ps_request_errcontext(conn->server_name, spec->method, w->path)));
+			if (unknown > conn->opts->max_retries)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+						 errmsg("Postscript may or may not have applied %s", w->label),
+						 res.status
+						 ? errdetail("%s %s answered HTTP %ld %d times; any attempt may have been applied.",
+									 spec->method, w->path, res.status, unknown)
+						 : errdetail("%s %s failed %d times after the request was sent (%s); any attempt may have been applied.",
+									 spec->method, w->path, unknown, res.body),
+						 errhint("Run it again when Postscript answers: if it was applied, Postscript answers a conflict (ON CONFLICT DO NOTHING skips it)."),
+						 ps_request_errcontext(conn->server_name, spec->method, w->path)));
+			/* sent again: a conflict will prove an earlier attempt landed */
+			continue;
+		}
+		if (res.status >= 200 && res.status < 300)
+		{
+			*result = parse_result(conn, w, &res);
+			return PS_WRITE_APPLIED;
+		}
+		if (ps_api_conflict(res.status, res.body, res.len))
+		{
+			if (unknown > 0 && spec->reconcile == PS_RECONCILE_CONFLICT)
+				return PS_WRITE_RECONCILED;
+			if (w->skip_conflicts)
+				return PS_WRITE_SKIPPED;
+		}
+		ps_report_http_status(conn, spec->method, w->path, res.status, res.body, res.len);
+	}
+}
+
+/* ---------------------------------------------------------------- the queue */
+
+void
+ps_write_enqueue(PsWrite *w)
+{
+	MemoryContext old;
+	QueuedWrite *q;
+	size_t		plen = strlen(w->path) + 1;
+	size_t		llen = strlen(w->label) + 1;
+	size_t		blen = w->body ? strlen(w->body) + 1 : 0;
+	char	   *p;
+
+	if (queue_cxt == NULL)
+		queue_cxt = AllocSetContextCreate(TopTransactionContext, "postscript_fdw write queue",
+										  ALLOCSET_DEFAULT_SIZES);
+	if (MemoryContextMemAllocated(queue_cxt, false) + sizeof(QueuedWrite) + plen + llen + blen >
+		(Size) max_queued_kb * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many Postscript writes queued in this transaction"),
+				 errdetail("%d writes are queued; with %s they would take more than postscript_fdw.max_queued_size (%d kB).",
+						   list_length(queue), w->label, max_queued_kb),
+				 errhint("Writes are sent at commit: write fewer rows per transaction, or ask a superuser to raise postscript_fdw.max_queued_size.")));
+
+	/* one chunk per write: the struct, then its strings */
+	old = MemoryContextSwitchTo(queue_cxt);
+	q = palloc(sizeof(QueuedWrite) + plen + llen + blen);
+	q->w = *w;
+	p = (char *) (q + 1);
+	q->w.path = memcpy(p, w->path, plen);
+	q->w.label = memcpy(p + plen, w->label, llen);
+	q->w.body = w->body ? memcpy(p + plen + llen, w->body, blen) : NULL;
+	q->level = GetCurrentTransactionNestLevel();
+	queue = lappend(queue, q);
+	MemoryContextSwitchTo(old);
+}
+
+/* "1-3, 5": the 1-based positions in [0, n) whose status is s */
+static char *
+positions(int n, CommitStatus s, int *count)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	*count = 0;
+	for (int i = 0; i < n; i++)
+	{
+		int			j = i;
+
+		if (last[i].status != s)
+			continue;
+		while (j + 1 < n && last[j + 1].status == s)
+			j++;
+		appendStringInfo(&buf, "%s%d", buf.len ? ", " : "", i + 1);
+		if (j > i)
+			appendStringInfo(&buf, "-%d", j + 1);
+		*count += j - i + 1;
+		i = j;
+	}
+	return buf.data;
+}
+
+/* "Applied: 1-2. Failed: 3. Not sent: 4-5." for the commit's error */
+static char *
+outcome_summary(void)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int s = CS_APPLIED; s <= CS_UNKNOWN; s++)
+	{
+		int			count;
+		char	   *list = positions(nlast, (CommitStatus) s, &count);
+
+		if (count > 0)
+			appendStringInfo(&buf, "%s%s: %s.", buf.len ? " " : "",
+							 summary_names[s], list);
+	}
+	{
+		int			count;
+		char	   *list = positions(nlast, CS_NOT_SENT, &count);
+
+		appendStringInfo(&buf, "%s%s: %s.", buf.len ? " " : "",
+						 summary_names[CS_NOT_SENT], count ? list : "none");
+	}
+	return buf.data;
+}
+
+/* the queue, as the session's record of this commit (all not sent yet) */
+static void
+record_commit(List *writes)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	if (last_cxt == NULL)
+		last_cxt = AllocSetContextCreate(TopMemoryContext, "postscript_fdw last commit",
+										 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(last_cxt);
+	nlast = list_length(writes);
+	last = MemoryContextAllocZero(last_cxt, sizeof(CommitEntry) * nlast);
+	foreach(lc, writes)
+	{
+		QueuedWrite *q = lfirst(lc);
+
+		last[i].label = MemoryContextStrdup(last_cxt, q->w.label);
+		last[i].method = MemoryContextStrdup(last_cxt, q->w.spec->method);
+		last[i].path = MemoryContextStrdup(last_cxt, q->w.path);
+		last[i].body = q->w.body ? MemoryContextStrdup(last_cxt, q->w.body) : NULL;
+		last[i].status = CS_NOT_SENT;
+		i++;
+	}
+}
+
+/*
+ * Send the queue, in order, at commit.  A failure fails the commit: the
+ * error keeps its SQLSTATE and message, and its detail says which writes
+ * were applied and which were not.
+ */
+static void
+send_queue(void)
+{
+	List	   *writes = queue;
+	MemoryContext cxt;
+	MemoryContext old;
+	ListCell   *lc;
+	int			i = 0;
+	volatile int current = -1;
+
+	/* whatever happens now, these are not sent twice */
+	queue = NIL;
+	record_commit(writes);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "postscript_fdw commit",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		foreach(lc, writes)
+		{
+			QueuedWrite *q = lfirst(lc);
+			PsConn	   *conn = ps_get_connection(q->w.serverid, q->w.userid);
+			PsJson	   *rec;
+			PsWriteOutcome outcome;
+			char	   *id;
+
+			current = i;
+			set_ps_display(psprintf("COMMIT: sending Postscript write %d of %d", i + 1, nlast));
+			outcome = ps_write_send(conn, &q->w, &rec);
+			id = result_id(rec);
+			last[i].status = outcome == PS_WRITE_APPLIED ? CS_APPLIED
+				: outcome == PS_WRITE_RECONCILED ? CS_RECONCILED : CS_SKIPPED;
+			if (id)
+				last[i].id = MemoryContextStrdup(last_cxt, id);
+			MemoryContextReset(cxt);
+			i++;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			n = current;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		Assert(n >= 0 && n < nlast);
+		/* a cancel may have cut a request off after it was sent */
+		last[n].status = edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN
+			? CS_UNKNOWN : CS_FAILED;
+		last[n].error = MemoryContextStrdup(last_cxt, edata->message);
+		/* one write (an autocommit statement of one row): as it was */
+		if (nlast == 1)
+			ereport(ERROR,
+					(errcode(edata->sqlerrcode),
+					 errmsg("%s", edata->message),
+					 edata->detail ? errdetail("%s", edata->detail) : 0,
+					 edata->hint ? errhint("%s", edata->hint) : 0,
+					 edata->context ? errcontext("%s", edata->context) : 0,
+					 errcontext("%s", last[n].label)));
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s", edata->message),
+				 errdetail("%s%sAt commit, write %d of %d failed. %s",
+						   edata->detail ? edata->detail : "",
+						   edata->detail == NULL ? ""
+						   : edata->detail[strlen(edata->detail) - 1] == '.' ? " " : ". ",
+						   n + 1, nlast, outcome_summary()),
+				 errhint("%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. Run those not applied again: a subscriber that exists already is a conflict, which ON CONFLICT DO NOTHING skips.",
+						 edata->hint ? edata->hint : "", edata->hint ? " " : ""),
+				 edata->context ? errcontext("%s", edata->context) : 0,
+				 errcontext("%s, sent at commit", last[n].label)));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			if (queue != NIL)
+				send_queue();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (queue != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that has queued Postscript writes"),
+						 errdetail("%d writes wait for COMMIT; Postscript has no two-phase commit.",
+								   list_length(queue)),
+						 errhint("COMMIT the transaction instead, or ROLLBACK it.")));
+			break;
+		default:
+			/* commit, abort, prepare: the queue went with the transaction */
+			queue = NIL;
+			queue_cxt = NULL;
+			break;
+	}
+}
+
+/* ROLLBACK TO SAVEPOINT drops what was queued since the savepoint */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	foreach(lc, queue)
+	{
+		QueuedWrite *q = lfirst(lc);
+
+		if (q->level < level)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			q->level = level - 1;
+		else
+		{
+			queue = foreach_delete_current(queue, lc);
+			pfree(q);
+		}
+	}
+}
+
+void
+ps_write_queue_init(void)
+{
+	DefineCustomIntVariable("postscript_fdw.max_queued_size",
+							"Memory that the writes queued until COMMIT may take in one transaction.",
+							"Writes to Postscript are sent when the transaction commits; until then their requests are kept in memory.",
+							&max_queued_kb,
+							65536, 64, MAX_KILOBYTES,
+							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+}
+
+/* ---------------------------------------------------------------- SQL */
+
+/*
+ * postscript_fdw_last_commit(): one row per write the last commit that had
+ * queued writes tried to send, in order, with what became of it.
+ */
+Datum
+postscript_fdw_last_commit(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < nlast; i++)
+	{
+		Datum		values[8];
+		bool		nulls[8] = {0};
+
+		values[0] = Int32GetDatum(i + 1);
+		values[1] = CStringGetTextDatum(last[i].label);
+		values[2] = CStringGetTextDatum(last[i].method);
+		values[3] = CStringGetTextDatum(last[i].path);
+		values[4] = last[i].body ? CStringGetTextDatum(last[i].body) : (Datum) 0;
+		nulls[4] = last[i].body == NULL;
+		values[5] = CStringGetTextDatum(status_names[last[i].status]);
+		values[6] = last[i].id ? CStringGetTextDatum(last[i].id) : (Datum) 0;
+		nulls[6] = last[i].id == NULL;
+		values[7] = last[i].error ? CStringGetTextDatum(last[i].error) : (Datum) 0;
+		nulls[7] = last[i].error == NULL;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
