@@ -41,6 +41,8 @@ _PG_init(void)
 {
 	/* one rate-limit bucket per token for all backends, when preloaded */
 	ps_ratelimit_init();
+	/* the webhook receiver's settings, and the receiver when preloaded */
+	ps_webhook_init();
 }
 
 /* planner cost model: a request costs far more than a row */

@@ -127,6 +127,16 @@ static const PsColumnDef shop_columns[] = {
 	RAW_COLUMN
 };
 
+static const PsColumnDef webhook_columns[] = {
+	{"id", "text", "id", 0, PS_COL_ID, NULL, "webhook subscription id (a UUID)"},
+	{"callback_url", "text", "callback_url", 0, 0, NULL, "where Postscript POSTs the deliveries (HTTPS)"},
+	{"event", "text", "event", 0, 0, NULL, "event type: shop.subscriber.opt_in, shop.incoming_message, ..."},
+	{"headers", "jsonb", "headers", 0, 0, NULL, "extra headers sent with every delivery"},
+	{"created_at", "timestamptz", "created_at", 0, 0, NULL, "when the subscription was created"},
+	{"updated_at", "timestamptz", "updated_at", 0, 0, NULL, "when it was last changed"},
+	RAW_COLUMN
+};
+
 #define COLS(a) a, lengthof(a)
 
 const PsResource ps_resources[] = {
@@ -185,6 +195,12 @@ const PsResource ps_resources[] = {
 		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
 		COLS(shop_columns),
 		"the shop the credentials belong to (GET /me)"
+	},
+	{
+		"webhooks", "/api/v2/webhooks", "webhook_subscriptions", false, true, true,
+		PS_WRITE_NONE, NULL, NULL, PS_WRITE_NONE, NULL, NULL, NULL,
+		COLS(webhook_columns),
+		"webhook subscriptions: which events Postscript POSTs where (not paginated)"
 	},
 };
 
