@@ -128,12 +128,12 @@ static const PsColumnDef shop_columns[] = {
 };
 
 static const PsColumnDef webhook_columns[] = {
-	{"id", "text", "id", 0, PS_COL_ID, NULL, "webhook subscription id (a UUID)"},
-	{"callback_url", "text", "callback_url", 0, 0, NULL, "where Postscript POSTs the deliveries (HTTPS)"},
-	{"event", "text", "event", 0, 0, NULL, "event type: shop.subscriber.opt_in, shop.incoming_message, ..."},
-	{"headers", "jsonb", "headers", 0, 0, NULL, "extra headers sent with every delivery"},
-	{"created_at", "timestamptz", "created_at", 0, 0, NULL, "when the subscription was created"},
-	{"updated_at", "timestamptz", "updated_at", 0, 0, NULL, "when it was last changed"},
+	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "webhook subscription id (a UUID)"},
+	{"callback_url", "text", "callback_url", 0, PS_COL_UPDATABLE, "callback_url", "where Postscript POSTs the deliveries (HTTPS)"},
+	{"event", "text", "event", 0, 0, "event", "event type: shop.subscriber.opt_in, shop.incoming_message, ..."},
+	{"headers", "jsonb", "headers", 0, PS_COL_UPDATABLE, "headers", "extra headers sent with every delivery"},
+	{"created_at", "timestamptz", "created_at", 0, PS_COL_RESULT, NULL, "when the subscription was created"},
+	{"updated_at", "timestamptz", "updated_at", 0, PS_COL_RESULT, NULL, "when it was last changed"},
 	RAW_COLUMN
 };
 

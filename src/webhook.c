@@ -52,23 +52,31 @@ double		ps_webhook_rate_limit = 100.0;
 void
 ps_webhook_define_gucs(void)
 {
-	DefineCustomIntVariable("postscript_fdw.webhook_port",
-							"TCP port of the webhook receiver; 0 starts no receiver.",
-							NULL, &ps_webhook_port, 0, 0, 65535,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("postscript_fdw.webhook_listen_address",
-							   "Numeric IP address the webhook receiver listens on.",
-							   "Loopback by default: put a TLS reverse proxy in front.",
-							   &ps_webhook_listen_address, "127.0.0.1",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("postscript_fdw.webhook_database",
-							   "Database the webhook receiver stores events in.",
-							   NULL, &ps_webhook_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("postscript_fdw.webhook_role",
-							   "Role the webhook receiver connects as; empty: the bootstrap superuser.",
-							   NULL, &ps_webhook_role, "",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/*
+	 * The receiver's start-up settings exist only when the library is
+	 * preloaded: PostgreSQL refuses (FATAL) to create PGC_POSTMASTER
+	 * settings any later, and without the preload there is no receiver.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("postscript_fdw.webhook_port",
+								"TCP port of the webhook receiver; 0 starts no receiver.",
+								NULL, &ps_webhook_port, 0, 0, 65535,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomStringVariable("postscript_fdw.webhook_listen_address",
+								   "Numeric IP address the webhook receiver listens on.",
+								   "Loopback by default: put a TLS reverse proxy in front.",
+								   &ps_webhook_listen_address, "127.0.0.1",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomStringVariable("postscript_fdw.webhook_database",
+								   "Database the webhook receiver stores events in.",
+								   NULL, &ps_webhook_database, "postgres",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomStringVariable("postscript_fdw.webhook_role",
+								   "Role the webhook receiver connects as; empty: the bootstrap superuser.",
+								   NULL, &ps_webhook_role, "",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
 	DefineCustomStringVariable("postscript_fdw.webhook_server",
 							   "Foreign server whose user mapping for the receiver's role holds webhook_token.",
 							   NULL, &ps_webhook_server, "",

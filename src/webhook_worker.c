@@ -62,7 +62,7 @@ typedef struct PsDelivery
 	char	   *body;
 	size_t		len;
 	size_t		cap;
-	bool		too_large;
+	size_t		seen;			/* bytes received, kept or not */
 } PsDelivery;
 
 /* the receiver's token bucket: postscript_fdw.webhook_rate_limit per second */
@@ -246,34 +246,39 @@ ps_webhook_request(void *cls, struct MHD_Connection *connection, const char *url
 
 	if (*upload_data_size > 0)
 	{
-		/* a chunked body has no length to check beforehand */
-		if (!d->too_large && ps_webhook_too_large(d->len + *upload_data_size))
+		/*
+		 * A chunked body has no length to check beforehand.  Past the cap it
+		 * is read and dropped, so that the client gets its 413 (libmicrohttpd
+		 * sends no answer before the request is read); a body that goes on
+		 * for sixteen times the cap is cut off.
+		 */
+		d->seen += *upload_data_size;
+		if (ps_webhook_too_large(d->seen))
 		{
-			d->too_large = true;
 			free(d->body);
 			d->body = NULL;
+			d->len = d->cap = 0;
+			*upload_data_size = 0;
+			return ps_webhook_too_large(d->seen / 16) ? MHD_NO : MHD_YES;
 		}
-		if (!d->too_large)
+		if (d->len + *upload_data_size + 1 > d->cap)
 		{
-			if (d->len + *upload_data_size + 1 > d->cap)
-			{
-				size_t		cap = Max(d->cap * 2, d->len + *upload_data_size + 1);
-				char	   *body = realloc(d->body, cap);
+			size_t		cap = Max(d->cap * 2, d->len + *upload_data_size + 1);
+			char	   *body = realloc(d->body, cap);
 
-				if (body == NULL)
-					return MHD_NO;
-				d->body = body;
-				d->cap = cap;
-			}
-			memcpy(d->body + d->len, upload_data, *upload_data_size);
-			d->len += *upload_data_size;
-			d->body[d->len] = '\0';
+			if (body == NULL)
+				return MHD_NO;
+			d->body = body;
+			d->cap = cap;
 		}
+		memcpy(d->body + d->len, upload_data, *upload_data_size);
+		d->len += *upload_data_size;
+		d->body[d->len] = '\0';
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 
-	if (d->too_large)
+	if (ps_webhook_too_large(d->seen))
 		return ps_reply(connection, MHD_HTTP_CONTENT_TOO_LARGE);
 	return ps_reply(connection,
 					ps_webhook_deliver(MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
