@@ -54,6 +54,12 @@ LANGUAGE C STRICT VOLATILE;
 
 -- the subscriber an event is about, whatever its type: event_data is the
 -- subscriber object (its id is the subscriber's) or names it in subscriber_id
+-- GET /api/v2/webhooks/token, kept as the webhook_token of role's mapping
+CREATE FUNCTION postscript_fdw_webhook_fetch_token(server name, role name DEFAULT current_user)
+RETURNS void
+AS 'MODULE_PATHNAME', 'postscript_fdw_webhook_fetch_token'
+LANGUAGE C STRICT VOLATILE;
+
 CREATE VIEW postscript_fdw_webhook_subscriber_events AS
 SELECT event, coalesce(event_data->>'subscriber_id', event_data->>'id') AS subscriber_id,
        coalesce(event_data->>'phone_number', event_data->>'from_number') AS phone_number,

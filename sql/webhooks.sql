@@ -29,22 +29,28 @@ SELECT method, regexp_replace(path, '[0-9a-f-]{36}$', '{id}') AS path, query, st
   FROM mock.requests() WHERE method = 'GET';
 
 -------------------------------------------------------------- the token, in the user mapping
-SELECT mock.api('GET', '/api/v2/webhooks/token') ? 'token' AS has_token;
+CREATE FUNCTION deliver(body text, signature text DEFAULT 'whsec_test_webhook_token')
+RETURNS boolean LANGUAGE sql
+RETURN postscript_fdw_webhook_receive('ps', body, jsonb_build_object('Postscript-Signature', signature));
 -- without it, nothing is stored
-SELECT postscript_fdw_webhook_receive('ps', '{"event": "shop.test", "event_data": {}}',
-                                      '{"Postscript-Signature": "whsec_test_webhook_token"}');
+SELECT deliver('{"event": "shop.test", "event_data": {}}');
 \echo :LAST_ERROR_SQLSTATE
-ALTER USER MAPPING FOR CURRENT_USER SERVER ps
-  OPTIONS (ADD webhook_token 'whsec_test_webhook_token');
+SELECT mock.reset();
+-- fetched from GET /api/v2/webhooks/token into the mapping, never shown
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/webhooks/token", "body": "{\"token\": 42}"}');
+SELECT postscript_fdw_webhook_fetch_token('ps');
+\echo :LAST_ERROR_SQLSTATE
+SELECT postscript_fdw_webhook_fetch_token('ps');
+SELECT postscript_fdw_webhook_fetch_token('ps', current_user);
+SELECT 'webhook_token=whsec_test_webhook_token' = ANY (umoptions) AS kept
+  FROM pg_user_mappings WHERE srvname = 'ps' AND usename = current_user;
+SELECT method, path, status FROM mock.requests();
 
 -- deliveries: the example payload of the reference, as the local server answers it
 CREATE TABLE hook (name text PRIMARY KEY, body text);
 INSERT INTO hook
 SELECT 'incoming', mock.api('GET', '/api/v2/webhooks/example?event=shop.incoming_message')::text;
 SELECT mock.reset();
-CREATE FUNCTION deliver(body text, signature text DEFAULT 'whsec_test_webhook_token')
-RETURNS boolean LANGUAGE sql
-RETURN postscript_fdw_webhook_receive('ps', body, jsonb_build_object('Postscript-Signature', signature));
 
 -------------------------------------------------------------- refused deliveries
 -- no signature
@@ -153,6 +159,9 @@ SET ROLE ps_hook_reader;
 SELECT deliver(body) FROM hook;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+-- a token is kept in a role's own mapping only
+SELECT postscript_fdw_webhook_fetch_token('ps', 'ps_hook_reader');
+\echo :LAST_ERROR_SQLSTATE
 
 -------------------------------------------------------------- the receiver's settings
 SHOW postscript_fdw.webhook_listen_address;

@@ -26,17 +26,20 @@
 
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 
 PG_FUNCTION_INFO_V1(postscript_fdw_webhook_receive);
+PG_FUNCTION_INFO_V1(postscript_fdw_webhook_fetch_token);
 
 /* GUCs (documented in README, "Webhooks") */
 int			ps_webhook_port = 0;
@@ -303,4 +306,57 @@ postscript_fdw_webhook_receive(PG_FUNCTION_ARGS)
 
 	PG_RETURN_BOOL(ps_webhook_store(NameStr(*server), VARDATA_ANY(body),
 									VARSIZE_ANY_EXHDR(body), signature));
+}
+
+/*
+ * postscript_fdw_webhook_fetch_token(server name, role name): GET
+ * /api/v2/webhooks/token with the caller's credentials and keep the answer
+ * as the webhook_token of role's user mapping for the server, without the
+ * token passing through a shell, a client or a statement's text (the
+ * option is set with a parse tree, not SQL, so no error context can show
+ * it).  The usual rules of ALTER USER MAPPING apply.
+ */
+Datum
+postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
+{
+	char	   *server_name = NameStr(*PG_GETARG_NAME(0));
+	char	   *role_name = NameStr(*PG_GETARG_NAME(1));
+	ForeignServer *server = GetForeignServerByName(server_name, false);
+	Oid			roleid = get_role_oid(role_name, false);
+	const char *path = "/api/v2/webhooks/token";
+	PsHttpResult res;
+	PsJson	   *token;
+	UserMapping *um;
+	AlterUserMappingStmt *stmt;
+	DefElemAction action = DEFELEM_ADD;
+	ListCell   *lc;
+
+	ps_http_request(ps_get_connection(server->serverid, GetUserId()), "GET", path, NULL,
+					PS_HTTP_PARSE, &res);
+	if (!json_object_object_get_ex(res.json, "token", &token) ||
+		!json_object_is_type(token, json_type_string) ||
+		json_object_get_string_len(token) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("GET %s answered no token", path),
+				 errdetail("The answer is a JSON object with a non-empty string \"token\".")));
+
+	/* SET if role's own mapping has one already, else ADD */
+	um = GetUserMapping(roleid, server->serverid);
+	if (um->userid == roleid)
+		foreach(lc, um->options)
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "webhook_token") == 0)
+				action = DEFELEM_SET;
+
+	stmt = makeNode(AlterUserMappingStmt);
+	stmt->user = makeNode(RoleSpec);
+	stmt->user->roletype = ROLESPEC_CSTRING;
+	stmt->user->rolename = role_name;
+	stmt->user->location = -1;
+	stmt->servername = server->servername;
+	stmt->options = list_make1(makeDefElemExtended(NULL, "webhook_token",
+												   (Node *) makeString(pstrdup(json_object_get_string(token))),
+												   action, -1));
+	AlterUserMapping(stmt);
+	PG_RETURN_VOID();
 }
