@@ -64,14 +64,14 @@ wait_for "the receiver to listen on port $port" 240 listening || exit 1
 
 admin POST reset >/dev/null
 admin POST config '{"webhook_retry_s": 1}' >/dev/null
-psqlc <<SQL || exit 1
+psqlc >/dev/null <<SQL || exit 1
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS hooks CASCADE;
 DROP EXTENSION IF EXISTS postscript_fdw CASCADE;
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER "$server" FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0');
-CREATE USER MAPPING FOR CURRENT_USER SERVER "$server"
-  OPTIONS (api_key 'sk_test_shop_key', webhook_token '$TOKEN');
+CREATE USER MAPPING FOR CURRENT_USER SERVER "$server" OPTIONS (api_key 'sk_test_shop_key');
+SELECT postscript_fdw_webhook_fetch_token('$server');
 CREATE SCHEMA hooks;
 IMPORT FOREIGN SCHEMA postscript LIMIT TO (webhooks) FROM SERVER "$server" INTO hooks;
 SQL
@@ -164,6 +164,8 @@ restarted() { local p; p=$(worker_pid); [ -n "$p" ] && [ "$p" != "$old" ]; }
 wait_for "the worker's restart" 240 restarted
 wait_for "20 deliveries after the restart" 480 all_delivered 20
 expect "stored after restart" "$(psqlc -c "SELECT count(*) || ' ' || count(DISTINCT id) FROM postscript_fdw_webhook_incoming_messages")" "20 20"
+printf 'webhooks: %s of 20 deliveries were retried across the restart\n' \
+	"$(admin GET webhooks/deliveries | jq_ 'sum(len(d["attempts"]) > 1 for d in j["deliveries"])')"
 
 # the token in no log line
 tail -c +"$logstart" "$PS_PG_LOG" | grep -qF "$TOKEN" && problem "the webhook token is in the server log"
