@@ -7,9 +7,10 @@
  * Registered by _PG_init when the library is preloaded and
  * postscript_fdw.webhook_port is set; the postmaster restarts it when it
  * dies.  libmicrohttpd runs without threads of its own ("external select"
- * mode): the worker's main loop asks it for its sockets and timeout
- * (MHD_get_fdset, MHD_get_timeout), waits on them together with its latch
- * and postmaster death in a WaitEventSet, and lets it work with MHD_run.
+ * mode, with its sockets in an epoll set): the worker's main loop waits on
+ * that set's descriptor, its latch and postmaster death in a WaitEventSet,
+ * for at most the time MHD_get_timeout allows, and lets it work with
+ * MHD_run.
  * Every callback, and so every PostgreSQL call, runs on the worker's one
  * thread; no error may leave a callback (it would jump through
  * libmicrohttpd's frames), so each delivery runs in its own transaction
@@ -32,8 +33,8 @@
 #include "postgres.h"
 
 #include <microhttpd.h>
+#include <limits.h>
 #include <netdb.h>
-#include <sys/select.h>
 
 #include "postscript_fdw.h"
 
@@ -329,7 +330,8 @@ ps_webhook_listen(void)
 						ps_webhook_listen_address, gai_strerror(rc)),
 				 errhint("Give a numeric IPv4 or IPv6 address, such as 127.0.0.1 or ::1.")));
 
-	daemon = MHD_start_daemon(MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	daemon = MHD_start_daemon(MHD_USE_ERROR_LOG | MHD_USE_EPOLL |
+							  (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 							  (uint16_t) ps_webhook_port, NULL, NULL,
 							  ps_webhook_request, NULL,
 							  MHD_OPTION_EXTERNAL_LOGGER, ps_webhook_mhd_log, NULL,
@@ -352,7 +354,8 @@ void
 postscript_fdw_webhook_main(Datum main_arg)
 {
 	struct MHD_Daemon *daemon;
-	MemoryContext loopcxt;
+	const union MHD_DaemonInfo *info;
+	WaitEventSet *set;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -371,47 +374,28 @@ postscript_fdw_webhook_main(Datum main_arg)
 			(errmsg("webhook receiver listening on %s port %d, database \"%s\"",
 					ps_webhook_listen_address, ps_webhook_port, ps_webhook_database)));
 
-	loopcxt = AllocSetContextCreate(TopMemoryContext, "postscript_fdw webhook loop",
-									ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * libmicrohttpd keeps its sockets in an epoll set of its own, whose one
+	 * descriptor is readable when any of them is ready: the worker waits on
+	 * it, its latch and postmaster death
+	 */
+	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL)
+		elog(ERROR, "libmicrohttpd has no epoll descriptor");
+	set = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(set, WL_SOCKET_READABLE, info->epoll_fd, NULL, NULL);
+
 	for (;;)
 	{
-		fd_set		rs,
-					ws,
-					es;
-		MHD_socket	maxfd = 0;
 		MHD_UNSIGNED_LONG_LONG mhd_timeout;
-		long		timeout = 1000;
-		WaitEventSet *set;
+		long		timeout = -1;
 		WaitEvent	event;
-		int			nfds = 0;
 
-		MemoryContextReset(loopcxt);
-		MemoryContextSwitchTo(loopcxt);
-
-		FD_ZERO(&rs);
-		FD_ZERO(&ws);
-		FD_ZERO(&es);
-		if (MHD_get_fdset(daemon, &rs, &ws, &es, &maxfd) != MHD_YES)
-			elog(ERROR, "MHD_get_fdset failed");
 		if (MHD_get_timeout(daemon, &mhd_timeout) == MHD_YES)
-			timeout = Min(timeout, (long) mhd_timeout);
-		for (int fd = 0; fd <= maxfd; fd++)
-			if (FD_ISSET(fd, &rs) || FD_ISSET(fd, &ws))
-				nfds++;
-
-		set = CreateWaitEventSet(loopcxt, nfds + 2);
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		for (int fd = 0; fd <= maxfd; fd++)
-		{
-			uint32		mask = (FD_ISSET(fd, &rs) ? WL_SOCKET_READABLE : 0) |
-				(FD_ISSET(fd, &ws) ? WL_SOCKET_WRITEABLE : 0);
-
-			if (mask != 0)
-				AddWaitEventToSet(set, mask, fd, NULL, NULL);
-		}
+			timeout = (long) Min(mhd_timeout, (MHD_UNSIGNED_LONG_LONG) LONG_MAX);
 		(void) WaitEventSetWait(set, timeout, &event, 1, PG_WAIT_EXTENSION);
-		FreeWaitEventSet(set);
 
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
