@@ -39,13 +39,9 @@ SELECT pg_catalog.pg_extension_config_dump('postscript_fdw_webhook_events', '');
 -- Postscript's times: ISO 8601, zone-less meaning UTC; NULL when unreadable,
 -- so that one hostile delivery cannot break a view for every reader
 CREATE FUNCTION postscript_fdw_webhook_timestamp(value text)
-RETURNS timestamptz LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET "TimeZone" = 'UTC' AS $$
-BEGIN
-  RETURN value::timestamptz;
-EXCEPTION WHEN data_exception THEN
-  RETURN NULL;
-END $$;
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'postscript_fdw_webhook_timestamp'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE FUNCTION postscript_fdw_webhook_receive(server name, body text, headers jsonb)
 RETURNS boolean

@@ -135,6 +135,10 @@ SELECT deliver('{"event": "shop.incoming_message", "event_time": "yesterday-ish"
                  "created_at": "2026-13-45T99:00:00"}}') AS new;
 SELECT id, from_number, body, is_opt_out, shopify_customer_id, created_at, event_time
   FROM postscript_fdw_webhook_incoming_messages ORDER BY id;
+-- Postscript's times: no zone is UTC; anything but ISO 8601 is NULL
+SELECT v, postscript_fdw_webhook_timestamp(v)
+  FROM unnest(ARRAY['2026-03-04T12:00:00.123456', '2026-03-04T12:00:00Z', '2026-03-04 12:00:00+02:00',
+                    '2026-02-30T00:00:00', 'yesterday', '', '1 day']) v;
 SELECT event, count(*) FROM postscript_fdw_webhook_events GROUP BY event ORDER BY event;
 -- not one request to the API: deliveries are local work
 SELECT count(*) FROM mock.requests();

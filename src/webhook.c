@@ -37,9 +37,11 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(postscript_fdw_webhook_receive);
 PG_FUNCTION_INFO_V1(postscript_fdw_webhook_fetch_token);
+PG_FUNCTION_INFO_V1(postscript_fdw_webhook_timestamp);
 
 /* GUCs (documented in README, "Webhooks") */
 int			ps_webhook_port = 0;
@@ -359,4 +361,20 @@ postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 												   action, -1));
 	AlterUserMapping(stmt);
 	PG_RETURN_VOID();
+}
+
+/*
+ * postscript_fdw_webhook_timestamp(text): an ISO 8601 time as Postscript
+ * sends them (no zone: UTC), read by the FDW's own parser; NULL for
+ * anything else, so that the views never fail on a hostile value.
+ */
+Datum
+postscript_fdw_webhook_timestamp(PG_FUNCTION_ARGS)
+{
+	text	   *value = PG_GETARG_TEXT_PP(0);
+	int64		ts;
+
+	if (!ps_parse_iso8601(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), &ts))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(ts);
 }
