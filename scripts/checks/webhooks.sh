@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The webhook receiver, end to end: the background worker over HTTP, the
 # local API server as Postscript.
-#   1. the worker runs (started by the postmaster) and listens on loopback
+#   1. the worker runs (started by the postmaster) and listens on loopback;
+#      without the extension in its database a delivery is answered 503
 #   2. refusals: no signature 401, wrong signature 403, GET 405, too large
 #      413 (announced and chunked), not JSON / not an event / too deep 400;
 #      nothing stored, and the token is in no log line
@@ -64,10 +65,11 @@ wait_for "the receiver to listen on port $port" 240 listening || exit 1
 
 admin POST reset >/dev/null
 admin POST config '{"webhook_retry_s": 1}' >/dev/null
+# without the extension in its database, nothing can be stored: 503, retried
+cleanup
+expect "no extension" "$(code -H "Postscript-Signature: $TOKEN" -d '{"event": "shop.test", "event_data": {}}' "$recv")" 503
 psqlc >/dev/null <<SQL || exit 1
 SET client_min_messages = warning;
-DROP SCHEMA IF EXISTS hooks CASCADE;
-DROP EXTENSION IF EXISTS postscript_fdw CASCADE;
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER "$server" FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER "$server" OPTIONS (api_key 'sk_test_shop_key');
