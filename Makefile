@@ -16,18 +16,21 @@ OBJS = \
 	src/phone.o \
 	src/querystring.o \
 	src/ratelimit.o \
-	src/stats.o
+	src/stats.o \
+	src/webhook.o \
+	src/webhook_worker.o
 PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 
 EXTENSION = postscript_fdw
 DATA = postscript_fdw--1.0.sql postscript_fdw--1.0--1.1.sql postscript_fdw--1.1--1.2.sql
 
-SHLIB_LINK += -lcurl -ljson-c
+# libmicrohttpd: the webhook receiver's HTTP server (src/webhook_worker.c)
+SHLIB_LINK += -lcurl -ljson-c -lmicrohttpd
 PG_CPPFLAGS += -I$(srcdir)/src
 
 # pg_regress tests; they need the local API server (see scripts/test.sh),
 # whose URL reaches them through the PS_MOCK_URL environment variable.
-REGRESS = setup import options read pagination errors auth pushdown pushdown_diff writes examples resilience security
+REGRESS = setup import options read pagination errors auth pushdown pushdown_diff writes examples resilience security webhooks
 REGRESS_OPTS = --inputdir=$(srcdir)
 
 PG_CONFIG ?= pg_config

@@ -43,6 +43,8 @@ _PG_init(void)
 	ps_ratelimit_init();
 	/* writes sent at commit */
 	ps_write_queue_init();
+	/* the webhook receiver's settings, and the receiver when preloaded */
+	ps_webhook_init();
 }
 
 /* planner cost model: a request costs far more than a row */

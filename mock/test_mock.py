@@ -525,5 +525,105 @@ class ConcurrencyTest(MockTest):
         self.assertEqual(len(self.log()), 12)
 
 
+class Receiver:
+    """A callback for deliveries: answers the statuses it is given in turn
+    (then 200) and keeps what it received."""
+
+    def __init__(self, statuses=()):
+        import http.server
+        received, answers = [], list(statuses)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = answers.pop(0) if answers else 200
+                received.append((self.headers.get("Postscript-Signature"), json.loads(body), status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.received = received
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class WebhookTest(MockTest):
+    def wait_delivered(self, n):
+        for _ in range(400):
+            d = self.c.admin("GET", "webhooks/deliveries")["deliveries"]
+            if len(d) == n and all(x["state"] != "pending" for x in d):
+                return d
+            time.sleep(0.05)
+        self.fail("deliveries not finished: %r" % d)
+
+    def test_subscription_crud(self):
+        status, sub, _ = self.c.call("POST", "/api/v2/webhooks",
+                                     {"callback_url": "https://example.com/h", "event": "shop.subscriber.opt_in"})
+        self.assertEqual(status, 200)
+        self.assertRegex(sub["id"], r"^[0-9a-f-]{36}$")
+        self.assertEqual(sorted(sub), ["callback_url", "created_at", "event", "headers", "id", "updated_at"])
+        status, body, _ = self.c.get("/api/v2/webhooks")
+        self.assertEqual(body, {"webhook_subscriptions": [sub]})
+        status, body, _ = self.c.call("PATCH", "/api/v2/webhooks/" + sub["id"], {"headers": {"X-A": "1"}})
+        self.assertEqual((status, body["headers"]), (200, {"X-A": "1"}))
+        self.assertEqual(self.c.call("DELETE", "/api/v2/webhooks/" + sub["id"])[:2], (200, {}))
+        self.assertEqual(self.c.get("/api/v2/webhooks/" + sub["id"])[:2], (400, {}))
+        # HTTPS only, but for loopback; the enum of the reference
+        for bad in ({"callback_url": "http://example.com/h"}, {"event": "shop.test"},
+                    {"callback_url": "https://example.com/h", "event": "shop.nope"}):
+            self.assertEqual(self.c.call("POST", "/api/v2/webhooks", bad)[0], 400)
+
+    def test_token_and_example(self):
+        self.assertEqual(self.c.get("/api/v2/webhooks/token")[1], {"token": "whsec_test_webhook_token"})
+        status, body, _ = self.c.get("/api/v2/webhooks/example?event=shop.incoming_message")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["event_data"]["id"], "im_1b2a005a386281c9")
+        self.assertEqual(sorted(body), ["event", "event_data", "event_time", "resource_id",
+                                        "resource_type", "webhook_id"])
+        self.assertEqual(self.c.get("/api/v2/webhooks/example?event=shop.nope")[0], 400)
+
+    def test_delivery_duplicates_order_retry(self):
+        r = Receiver([500])
+        try:
+            self.c.admin("POST", "webhooks/deliver", {
+                "callback_url": r.url, "duplicates": 1, "out_of_order": True, "retry_s": 0.05,
+                "events": [{"event": "shop.subscriber.opt_in", "event_data": {"id": "s_1"}},
+                           {"event": "shop.subscriber.opt_out", "event_data": {"id": "s_1"}}]})
+            d = self.wait_delivered(4)
+        finally:
+            r.close()
+        self.assertEqual([x["event"] for x in d], ["shop.subscriber.opt_out"] * 2 + ["shop.subscriber.opt_in"] * 2)
+        self.assertEqual([[a["status"] for a in x["attempts"]] for x in d], [[500, 200], [200], [200], [200]])
+        self.assertTrue(all(sig == "whsec_test_webhook_token" for sig, _, _ in r.received))
+        self.assertEqual(len(r.received), 5)
+
+    def test_subscribers_opt_out_is_delivered(self):
+        r = Receiver()
+        try:
+            self.c.admin("POST", "config", {"webhook_retry_s": 0.05})
+            self.c.call("POST", "/api/v2/webhooks", {"callback_url": r.url, "event": "shop.subscriber.opt_out"})
+            sid = next(x["id"] for x in self.c.get("/api/v2/subscribers")[1]["subscribers"]
+                       if x["subscriptions"]["promotional"]["can_send"])
+            self.c.call("PATCH", "/api/v2/compliance/unsubscribe", {"postscript_subscriber_id": sid})
+            self.wait_delivered(1)
+        finally:
+            r.close()
+        self.assertEqual(r.received[0][1]["event"], "shop.subscriber.opt_out")
+        self.assertEqual(r.received[0][1]["event_data"]["id"], sid)
+
+    def test_no_delivery_beyond_loopback(self):
+        self.assertEqual(self.c.call("POST", "/__admin/webhooks/deliver",
+                                     {"callback_url": "https://example.com/h"}, key=None)[0], 400)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -18,7 +18,7 @@ export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 # one lock per installation target: runs that install into the same
 # PostgreSQL queue, runs against different installations do not
 PS_LOCK=/tmp/postscript_fdw.install.$(printf %s "$PG_CONFIG" | cksum | cut -d" " -f1).lock
-PS_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libjson-c-dev curl make gcc python3"
+PS_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev curl make gcc python3"
 PS_WORK=""
 PS_MOCK_PID=""
 

@@ -23,7 +23,7 @@ ps_take_lock
 ps_install_deps
 ps_build_install
 # preloaded: one rate-limit bucket per token for all backends (src/ratelimit.c)
-ps_start_cluster -c shared_preload_libraries=postscript_fdw
+ps_start_cluster -c shared_preload_libraries=postscript_fdw -c postscript_fdw.webhook_port="$(ps_free_port)" -c postscript_fdw.webhook_server=ps_webhooks
 ps_start_mock --subscribers 2000 --page-size 100
 
 # 1. the local API server's unit tests: one result per test method

@@ -28,11 +28,15 @@ CREATE TABLE mock.summary_rows (resource text, count bigint, id_md5 text);
 CREATE FUNCTION mock.sh(s text) RETURNS text LANGUAGE sql IMMUTABLE
   RETURN '''' || replace(s, '''', '''\''''') || '''';
 
--- one admin request; returns the response body
-CREATE FUNCTION mock.admin(method text, path text, body text DEFAULT NULL)
+-- one admin request (or, given the test API key, an API request); returns
+-- the response body
+CREATE FUNCTION mock.admin(method text, path text, body text DEFAULT NULL,
+                           api_key text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   cmd text := 'curl -sS --fail-with-body -X ' || method
+    || CASE WHEN api_key IS NULL THEN ''
+            ELSE ' -H ' || mock.sh('Authorization: Bearer ' || api_key) END
     || CASE WHEN body IS NULL THEN ''
             ELSE ' -H ''Content-Type: application/json'' --data-binary ' || mock.sh(body) END
     || ' ' || mock.sh((SELECT url FROM mock.settings) || path);

@@ -557,7 +557,8 @@ write_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 	w.spec = st->spec;
 	w.path = row->path;
 	w.body = st->op == CMD_DELETE ? NULL
-		: (char *) json_object_to_json_string_ext(row->body, JSON_C_TO_STRING_PLAIN);
+		: (char *) json_object_to_json_string_ext(row->body, JSON_C_TO_STRING_PLAIN |
+												  JSON_C_TO_STRING_NOSLASHESCAPE);
 	w.label = psprintf("row %lld of %s", (long long) row->rowno, st->what);
 	w.skip_conflicts = st->skip_conflicts;
 

@@ -90,6 +90,7 @@ static const PsOption ps_options[] = {
 	/* user mapping */
 	{"api_key", UserMappingRelationId, OPT_SECRET, 0, 0},
 	{"shop_token", UserMappingRelationId, OPT_SECRET, 0, 0},
+	{"webhook_token", UserMappingRelationId, OPT_SECRET, 0, 0},
 	/* column */
 	{"field", AttributeRelationId, OPT_STRING, 0, 0},
 };
@@ -482,6 +483,8 @@ ps_get_user_options(UserMapping *um)
 			o->api_key = pstrdup(defGetString(def));
 		else if (strcmp(def->defname, "shop_token") == 0)
 			o->shop_token = pstrdup(defGetString(def));
+		else if (strcmp(def->defname, "webhook_token") == 0)
+			o->webhook_token = pstrdup(defGetString(def));
 	}
 	return o;
 }

@@ -17,6 +17,8 @@
  *	src/write_queue.c	writes sent at commit, and sending one write
  *	src/validate.c		plain-C checks of written values
  *	src/import.c		IMPORT FOREIGN SCHEMA
+ *	src/webhook.c		webhook deliveries: verify, store once
+ *	src/webhook_worker.c	the receiver: a background worker serving HTTP
  *
  *-------------------------------------------------------------------------
  */
@@ -201,6 +203,7 @@ typedef struct PsUserOptions
 {
 	char	   *api_key;
 	char	   *shop_token;
+	char	   *webhook_token;	/* Postscript-Signature of deliveries */
 } PsUserOptions;
 
 /* one foreign column, resolved: where its value comes from and how */
@@ -455,6 +458,24 @@ extern List *ps_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverO
  * ----------------------------------------------------------------
  */
 extern char *ps_url_encode(const char *s);
+
+/* ----------------------------------------------------------------
+ * webhook.c, webhook_worker.c -- deliveries received and stored
+ * ----------------------------------------------------------------
+ */
+extern int	ps_webhook_port;
+extern char *ps_webhook_listen_address;
+extern char *ps_webhook_database;
+extern char *ps_webhook_role;
+extern char *ps_webhook_server;
+extern int	ps_webhook_max_body;
+extern double ps_webhook_rate_limit;
+
+extern void ps_webhook_define_gucs(void);
+extern void ps_webhook_init(void);
+extern bool ps_webhook_too_large(size_t len);
+extern bool ps_webhook_store(const char *server_name, const char *body, size_t len,
+							 const char *signature);
 
 /* ratelimit.c */
 extern void ps_ratelimit_init(void);

@@ -83,6 +83,30 @@ static const PsWriteSpec create_event = {
 	PS_RECONCILE_NONE, PS_RESULT_ID_LIST, "event_ids", NULL
 };
 
+/*
+ * webhook subscriptions: a create sent twice would register two, so an
+ * unknown outcome is an error; a PATCH or DELETE sent twice changes nothing
+ */
+static const PsWriteRule webhook_rules[] = {
+	{"callback_url", 1, 1},
+	{"event", 1, 1},
+};
+
+static const PsWriteSpec create_webhook = {
+	"POST", "/api/v2/webhooks", COLS(webhook_rules),
+	PS_RECONCILE_NONE, PS_RESULT_OBJECT, NULL, NULL
+};
+
+static const PsWriteSpec patch_webhook = {
+	"PATCH", "/api/v2/webhooks/{id}", NULL, 0,
+	PS_RECONCILE_IDEMPOTENT, PS_RESULT_OBJECT, NULL, NULL
+};
+
+static const PsWriteSpec delete_webhook = {
+	"DELETE", "/api/v2/webhooks/{id}", NULL, 0,
+	PS_RECONCILE_IDEMPOTENT, PS_RESULT_NONE, NULL, NULL
+};
+
 /* ---------------------------------------------------------------- columns */
 
 static const PsColumnDef subscriber_columns[] = {
@@ -193,6 +217,16 @@ static const PsColumnDef shop_columns[] = {
 	RAW_COLUMN
 };
 
+static const PsColumnDef webhook_columns[] = {
+	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "webhook subscription id (a UUID)"},
+	{"callback_url", "text", "callback_url", 0, PS_COL_UPDATABLE, "callback_url", "where Postscript POSTs the deliveries (HTTPS)", PS_VAL_TEXT},
+	{"event", "text", "event", 0, 0, "event", "event type: shop.subscriber.opt_in, shop.incoming_message, ...", PS_VAL_TEXT},
+	{"headers", "jsonb", "headers", 0, PS_COL_UPDATABLE, "headers", "extra headers sent with every delivery", PS_VAL_OBJECT},
+	{"created_at", "timestamptz", "created_at", 0, PS_COL_RESULT, NULL, "when the subscription was created"},
+	{"updated_at", "timestamptz", "updated_at", 0, PS_COL_RESULT, NULL, "when it was last changed"},
+	RAW_COLUMN
+};
+
 const PsResource ps_resources[] = {
 	{
 		"subscribers", "/api/v2/subscribers", "subscribers", true, true, true,
@@ -245,6 +279,12 @@ const PsResource ps_resources[] = {
 		NULL, NULL, NULL, NULL,
 		COLS(shop_columns),
 		"the shop the credentials belong to (GET /me)"
+	},
+	{
+		"webhooks", "/api/v2/webhooks", "webhook_subscriptions", false, true, true,
+		&create_webhook, &patch_webhook, &delete_webhook, NULL,
+		COLS(webhook_columns),
+		"webhook subscriptions: which events Postscript POSTs where (not paginated)"
 	},
 };
 
