@@ -1226,6 +1226,10 @@ class Handler(BaseHTTPRequestHandler):
                 text = "".join("\t".join(copy_escape(e[c]) for c in cols) + "\n" for e in log)
                 return self.send_json(200, None, raw=text.encode("utf-8"), content_type="text/plain")
             return self.admin_reply({"requests": log})
+        if route == "requests" and method == "DELETE":
+            with state.lock:
+                state.log = []
+            return self.admin_reply({"requests": 0})
         if route == "summary" and method == "GET":
             with state.lock:
                 rows = self.summary()

@@ -285,6 +285,15 @@ class SyncSupportTest(MockTest):
                               created_at__gte=before[60]["created_at"])
         self.assertNotIn(gone, [r["id"] for r in rows])
 
+    def test_request_log_can_be_emptied_alone(self):
+        self.c.admin("POST", "touch", {"every": 100})
+        self.c.get("/api/v2/me")
+        self.assertEqual(len(self.log()), 1)
+        self.assertEqual(self.c.admin("DELETE", "requests"), {"requests": 0})
+        self.assertEqual(self.log(), [])
+        rows, _ = self.c.walk("subscribers", updated_at__gt="2026-07-01T00:00:00Z")
+        self.assertEqual(len(rows), 3)
+
     def test_bad_admin_bodies_are_400(self):
         for body in ({}, {"every": 0}, {"ids": ["s_nosuch"]}, {"every": 2, "updated_at": "soon"}):
             status, reply, _ = self.c.call("POST", "/__admin/touch", body=body, key=None)
