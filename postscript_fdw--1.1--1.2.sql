@@ -92,7 +92,7 @@ CREATE PROCEDURE postscript_fdw_sync(
     target text,
     mode text DEFAULT 'auto',
     removed text DEFAULT 'delete',
-    batch_rows integer DEFAULT 5000,
+    batch_rows integer DEFAULT 1000,
     overlap interval DEFAULT '5 minutes')
 LANGUAGE plpgsql
 AS $proc$
@@ -167,6 +167,9 @@ BEGIN
                   DETAIL = 'It commits after every batch, so that a mirror stays consistent and a stopped sync resumes.',
                   HINT = 'CALL it as a statement of its own, outside BEGIN ... COMMIT.';
     END IF;
+    -- the same in a multi-statement query string, which is one transaction:
+    -- fail here with "invalid transaction termination", before anything is done
+    COMMIT;
 
     SELECT pg_catalog.quote_ident(n.nspname) INTO ext
       FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace

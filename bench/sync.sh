@@ -24,7 +24,7 @@ set -u
 N=1000000
 PAGE=100
 RATE=15
-BATCH=5000
+BATCH=1000
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--subscribers) N=$2; shift 2 ;;

@@ -203,6 +203,10 @@ BEGIN;
 CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
+-- several statements in one query string are one transaction too
+SELECT 1 AS one \; CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
 SELECT count(*) AS requests FROM mock.requests();
 
 DROP TABLE mirror, mirror2, mirror3, kw_mirror, no_key;
