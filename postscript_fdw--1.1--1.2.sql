@@ -421,15 +421,19 @@ BEGIN
                 END IF;
 
                 EXECUTE stats_sql INTO req1, r429_1 USING srv;
+                -- the change cursor: the newest updated_at stored, but not past
+                -- the run's start on this server's clock, so that a row dated in
+                -- the future is read again by later runs rather than let the
+                -- cursor jump over changes made now
                 EXECUTE pg_catalog.format(
                     'UPDATE %s SET batches = batches + 1, rows_fetched = rows_fetched + $2,
                             rows_inserted = rows_inserted + $3, rows_updated = rows_updated + $4,
                             rows_removed = rows_removed + $5, requests = requests + $6, status_429 = status_429 + $7,
                             pass_cursor = CASE WHEN $8 = ''full'' THEN $9 ELSE pass_cursor END,
                             pass_cursor_inclusive = CASE WHEN $8 = ''full'' THEN $10 ELSE pass_cursor_inclusive END,
-                            change_cursor = CASE WHEN $8 = ''incremental'' THEN greatest(change_cursor, $9) ELSE change_cursor END
+                            change_cursor = CASE WHEN $8 = ''incremental'' THEN greatest(change_cursor, least($9, $11)) ELSE change_cursor END
                       WHERE target = $1', state)
-                    USING tgt_key, got, n_ins, n_upd, n_rm, req1 - req0, r429_1 - r429_0, run_mode, cur, cur_incl;
+                    USING tgt_key, got, n_ins, n_upd, n_rm, req1 - req0, r429_1 - r429_0, run_mode, cur, cur_incl, t0;
                 IF done THEN
                     EXECUTE pg_catalog.format(
                         'UPDATE %s SET run_status = ''succeeded'', run_ended = $3,

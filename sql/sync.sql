@@ -6,11 +6,29 @@
 -- a full pass finds rows that left Postscript.  Each step asserts the rows,
 -- the status view and the requests the local API server received.
 --
--- The seeded data is dated up to 2026-06-30 and changes made here carry
--- explicit updated_at values, so that nothing depends on the clock; the
--- CONTEXT of an error (lines of the procedure) is not shown.
+-- Changes made here carry updated_at values relative to a base time one
+-- day ago (the seeded data ends 2026-06-30), and requests show them as
+-- <base ± interval>.  The CONTEXT of an error (lines of the procedure) is not
+-- shown.
 \set SHOW_CONTEXT never
 SELECT mock.reset();
+SELECT date_trunc('second', now()) - interval '1 day' AS base \gset
+SET sync.base = :'base';
+SET IntervalStyle = postgres;
+
+-- change subscribers upstream, with the updated_at given
+CREATE FUNCTION sync_touch(spec jsonb, at timestamptz) RETURNS text LANGUAGE sql
+  RETURN mock.admin('POST', '/__admin/touch',
+                    (spec || jsonb_build_object('updated_at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text);
+
+-- a query string with its updated_at value shown relative to the base
+CREATE FUNCTION sync_show(q text) RETURNS text LANGUAGE sql AS $$
+  SELECT CASE WHEN m IS NULL THEN q
+              ELSE replace(q, m[1], '<base ' || CASE WHEN t >= b THEN '+ ' || (t - b) ELSE '- ' || (b - t) END || '>') END
+    FROM (SELECT regexp_match(q, 'updated_at__(?:gte|gt|eq)=([^&]*)') AS m) x,
+         LATERAL (SELECT replace(m[1], '%3A', ':')::timestamptz AS t,
+                         current_setting('sync.base')::timestamptz AS b) y
+$$;
 
 -- empty the server's request log, keeping its data and faults
 CREATE FUNCTION sync_clear_log() RETURNS void LANGUAGE sql
@@ -19,7 +37,7 @@ CREATE FUNCTION sync_clear_log() RETURNS void LANGUAGE sql
 -- the requests since the last reset, one line per query with its pages
 CREATE VIEW sync_requests AS
 SELECT min(seq) AS first_seq, method, path,
-       regexp_replace(query, '&?page=\d+$', '') AS query,
+       sync_show(regexp_replace(query, '&?page=\d+$', '')) AS query,
        string_agg(substring(query from 'page=(\d+)$'), ',' ORDER BY seq) AS pages,
        string_agg(DISTINCT status::text, ',') AS status
   FROM mock.requests()
@@ -56,24 +74,26 @@ SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'mirror'::r
 SELECT extconfig::regclass[] FROM pg_extension WHERE extname = 'postscript_fdw';
 
 -- 2. Incremental: only updated_at >= cursor - overlap (5 minutes), upserted.
--- Pretend the pass ended on 2028-01-01; then four subscribers change, one of
--- them with an updated_at 2 minutes before the cursor (a late write, or
+-- Pretend the pass ended at the base time; then four subscribers change, one
+-- of them with an updated_at 2 minutes before the cursor (a late write, or
 -- clock skew: the overlap catches it) and one 10 minutes before (beyond the
 -- overlap: missed until the next full pass, in 6. below)
-UPDATE postscript_fdw_sync_state SET change_cursor = '2028-01-01 00:00:00+00';
+UPDATE postscript_fdw_sync_state SET change_cursor = :'base';
 SELECT id AS s1 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 10 \gset
 SELECT id AS s2 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 20 \gset
 SELECT id AS s3 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 30 \gset
 SELECT id AS s4 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 40 \gset
-SELECT mock.admin('POST', '/__admin/touch', format('{"ids": ["%s", "%s"], "updated_at": "2028-03-01T00:00:00Z"}', :'s1', :'s2'));
-SELECT mock.admin('POST', '/__admin/touch', format('{"ids": ["%s"], "updated_at": "2027-12-31T23:58:00Z"}', :'s3'));
-SELECT mock.admin('POST', '/__admin/touch', format('{"ids": ["%s"], "updated_at": "2027-12-31T23:50:00Z"}', :'s4'));
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s1', :'s2']), :'base'::timestamptz + interval '1 hour');
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s3']), :'base'::timestamptz - interval '2 minutes');
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz - interval '10 minutes');
 SELECT sync_clear_log();
 CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 SELECT method, path, query, pages, status FROM sync_requests;
 SELECT * FROM sync_status;
-SELECT change_cursor FROM postscript_fdw_sync_status;
-SELECT id = :'s1' AS s1, id = :'s2' AS s2, id = :'s3' AS s3, updated_at, properties->'touched' AS touched
+-- the cursor: the newest updated_at stored
+SELECT change_cursor - :'base' AS cursor_after_base FROM postscript_fdw_sync_status;
+SELECT id = :'s1' AS s1, id = :'s2' AS s2, id = :'s3' AS s3, updated_at - :'base' AS updated_after_base,
+       properties->'touched' AS touched
   FROM mirror WHERE properties ? 'touched' ORDER BY updated_at, id;
 
 -- a run with nothing new: one request, which reads the rows at the cursor
@@ -83,18 +103,27 @@ CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 SELECT method, path, query, pages, status FROM sync_requests;
 SELECT status, run_mode, batches, rows_fetched, rows_inserted, rows_updated, requests FROM sync_status;
 
--- 3. Equal timestamps: twelve subscribers share one updated_at, more than a
+-- 3. Equal timestamps: fourteen subscribers share one updated_at, more than a
 -- batch (4 rows) holds; pages of 5.  The batch that is all one timestamp is
 -- completed with updated_at = that time (every page), the next goes past it.
 SELECT mock.config('{"page_size": 5}');
-SELECT mock.admin('POST', '/__admin/touch', '{"every": 150, "offset": 3, "updated_at": "2028-06-01T00:00:00Z"}');
-SELECT mock.admin('POST', '/__admin/touch', format('{"ids": ["%s"], "updated_at": "2028-05-01T00:00:00Z"}', :'s4'));
+SELECT sync_touch('{"every": 150, "offset": 3}', :'base'::timestamptz + interval '3 hours');
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz + interval '2 hours');
 SELECT sync_clear_log();
 CALL postscript_fdw_sync('ps.subscribers', 'mirror', batch_rows => 4);
 SELECT method, path, query, pages, status FROM sync_requests;
 SELECT status, run_mode, batches, rows_fetched, rows_inserted, rows_updated, requests FROM sync_status;
-SELECT updated_at, count(*) FROM mirror WHERE updated_at > '2028-01-01' GROUP BY 1 ORDER BY 1;
+SELECT updated_at - :'base' AS updated_after_base, count(*) FROM mirror WHERE updated_at > :'base' GROUP BY 1 ORDER BY 1;
 SELECT mock.config('{"page_size": 100}');
+
+-- a row dated in the future (by the clock of this server) does not move the
+-- cursor past the time the run began: each run reads it again rather than
+-- let the cursor jump over changes made now
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s1']), now() + interval '1 day');
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+SELECT rows_fetched, rows_updated, change_cursor = run_started AS cursor_at_run_start FROM postscript_fdw_sync_status;
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+SELECT rows_fetched, rows_updated, change_cursor = run_started AS cursor_at_run_start FROM postscript_fdw_sync_status;
 
 -- 4. Resume after a cancel: a second mirror's first pass is stopped by
 -- statement_timeout while page 3 of its second batch stalls.  The first batch
@@ -144,7 +173,7 @@ SELECT mock.reset();
 SELECT id AS gone1 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 700 \gset
 SELECT id AS gone2 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 1999 \gset
 SELECT mock.admin('POST', '/__admin/remove', format('{"ids": ["%s", "%s"]}', :'gone1', :'gone2'));
-SELECT mock.admin('POST', '/__admin/touch', format('{"ids": ["%s"], "updated_at": "2027-12-31T23:50:00Z"}', :'s4'));
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz - interval '10 minutes');
 SELECT sync_clear_log();
 CALL postscript_fdw_sync('ps.subscribers', 'mirror', mode => 'full', batch_rows => 500);
 SELECT method, path, query ~ '^created_at__eq=' AS recheck, count(*) AS requests
@@ -212,4 +241,6 @@ SELECT count(*) AS requests FROM mock.requests();
 DROP TABLE mirror, mirror2, mirror3, kw_mirror, no_key;
 DELETE FROM postscript_fdw_sync_state;
 DROP VIEW sync_requests, sync_status;
-DROP FUNCTION sync_diff(regclass), sync_clear_log();
+DROP FUNCTION sync_diff(regclass), sync_clear_log(), sync_touch(jsonb, timestamptz), sync_show(text);
+RESET sync.base;
+RESET IntervalStyle;
