@@ -190,6 +190,11 @@ BODIES = ["Your order has shipped!", "20% off today only 🎉 {link}", "Reply ST
           "Ça arrive bientôt", "Thanks! We got your message.", "New arrivals: {link}"]
 
 
+def unindex(index, entry):
+    """Remove an entry from a sorted list (found by bisection, not a scan)."""
+    del index[bisect.bisect_left(index, entry)]
+
+
 class Data:
     """The seeded data set.  Subscribers are generated on demand from their index
     (so a million costs no memory until rows are changed); the other objects,
@@ -403,14 +408,14 @@ class Data:
             self._phone_index[s["phone_number"]] = i
         for field, index in self._ts_index.items():
             if old[field] != s[field] and i < index[0]:
-                index[1].remove((parse_ts(old[field]), i))
+                unindex(index[1], (parse_ts(old[field]), i))
                 bisect.insort(index[1], (parse_ts(s[field]), i))
 
     def remove(self, i):
         """The subscriber disappears from the API (as if deleted upstream)."""
         for field, index in self._ts_index.items():
             if i < index[0]:
-                index[1].remove((parse_ts(self.subscriber(i)[field]), i))
+                unindex(index[1], (parse_ts(self.subscriber(i)[field]), i))
         self.removed.add(i)
 
     def ts_index(self, field):
