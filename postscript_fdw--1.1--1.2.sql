@@ -19,6 +19,478 @@ LANGUAGE C STRICT VOLATILE;
 -- mirrors: local copies of foreign tables, refreshed incrementally
 -- ---------------------------------------------------------------------
 
+-- one row per mirror: where its passes stand and what its last run did
+CREATE TABLE postscript_fdw_sync_state (
+    target text PRIMARY KEY,            -- the mirror table, schema-qualified
+    source text NOT NULL,               -- the foreign table it copies
+    strategy text NOT NULL,             -- incremental, full or whole (see the procedure)
+    change_cursor timestamptz,          -- incremental runs fetch updated_at >= this - overlap
+    last_full_at timestamptz,           -- when the last full pass ended
+    pass_started_at timestamptz,        -- a full pass under way: when it began
+    pass_cursor timestamptz,            -- ... and the created_at it has stored up to
+    pass_cursor_inclusive boolean,      -- ... whether rows at pass_cursor are still to fetch
+    run_mode text,                      -- full, incremental or whole
+    run_status text,                    -- running, succeeded, failed, cancelled
+    run_started timestamptz,
+    run_ended timestamptz,
+    batches bigint NOT NULL DEFAULT 0,  -- committed batches of the last run
+    rows_fetched bigint NOT NULL DEFAULT 0,
+    rows_inserted bigint NOT NULL DEFAULT 0,
+    rows_updated bigint NOT NULL DEFAULT 0,
+    rows_removed bigint NOT NULL DEFAULT 0,
+    requests bigint NOT NULL DEFAULT 0,
+    status_429 bigint NOT NULL DEFAULT 0,
+    last_error text,                    -- message and detail of the error that stopped the last run
+    last_error_sqlstate text,
+    last_error_at timestamptz,
+    CHECK (strategy IN ('incremental', 'full', 'whole')),
+    CHECK (run_status IN ('running', 'succeeded', 'failed', 'cancelled'))
+);
+SELECT pg_catalog.pg_extension_config_dump('postscript_fdw_sync_state', '');
+
+COMMENT ON TABLE postscript_fdw_sync_state IS
+  'postscript_fdw_sync(): per mirror, its cursors and its last run (read postscript_fdw_sync_status)';
+
+-- the session advisory lock that lets one sync per mirror run at a time
+CREATE FUNCTION postscript_fdw_sync_lock_key(target text)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN pg_catalog.hashtextextended('postscript_fdw_sync ' || target, 0);
+
+COMMENT ON FUNCTION postscript_fdw_sync_lock_key(text) IS
+  'the advisory lock key postscript_fdw_sync() holds while it updates this mirror';
+
+CREATE VIEW postscript_fdw_sync_status AS
+SELECT s.target, s.source, s.strategy,
+       CASE WHEN l.pid IS NOT NULL THEN 'running'
+            WHEN s.run_status = 'running' THEN 'interrupted'
+            ELSE s.run_status END AS status,
+       l.pid,
+       s.run_mode, s.run_started, s.run_ended,
+       s.batches, s.rows_fetched, s.rows_inserted, s.rows_updated, s.rows_removed,
+       s.requests, s.status_429,
+       s.change_cursor, s.last_full_at,
+       s.pass_started_at IS NOT NULL AS full_pass_pending,
+       s.pass_cursor AS full_pass_cursor,
+       s.last_error, s.last_error_sqlstate, s.last_error_at
+  FROM postscript_fdw_sync_state s
+  LEFT JOIN pg_catalog.pg_locks l
+    ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+   AND l.classid::bigint = (postscript_fdw_sync_lock_key(s.target) >> 32) & 4294967295
+   AND l.objid::bigint = postscript_fdw_sync_lock_key(s.target) & 4294967295;
+
+COMMENT ON VIEW postscript_fdw_sync_status IS
+  'postscript_fdw_sync(): per mirror, its state, its last or current run, and its cursors';
+
+/*
+ * CALL postscript_fdw_sync(source, target [, mode, removed, batch_rows, overlap])
+ *
+ * Keeps the local table target an exact copy of the foreign table source.
+ * A full pass pages the source in created_at order, batch_rows rows per
+ * request batch (created_at >= cursor ORDER BY created_at LIMIT n, pushed
+ * down), and commits each batch with the cursor, so that a cancelled or
+ * failed pass resumes where it stopped; it also finds rows that left the
+ * source and deletes or marks them.  Later runs fetch only
+ * updated_at >= cursor - overlap, in the same keyset batches.  A source the
+ * API cannot page by created_at is read whole each run.
+ */
+CREATE PROCEDURE postscript_fdw_sync(
+    source regclass,
+    target text,
+    mode text DEFAULT 'auto',
+    removed text DEFAULT 'delete',
+    batch_rows integer DEFAULT 1000,
+    overlap interval DEFAULT '5 minutes')
+LANGUAGE plpgsql
+AS $proc$
+DECLARE
+    ext text;           -- this extension's schema, quoted (it is relocatable)
+    state text;         -- its state table
+    srv text;           -- the source's server
+    tgt regclass;
+    tgt_key text;
+    cols text;          -- columns copied: the source's that the target has
+    upd_set text;
+    same_row text;
+    dedup_order text;
+    strategy text;
+    has_updated boolean;
+    lock_key bigint;
+    holder boolean;
+    st record;
+    run_mode text;
+    full_pass boolean;
+    key_col text;       -- the keyset column of this run
+    cur timestamptz;    -- where the run stands in key_col
+    cur_incl boolean;
+    hi timestamptz;
+    lo timestamptz;
+    got bigint;
+    done boolean := false;
+    cand timestamptz;
+    extra bigint;
+    t0 timestamptz;     -- when this run began
+    started boolean;
+    lo_cond text;
+    hi_cond text;
+    rm_where text;
+    stats_sql text;
+    n_ins bigint;
+    n_upd bigint;
+    n_rm bigint;
+    req0 bigint;
+    r429_0 bigint;
+    req1 bigint;
+    r429_1 bigint;
+    plan text;
+    failed boolean;
+    e_state text;
+    e_msg text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    IF mode IS NULL OR mode NOT IN ('auto', 'full') THEN
+        RAISE EXCEPTION 'invalid mode "%" for postscript_fdw_sync', mode
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''auto'' (resume or start a full pass when one is due, otherwise fetch what changed) or ''full'' (a full pass that also finds removed rows).';
+    END IF;
+    IF removed IS NULL OR removed NOT IN ('delete', 'mark') THEN
+        RAISE EXCEPTION 'invalid value "%" for removed', removed
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''delete'' (delete rows that left Postscript) or ''mark'' (set their removed_at).';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 THEN
+        RAISE EXCEPTION 'batch_rows must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF overlap IS NULL OR overlap < interval '0' THEN
+        RAISE EXCEPTION 'overlap must not be negative'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- it commits after every batch: only a CALL of its own can
+    IF pg_catalog.transaction_timestamp() <> pg_catalog.statement_timestamp() THEN
+        RAISE EXCEPTION 'postscript_fdw_sync cannot run inside a transaction block'
+            USING ERRCODE = 'active_sql_transaction',
+                  DETAIL = 'It commits after every batch, so that a mirror stays consistent and a stopped sync resumes.',
+                  HINT = 'CALL it as a statement of its own, outside BEGIN ... COMMIT.';
+    END IF;
+    -- the same in a multi-statement query string, which is one transaction:
+    -- fail here with "invalid transaction termination", before anything is done
+    COMMIT;
+
+    SELECT pg_catalog.quote_ident(n.nspname) INTO ext
+      FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'postscript_fdw';
+    state := ext || '.postscript_fdw_sync_state';
+    stats_sql := pg_catalog.format('SELECT coalesce(sum(requests), 0), coalesce(sum(status_429), 0)
+                                      FROM %s.postscript_fdw_stats() WHERE server_name = $1', ext);
+
+    SELECT s.srvname INTO srv
+      FROM pg_catalog.pg_foreign_table ft
+      JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+      JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+     WHERE ft.ftrelid = source AND w.fdwname = 'postscript_fdw';
+    IF srv IS NULL THEN
+        RAISE EXCEPTION '"%" is not a postscript_fdw foreign table', source
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = source AND attname = 'id' AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'foreign table "%" has no column "id"', source
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = 'A mirror matches rows by id.';
+    END IF;
+
+    -- the target: created like the source, with a primary key on id, if missing
+    tgt := pg_catalog.to_regclass(target);
+    IF tgt IS NULL THEN
+        DECLARE
+            parts text[] := pg_catalog.parse_ident(target);
+            qname text;
+        BEGIN
+            qname := CASE pg_catalog.array_length(parts, 1)
+                     WHEN 1 THEN pg_catalog.quote_ident(parts[1])
+                     WHEN 2 THEN pg_catalog.quote_ident(parts[1]) || '.' || pg_catalog.quote_ident(parts[2])
+                     END;
+            IF qname IS NULL THEN
+                RAISE EXCEPTION 'invalid mirror table name "%"', target
+                    USING ERRCODE = 'invalid_name', HINT = 'Name it table or schema.table.';
+            END IF;
+            EXECUTE pg_catalog.format('CREATE TABLE %s (LIKE %s)', qname, source);
+            EXECUTE pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id)', qname);
+            tgt := qname::regclass;
+            -- a full pass looks for removed rows batch by batch, by created_at range
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                        WHERE attrelid = tgt AND attname = 'created_at' AND NOT attisdropped) THEN
+                EXECUTE pg_catalog.format('CREATE INDEX ON %s (created_at)', tgt);
+            END IF;
+        END;
+    END IF;
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO tgt_key
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = tgt;
+    IF removed = 'mark' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                         WHERE attrelid = tgt AND attname = 'removed_at' AND NOT attisdropped) THEN
+        EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN removed_at timestamptz', tgt);
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
+               ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = tgt AND i.indisunique AND i.indnkeyatts = 1 AND a.attname = 'id'
+           AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+        RAISE EXCEPTION 'mirror table "%" has no unique index on "id"', tgt_key
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id);', tgt);
+    END IF;
+
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
+           pg_catalog.string_agg(pg_catalog.format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attnum),
+           pg_catalog.format('ROW(%s)::record OPERATOR(pg_catalog.*<>) ROW(%s)::record',
+                  pg_catalog.string_agg('t.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
+                  pg_catalog.string_agg('excluded.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)),
+           pg_catalog.bool_or(a.attname = 'updated_at' AND a.atttypid = 'timestamptz'::regtype)
+      INTO cols, upd_set, same_row, has_updated
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+       AND NOT (removed = 'mark' AND a.attname = 'removed_at')
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b
+                    WHERE b.attrelid = tgt AND b.attname = a.attname AND b.attnum > 0
+                      AND NOT b.attisdropped AND b.attgenerated = '');
+    IF removed = 'mark' THEN
+        upd_set := upd_set || ', removed_at = NULL';
+        same_row := same_row || ' OR t.removed_at IS NOT NULL';
+    END IF;
+    dedup_order := CASE WHEN has_updated THEN 'id, updated_at DESC NULLS LAST' ELSE 'id' END;
+
+    -- what the API can page: created_at keyset for full passes, updated_at
+    -- keyset for changes; EXPLAIN shows what the FDW sends (no request)
+    strategy := 'whole';
+    IF cols ~ '(^|, )created_at(,|$)' THEN
+        EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE created_at >= %L::timestamptz ORDER BY created_at LIMIT 1',
+                                  source, '2000-01-01Z') INTO plan;
+        IF pg_catalog.strpos(plan, 'created_at__gte=') > 0 AND pg_catalog.strpos(plan, 'sort=created_at__asc') > 0 THEN
+            strategy := 'full';
+            IF has_updated THEN
+                EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE updated_at >= %L::timestamptz ORDER BY updated_at LIMIT 1',
+                                          source, '2000-01-01Z') INTO plan;
+                IF pg_catalog.strpos(plan, 'updated_at__gte=') > 0 AND pg_catalog.strpos(plan, 'sort=updated_at__asc') > 0 THEN
+                    strategy := 'incremental';
+                END IF;
+            END IF;
+        END IF;
+    END IF;
+
+    -- one sync per mirror: refuse while another session (or this one) holds it
+    EXECUTE pg_catalog.format('SELECT %s.postscript_fdw_sync_lock_key($1)', ext) INTO lock_key USING tgt_key;
+    SELECT true INTO holder FROM pg_catalog.pg_locks l
+     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+       AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+       AND l.classid::bigint = (lock_key >> 32) & 4294967295
+       AND l.objid::bigint = lock_key & 4294967295
+     LIMIT 1;
+    IF holder IS NULL THEN
+        holder := NOT pg_catalog.pg_try_advisory_lock(lock_key);
+    END IF;
+    IF holder THEN
+        RAISE EXCEPTION 'another postscript_fdw_sync of "%" is running', tgt_key
+            USING ERRCODE = 'lock_not_available',
+                  DETAIL = 'Another session holds its advisory lock; postscript_fdw_sync_status shows its process id.',
+                  HINT = 'Wait for it to end (see postscript_fdw_sync_status); a mirror is updated by one sync at a time.';
+    END IF;
+
+    -- from here on, every error is recorded in the state, unlocks, and is
+    -- raised again.  The first step starts the run, each next one is a batch.
+    failed := false;
+    started := false;
+    WHILE NOT failed AND NOT done LOOP
+        BEGIN
+            IF NOT started THEN
+                EXECUTE pg_catalog.format(
+                    'INSERT INTO %s AS s (target, source, strategy) VALUES ($1, $2, $3)
+                     ON CONFLICT (target) DO UPDATE SET source = $2, strategy = $3', state)
+                    USING tgt_key, source::text, strategy;
+                EXECUTE pg_catalog.format('SELECT * FROM %s WHERE target = $1', state) INTO st USING tgt_key;
+                t0 := pg_catalog.clock_timestamp();
+                full_pass := strategy <> 'whole'
+                             AND (mode = 'full' OR st.pass_started_at IS NOT NULL
+                                  OR st.last_full_at IS NULL OR strategy = 'full');
+                run_mode := CASE WHEN strategy = 'whole' THEN 'whole' WHEN full_pass THEN 'full' ELSE 'incremental' END;
+                IF full_pass THEN
+                    key_col := 'created_at';
+                    IF st.pass_started_at IS NULL THEN
+                        EXECUTE pg_catalog.format(
+                            'UPDATE %s SET pass_started_at = $2, pass_cursor = NULL,
+                                           pass_cursor_inclusive = true WHERE target = $1', state) USING tgt_key, t0;
+                        cur := NULL;
+                        cur_incl := true;
+                    ELSE
+                        cur := st.pass_cursor;
+                        cur_incl := st.pass_cursor_inclusive;
+                    END IF;
+                ELSIF run_mode = 'incremental' THEN
+                    key_col := 'updated_at';
+                    cur := st.change_cursor - overlap;
+                    cur_incl := true;
+                END IF;
+                EXECUTE pg_catalog.format(
+                    'UPDATE %s SET run_mode = $2, run_status = ''running'', run_started = $3,
+                                   run_ended = NULL, batches = 0, rows_fetched = 0, rows_inserted = 0,
+                                   rows_updated = 0, rows_removed = 0, requests = 0, status_429 = 0
+                      WHERE target = $1', state) USING tgt_key, run_mode, t0;
+                -- a batch as fetched, before it is applied
+                IF pg_catalog.to_regclass('pg_temp.postscript_fdw_sync_batch') IS NOT NULL THEN
+                    DROP TABLE pg_temp.postscript_fdw_sync_batch;
+                END IF;
+                EXECUTE pg_catalog.format('CREATE TEMP TABLE postscript_fdw_sync_batch ON COMMIT DELETE ROWS AS
+                                           SELECT %s FROM %s WITH NO DATA', cols, tgt);
+                started := true;
+            ELSE
+                req0 := NULL;
+                EXECUTE stats_sql INTO req0, r429_0 USING srv;
+                lo_cond := 'true';
+                hi_cond := 'true';
+                IF run_mode = 'whole' THEN
+                    -- no keyset: one statement reads it all (keywords: one request)
+                    EXECUTE pg_catalog.format('INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s',
+                                              cols, source);
+                    GET DIAGNOSTICS got = ROW_COUNT;
+                    done := true;
+                ELSE
+                    IF cur IS NOT NULL THEN
+                        lo_cond := pg_catalog.format('%I %s %L::timestamptz', key_col,
+                                                     CASE WHEN cur_incl THEN '>=' ELSE '>' END, cur);
+                    END IF;
+                    EXECUTE pg_catalog.format(
+                        'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$s ORDER BY %4$I LIMIT %5$s',
+                        cols, source, lo_cond, key_col, batch_rows);
+                    GET DIAGNOSTICS got = ROW_COUNT;
+                    EXECUTE pg_catalog.format('SELECT min(%1$I), max(%1$I) FROM pg_temp.postscript_fdw_sync_batch', key_col)
+                        INTO lo, hi;
+                    IF got < batch_rows THEN
+                        -- the last batch: it holds every row from the cursor on
+                        done := true;
+                        IF hi IS NOT NULL THEN
+                            cur := hi;
+                        END IF;
+                    ELSIF lo = hi THEN
+                        -- one timestamp fills the batch: take every row of it, then go past it
+                        EXECUTE pg_catalog.format(
+                            'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$I = %4$L::timestamptz',
+                            cols, source, key_col, hi);
+                        GET DIAGNOSTICS extra = ROW_COUNT;
+                        got := got + extra;
+                        hi_cond := pg_catalog.format('%I <= %L::timestamptz', key_col, hi);
+                        cur := hi;
+                        cur_incl := false;
+                    ELSE
+                        -- rows at hi may go on past the limit: the next batch starts at hi
+                        hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col, hi);
+                        cur := hi;
+                        cur_incl := true;
+                    END IF;
+                END IF;
+
+                n_rm := 0;
+                IF run_mode <> 'incremental' THEN
+                    -- mirror rows in the range this batch covers that it lacks:
+                    -- gone from Postscript, or hidden from this batch by rows that
+                    -- moved between its pages.  In a paged pass each such
+                    -- created_at is asked for again (created_at = ...) first.
+                    rm_where := pg_catalog.format(
+                        '%s AND %s AND NOT EXISTS (SELECT 1 FROM pg_temp.postscript_fdw_sync_batch b WHERE b.id = t.id)%s',
+                        lo_cond, hi_cond, CASE WHEN removed = 'mark' THEN ' AND t.removed_at IS NULL' ELSE '' END);
+                    IF run_mode = 'full' THEN
+                        FOR cand IN EXECUTE pg_catalog.format('SELECT DISTINCT t.created_at FROM %s t WHERE %s AND t.created_at IS NOT NULL',
+                                                              tgt, rm_where) LOOP
+                            EXECUTE pg_catalog.format(
+                                'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE created_at = %3$L::timestamptz',
+                                cols, source, cand);
+                            GET DIAGNOSTICS extra = ROW_COUNT;
+                            got := got + extra;
+                        END LOOP;
+                    END IF;
+                END IF;
+
+                EXECUTE pg_catalog.format(
+                    'WITH up AS (INSERT INTO %1$s AS t (%2$s)
+                                   SELECT DISTINCT ON (id) %2$s FROM pg_temp.postscript_fdw_sync_batch ORDER BY %3$s
+                                 ON CONFLICT (id) DO UPDATE SET %4$s WHERE %5$s
+                                 RETURNING t.xmax = 0 AS inserted)
+                     SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up',
+                    tgt, cols, dedup_order, upd_set, same_row) INTO n_ins, n_upd;
+                IF run_mode <> 'incremental' THEN
+                    IF removed = 'delete' THEN
+                        EXECUTE pg_catalog.format('DELETE FROM %s t WHERE %s', tgt, rm_where);
+                    ELSE
+                        EXECUTE pg_catalog.format('UPDATE %s t SET removed_at = pg_catalog.clock_timestamp() WHERE %s', tgt, rm_where);
+                    END IF;
+                    GET DIAGNOSTICS n_rm = ROW_COUNT;
+                END IF;
+
+                EXECUTE stats_sql INTO req1, r429_1 USING srv;
+                -- the change cursor: the newest updated_at stored, but not past
+                -- the run's start on this server's clock, so that a row dated in
+                -- the future is read again by later runs rather than let the
+                -- cursor jump over changes made now
+                EXECUTE pg_catalog.format(
+                    'UPDATE %s SET batches = batches + 1, rows_fetched = rows_fetched + $2,
+                            rows_inserted = rows_inserted + $3, rows_updated = rows_updated + $4,
+                            rows_removed = rows_removed + $5, requests = requests + $6, status_429 = status_429 + $7,
+                            pass_cursor = CASE WHEN $8 = ''full'' THEN $9 ELSE pass_cursor END,
+                            pass_cursor_inclusive = CASE WHEN $8 = ''full'' THEN $10 ELSE pass_cursor_inclusive END,
+                            change_cursor = CASE WHEN $8 = ''incremental'' THEN greatest(change_cursor, least($9, $11)) ELSE change_cursor END
+                      WHERE target = $1', state)
+                    USING tgt_key, got, n_ins, n_upd, n_rm, req1 - req0, r429_1 - r429_0, run_mode, cur, cur_incl, t0;
+                IF done THEN
+                    EXECUTE pg_catalog.format(
+                        'UPDATE %s SET run_status = ''succeeded'', run_ended = $3,
+                                last_full_at = CASE WHEN $2 = ''incremental'' THEN last_full_at ELSE $3 END,
+                                change_cursor = CASE WHEN $2 = ''full'' THEN pass_started_at ELSE change_cursor END,
+                                pass_started_at = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_started_at END,
+                                pass_cursor = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor END,
+                                pass_cursor_inclusive = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor_inclusive END
+                          WHERE target = $1', state) USING tgt_key, run_mode, pg_catalog.clock_timestamp();
+                END IF;
+            END IF;
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
+            GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                                    e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+            failed := true;
+        END;
+        -- the batch and its cursor become visible together, or not at all
+        COMMIT;
+    END LOOP;
+
+    IF failed THEN
+        -- record what stopped it (its requests happened, though the batch did not)
+        IF req0 IS NOT NULL THEN
+            EXECUTE stats_sql INTO req1, r429_1 USING srv;
+        END IF;
+        EXECUTE pg_catalog.format(
+            'UPDATE %s SET run_status = $2, run_ended = pg_catalog.clock_timestamp(),
+                    requests = requests + $3, status_429 = status_429 + $4,
+                    last_error = $5, last_error_sqlstate = $6, last_error_at = pg_catalog.clock_timestamp()
+              WHERE target = $1', state)
+            USING tgt_key, CASE WHEN e_state = '57014' THEN 'cancelled' ELSE 'failed' END,
+                  coalesce(req1 - req0, 0), coalesce(r429_1 - r429_0, 0),
+                  e_msg || CASE WHEN e_detail <> '' THEN ': ' || e_detail ELSE '' END, e_state;
+        COMMIT;
+        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+        IF e_detail <> '' AND e_hint <> '' THEN
+            RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg, DETAIL = e_detail, HINT = e_hint;
+        ELSIF e_detail <> '' THEN
+            RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg, DETAIL = e_detail;
+        ELSIF e_hint <> '' THEN
+            RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg, HINT = e_hint;
+        ELSE
+            RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg;
+        END IF;
+    END IF;
+    PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+END
+$proc$;
+
 -- ---------------------------------------------------------------------
 -- webhooks: deliveries stored as rows
 -- ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ part B, our assumptions.
 
 import argparse
 import base64
+import bisect
 import calendar
 import gzip
 import hashlib
@@ -207,6 +208,11 @@ BODIES = ["Your order has shipped!", "20% off today only 🎉 {link}", "Reply ST
           "Ça arrive bientôt", "Thanks! We got your message.", "New arrivals: {link}"]
 
 
+def unindex(index, entry):
+    """Remove an entry from a sorted list (found by bisection, not a scan)."""
+    del index[bisect.bisect_left(index, entry)]
+
+
 class Data:
     """The seeded data set.  Subscribers are generated on demand from their index
     (so a million costs no memory until rows are changed); the other objects,
@@ -219,6 +225,9 @@ class Data:
         self.overrides = {}     # index -> changed subscriber
         self.extra = []         # subscribers confirmed after start-up
         self.pending = {}       # pending id -> pending subscriber
+        self.removed = set()    # indexes of subscribers deleted upstream (POST /__admin/remove)
+        self._alive = None      # (count, removed, listed indexes) while some are removed
+        self._ts_index = {}     # field -> sorted [(epoch, index)] of listed subscribers
         self._id_index = None
         self._phone_index = None
         self.counter = 0
@@ -330,12 +339,17 @@ class Data:
         area = US_AREAS[h[1] % len(US_AREAS)] if local // 10000 != 555 else "646"
         return "+1%s%07d" % (area, local)
 
-    def _generate(self, i):
-        h = digest(self.seed, "sub", i)
+    def _stamps(self, i, h):
+        """A seeded subscriber's created_at and updated_at, as sent."""
         created = SEED_START + i * self.span + (h[16] % 100) / 1000.0 * self.span
         if h[17] % 3 == 0:
             created += h[18] / 256.0 + (h[19] % 100) / 1e6
         updated = max(created, min(SEED_END, created + 3600 * (h[20] % 200)))
+        return fmt_ts(created, h[17] % 4), fmt_ts(updated, h[18] % 2)
+
+    def _generate(self, i):
+        h = digest(self.seed, "sub", i)
+        created_at, updated_at = self._stamps(i, h)
         first, last = FIRST[h[2] % len(FIRST)], LAST[h[3] % len(LAST)]
         if h[4] % 10 == 0:
             email = None
@@ -358,8 +372,7 @@ class Data:
                 "tags": tags, "properties": props,
                 "subscriptions": {"promotional": {"can_send": h[10] % 10 != 0},
                                   "transactional": {"can_send": h[10] % 20 != 1}},
-                "data": {}, "created_at": fmt_ts(created, h[17] % 4),
-                "updated_at": fmt_ts(updated, h[18] % 2)}
+                "data": {}, "created_at": created_at, "updated_at": updated_at}
 
     # -- subscribers
     def count(self):
@@ -375,29 +388,77 @@ class Data:
 
     def subscribers(self):
         for i in range(self.count()):
-            yield self.subscriber(i)
+            if i not in self.removed:
+                yield self.subscriber(i)
+
+    def listed(self):
+        """Indexes of the listed subscribers, in list order (None: all of them)."""
+        if not self.removed:
+            return None
+        key = (self.count(), len(self.removed))
+        if self._alive is None or self._alive[0] != key:
+            self._alive = (key, [i for i in range(self.count()) if i not in self.removed])
+        return self._alive[1]
 
     def index_of(self, sid):
         if self._id_index is None:
             self._id_index = {self.sub_id(i): i for i in range(self.n)}
             for k, s in enumerate(self.extra):
                 self._id_index[s["id"]] = self.n + k
-        return self._id_index.get(sid)
+        i = self._id_index.get(sid)
+        return None if i in self.removed else i
 
     def index_of_phone(self, phone):
         if self._phone_index is None:
             self._phone_index = {}
             for i in range(self.count()):
                 self._phone_index[self.subscriber(i)["phone_number"]] = i
-        return self._phone_index.get(phone)
+        i = self._phone_index.get(phone)
+        return None if i in self.removed else i
 
     def change(self, i, s):
+        old = self.subscriber(i)
         if i < self.n:
             self.overrides[i] = s
         else:
             self.extra[i - self.n] = s
         if self._phone_index is not None:
             self._phone_index[s["phone_number"]] = i
+        for field, index in self._ts_index.items():
+            if old[field] != s[field] and i < index[0]:
+                unindex(index[1], (parse_ts(old[field]), i))
+                bisect.insort(index[1], (parse_ts(s[field]), i))
+
+    def remove(self, i):
+        """The subscriber disappears from the API (as if deleted upstream)."""
+        for field, index in self._ts_index.items():
+            if i < index[0]:
+                unindex(index[1], (parse_ts(self.subscriber(i)[field]), i))
+        self.removed.add(i)
+
+    def ts_index(self, field):
+        """The listed subscribers sorted by a timestamp field, ties in list
+        order: [(epoch, index)].  Built once (seeded rows from their stamps
+        alone, without generating them), then kept up to date."""
+        index = self._ts_index.get(field)
+        if index is None:
+            pos = ("created_at", "updated_at").index(field)
+            rows = []
+            for i in range(self.n):
+                if i in self.removed:
+                    continue
+                if i in self.overrides:
+                    text = self.overrides[i][field]
+                else:
+                    text = self._stamps(i, digest(self.seed, "sub", i))[pos]
+                rows.append((parse_ts(text), i))
+            rows.sort()
+            index = self._ts_index[field] = [self.n, rows]
+        while index[0] < self.count():      # confirmed since: appended to the list
+            if index[0] not in self.removed:
+                bisect.insort(index[1], (parse_ts(self.subscriber(index[0])[field]), index[0]))
+            index[0] += 1
+        return index[1]
 
     def next_id(self, kind, prefix, alphabet=B62, length=16):
         self.counter += 1
@@ -486,6 +547,56 @@ def list_page(rows, tests, sort, sort_kind, page, page_size):
     return matched[(page - 1) * page_size: page * page_size], max(1, math.ceil(total / page_size))
 
 
+def ts_range_page(data, params, page, page_size):
+    """A page of subscribers filtered and sorted by the same timestamp field
+    (created_at__gte=…&sort=created_at__asc: the sync's keyset pages), from
+    the sorted index instead of a pass over every subscriber.  Same rows and
+    order as list_page; None when the query is not of that form."""
+    sort = params.get("sort", [""])[0]
+    field, _, direction = sort.rpartition("__")
+    if field not in ("created_at", "updated_at"):
+        return None
+    bounds = []
+    for key, values in params.items():
+        f, _, op = key.rpartition("__")
+        if key in ("page", "sort"):
+            continue
+        if f != field:
+            return None
+        bounds.append((op, parse_ts(values[0])))
+    index = data.ts_index(field)
+    lo, hi = 0, len(index)
+    for op, w in bounds:
+        if op in ("gt", "lte", "eq"):
+            edge = bisect.bisect_left(index, (w, math.inf))
+        if op in ("gte", "lt", "eq"):
+            edge_low = bisect.bisect_left(index, (w, -1))
+        if op == "gt":
+            lo = max(lo, edge)
+        elif op == "gte":
+            lo = max(lo, edge_low)
+        elif op == "lt":
+            hi = min(hi, edge_low)
+        elif op == "lte":
+            hi = min(hi, edge)
+        else:
+            lo, hi = max(lo, edge_low), min(hi, edge)
+    total = max(0, hi - lo)
+    first, last = (page - 1) * page_size, min(total, page * page_size)
+    picked = []
+    for k in range(first, last):
+        if direction == "asc":
+            picked.append(index[lo + k][1])
+            continue
+        # descending: groups of equal stamps from the end, each in list order
+        j = hi - 1 - k
+        w = index[j][0]
+        g_lo = max(lo, bisect.bisect_left(index, (w, -1)))
+        g_hi = min(hi, bisect.bisect_left(index, (w, math.inf)))
+        picked.append(index[g_lo + g_hi - 1 - j][1])
+    return [data.subscriber(i) for i in picked], max(1, math.ceil(total / page_size))
+
+
 class LazySubscribers:
     """The subscriber list as a sequence, for unfiltered pages of a large set."""
 
@@ -493,10 +604,13 @@ class LazySubscribers:
         self.data = data
 
     def __len__(self):
-        return self.data.count()
+        listed = self.data.listed()
+        return self.data.count() if listed is None else len(listed)
 
     def __getitem__(self, sl):
-        return [self.data.subscriber(i) for i in range(*sl.indices(len(self)))]
+        listed = self.data.listed()
+        return [self.data.subscriber(i if listed is None else listed[i])
+                for i in range(*sl.indices(len(self)))]
 
     def __iter__(self):
         return self.data.subscribers()
@@ -913,7 +1027,9 @@ class Api:
         tests, sort, page = build_filters(name, params)
         rows = LazySubscribers(self.data) if name == "subscribers" else getattr(self.data, name)
         kind = LISTS[name]["sorts"][sort[0]] if sort else None
-        chosen, total = list_page(rows, tests, sort, kind, page, self.state.config["page_size"])
+        fast = ts_range_page(self.data, params, page, self.state.config["page_size"]) \
+            if name == "subscribers" else None
+        chosen, total = fast or list_page(rows, tests, sort, kind, page, self.state.config["page_size"])
         return {"page_info": {"page": page, "total_pages": total}, name: chosen}
 
     # -- writes
@@ -1406,6 +1522,10 @@ class Handler(BaseHTTPRequestHandler):
                 text = "".join("\t".join(copy_escape(e[c]) for c in cols) + "\n" for e in log)
                 return self.send_json(200, None, raw=text.encode("utf-8"), content_type="text/plain")
             return self.admin_reply({"requests": log})
+        if route == "requests" and method == "DELETE":
+            with state.lock:
+                state.log = []
+            return self.admin_reply({"requests": 0})
         if route == "summary" and method == "GET":
             with state.lock:
                 rows = self.summary()
@@ -1450,14 +1570,44 @@ class Handler(BaseHTTPRequestHandler):
                     state.data.change(i, sub)
                     out.append(sub)
             return self.admin_reply({"subscribers": out})
+        if route in ("touch", "remove") and method == "POST":
+            with state.lock:
+                chosen = self.pick_subscribers(obj)
+                if obj.get("updated_at") is not None and parse_ts(str(obj["updated_at"])) is None:
+                    chosen = "updated_at is not an ISO 8601 date-time"
+                if isinstance(chosen, str):
+                    return self.admin_reply({"error": chosen}, 400)
+                for i in chosen:
+                    if route == "remove":
+                        state.data.remove(i)
+                        continue
+                    sub = json.loads(json.dumps(state.data.subscriber(i)))
+                    sub["properties"]["touched"] = sub["properties"].get("touched", 0) + 1
+                    sub["updated_at"] = obj.get("updated_at") or now_iso()
+                    state.data.change(i, sub)
+            return self.admin_reply({route.rstrip("e") + "ed": len(chosen)})
         return self.admin_reply({"error": "no such admin endpoint"}, 404)
+
+    def pick_subscribers(self, obj):
+        """Indexes named by {"ids": [...]} or {"every": N, "offset": K} (every Nth
+        listed subscriber from the Kth); an error text if the body is wrong."""
+        data = self.server.state.data
+        if isinstance(obj.get("ids"), list):
+            chosen = [data.index_of(str(sid)) for sid in obj["ids"]]
+            return "unknown subscriber id" if None in chosen else chosen
+        every, offset = obj.get("every"), obj.get("offset", 0)
+        if not isinstance(every, int) or every < 1 or not isinstance(offset, int) or offset < 0:
+            return "give ids, or every (a positive integer) and offset"
+        listed = data.listed() or range(data.count())
+        return [listed[k] for k in range(offset, len(listed), every)]
 
     def summary(self):
         data = self.server.state.data
         out = []
         for name in ("campaigns", "keywords", "messages", "opt_ins", "opt_outs", "subscribers"):
             if name == "subscribers":
-                ids = [data.sub_id(i) for i in range(data.n)] + [s["id"] for s in data.extra]
+                ids = [data.sub_id(i) for i in range(data.n) if i not in data.removed] + \
+                      [s["id"] for k, s in enumerate(data.extra) if data.n + k not in data.removed]
             else:
                 ids = [r["id"] for r in getattr(data, name)]
             ids.sort(key=lambda s: s.encode("utf-8"))

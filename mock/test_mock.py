@@ -230,6 +230,77 @@ class FilterTest(MockTest):
         self.assertEqual((status, body["error_code"], body["success"]), (404, 3001, False))
 
 
+class SyncSupportTest(MockTest):
+    """What the mirror sync (postscript_fdw_sync) relies on: keyset pages
+    served from the sorted index equal the plain filter-and-sort, and the
+    admin endpoints that change or remove subscribers."""
+
+    def slow_page(self, params, page):
+        data = self.server.state.data
+        tests, sort, _ = pm.build_filters("subscribers", params)
+        kind = pm.LISTS["subscribers"]["sorts"][sort[0]]
+        return pm.list_page(pm.LazySubscribers(data), tests, sort, kind, page, 50)
+
+    def test_keyset_pages_equal_filter_and_sort(self):
+        self.c.admin("POST", "touch", {"every": 7, "updated_at": "2026-06-30T00:00:00Z"})
+        self.c.admin("POST", "touch", {"every": 11, "offset": 3})
+        self.c.admin("POST", "remove", {"every": 13, "offset": 5})
+        rows, _ = self.c.walk("subscribers")
+        for field in ("created_at", "updated_at"):
+            stamps = sorted({r[field] for r in rows}, key=pm.parse_ts)
+            for direction in ("asc", "desc"):
+                for op, value in (("gte", stamps[40]), ("gt", stamps[-3]), ("lt", stamps[10]),
+                                  ("eq", "2026-06-30T00:00:00Z"), (None, None)):
+                    params = {"sort": ["%s__%s" % (field, direction)]}
+                    if op:
+                        params["%s__%s" % (field, op)] = [value]
+                    for page in (1, 2, 3):
+                        fast = pm.ts_range_page(self.server.state.data, params, page, 50)
+                        slow = self.slow_page(params, page)
+                        self.assertEqual([r["id"] for r in fast[0]], [r["id"] for r in slow[0]],
+                                         (params, page))
+                        self.assertEqual(fast[1], slow[1])
+
+    def test_touch_changes_rows_and_updated_at(self):
+        before, _ = self.c.walk("subscribers")
+        self.assertEqual(self.c.admin("POST", "touch", {"every": 100, "offset": 1}), {"touched": 3})
+        after, _ = self.c.walk("subscribers")
+        changed = [a["id"] for a, b in zip(after, before) if a != b]
+        self.assertEqual(changed, [before[k]["id"] for k in (1, 101, 201)])
+        self.assertEqual(after[1]["properties"]["touched"], 1)
+        self.assertGreater(pm.parse_ts(after[1]["updated_at"]), pm.parse_ts(before[1]["updated_at"]))
+        self.c.admin("POST", "touch", {"ids": [before[2]["id"]], "updated_at": "2030-01-01T00:00:00Z"})
+        rows, _ = self.c.walk("subscribers", updated_at__gte="2030-01-01T00:00:00Z")
+        self.assertEqual([r["id"] for r in rows], [before[2]["id"]])
+
+    def test_remove_hides_a_subscriber_everywhere(self):
+        before, _ = self.c.walk("subscribers")
+        gone = before[60]["id"]
+        self.assertEqual(self.c.admin("POST", "remove", {"ids": [gone]}), {"removed": 1})
+        after, _ = self.c.walk("subscribers")
+        self.assertEqual([r["id"] for r in after], [r["id"] for r in before if r["id"] != gone])
+        self.assertEqual(self.c.get("/api/v2/subscribers/" + gone)[0], 404)
+        self.assertEqual(self.count("subscribers"), 299)
+        rows, _ = self.c.walk("subscribers", sort="created_at__asc",
+                              created_at__gte=before[60]["created_at"])
+        self.assertNotIn(gone, [r["id"] for r in rows])
+
+    def test_request_log_can_be_emptied_alone(self):
+        self.c.admin("POST", "touch", {"every": 100})
+        self.c.get("/api/v2/me")
+        self.assertEqual(len(self.log()), 1)
+        self.assertEqual(self.c.admin("DELETE", "requests"), {"requests": 0})
+        self.assertEqual(self.log(), [])
+        rows, _ = self.c.walk("subscribers", updated_at__gt="2026-07-01T00:00:00Z")
+        self.assertEqual(len(rows), 3)
+
+    def test_bad_admin_bodies_are_400(self):
+        for body in ({}, {"every": 0}, {"ids": ["s_nosuch"]}, {"every": 2, "updated_at": "soon"}):
+            status, reply, _ = self.c.call("POST", "/__admin/touch", body=body, key=None)
+            self.assertEqual(status, 400, body)
+            self.assertIn("error", reply)
+
+
 class WriteTest(MockTest):
     def test_create_is_pending_until_confirmed(self):
         status, sub, _ = self.c.call("POST", "/api/v2/subscribers",

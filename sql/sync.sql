@@ -1,0 +1,246 @@
+--
+-- Mirrors: CALL postscript_fdw_sync(source, target, ...) keeps a local table
+-- an exact copy of a foreign table: a full pass in created_at keyset batches,
+-- each committed with its cursor; later runs fetch only updated_at >= cursor -
+-- overlap; resumable after a cancel or an API failure; one sync per mirror;
+-- a full pass finds rows that left Postscript.  Each step asserts the rows,
+-- the status view and the requests the local API server received.
+--
+-- Changes made here carry updated_at values relative to a base time one
+-- day ago (the seeded data ends 2026-06-30), and requests show them as
+-- <base ± interval>.  The CONTEXT of an error (lines of the procedure) is not
+-- shown.
+\set SHOW_CONTEXT never
+SELECT mock.reset();
+SELECT date_trunc('second', now()) - interval '1 day' AS base \gset
+SET sync.base = :'base';
+SET IntervalStyle = postgres;
+
+-- change subscribers upstream, with the updated_at given
+CREATE FUNCTION sync_touch(spec jsonb, at timestamptz) RETURNS text LANGUAGE sql
+  RETURN mock.admin('POST', '/__admin/touch',
+                    (spec || jsonb_build_object('updated_at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text);
+
+-- a query string with its updated_at value shown relative to the base
+CREATE FUNCTION sync_show(q text) RETURNS text LANGUAGE sql AS $$
+  SELECT CASE WHEN m IS NULL THEN q
+              ELSE replace(q, m[1], '<base ' || CASE WHEN t >= b THEN '+ ' || (t - b) ELSE '- ' || (b - t) END || '>') END
+    FROM (SELECT regexp_match(q, 'updated_at__(?:gte|gt|eq)=([^&]*)') AS m) x,
+         LATERAL (SELECT replace(m[1], '%3A', ':')::timestamptz AS t,
+                         current_setting('sync.base')::timestamptz AS b) y
+$$;
+
+-- empty the server's request log, keeping its data and faults
+CREATE FUNCTION sync_clear_log() RETURNS void LANGUAGE sql
+  BEGIN ATOMIC SELECT mock.admin('DELETE', '/__admin/requests'); END;
+
+-- the requests since the last reset, one line per query with its pages
+CREATE VIEW sync_requests AS
+SELECT min(seq) AS first_seq, method, path,
+       sync_show(regexp_replace(query, '&?page=\d+$', '')) AS query,
+       string_agg(substring(query from 'page=(\d+)$'), ',' ORDER BY seq) AS pages,
+       string_agg(DISTINCT status::text, ',') AS status
+  FROM mock.requests()
+ GROUP BY method, path, regexp_replace(query, '&?page=\d+$', '')
+ ORDER BY 1;
+
+-- a mirror equals the foreign table row for row (reads it: 20 requests)
+CREATE FUNCTION sync_diff(mirror regclass, OUT missing bigint, OUT extra bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('SELECT (SELECT count(*) FROM (SELECT * FROM ps.subscribers EXCEPT ALL SELECT * FROM %1$s) a),
+                         (SELECT count(*) FROM (SELECT * FROM %1$s EXCEPT ALL SELECT * FROM ps.subscribers) b)', mirror)
+    INTO missing, extra;
+END $$;
+
+CREATE VIEW sync_status AS
+SELECT target, strategy, status, run_mode, batches, rows_fetched, rows_inserted,
+       rows_updated, rows_removed, requests, status_429, full_pass_pending, last_error_sqlstate, last_error
+  FROM postscript_fdw_sync_status;
+
+-- 1. The first sync: a full pass, 500 rows a batch (five pages of 100), the
+-- mirror created like the foreign table with a primary key on id
+CALL postscript_fdw_sync('ps.subscribers', 'mirror', batch_rows => 500);
+SELECT method, path, query, pages, status FROM sync_requests;
+SELECT * FROM sync_status;
+-- the change cursor is where the pass began: any later change has a newer updated_at
+SELECT change_cursor = run_started AS cursor_at_pass_start, last_full_at = run_ended AS full_at_end,
+       full_pass_cursor IS NULL AS no_pass_pending
+  FROM postscript_fdw_sync_status;
+SELECT mock.reset();
+SELECT * FROM sync_diff('mirror');
+SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'mirror'::regclass;
+-- the state table's rows are kept by pg_dump
+SELECT extconfig::regclass[] FROM pg_extension WHERE extname = 'postscript_fdw';
+
+-- 2. Incremental: only updated_at >= cursor - overlap (5 minutes), upserted.
+-- Pretend the pass ended at the base time; then four subscribers change, one
+-- of them with an updated_at 2 minutes before the cursor (a late write, or
+-- clock skew: the overlap catches it) and one 10 minutes before (beyond the
+-- overlap: missed until the next full pass, in 6. below)
+UPDATE postscript_fdw_sync_state SET change_cursor = :'base';
+SELECT id AS s1 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 10 \gset
+SELECT id AS s2 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 20 \gset
+SELECT id AS s3 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 30 \gset
+SELECT id AS s4 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 40 \gset
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s1', :'s2']), :'base'::timestamptz + interval '1 hour');
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s3']), :'base'::timestamptz - interval '2 minutes');
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz - interval '10 minutes');
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+SELECT method, path, query, pages, status FROM sync_requests;
+SELECT * FROM sync_status;
+-- the cursor: the newest updated_at stored
+SELECT change_cursor - :'base' AS cursor_after_base FROM postscript_fdw_sync_status;
+SELECT id = :'s1' AS s1, id = :'s2' AS s2, id = :'s3' AS s3, updated_at - :'base' AS updated_after_base,
+       properties->'touched' AS touched
+  FROM mirror WHERE properties ? 'touched' ORDER BY updated_at, id;
+
+-- a run with nothing new: one request, which reads the rows at the cursor
+-- again (the overlap) and changes nothing
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+SELECT method, path, query, pages, status FROM sync_requests;
+SELECT status, run_mode, batches, rows_fetched, rows_inserted, rows_updated, requests FROM sync_status;
+
+-- 3. Equal timestamps: fourteen subscribers share one updated_at, more than a
+-- batch (4 rows) holds; pages of 5.  The batch that is all one timestamp is
+-- completed with updated_at = that time (every page), the next goes past it.
+SELECT mock.config('{"page_size": 5}');
+SELECT sync_touch('{"every": 150, "offset": 3}', :'base'::timestamptz + interval '3 hours');
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz + interval '2 hours');
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror', batch_rows => 4);
+SELECT method, path, query, pages, status FROM sync_requests;
+SELECT status, run_mode, batches, rows_fetched, rows_inserted, rows_updated, requests FROM sync_status;
+SELECT updated_at - :'base' AS updated_after_base, count(*) FROM mirror WHERE updated_at > :'base' GROUP BY 1 ORDER BY 1;
+SELECT mock.config('{"page_size": 100}');
+
+-- a row dated in the future (by the clock of this server) does not move the
+-- cursor past the time the run began: each run reads it again rather than
+-- let the cursor jump over changes made now
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s1']), now() + interval '1 day');
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+SELECT rows_fetched, rows_updated, change_cursor = run_started AS cursor_at_run_start FROM postscript_fdw_sync_status;
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+SELECT rows_fetched, rows_updated, change_cursor = run_started AS cursor_at_run_start FROM postscript_fdw_sync_status;
+
+-- 4. Resume after a cancel: a second mirror's first pass is stopped by
+-- statement_timeout while page 3 of its second batch stalls.  The first batch
+-- stays committed with its cursor; the next CALL goes on from that cursor.
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "stall", "delay_ms": 60000, "path": "/api/v2/subscribers", "after": 7}');
+SET statement_timeout = '5s';
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2', batch_rows => 500);
+\echo :LAST_ERROR_SQLSTATE
+RESET statement_timeout;
+SELECT * FROM sync_status WHERE target = 'public.mirror2';
+SELECT full_pass_cursor = (SELECT max(created_at) FROM mirror2) AS cursor_at_last_stored_row,
+       (SELECT count(*) FROM mirror2) AS stored
+  FROM postscript_fdw_sync_status WHERE target = 'public.mirror2';
+SELECT method, path, query, pages, status FROM sync_requests;
+SELECT mock.reset();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2', batch_rows => 500);
+-- the resumed pass starts at the cursor: the first batch is not fetched again
+SELECT method, path, query, pages, status FROM sync_requests;
+SELECT * FROM sync_status WHERE target = 'public.mirror2';
+SELECT * FROM sync_diff('mirror2');
+
+-- 5. Resume after the API failing for longer than the retries: 503 from the
+-- 8th request on; one retry allowed
+ALTER SERVER ps OPTIONS (ADD max_retries '1');
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "status", "status": 503, "path": "/api/v2/subscribers", "after": 7, "count": -1}');
+CALL postscript_fdw_sync('ps.subscribers', 'mirror3', batch_rows => 500);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sync_status WHERE target = 'public.mirror3';
+SELECT (SELECT count(*) FROM mirror3) AS stored;
+SELECT method, path, query, pages, status FROM sync_requests;
+-- the lock is released: the next CALL runs, from the cursor
+SELECT mock.reset();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror3', batch_rows => 500);
+SELECT method, path, query, pages, status FROM sync_requests;
+SELECT * FROM sync_status WHERE target = 'public.mirror3';
+SELECT * FROM sync_diff('mirror3');
+ALTER SERVER ps OPTIONS (DROP max_retries);
+
+-- 6. A full pass finds rows that left Postscript: two subscribers disappear
+-- upstream.  Each created_at that a batch lacks is asked for once more
+-- (created_at = ...) before its row is deleted.  The pass also updates every
+-- row that differs: the 17 changed in 2. and 3. (the server's reset in 4.
+-- made them seeded rows again) and s4, the change the overlap missed in 2.
+SELECT mock.reset();
+SELECT id AS gone1 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 700 \gset
+SELECT id AS gone2 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 1999 \gset
+SELECT mock.admin('POST', '/__admin/remove', format('{"ids": ["%s", "%s"]}', :'gone1', :'gone2'));
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz - interval '10 minutes');
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror', mode => 'full', batch_rows => 500);
+SELECT method, path, query ~ '^created_at__eq=' AS recheck, count(*) AS requests
+  FROM mock.requests() GROUP BY 1, 2, 3 ORDER BY 3;
+SELECT * FROM sync_status WHERE target = 'public.mirror';
+SELECT count(*) FROM mirror WHERE id IN (:'gone1', :'gone2');
+SELECT * FROM sync_diff('mirror');
+
+-- removed => 'mark': the rows stay, with removed_at set (the column is added)
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2', mode => 'full', removed => 'mark', batch_rows => 500);
+SELECT rows_removed, rows_updated FROM sync_status WHERE target = 'public.mirror2';
+SELECT id = :'gone1' AS is_gone1, removed_at IS NOT NULL AS marked FROM mirror2 WHERE removed_at IS NOT NULL ORDER BY 1;
+-- a marked row is not asked for again in the next full pass
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2', mode => 'full', removed => 'mark', batch_rows => 500);
+SELECT rows_removed, rows_updated, requests FROM sync_status WHERE target = 'public.mirror2';
+
+-- 7. One sync per mirror: while its lock is held (here by this session,
+-- as a running sync would hold it) a CALL is refused and makes no request
+SELECT pg_advisory_lock(postscript_fdw_sync_lock_key('public.mirror'));
+SELECT status, pid = pg_backend_pid() AS this_session FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS requests FROM mock.requests();
+SELECT pg_advisory_unlock(postscript_fdw_sync_lock_key('public.mirror'));
+SELECT status FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
+
+-- 8. A table without a change cursor (keywords: one response) is read whole,
+-- one request a run; rows it no longer lists are removed
+CALL postscript_fdw_sync('ps.keywords', 'kw_mirror');
+INSERT INTO kw_mirror (id, keyword) VALUES ('kw_local_only', 'NOTUPSTREAM');
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.keywords', 'kw_mirror');
+SELECT method, path, query, pages, status FROM sync_requests;
+SELECT target, strategy, status, run_mode, batches, rows_fetched, rows_inserted, rows_updated, rows_removed, requests
+  FROM sync_status WHERE target = 'public.kw_mirror';
+SELECT (SELECT count(*) FROM (SELECT * FROM ps.keywords EXCEPT ALL SELECT * FROM kw_mirror) a) AS missing,
+       (SELECT count(*) FROM (SELECT * FROM kw_mirror EXCEPT ALL SELECT * FROM ps.keywords) b) AS extra;
+
+-- 9. Mistakes are refused before any request
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('mirror', 'mirror_of_mirror');
+\echo :LAST_ERROR_SQLSTATE
+CALL postscript_fdw_sync('ps.subscribers', 'mirror', mode => 'sometimes');
+\echo :LAST_ERROR_SQLSTATE
+CALL postscript_fdw_sync('ps.subscribers', 'mirror', removed => 'archive');
+\echo :LAST_ERROR_SQLSTATE
+CALL postscript_fdw_sync('ps.subscribers', 'mirror', batch_rows => 0);
+\echo :LAST_ERROR_SQLSTATE
+CREATE TABLE no_key (id text, email text);
+CALL postscript_fdw_sync('ps.subscribers', 'no_key');
+\echo :LAST_ERROR_SQLSTATE
+BEGIN;
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- several statements in one query string are one transaction too
+SELECT 1 AS one \; CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
+SELECT count(*) AS requests FROM mock.requests();
+
+DROP TABLE mirror, mirror2, mirror3, kw_mirror, no_key;
+DELETE FROM postscript_fdw_sync_state;
+DROP VIEW sync_requests, sync_status;
+DROP FUNCTION sync_diff(regclass), sync_clear_log(), sync_touch(jsonb, timestamptz), sync_show(text);
+RESET sync.base;
+RESET IntervalStyle;
