@@ -7,6 +7,8 @@ OBJS = \
 	src/connection.o \
 	src/http.o \
 	src/json_conv.o \
+	src/json_stream.o \
+	src/pagescan.o \
 	src/deparse.o \
 	src/import.o \
 	src/modify.o \
@@ -24,7 +26,7 @@ PG_CPPFLAGS += -I$(srcdir)/src
 
 # pg_regress tests; they need the local API server (see scripts/test.sh),
 # whose URL reaches them through the PS_MOCK_URL environment variable.
-REGRESS = setup import options read pagination errors auth pushdown pushdown_diff writes examples resilience security
+REGRESS = setup import options read pagination errors auth pushdown pushdown_diff writes examples resilience security parser
 REGRESS_OPTS = --inputdir=$(srcdir)
 
 PG_CONFIG ?= pg_config
@@ -35,4 +37,5 @@ include $(PGXS)
 # object that uses it, or objects disagree about its layout
 $(OBJS): $(srcdir)/src/postscript_fdw.h
 src/phone.o: $(srcdir)/src/phone.h
+$(OBJS): $(srcdir)/src/pagescan.h
 src/querystring.o src/deparse.o src/http.o: $(srcdir)/src/querystring.h
