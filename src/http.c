@@ -119,6 +119,14 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	size_t		n = size * nmemb;
 	StringInfo	b = &tr->body;
 
+	/*
+	 * A cancel is taken between two calls into libcurl, but one call may hand
+	 * over many megabytes (a compressed page): a read pauses here instead, so
+	 * that the caller's CHECK_FOR_INTERRUPTS comes at once.  That raises, so
+	 * nothing resumes the transfer (at worst, request_timeout would end it).
+	 */
+	if (tr->scan != NULL && (QueryCancelPending || ProcDiePending))
+		return CURL_WRITEFUNC_PAUSE;
 	if (tr->received + (int64) n > tr->max_bytes)
 	{
 		tr->too_large = true;
