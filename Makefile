@@ -8,6 +8,8 @@ OBJS = \
 	src/http.o \
 	src/api_error.o \
 	src/json_conv.o \
+	src/json_stream.o \
+	src/pagescan.o \
 	src/deparse.o \
 	src/import.o \
 	src/modify.o \
@@ -30,7 +32,7 @@ PG_CPPFLAGS += -I$(srcdir)/src
 
 # pg_regress tests; they need the local API server (see scripts/test.sh),
 # whose URL reaches them through the PS_MOCK_URL environment variable.
-REGRESS = setup import options read pagination errors auth pushdown pushdown_diff writes examples resilience security webhooks sync
+REGRESS = setup import options read pagination errors auth pushdown pushdown_diff writes examples resilience security webhooks sync parser
 REGRESS_OPTS = --inputdir=$(srcdir)
 
 PG_CONFIG ?= pg_config
@@ -42,4 +44,5 @@ include $(PGXS)
 $(OBJS): $(srcdir)/src/postscript_fdw.h
 src/phone.o: $(srcdir)/src/phone.h
 src/modify.o src/validate.o: $(srcdir)/src/validate.h
+$(OBJS): $(srcdir)/src/pagescan.h
 src/querystring.o src/deparse.o src/http.o: $(srcdir)/src/querystring.h

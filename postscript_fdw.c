@@ -87,6 +87,7 @@ typedef struct PsScanState
 	int			id_mode;
 	ExprState  *id_state;
 	Bitmapset  *attrs_used;
+	PsRowReader *reader;		/* the columns the scan reads, from a record */
 
 	MemoryContext page_cxt;		/* one response at a time */
 	MemoryContext ahead_cxt;	/* pages fetched ahead, concurrently */
@@ -98,9 +99,8 @@ typedef struct PsScanState
 	char	   *query;			/* filters and sort, without page */
 	int			page;
 	int			total_pages;	/* -1: unknown */
-	PsJson *records;		/* current page's array (or one record) */
-	size_t		nrecords;
-	size_t		next;
+	PsPageScan *records;		/* the current page (or one record) */
+	PsRecordCursor cursor;		/* the next record in it */
 	int			limit_rows;		/* rows a LIMIT needs, -1: no LIMIT */
 	int			first_page_rows;	/* records on page 1 */
 	PsHttpResult *ahead;		/* pages ahead_first.. fetched ahead */
@@ -155,10 +155,7 @@ remote_rows(PlannerInfo *root, RelOptInfo *baserel, PsRelInfo *info,
 	StringInfoData qs;
 	PsConn	   *conn;
 	PsHttpResult res;
-	PsJson	   *body,
-			   *recs,
-			   *pi,
-			   *tp;
+	PsPageScan *page;
 	char	   *path;
 	double		n,
 				total_pages = 1;
@@ -192,23 +189,13 @@ remote_rows(PlannerInfo *root, RelOptInfo *baserel, PsRelInfo *info,
 	path = psprintf("%s?%s%spage=1", t->endpoint, qs.data, qs.len ? "&" : "");
 	conn = ps_get_connection(t->serverid,
 							 OidIsValid(baserel->userid) ? baserel->userid : GetUserId());
-	ps_http_request(conn, "GET", path, NULL, 0, &res);
-	body = ps_parse_json(res.body, res.len, conn->opts->max_json_depth, "GET", path);
-	if (!json_object_is_type(body, json_type_object) ||
-		!json_object_object_get_ex(body, t->records_key, &recs) ||
-		!json_object_is_type(recs, json_type_array))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("Postscript response for foreign table \"%s\" has no \"%s\" array",
-						t->relname, t->records_key),
-				 errhint("Check the table's endpoint and records_key options."),
-				 errcontext("postscript_fdw remote estimate GET %s", path)));
-	n = json_object_array_length(recs);
-	if (json_object_object_get_ex(body, "page_info", &pi) &&
-		json_object_is_type(pi, json_type_object) &&
-		json_object_object_get_ex(pi, "total_pages", &tp) &&
-		json_object_is_type(tp, json_type_int))
-		total_pages = json_object_get_int(tp);
+	/* the records are counted, none is kept */
+	page = ps_page_new(NULL, PS_SCAN_LIST, t->records_key, conn->opts->max_json_depth);
+	ps_http_read(conn, path, 0, page, &res);
+	ps_page_check_list(page, t->relname, t->records_key, path);
+	n = (double) ps_scan_nrecords(page);
+	if (ps_scan_total_pages(page) >= 0)
+		total_pages = ps_scan_total_pages(page);
 	if (total_pages > 1 && n > 0)
 	{
 		info->page_size = n;
@@ -527,6 +514,7 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	}
 	st->conn = ps_get_connection(st->table->serverid, userid);
+	st->reader = ps_row_reader(st->table, st->attrs_used);
 
 	nparams = list_length(st->param_names);
 	st->param_states = ExecInitExprList(list_truncate(list_copy(exprs), nparams),
@@ -644,15 +632,14 @@ request_path(PsScanState *st)
 	return pstrdup(t->endpoint);
 }
 
-static void
-no_records_error(PsScanState *st, const char *path, const char *why)
+/* a scanner for one response of this scan, in the current memory context */
+static PsPageScan *
+new_page(PsScanState *st)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("Postscript response for foreign table \"%s\" %s",
-					st->table->relname, why),
-			 errhint("Check the table's endpoint and records_key options."),
-			 errcontext("postscript_fdw request GET %s", path)));
+	bool		one = st->id_mode || st->table->records_key == NULL;
+
+	return ps_page_new(st->reader, one ? PS_SCAN_RECORD : PS_SCAN_LIST,
+					   st->table->records_key, st->conn->opts->max_json_depth);
 }
 
 /*
@@ -660,7 +647,7 @@ no_records_error(PsScanState *st, const char *path, const char *why)
  * max_concurrency at a time, concurrently, into ahead_cxt, and handed out in
  * page order.  Not beyond what a LIMIT needs (judged by page 1's size): past
  * that, pages come one at a time.  Sets *res for page st->page, or leaves
- * res->json NULL when that page must be fetched on its own.
+ * res->page NULL when that page must be fetched on its own.
  */
 static void
 page_from_ahead(PsScanState *st, PsHttpResult *res)
@@ -691,16 +678,18 @@ page_from_ahead(PsScanState *st, PsHttpResult *res)
 	{
 		MemoryContext old = MemoryContextSwitchTo(st->ahead_cxt);
 		char	  **paths = palloc(sizeof(char *) * n);
+		PsPageScan **scans = palloc(sizeof(PsPageScan *) * n);
 		int			page = st->page;
 
 		for (int i = 0; i < n; i++)
 		{
 			st->page = page + i;
 			paths[i] = request_path(st);
+			scans[i] = new_page(st);
 		}
 		st->page = page;
 		st->ahead = palloc(sizeof(PsHttpResult) * n);
-		ps_http_get_many(st->conn, paths, n, st->ahead);
+		ps_http_get_many(st->conn, paths, n, scans, st->ahead);
 		MemoryContextSwitchTo(old);
 	}
 	st->ahead_first = st->page;
@@ -710,26 +699,26 @@ page_from_ahead(PsScanState *st, PsHttpResult *res)
 }
 
 /*
- * Fetch the next response into page_cxt.  Returns false at the end of the
- * scan.
+ * Fetch the next response into page_cxt, scanned as it arrived: its records
+ * are handed out from st->cursor.  Returns false at the end of the scan.
  */
 static bool
 fetch_next(PsScanState *st)
 {
 	PsTable    *t = st->table;
 	PsHttpResult res;
-	PsJson *root;
 	char	   *path;
 	MemoryContext old;
 
 	for (;;)
 	{
+		uint64		nrecords;
+
 		if (st->done)
 			return false;
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(st->page_cxt);
 		st->records = NULL;
-		st->nrecords = st->next = 0;
 		old = MemoryContextSwitchTo(st->page_cxt);
 
 		if (st->id_mode)
@@ -742,21 +731,20 @@ fetch_next(PsScanState *st)
 			}
 			path = request_path(st);
 			st->next_id++;
-			ps_http_request(st->conn, "GET", path, NULL, PS_HTTP_ALLOW_404 | PS_HTTP_PARSE, &res);
+			ps_http_read(st->conn, path, PS_HTTP_ALLOW_404, new_page(st), &res);
+			st->requests++;
 		}
 		else
 		{
 			st->page++;
 			path = request_path(st);
 			page_from_ahead(st, &res);
-			if (res.json == NULL)
+			if (res.page == NULL)
 			{
-				ps_http_request(st->conn, "GET", path, NULL, PS_HTTP_PARSE, &res);
+				ps_http_read(st->conn, path, 0, new_page(st), &res);
 				st->requests++;
 			}
 		}
-		if (st->id_mode)
-			st->requests++;
 		st->retries += res.retries;
 
 		if (res.status == 404 || res.status == 400)
@@ -766,48 +754,27 @@ fetch_next(PsScanState *st)
 			continue;
 		}
 
-		/* parsed while it arrived */
-		root = res.json;
+		st->records = res.page;
+		ps_scan_cursor(st->records, &st->cursor);
+		nrecords = ps_scan_nrecords(st->records);
 		st->pages++;
 
 		if (st->id_mode || t->records_key == NULL)
 		{
 			/* the response is the record */
-			st->records = root;
-			st->nrecords = 1;
 			if (!st->id_mode)
 				st->done = true;
 		}
 		else
 		{
-			PsJson *recs;
-			PsJson *pi,
-					   *tp;
-
-			/* {} is documented for a shop without keywords: no records */
-			if (json_object_is_type(root, json_type_object) &&
-				json_object_object_length(root) == 0)
-				json_object_object_add(root, t->records_key, json_object_new_array());
-			if (!json_object_is_type(root, json_type_object) ||
-				!json_object_object_get_ex(root, t->records_key, &recs))
-				no_records_error(st, path,
-								 psprintf("has no \"%s\" key", t->records_key));
-			if (!json_object_is_type(recs, json_type_array))
-				no_records_error(st, path,
-								 psprintf("has a \"%s\" that is not an array", t->records_key));
-			st->records = recs;
-			st->nrecords = json_object_array_length(recs);
+			ps_page_check_list(st->records, t->relname, t->records_key, path);
 			if (st->page == 1)
-				st->first_page_rows = (int) st->nrecords;
-
-			if (!t->paginated || st->nrecords == 0)
+				st->first_page_rows = (int) Min(nrecords, (uint64) PG_INT32_MAX);
+			if (!t->paginated || nrecords == 0)
 				st->done = true;
-			else if (json_object_object_get_ex(root, "page_info", &pi) &&
-					 json_object_is_type(pi, json_type_object) &&
-					 json_object_object_get_ex(pi, "total_pages", &tp) &&
-					 json_object_is_type(tp, json_type_int))
+			else if (ps_scan_total_pages(st->records) >= 0)
 			{
-				st->total_pages = json_object_get_int(tp);
+				st->total_pages = ps_scan_total_pages(st->records);
 				if (st->page >= st->total_pages)
 					st->done = true;
 			}
@@ -820,7 +787,7 @@ fetch_next(PsScanState *st)
 					(errmsg("postscript_fdw: foreign table \"%s\": %lld pages, %lld rows so far",
 							t->relname, (long long) st->pages, (long long) st->rows)));
 
-		if (st->nrecords > 0)
+		if (nrecords > 0)
 			return true;
 	}
 }
@@ -830,7 +797,9 @@ postscriptIterateForeignScan(ForeignScanState *node)
 {
 	PsScanState *st = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-	PsJson *rec;
+	PsJsonType type;
+	const PsField *fields;
+	uint32		nfields;
 	MemoryContext old;
 
 	ExecClearTuple(slot);
@@ -841,17 +810,18 @@ postscriptIterateForeignScan(ForeignScanState *node)
 		st->total_pages = -1;
 		st->done = !build_query(node, st);
 	}
-	if (st->next >= st->nrecords && !fetch_next(st))
-		return slot;
-
-	rec = (st->id_mode || st->table->records_key == NULL)
-		? st->records
-		: json_object_array_get_idx(st->records, st->next);
-	st->next++;
+	/* a cancel is seen within a row, however large the page */
+	CHECK_FOR_INTERRUPTS();
+	while (st->records == NULL ||
+		   !ps_scan_next_record(&st->cursor, &type, &fields, &nfields))
+	{
+		if (!fetch_next(st))
+			return slot;
+	}
 
 	MemoryContextReset(st->row_cxt);
 	old = MemoryContextSwitchTo(st->row_cxt);
-	ps_record_to_values(st->table, rec, slot->tts_values, slot->tts_isnull, st->attrs_used);
+	ps_row_values(st->reader, type, fields, nfields, slot->tts_values, slot->tts_isnull);
 	MemoryContextSwitchTo(old);
 	ExecStoreVirtualTuple(slot);
 	st->rows++;
@@ -868,7 +838,6 @@ postscriptReScanForeignScan(ForeignScanState *node)
 	st->started = false;
 	st->done = false;
 	st->records = NULL;
-	st->nrecords = st->next = 0;
 	st->nahead = 0;
 	MemoryContextReset(st->page_cxt);
 	MemoryContextReset(st->ahead_cxt);

@@ -1,14 +1,14 @@
 /*
- * libFuzzer harness for the JSON-to-row conversion (src/json_conv.c, and
- * ps_parse_json of src/http.c), which calls PostgreSQL's type input
- * functions and so runs only inside a backend.
+ * libFuzzer harness for the page-to-row conversion (the page scanner of
+ * src/pagescan.c read by src/json_conv.c), which calls PostgreSQL's type
+ * input functions and so runs only inside a backend.
  *
  * This file and the extension's sources are built (clang,
  * -fsanitize=fuzzer-no-link, linked with libFuzzer's no-main runtime) into
  * a test-only library that fuzz/run.sh loads into a single-user postgres
  * process: SELECT postscript_fdw_fuzz_rows('fuzz.t'::regclass, '<libFuzzer
  * arguments>') hands control to LLVMFuzzerRunDriver, which feeds each input
- * as a response body: parsed with the server's limits, then every record
+ * as a response body: scanned with the server's limits, then every record
  * (the body itself, or each element of an array) converted to a row of
  * foreign table fuzz.t, whose columns cover the types a user may choose.
  * A PostgreSQL ERROR is an accepted outcome (flushed, memory reset); a
@@ -90,21 +90,34 @@ run_driver(const char *name, text *args_text, int (*cb) (const uint8_t *data, si
 		 fuzz_rows, fuzz_errors);
 }
 
+/*
+ * A body as the scan path reads it: an array is the records of a list page
+ * (wrapped as {"rows": ...}), anything else is one record; then every record
+ * converted to a row of fuzz.t.
+ */
 static void
 convert_rows(const uint8_t *data, size_t size)
 {
 	Datum	   *values = palloc(sizeof(Datum) * fuzz_table->natts);
 	bool	   *nulls = palloc(sizeof(bool) * fuzz_table->natts);
-	PsJson	   *root = ps_parse_json((const char *) data, size, 64, "GET", "/fuzz");
+	PsRowReader *rr = ps_row_reader(fuzz_table, NULL);
+	bool		list = size > 0 && data[0] == '[';
+	PsPageScan *page = ps_page_new(rr, list ? PS_SCAN_LIST : PS_SCAN_RECORD,
+								   list ? "rows" : NULL, 64);
+	PsRecordCursor cur;
+	PsJsonType	type;
+	const PsField *fields;
+	uint32		n;
 
-	if (json_object_is_type(root, json_type_array))
-	{
-		for (size_t i = 0; i < json_object_array_length(root); i++)
-			ps_record_to_values(fuzz_table, json_object_array_get_idx(root, i),
-								values, nulls, NULL);
-	}
-	else
-		ps_record_to_values(fuzz_table, root, values, nulls, NULL);
+	if (list)
+		ps_scan_feed(page, "{\"rows\": ", 9);
+	ps_scan_feed(page, (const char *) data, size);
+	if (list)
+		ps_scan_feed(page, "}", 1);
+	ps_page_finish(page, (int64) size, "GET", "/fuzz");
+	ps_scan_cursor(page, &cur);
+	while (ps_scan_next_record(&cur, &type, &fields, &n))
+		ps_row_values(rr, type, fields, n, values, nulls);
 	fuzz_rows++;
 }
 

@@ -12,8 +12,11 @@
 #   validate     fuzz_validate.c: src/validate.c, the checks of written
 #                values (email, event type, origin, customer id, subscriber
 #                properties, tags; plain C with json-c, ASan + UBSan)
-#   json_rows    fuzz_json_rows.c: a response body through ps_parse_json and
-#                the JSON-to-row conversion of src/json_conv.c into a foreign
+#   pagescan     fuzz_pagescan.c: src/pagescan.c, the streaming page scanner
+#                (plain C, ASan + UBSan); a body cut into chunks anywhere must
+#                give the same records, field for field, as the body whole
+#   json_rows    fuzz_json_rows.c: a response body through the page scanner and
+#                the page-to-row conversion of src/json_conv.c into a foreign
 #                table with columns of many types.  That code calls
 #                PostgreSQL's type input functions, so it runs inside a
 #                single-user postgres process of a throwaway cluster: the
@@ -38,7 +41,7 @@ ps_install_deps clang libclang-rt-14-dev
 work=$(mktemp -d /tmp/postscript_fdw.fuzz.XXXXXX)
 chmod 755 "$work"
 rc=0
-for t in phone querystring validate; do
+for t in phone querystring validate pagescan; do
 	ps_log "fuzz_$t: building"
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-I"$PS_ROOT/src" "fuzz_$t.c" "$PS_ROOT/src/$t.c" -ljson-c -o "$work/fuzz_$t" \

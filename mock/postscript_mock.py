@@ -912,7 +912,12 @@ ADMIN_CHANGEABLE = {"id", "email", "tags", "properties", "subscriptions", "shopi
                     "updated_at"}
 
 FAULT_KINDS = {"status", "rate_limit", "slow", "stall", "truncate", "malformed", "close",
-               "applied_500", "body"}
+               "applied_500", "body", "huge_page", "endless"}
+
+
+def records_key_of(f, path):
+    """The list key a hostile page uses: the fault's, or the path's last part."""
+    return f.get("records_key") or path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def copy_escape(value):
@@ -1363,6 +1368,52 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
+    def send_chunked(self, status, raw, size):
+        """raw in HTTP chunks of size bytes, each flushed on its own: the client
+        gets a body cut anywhere, inside a UTF-8 character or an escape."""
+        pending = getattr(self, "pending_log", None)
+        if pending is not None:
+            self.pending_log = None
+            self.server.state.record(*pending)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for i in range(0, len(raw), max(1, size)):
+                part = raw[i:i + max(1, size)]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def send_endless(self, key, record, max_bytes):
+        """A chunked list page whose records never end (until the client leaves,
+        or max_bytes were sent): the shape of a server gone wrong."""
+        pending = getattr(self, "pending_log", None)
+        if pending is not None:
+            self.pending_log = None
+            self.server.state.record(*pending)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        block = (record + ",") * max(1, 65536 // (len(record) + 1))
+        first = ('{"%s": [' % key).encode("utf-8")
+        chunk = block.encode("utf-8")
+        sent = 0
+        try:
+            for part in [first] + [chunk] * (max_bytes // len(chunk) + 1):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                sent += len(part)
+                if sent >= max_bytes:
+                    break
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
     def admin_reply(self, obj, status=200):
         self.send_json(status, obj)
 
@@ -1453,8 +1504,26 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "body":
             raw = base64.b64decode(f["body_b64"]) if "body_b64" in f else f.get("body", "").encode("utf-8")
             entry["status"] = f.get("status", 200)
+            if f.get("chunk_bytes"):
+                self.send_chunked(entry["status"], raw, int(f["chunk_bytes"]))
+                return True
             self.send_json(entry["status"], None, headers, raw=raw,
                            content_type=f.get("content_type", "application/json"))
+            return True
+        if kind == "huge_page":
+            # one well-formed page of `records` copies of `record` (JSON text)
+            rec = f.get("record", "{}").encode("utf-8")
+            n = int(f.get("records", 100000))
+            raw = b"".join([b'{"', records_key_of(f, url.path).encode("utf-8"), b'": [',
+                            b",".join([rec] * n), b'], "page_info": {"page": 1, "total_pages": ',
+                            str(int(f.get("total_pages", 1))).encode(), b"}}"])
+            entry["status"] = 200
+            self.send_json(200, None, headers, raw=raw)
+            return True
+        if kind == "endless":
+            entry["status"] = 200
+            self.send_endless(records_key_of(f, url.path), f.get("record", '{"id": "x"}'),
+                              int(f.get("max_bytes", 1 << 31)))
             return True
         state = self.server.state
         try:

@@ -443,6 +443,31 @@ class FaultTest(MockTest):
             with self.assertRaises(ValueError):
                 json.loads(payload)
 
+    def test_body_in_chunks(self):
+        raw = '{"keywords": [{"id": "k\u00e9\u65e5"}]}'.encode("utf-8")
+        self.c.admin("POST", "faults", {"kind": "body", "path": "/api/v2/keywords",
+                                        "body_b64": base64.b64encode(raw).decode(), "chunk_bytes": 1})
+        status, payload, _ = self.c.get("/api/v2/keywords", raw=True)
+        self.assertEqual((status, payload), (200, raw))
+
+    def test_huge_page(self):
+        self.c.admin("POST", "faults", {"kind": "huge_page", "path": "/api/v2/subscribers",
+                                        "records": 1000, "record": '{"id": "s"}'})
+        status, body, _ = self.c.get("/api/v2/subscribers")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["subscribers"], [{"id": "s"}] * 1000)
+        self.assertEqual(body["page_info"]["total_pages"], 1)
+
+    def test_endless_stops_at_max_bytes(self):
+        self.c.admin("POST", "faults", {"kind": "endless", "path": "/api/v2/keywords",
+                                        "max_bytes": 200000})
+        status, payload, _ = self.c.get("/api/v2/keywords", raw=True)
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(len(payload), 200000)
+        self.assertTrue(payload.startswith(b'{"keywords": [{"id": "x"},'))
+        with self.assertRaises(ValueError):
+            json.loads(payload)     # it never ends: no closing bracket
+
     def test_close(self):
         self.c.admin("POST", "faults", {"kind": "close", "path": "/api/v2/me"})
         with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):

@@ -96,7 +96,7 @@ SELECT id, email FROM h_subscribers;
 -- ... nor can jsonb
 SELECT hostile('{"id": "s_3", "properties": {"k": "a\u0000b"}}');
 SELECT id, properties FROM h_subscribers;
--- a lone surrogate escape: json-c decodes it to U+FFFD, valid UTF-8
+-- a lone surrogate escape: decoded to U+FFFD (as json-c did), valid UTF-8
 SELECT hostile('{"id": "s_4", "email": "\ud800@x.com"}');
 SELECT id, email FROM h_subscribers;
 -- a number out of bigint's range

@@ -40,25 +40,15 @@ typedef struct Transfer
 	char		errbuf[CURL_ERROR_SIZE];
 
 	/*
-	 * Incremental parsing (reads of pages): a 2xx body is fed to the JSON
-	 * tokener chunk by chunk as it arrives, and never copied; any other
-	 * body is kept in body for the error message.  tok and json are
-	 * json-c's (malloc), freed by the caller on every path.
+	 * Reads of pages: a 2xx body is fed to the page scanner chunk by chunk
+	 * as it arrives, and never copied; any other body is kept in body for
+	 * the error message.  The scanner's memory is its memory context's.
 	 */
 	CURL	   *handle;
-	json_tokener *tok;			/* NULL: keep the body, parse nothing */
+	PsPageScan *scan;			/* NULL: keep the body, scan nothing */
 	bool		decided;		/* the status of this response was read */
-	bool		streaming;		/* this response is being parsed */
-	PsJson	   *json;			/* the complete value */
-	enum json_tokener_error jerr;	/* first parse error, or _continue */
-	unsigned char carry[4];		/* a UTF-8 character cut by a chunk edge */
-	int			ncarry;
+	bool		streaming;		/* this response is being scanned */
 } Transfer;
-
-static json_tokener *new_tokener(PsConn *conn);
-static PsJson *keep_json(PsJson *root);
-static void json_error(enum json_tokener_error jerr, int64 len, const char *method,
-					   const char *path) pg_attribute_noreturn();
 
 /* ---------------------------------------------------------------- waits */
 
@@ -122,130 +112,6 @@ rate_limit_wait(PsConn *conn)
 
 /* ---------------------------------------------------------------- curl callbacks */
 
-/* only JSON white space in p[0..n) */
-static bool
-only_space(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
-			return false;
-	return true;
-}
-
-/* the length of the UTF-8 sequence lead byte c starts (1 for anything else) */
-static int
-utf8_seq_len(unsigned char c)
-{
-	return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-}
-
-/* how many bytes at the end of p[0..n) start a UTF-8 character cut short */
-static size_t
-utf8_cut_tail(const unsigned char *p, size_t n)
-{
-	for (size_t k = 1; k <= 3 && k <= n; k++)
-	{
-		unsigned char c = p[n - k];
-
-		if ((c & 0xC0) == 0x80)
-			continue;			/* a continuation byte: look further back */
-		return (size_t) utf8_seq_len(c) > k ? k : 0;
-	}
-	return 0;
-}
-
-/*
- * Feed bytes to the tokener.  Runs inside libcurl, so it raises nothing:
- * the first problem is kept in jerr and reported once the transfer is
- * over.
- */
-static void
-feed_raw(Transfer *tr, const char *p, size_t n)
-{
-	if (tr->jerr != json_tokener_continue)
-		return;					/* already failed */
-	if (tr->json != NULL)
-	{
-		/* a complete value: only white space may follow */
-		if (!only_space(p, n))
-			tr->jerr = json_tokener_error_parse_unexpected;
-		return;
-	}
-	while (n > 0)
-	{
-		int			chunk = (int) Min(n, (size_t) INT_MAX);
-		PsJson	   *o = json_tokener_parse_ex(tr->tok, p, chunk);
-		enum json_tokener_error e = json_tokener_get_error(tr->tok);
-
-		if (o != NULL)
-		{
-			size_t		used = json_tokener_get_parse_end(tr->tok);
-
-			tr->json = o;
-			if (!only_space(p + used, n - used))
-				tr->jerr = json_tokener_error_parse_unexpected;
-			return;
-		}
-		if (e != json_tokener_continue)
-		{
-			tr->jerr = e;
-			return;
-		}
-		p += chunk;
-		n -= chunk;
-	}
-}
-
-/*
- * Feed one chunk of a 2xx body.  json-c (0.16) rejects a multi-byte UTF-8
- * character split between two calls as invalid, so a character cut by the
- * chunk's end is held back and completed with the next chunk's first bytes.
- */
-static void
-feed_json(Transfer *tr, const char *p, size_t n)
-{
-	size_t		tail;
-
-	if (tr->ncarry > 0)
-	{
-		unsigned char buf[4];
-		int			need = utf8_seq_len(tr->carry[0]);
-		int			m = tr->ncarry;
-
-		memcpy(buf, tr->carry, m);
-		while (m < need && n > 0 && ((unsigned char) *p & 0xC0) == 0x80)
-		{
-			buf[m++] = (unsigned char) *p++;
-			n--;
-		}
-		if (m < need && n == 0)
-		{
-			/* still cut short: wait for more */
-			memcpy(tr->carry, buf, m);
-			tr->ncarry = m;
-			return;
-		}
-		tr->ncarry = 0;
-		feed_raw(tr, (const char *) buf, m);
-	}
-	tail = utf8_cut_tail((const unsigned char *) p, n);
-	feed_raw(tr, p, n - tail);
-	memcpy(tr->carry, p + n - tail, tail);
-	tr->ncarry = (int) tail;
-}
-
-/* the body is complete: a character still held back is fed as it is */
-static bool
-json_complete(Transfer *tr)
-{
-	if (tr->ncarry > 0)
-	{
-		feed_raw(tr, (const char *) tr->carry, tr->ncarry);
-		tr->ncarry = 0;
-	}
-	return tr->json != NULL && tr->jerr == json_tokener_continue;
-}
-
 static size_t
 write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -253,13 +119,21 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	size_t		n = size * nmemb;
 	StringInfo	b = &tr->body;
 
+	/*
+	 * A cancel is taken between two calls into libcurl, but one call may hand
+	 * over many megabytes (a compressed page): a read pauses here instead, so
+	 * that the caller's CHECK_FOR_INTERRUPTS comes at once.  That raises, so
+	 * nothing resumes the transfer (at worst, request_timeout would end it).
+	 */
+	if (tr->scan != NULL && (QueryCancelPending || ProcDiePending))
+		return CURL_WRITEFUNC_PAUSE;
 	if (tr->received + (int64) n > tr->max_bytes)
 	{
 		tr->too_large = true;
 		return 0;				/* aborts the transfer */
 	}
 	tr->received += n;
-	if (tr->tok != NULL && !tr->decided)
+	if (tr->scan != NULL && !tr->decided)
 	{
 		long		status = 0;
 
@@ -269,7 +143,8 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	}
 	if (tr->streaming)
 	{
-		feed_json(tr, ptr, n);
+		/* a parse error is kept in the scanner, reported after the transfer */
+		(void) ps_scan_feed(tr->scan, ptr, n);
 		return n;
 	}
 	if (b->len + n + 1 > (size_t) b->maxlen)
@@ -434,15 +309,8 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	tr->errbuf[0] = '\0';
 	tr->handle = h;
 	tr->decided = tr->streaming = false;
-	tr->jerr = json_tokener_continue;
-	tr->ncarry = 0;
-	if (tr->tok != NULL)
-		json_tokener_reset(tr->tok);
-	if (tr->json != NULL)
-	{
-		json_object_put(tr->json);
-		tr->json = NULL;
-	}
+	if (tr->scan != NULL)
+		ps_scan_reset(tr->scan);
 }
 
 /*
@@ -558,15 +426,16 @@ many_done(CURLMsg *msg, void *arg)
 
 /*
  * GET several paths at once (the next pages of a scan), each after taking
- * its token from the rate limit, each body parsed as it arrives.  A result
- * with status 200..299 and a complete JSON value holds it in json (freed
- * with the current memory context); any other outcome (a transport
- * failure, 429, 5xx, a body that is not JSON) comes back with json NULL,
- * and the caller repeats that request with ps_http_request(), which
- * retries and reports errors as for any request.
+ * its token from the rate limit, each body scanned as it arrives into
+ * scans[i].  A result with status 200..299 and a complete JSON value holds
+ * it in page; any other outcome (a transport failure, 429, 5xx, a body
+ * that is not JSON) comes back with page NULL, and the caller repeats that
+ * request with ps_http_read(), which retries and reports errors as for any
+ * request.
  */
 void
-ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results)
+ps_http_get_many(PsConn *conn, char **paths, int n, PsPageScan **scans,
+				 PsHttpResult *results)
 {
 	CURLM	   *m = (CURLM *) conn->multi;
 	ManyState	ms;
@@ -592,7 +461,7 @@ ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results)
 						 errmsg("could not create a libcurl handle")));
 			initStringInfo(&trs[i].body);
 			trs[i].max_bytes = conn->opts->max_response_bytes;
-			trs[i].tok = new_tokener(conn);
+			trs[i].scan = scans[i];
 			setup_easy(conn, ms.handles[i], "GET", paths[i], NULL, &trs[i], &unused, &urls[i]);
 			ms.results[i] = CURLE_OK;
 		}
@@ -611,16 +480,13 @@ ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results)
 			results[i].status = statuses[i];
 			results[i].len = trs[i].received;
 			if (ms.results[i] == CURLE_OK && statuses[i] >= 200 && statuses[i] < 300 &&
-				json_complete(&trs[i]))
-			{
-				results[i].json = keep_json(trs[i].json);
-				trs[i].json = NULL;
-			}
+				ps_scan_finish(trs[i].scan) == PS_SCAN_OK)
+				results[i].page = trs[i].scan;
 		}
 	}
 	PG_FINALLY();
 	{
-		/* also on error or cancel: no handle, tokener or tree outlives the call */
+		/* also on error or cancel: no handle outlives the call */
 		for (int i = 0; i < n; i++)
 		{
 			if (ms.handles[i] != NULL)
@@ -629,10 +495,6 @@ ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results)
 					curl_multi_remove_handle(m, ms.handles[i]);
 				curl_easy_cleanup(ms.handles[i]);
 			}
-			if (trs[i].tok != NULL)
-				json_tokener_free(trs[i].tok);
-			if (trs[i].json != NULL)
-				json_object_put(trs[i].json);
 		}
 	}
 	PG_END_TRY();
@@ -752,128 +614,40 @@ request_loop(PsConn *conn, const char *method, const char *path,
 	}
 }
 
-void
-ps_http_request(PsConn *conn, const char *method, const char *path,
-				const char *body, int flags, PsHttpResult *result)
+/* one request, its body scanned into scan (if not NULL) when it is a 2xx */
+static void
+http_request(PsConn *conn, const char *method, const char *path, const char *body,
+			 int flags, PsPageScan *scan, PsHttpResult *result)
 {
 	Transfer   *tr = palloc0(sizeof(Transfer));
 
 	initStringInfo(&tr->body);
 	tr->max_bytes = conn->opts->max_response_bytes;
+	tr->scan = scan;
 	memset(result, 0, sizeof(PsHttpResult));
-	if (flags & PS_HTTP_PARSE)
-		tr->tok = new_tokener(conn);
-
-	PG_TRY();
+	request_loop(conn, method, path, body, flags, result, tr);
+	if (scan != NULL && result->status >= 200 && result->status < 300)
 	{
-		request_loop(conn, method, path, body, flags, result, tr);
-		if (tr->tok != NULL && result->status >= 200 && result->status < 300)
-		{
-			if (!json_complete(tr))
-				json_error(tr->json == NULL ? tr->jerr : json_tokener_error_parse_unexpected,
-						   tr->received, method, path);
-			result->json = keep_json(tr->json);
-			tr->json = NULL;
-			result->body = NULL;
-			result->len = tr->received;
-		}
+		ps_page_finish(scan, tr->received, method, path);
+		result->page = scan;
+		result->body = NULL;
+		result->len = tr->received;
 	}
-	PG_FINALLY();
-	{
-		/* json-c's memory, on every path (an error, a cancel, a retry) */
-		if (tr->tok != NULL)
-			json_tokener_free(tr->tok);
-		if (tr->json != NULL)
-			json_object_put(tr->json);
-	}
-	PG_END_TRY();
 }
 
-/* ---------------------------------------------------------------- JSON */
-
-static void
-json_put_callback(void *arg)
+void
+ps_http_request(PsConn *conn, const char *method, const char *path,
+				const char *body, int flags, PsHttpResult *result)
 {
-	json_object_put((PsJson *) arg);
+	http_request(conn, method, path, body, flags, NULL, result);
 }
 
-/* a tokener with the server's depth limit, strict, validating UTF-8 */
-static json_tokener *
-new_tokener(PsConn *conn)
+void
+ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *scan,
+			 PsHttpResult *result)
 {
-	json_tokener *tok = json_tokener_new_ex(conn->opts->max_json_depth);
-
-	if (tok == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	return tok;
-}
-
-/* tie a tree's lifetime to the current memory context */
-static PsJson *
-keep_json(PsJson *root)
-{
-	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
-
-	cb->func = json_put_callback;
-	cb->arg = root;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
-	return root;
-}
-
-/* a body that is not one JSON value; jerr _continue: it ended too early */
-static void
-json_error(enum json_tokener_error jerr, int64 len, const char *method, const char *path)
-{
-	char	   *req = ps_describe_request(method, path);
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_JSON_TEXT),
-			 errmsg("Postscript sent a malformed JSON response"),
-			 errdetail("%s (%lld bytes received).",
-					   jerr == json_tokener_continue || jerr == json_tokener_success
-					   ? "The response ended in the middle of a JSON value"
-					   : json_tokener_error_desc(jerr), (long long) len),
-			 errcontext("postscript_fdw request %s", req)));
-}
-
-PsJson *
-ps_parse_json(const char *body, size_t len, int max_depth,
-			  const char *method, const char *path)
-{
-	json_tokener *tok = json_tokener_new_ex(max_depth);
-	PsJson *root;
-	enum json_tokener_error jerr;
-	size_t		consumed;
-
-	if (tok == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	if (len > (size_t) INT_MAX)
-	{
-		json_tokener_free(tok);
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("Postscript response is too large to parse")));
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	root = json_tokener_parse_ex(tok, body, (int) len);
-	jerr = json_tokener_get_error(tok);
-	consumed = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-
-	if (root != NULL && jerr == json_tokener_success && !only_space(body + consumed, len - consumed))
-	{
-		json_object_put(root);
-		root = NULL;
-		jerr = json_tokener_error_parse_unexpected;
-	}
-	if (root == NULL)
-		json_error(jerr, len, method, path);
-	return keep_json(root);
+	Assert(scan != NULL);
+	http_request(conn, "GET", path, NULL, flags, scan, result);
 }
 
 /* percent-encode everything but unreserved characters (querystring.c) */

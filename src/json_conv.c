@@ -1,13 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * json_conv.c
- *		JSON values (json-c) to PostgreSQL Datums, and back for writes.
+ *		Values of a page (src/pagescan.c) to PostgreSQL Datums, and Datums
+ *		to JSON (json-c) for writes.
  *
- * Any column type works through the type's input function on the value's
- * text; text, integers, float8, numeric, boolean, timestamps, jsonb and
- * arrays take fast paths.  JSON null and missing keys are NULL.  A value
- * that does not fit its column is an error whose context names the table,
- * column, row id and value; nothing is truncated silently.
+ * A row reader, made once per scan, maps the JSON paths of the columns a
+ * query reads to the scanner's slots; a record then comes as the fields
+ * present, each converted straight from its bytes: strings into text,
+ * numbers, booleans and ISO 8601 times parsed in place, objects and arrays
+ * (kept as compact JSON text) through jsonb, json or an array.  Any other
+ * column type works through the type's input function on the value's text.
+ * JSON null and missing keys are NULL.  A value that does not fit its
+ * column is an error whose context names the table, column, row id and
+ * value; nothing is truncated silently.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,43 +30,13 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "postscript_fdw.h"
-
-/* state for the error context of a row conversion */
-typedef struct ConvErrorState
-{
-	PsTable    *table;
-	PsJson *record;
-	PsColumn   *column;
-	PsJson *value;
-} ConvErrorState;
-
-static ConvErrorState *conv_state = NULL;
-
-static void
-conv_error_callback(void *arg)
-{
-	ConvErrorState *s = (ConvErrorState *) arg;
-	PsJson *id = NULL;
-	const char *idstr = "?";
-	const char *val = "";
-
-	if (s->column == NULL)
-		return;
-	if (s->record && json_object_is_type(s->record, json_type_object) &&
-		json_object_object_get_ex(s->record, "id", &id) && id != NULL)
-		idstr = json_object_get_string(id);
-	if (s->value)
-		val = json_object_to_json_string_ext(s->value, JSON_C_TO_STRING_PLAIN);
-	errcontext("column \"%s\" of foreign table \"%s\", row id %s, value %.100s%s",
-			   s->column->name, s->table ? s->table->relname : "?",
-			   idstr, val, strlen(val) > 100 ? "..." : "");
-}
 
 /* ---------------------------------------------------------------- set-up */
 
@@ -87,9 +62,11 @@ conv_for_type(Oid typid, int32 typmod)
 		case BOOLOID:
 			return PS_CONV_BOOL;
 		case TIMESTAMPTZOID:
-			return typmod < 0 ? PS_CONV_TIMESTAMPTZ : PS_CONV_GENERIC;
+			return PS_CONV_TIMESTAMPTZ;
 		case TIMESTAMPOID:
-			return typmod < 0 ? PS_CONV_TIMESTAMP : PS_CONV_GENERIC;
+			return PS_CONV_TIMESTAMP;
+		case DATEOID:
+			return PS_CONV_DATE;
 		case JSONBOID:
 			return PS_CONV_JSONB;
 		case JSONOID:
@@ -142,21 +119,135 @@ ps_column_prepare(PsColumn *col)
 	}
 }
 
-PsJson *
-ps_json_lookup(PsJson *obj, PsColumn *col)
-{
-	PsJson *cur = obj;
 
-	for (int i = 0; i < col->npath; i++)
+/* ---------------------------------------------------------------- the row reader */
+
+/*
+ * The reader of a table's records for the columns in attrs_used (offset by
+ * FirstLowInvalidHeapAttributeNumber; NULL or a whole-row reference: all),
+ * in the current memory context.  The record's "id" is read too when a
+ * column is, for the error context.
+ */
+PsRowReader *
+ps_row_reader(PsTable *t, Bitmapset *attrs_used)
+{
+	PsRowReader *rr = palloc0(sizeof(PsRowReader));
+	bool		all = attrs_used == NULL ||
+		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used);
+	static const char *const id_path[] = {"id"};
+	int			nkeys = 1;
+	int		   *col_slot = palloc(sizeof(int) * Max(t->ncolumns, 1));
+	int			nused = 0;
+
+	rr->table = t;
+	rr->utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	for (int i = 0; i < t->ncolumns; i++)
+		nkeys += t->columns[i].npath;
+	rr->spec = ps_spec_new(ps_alloc, CurrentMemoryContext, nkeys);
+	if (rr->spec == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	for (int i = 0; i < t->ncolumns; i++)
 	{
-		if (cur == NULL || !json_object_is_type(cur, json_type_object) ||
-			!json_object_object_get_ex(cur, col->path[i], &cur))
-			return NULL;
+		PsColumn   *col = &t->columns[i];
+
+		col_slot[i] = -1;
+		if (!all && !bms_is_member(col->attnum - FirstLowInvalidHeapAttributeNumber,
+								   attrs_used))
+			continue;
+		col_slot[i] = ps_spec_add(rr->spec, (const char *const *) col->path, col->npath);
+		Assert(col_slot[i] >= 0);
+		nused++;
 	}
-	return cur;
+	/* the id only names a row in an error: none without a column to convert */
+	rr->id_slot = nused > 0 ? ps_spec_add(rr->spec, id_path, 1) : -1;
+	rr->nslots = ps_spec_nslots(rr->spec);
+
+	/* each slot's columns, in one array */
+	rr->slot_first = palloc0(sizeof(int) * (rr->nslots + 1));
+	rr->slot_cols = palloc(sizeof(PsColumn *) * Max(nused, 1));
+	for (int i = 0; i < t->ncolumns; i++)
+		if (col_slot[i] >= 0)
+			rr->slot_first[col_slot[i] + 1]++;
+	for (int s = 0; s < rr->nslots; s++)
+		rr->slot_first[s + 1] += rr->slot_first[s];
+	{
+		int		   *fill = palloc0(sizeof(int) * rr->nslots);
+
+		for (int i = 0; i < t->ncolumns; i++)
+			if (col_slot[i] >= 0)
+				rr->slot_cols[rr->slot_first[col_slot[i]] + fill[col_slot[i]]++] = &t->columns[i];
+		pfree(fill);
+	}
+	pfree(col_slot);
+	return rr;
 }
 
-/* ---------------------------------------------------------------- scalars */
+/* ---------------------------------------------------------------- error context */
+
+/* what a row conversion is at, for the error context; one per row */
+typedef struct ConvState
+{
+	PsRowReader *rr;
+	const PsField *fields;
+	uint32		nfields;
+	PsColumn   *column;
+	const PsField *value;
+} ConvState;
+
+/* a value as JSON text, for messages (a string may hold NUL) */
+static char *
+field_display(const PsField *f)
+{
+	StringInfoData buf;
+
+	switch ((PsJsonType) f->type)
+	{
+		case PS_JSON_STRING:
+			initStringInfo(&buf);
+			appendStringInfoChar(&buf, '"');
+			for (uint32 i = 0; i < f->len; i++)
+			{
+				unsigned char c = (unsigned char) f->text[i];
+
+				if (c == '"' || c == '\\')
+					appendStringInfo(&buf, "\\%c", c);
+				else if (c < 0x20)
+					appendStringInfo(&buf, "\\u%04x", c);
+				else
+					appendStringInfoChar(&buf, (char) c);
+			}
+			appendStringInfoChar(&buf, '"');
+			return buf.data;
+		case PS_JSON_TRUE:
+			return "true";
+		case PS_JSON_FALSE:
+			return "false";
+		case PS_JSON_NULL:
+			return "null";
+		default:
+			return (char *) f->text;
+	}
+}
+
+static void
+conv_error_callback(void *arg)
+{
+	ConvState  *cs = (ConvState *) arg;
+	const char *idstr = "?";
+	const char *val = "";
+
+	if (cs->column == NULL)
+		return;
+	for (uint32 i = 0; i < cs->nfields; i++)
+		if (cs->fields[i].slot == cs->rr->id_slot &&
+			cs->fields[i].type != PS_JSON_NULL)
+			idstr = cs->fields[i].text;
+	if (cs->value)
+		val = field_display(cs->value);
+	errcontext("column \"%s\" of foreign table \"%s\", row id %s, value %.100s%s",
+			   cs->column->name, cs->rr->table->relname,
+			   idstr, val, strlen(val) > 100 ? "..." : "");
+}
 
 static void
 conv_error(const char *fmt, const char *what)
@@ -166,72 +257,403 @@ conv_error(const char *fmt, const char *what)
 			 errmsg(fmt, what)));
 }
 
-/* a JSON string as server-encoded C string; rejects NUL bytes */
-static char *
-json_string_cstring(PsJson *v, int *lenp)
+/* ---------------------------------------------------------------- scalars */
+
+static void
+nul_error(void)
 {
-	const char *s = json_object_get_string(v);
-	int			len = json_object_get_string_len(v);
+	ereport(ERROR,
+			(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+			 errmsg("Postscript value contains a NUL character (\\u0000)")));
+}
+
+/*
+ * A value's text in the server encoding, as the type input function gets
+ * it: a string unescaped (no NUL allowed), a number as the API wrote it,
+ * an object or array as compact JSON.  *lenp gets its length.
+ */
+static char *
+field_cstring(PsRowReader *rr, const PsField *f, int *lenp)
+{
 	char	   *res;
+	int			len = (int) f->len;
 
-	if (memchr(s, '\0', len) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
-				 errmsg("Postscript value contains a NUL character (\\u0000)")));
-	/* the tokener validated UTF-8; convert if the database is not UTF8 */
-	res = pg_any_to_server(s, len, PG_UTF8);
-	if (res != s)
-		len = strlen(res);
-	if (lenp)
-		*lenp = len;
-	return (char *) res;
-}
-
-/* the text form of any JSON value, as the type input function gets it */
-static char *
-json_text_form(PsJson *v)
-{
-	switch (json_object_get_type(v))
+	switch ((PsJsonType) f->type)
 	{
-		case json_type_string:
-			return json_string_cstring(v, NULL);
-		case json_type_boolean:
-			return json_object_get_boolean(v) ? "true" : "false";
-		case json_type_double:
-			{
-				double		d = json_object_get_double(v);
-
-				if (isnan(d) || isinf(d))
-					conv_error("Postscript sent a number out of range%s", "");
-				/* the number as the API wrote it */
-				return (char *) json_object_get_string(v);
-			}
-		case json_type_int:
-			return (char *) json_object_get_string(v);
+		case PS_JSON_TRUE:
+			*lenp = 4;
+			return "true";
+		case PS_JSON_FALSE:
+			*lenp = 5;
+			return "false";
+		case PS_JSON_NUMBER:
+			*lenp = len;
+			return (char *) f->text;
+		case PS_JSON_STRING:
+			if (f->flags & PS_FIELD_NUL)
+				nul_error();
+			break;
 		default:
-			return pstrdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-														  JSON_C_TO_STRING_NOSLASHESCAPE));
+			break;
 	}
+	/* the scanner validated UTF-8: convert only for another encoding */
+	if (rr->utf8)
+	{
+		*lenp = len;
+		return (char *) f->text;
+	}
+	res = pg_any_to_server(f->text, len, PG_UTF8);
+	*lenp = (res == f->text) ? len : (int) strlen(res);
+	return res;
 }
 
-/* json-c saturates integers that overflow 64 bits: treat the limits as
- * possibly overflowed */
-static int64
-json_int64_checked(PsJson *v)
+/* an integer as the API wrote it: -?digits; false if beyond 64 bits */
+static bool
+field_int64(const PsField *f, int64 *result)
 {
-	int64		i = json_object_get_int64(v);
+	const char *p = f->text;
+	bool		neg = (*p == '-');
+	uint64		v = 0;
 
-	if (i == PG_INT64_MAX || i == PG_INT64_MIN)
-		conv_error("Postscript sent an integer out of range%s",
-				   " (beyond 64 bits: the value shown is where the JSON parser capped it)");
+	Assert(f->type == PS_JSON_NUMBER && (f->flags & PS_FIELD_INTEGER));
+	if (neg)
+		p++;
+	for (; *p; p++)
+	{
+		if (v > (PG_UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64) (*p - '0');
+	}
+	if (neg ? v > (uint64) PG_INT64_MAX + 1 : v > (uint64) PG_INT64_MAX)
+		return false;
+	*result = neg ? (int64) (0 - v) : (int64) v;
+	return true;
+}
+
+static int64
+field_int_in(const PsField *f, int64 min, int64 max, const char *type)
+{
+	int64		i;
+
+	if (!field_int64(f, &i) || i < min || i > max)
+		conv_error("Postscript value is out of range for type %s", type);
 	return i;
+}
+
+/* a time the API sent: ISO 8601, or seconds since the Unix epoch */
+static Datum
+convert_timestamp(PsRowReader *rr, const PsField *f, PsColumn *col)
+{
+	int64		ts;
+	Datum		d;
+
+	if (f->type == PS_JSON_STRING)
+	{
+		if (!ps_parse_iso8601(f->text, f->len, &ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+					 errmsg("Postscript value for a timestamp column is not an ISO 8601 date-time"),
+					 errhint("The API sends times as YYYY-MM-DD[THH:MM[:SS[.fraction]]][Z|+HH:MM|-HH:MM].")));
+		d = Int64GetDatum(ts);
+	}
+	else if (f->type == PS_JSON_NUMBER && (f->flags & PS_FIELD_INTEGER))
+		d = DirectFunctionCall1(float8_timestamptz,
+								Float8GetDatum((double) field_int_in(f, PG_INT64_MIN, PG_INT64_MAX,
+																	 "bigint")));
+	else
+	{
+		conv_error("Postscript value for a timestamp column is not a string%s", "");
+		return (Datum) 0;
+	}
+	/* a timestamp without zone holds the UTC wall-clock time */
+	if (col->typmod >= 0)
+		d = col->conv == PS_CONV_TIMESTAMP
+			? DirectFunctionCall2(timestamp_scale, d, Int32GetDatum(col->typmod))
+			: DirectFunctionCall2(timestamptz_scale, d, Int32GetDatum(col->typmod));
+	return d;
+}
+
+/* a date: ISO 8601, the date as written */
+static Datum
+convert_date(const PsField *f)
+{
+	int64		ts;
+	const char *p = f->text;
+
+	if (f->type != PS_JSON_STRING || !ps_parse_iso8601(p, f->len, &ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+				 errmsg("Postscript value for a date column is not an ISO 8601 date"),
+				 errhint("The API sends dates as YYYY-MM-DD.")));
+	/* validated: YYYY-MM-DD leads */
+	return DateADTGetDatum(date2j(atoi(p), atoi(p + 5), atoi(p + 8)) - POSTGRES_EPOCH_JDATE);
+}
+
+/* ---------------------------------------------------------------- json, jsonb, arrays */
+
+static Datum
+convert_jsonb(PsRowReader *rr, const PsField *f)
+{
+	JsonbValue	jv;
+	int			len;
+
+	switch ((PsJsonType) f->type)
+	{
+		case PS_JSON_OBJECT:
+		case PS_JSON_ARRAY:
+			/* jsonb holds no NUL in a string */
+			if (f->flags & PS_FIELD_NUL)
+				nul_error();
+			return DirectFunctionCall1(jsonb_in,
+									   CStringGetDatum(field_cstring(rr, f, &len)));
+		case PS_JSON_STRING:
+			jv.type = jbvString;
+			jv.val.string.val = field_cstring(rr, f, &len);
+			jv.val.string.len = len;
+			break;
+		case PS_JSON_NUMBER:
+			jv.type = jbvNumeric;
+			jv.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																 CStringGetDatum(f->text),
+																 ObjectIdGetDatum(InvalidOid),
+																 Int32GetDatum(-1)));
+			break;
+		default:
+			jv.type = jbvBool;
+			jv.val.boolean = (f->type == PS_JSON_TRUE);
+			break;
+	}
+	/* a scalar: a raw-scalar array, as jsonb stores it */
+	return JsonbPGetDatum(JsonbValueToJsonb(&jv));
+}
+
+static Datum
+convert_json(PsRowReader *rr, const PsField *f)
+{
+	int			len;
+	char	   *s = field_cstring(rr, f, &len);
+
+	if (f->type == PS_JSON_STRING)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		escape_json(&buf, s);
+		s = buf.data;
+	}
+	return DirectFunctionCall1(json_in, CStringGetDatum(s));
+}
+
+/* a JSON array (compact text) to a one-dimensional array */
+static Datum
+convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
+{
+	PsPageScan *scan;
+	PsRecordCursor cur;
+	PsJsonType type;
+	const PsField *elems;
+	uint32		n;
+	Datum	   *values;
+	bool	   *enulls;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	if (f->type != PS_JSON_ARRAY)
+		conv_error("Postscript value for array column is not a JSON array%s", "");
+	scan = ps_page_new(NULL, PS_SCAN_ELEMENTS, NULL, PS_MAX_JSON_DEPTH);
+	if (ps_scan_feed(scan, f->text, f->len) != PS_SCAN_OK ||
+		ps_scan_finish(scan) != PS_SCAN_OK)
+		elog(ERROR, "a JSON array the scanner accepted could not be read again");
+	ps_scan_cursor(scan, &cur);
+	if (!ps_scan_next_record(&cur, &type, &elems, &n))
+		elog(ERROR, "a JSON array the scanner accepted could not be read again");
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(col->elemtype));
+	values = palloc(sizeof(Datum) * n);
+	enulls = palloc(sizeof(bool) * n);
+	for (uint32 i = 0; i < n; i++)
+	{
+		const PsField *e = &elems[i];
+		int			len;
+		char	   *s;
+
+		enulls[i] = (e->type == PS_JSON_NULL);
+		if (enulls[i])
+		{
+			values[i] = (Datum) 0;
+			continue;
+		}
+		s = field_cstring(rr, e, &len);
+		if (col->elemtype == TEXTOID)
+			values[i] = PointerGetDatum(cstring_to_text_with_len(s, len));
+		else
+			values[i] = InputFunctionCall(&col->elem_infunc, s, col->elem_ioparam, -1);
+	}
+	dims[0] = (int) n;
+	return PointerGetDatum(construct_md_array(values, enulls, 1, dims, lbs,
+											  col->elemtype, col->elem_len,
+											  col->elem_byval, col->elem_align));
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static Datum
+field_to_datum(PsRowReader *rr, const PsField *f, PsColumn *col)
+{
+	PsJsonType t = (PsJsonType) f->type;
+	int			len;
+	char	   *s;
+
+	Assert(t != PS_JSON_NULL);
+	switch ((PsConvKind) col->conv)
+	{
+		case PS_CONV_TEXT:
+			s = field_cstring(rr, f, &len);
+			return PointerGetDatum(cstring_to_text_with_len(s, len));
+		case PS_CONV_INT8:
+			if (t == PS_JSON_NUMBER && (f->flags & PS_FIELD_INTEGER))
+				return Int64GetDatum(field_int_in(f, PG_INT64_MIN, PG_INT64_MAX, "bigint"));
+			break;
+		case PS_CONV_INT4:
+			if (t == PS_JSON_NUMBER && (f->flags & PS_FIELD_INTEGER))
+				return Int32GetDatum((int32) field_int_in(f, PG_INT32_MIN, PG_INT32_MAX, "integer"));
+			break;
+		case PS_CONV_INT2:
+			if (t == PS_JSON_NUMBER && (f->flags & PS_FIELD_INTEGER))
+				return Int16GetDatum((int16) field_int_in(f, PG_INT16_MIN, PG_INT16_MAX, "smallint"));
+			break;
+		case PS_CONV_FLOAT8:
+			if (t == PS_JSON_NUMBER)
+			{
+				double		d = strtod(f->text, NULL);
+
+				if (isinf(d) || isnan(d))
+					conv_error("Postscript value is out of range for type %s", "double precision");
+				return Float8GetDatum(d);
+			}
+			break;
+		case PS_CONV_NUMERIC:
+			if (t == PS_JSON_NUMBER)
+			{
+				int64		i;
+
+				if ((f->flags & PS_FIELD_INTEGER) && field_int64(f, &i))
+					return NumericGetDatum(int64_to_numeric(i));
+				return DirectFunctionCall3(numeric_in, CStringGetDatum(f->text),
+										   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+			}
+			break;
+		case PS_CONV_BOOL:
+			if (t == PS_JSON_TRUE || t == PS_JSON_FALSE)
+				return BoolGetDatum(t == PS_JSON_TRUE);
+			break;
+		case PS_CONV_TIMESTAMPTZ:
+		case PS_CONV_TIMESTAMP:
+			return convert_timestamp(rr, f, col);
+		case PS_CONV_DATE:
+			return convert_date(f);
+		case PS_CONV_JSONB:
+			return convert_jsonb(rr, f);
+		case PS_CONV_JSON:
+			return convert_json(rr, f);
+		case PS_CONV_ARRAY:
+			return convert_array(rr, f, col);
+		case PS_CONV_GENERIC:
+			break;
+	}
+	/* everything else: the type's input function on the text form */
+	if ((t == PS_JSON_OBJECT || t == PS_JSON_ARRAY) && col->conv != PS_CONV_GENERIC)
+		conv_error("Postscript sent a JSON %s where the column expects a scalar",
+				   t == PS_JSON_OBJECT ? "object" : "array");
+	return InputFunctionCall(&col->infunc, field_cstring(rr, f, &len), col->ioparam,
+							 col->typmod);
+}
+
+/*
+ * Fill values/nulls (indexed by attnum - 1) from one record of a page: its
+ * JSON type and the fields present.  Columns the reader does not read are
+ * NULL.
+ */
+void
+ps_row_values(PsRowReader *rr, PsJsonType type, const PsField *fields,
+			  uint32 nfields, Datum *values, bool *nulls)
+{
+	ErrorContextCallback errcb;
+	ConvState	cs;
+
+	memset(nulls, true, sizeof(bool) * rr->table->natts);
+	if (type != PS_JSON_OBJECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Postscript sent a record of foreign table \"%s\" that is not a JSON object",
+						rr->table->relname)));
+
+	cs.rr = rr;
+	cs.fields = fields;
+	cs.nfields = nfields;
+	cs.column = NULL;
+	cs.value = NULL;
+	errcb.callback = conv_error_callback;
+	errcb.arg = &cs;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	for (uint32 i = 0; i < nfields; i++)
+	{
+		const PsField *f = &fields[i];
+
+		Assert(f->slot < rr->nslots);
+		for (int k = rr->slot_first[f->slot]; k < rr->slot_first[f->slot + 1]; k++)
+		{
+			PsColumn   *col = rr->slot_cols[k];
+			int			idx = col->attnum - 1;
+
+			cs.column = col;
+			cs.value = f;
+			/* a later duplicate key wins, as in a parsed object */
+			nulls[idx] = (f->type == PS_JSON_NULL);
+			values[idx] = nulls[idx] ? (Datum) 0 : field_to_datum(rr, f, col);
+		}
+	}
+
+	error_context_stack = errcb.previous;
+}
+
+/*
+ * One record parsed by json-c (a write's answer) to values/nulls, through
+ * the same conversion as a page: its text is read as a one-record page.
+ */
+void
+ps_record_to_values(PsTable *t, PsJson *rec, Datum *values, bool *nulls,
+					Bitmapset *attrs_used)
+{
+	PsRowReader *rr = ps_row_reader(t, attrs_used);
+	const char *text = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN |
+													  JSON_C_TO_STRING_NOSLASHESCAPE);
+	PsPageScan *scan = ps_page_new(rr, PS_SCAN_RECORD, NULL, PS_MAX_JSON_DEPTH);
+	PsRecordCursor cur;
+	PsJsonType type;
+	const PsField *fields;
+	uint32		n;
+
+	if (ps_scan_feed(scan, text, strlen(text)) != PS_SCAN_OK ||
+		ps_scan_finish(scan) != PS_SCAN_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_JSON_TEXT),
+				 errmsg("Postscript sent a record of foreign table \"%s\" that cannot be read",
+						t->relname),
+				 errdetail("%s.", ps_scan_error_desc(ps_scan_error(scan)))));
+	ps_scan_cursor(scan, &cur);
+	if (!ps_scan_next_record(&cur, &type, &fields, &n))
+		elog(ERROR, "a record the scanner accepted could not be read again");
+	ps_row_values(rr, type, fields, n, values, nulls);
 }
 
 /*
  * ISO 8601 date-time to TimestampTz, without the cost of the general
  * parser: YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|(+|-)HH[[:]MM]].  No
- * zone means UTC.  Returns false for anything else (the caller falls back
- * to the type's input function).
+ * zone means UTC.  Returns false for anything else: the only form the API
+ * uses, and no words such as "yesterday" or "epoch".
  */
 bool
 ps_parse_iso8601(const char *s, size_t len, int64 *result)
@@ -323,364 +745,6 @@ ps_parse_iso8601(const char *s, size_t len, int64 *result)
 	*result = ((int64) (date2j(y, mo, d) - POSTGRES_EPOCH_JDATE) * SECS_PER_DAY +
 			   h * 3600 + mi * 60 + sec - tzsec) * USECS_PER_SEC + usec;
 	return IS_VALID_TIMESTAMP(*result);
-}
-
-/* does a timestamp string carry a zone? (for the fallback path) */
-static bool
-has_zone(const char *s)
-{
-	const char *t = strpbrk(s, "Tt ");
-	size_t		len = strlen(s);
-
-	if (t == NULL)
-		return false;			/* a date alone */
-	if (len > 0 && (s[len - 1] == 'Z' || s[len - 1] == 'z'))
-		return true;
-	return strpbrk(t, "+-") != NULL || strstr(t, "UTC") || strstr(t, "GMT");
-}
-
-static Datum
-convert_timestamp(PsJson *v, PsColumn *col)
-{
-	int64		ts;
-
-	if (json_object_is_type(v, json_type_string))
-	{
-		const char *s = json_object_get_string(v);
-
-		if (ps_parse_iso8601(s, json_object_get_string_len(v), &ts))
-			return Int64GetDatum(ts);
-		/* the general parser, reading zone-less values as UTC */
-		if (!has_zone(s))
-		{
-			Datum		d = DirectFunctionCall3(timestamptz_in,
-												CStringGetDatum(psprintf("%s+00", s)),
-												ObjectIdGetDatum(InvalidOid),
-												Int32GetDatum(-1));
-
-			return d;
-		}
-		return DirectFunctionCall3(timestamptz_in, CStringGetDatum(json_string_cstring(v, NULL)),
-								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	}
-	if (json_object_is_type(v, json_type_int))
-	{
-		/* seconds since the Unix epoch */
-		int64		secs = json_int64_checked(v);
-
-		return DirectFunctionCall1(float8_timestamptz, Float8GetDatum((double) secs));
-	}
-	conv_error("Postscript value for a timestamp column is not a string%s", "");
-	return (Datum) 0;
-}
-
-/* ---------------------------------------------------------------- jsonb */
-
-static JsonbValue *push_jsonb(JsonbParseState **st, PsJson *v, JsonbIteratorToken tok);
-
-static void
-scalar_jsonb(PsJson *v, JsonbValue *jv)
-{
-	switch (json_object_get_type(v))
-	{
-		case json_type_null:
-			jv->type = jbvNull;
-			break;
-		case json_type_boolean:
-			jv->type = jbvBool;
-			jv->val.boolean = json_object_get_boolean(v);
-			break;
-		case json_type_int:
-			jv->type = jbvNumeric;
-			if (json_object_get_int64(v) == PG_INT64_MAX ||
-				json_object_get_int64(v) == PG_INT64_MIN)
-				jv->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-																	  CStringGetDatum(json_object_get_string(v)),
-																	  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-			else
-				jv->val.numeric = int64_to_numeric(json_object_get_int64(v));
-			break;
-		case json_type_double:
-			jv->type = jbvNumeric;
-			jv->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-																  CStringGetDatum(json_text_form(v)),
-																  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-			if (numeric_is_nan(jv->val.numeric) || numeric_is_inf(jv->val.numeric))
-				conv_error("Postscript sent a number out of range%s", "");
-			break;
-		case json_type_string:
-			{
-				int			len;
-
-				jv->type = jbvString;
-				jv->val.string.val = json_string_cstring(v, &len);
-				jv->val.string.len = len;
-				break;
-			}
-		default:
-			elog(ERROR, "unexpected JSON type");
-	}
-}
-
-static JsonbValue *
-push_jsonb(JsonbParseState **st, PsJson *v, JsonbIteratorToken tok)
-{
-	JsonbValue	jv;
-
-	check_stack_depth();
-	if (v != NULL && json_object_is_type(v, json_type_object))
-	{
-		struct json_object_iterator it = json_object_iter_begin(v);
-		struct json_object_iterator itend = json_object_iter_end(v);
-
-		pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-		for (; !json_object_iter_equal(&it, &itend); json_object_iter_next(&it))
-		{
-			const char *key = json_object_iter_peek_name(&it);
-			JsonbValue	k;
-
-			k.type = jbvString;
-			k.val.string.val = pg_any_to_server(key, strlen(key), PG_UTF8);
-			k.val.string.len = strlen(k.val.string.val);
-			pushJsonbValue(st, WJB_KEY, &k);
-			push_jsonb(st, json_object_iter_peek_value(&it), WJB_VALUE);
-		}
-		return pushJsonbValue(st, WJB_END_OBJECT, NULL);
-	}
-	else if (v != NULL && json_object_is_type(v, json_type_array))
-	{
-		size_t		n = json_object_array_length(v);
-
-		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-		for (size_t i = 0; i < n; i++)
-			push_jsonb(st, json_object_array_get_idx(v, i), WJB_ELEM);
-		return pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	}
-	else
-	{
-		if (v == NULL)
-			jv.type = jbvNull;
-		else
-			scalar_jsonb(v, &jv);
-		return pushJsonbValue(st, tok, &jv);
-	}
-}
-
-static Datum
-convert_jsonb(PsJson *v)
-{
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
-
-	if (json_object_is_type(v, json_type_object) ||
-		json_object_is_type(v, json_type_array))
-	{
-		/* the closing push returns the finished container */
-		res = push_jsonb(&st, v, WJB_ELEM);
-		return JsonbPGetDatum(JsonbValueToJsonb(res));
-	}
-	else
-	{
-		/* a scalar: a raw-scalar array, as jsonb stores it */
-		JsonbValue	jv;
-
-		scalar_jsonb(v, &jv);
-		return JsonbPGetDatum(JsonbValueToJsonb(&jv));
-	}
-}
-
-/* ---------------------------------------------------------------- arrays */
-
-static Datum
-convert_array(PsJson *v, PsColumn *col)
-{
-	size_t		n;
-	Datum	   *elems;
-	bool	   *enulls;
-	int			dims[1];
-	int			lbs[1] = {1};
-
-	if (!json_object_is_type(v, json_type_array))
-		conv_error("Postscript value for array column is not a JSON array%s", "");
-	n = json_object_array_length(v);
-	elems = palloc(sizeof(Datum) * Max(n, 1));
-	enulls = palloc(sizeof(bool) * Max(n, 1));
-	for (size_t i = 0; i < n; i++)
-	{
-		PsJson *e = json_object_array_get_idx(v, i);
-
-		enulls[i] = (e == NULL || json_object_is_type(e, json_type_null));
-		if (enulls[i])
-			elems[i] = (Datum) 0;
-		else if (col->elemtype == TEXTOID)
-		{
-			int			len;
-			char	   *s;
-
-			if (json_object_is_type(e, json_type_string))
-				s = json_string_cstring(e, &len);
-			else
-			{
-				s = json_text_form(e);
-				len = strlen(s);
-			}
-			elems[i] = PointerGetDatum(cstring_to_text_with_len(s, len));
-		}
-		else
-			elems[i] = InputFunctionCall(&col->elem_infunc, json_text_form(e),
-										 col->elem_ioparam, -1);
-	}
-	dims[0] = (int) n;
-	if (n == 0)
-		return PointerGetDatum(construct_empty_array(col->elemtype));
-	return PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs,
-											  col->elemtype, col->elem_len,
-											  col->elem_byval, col->elem_align));
-}
-
-/* ---------------------------------------------------------------- dispatch */
-
-Datum
-ps_json_to_datum(PsJson *v, PsColumn *col, bool *isnull)
-{
-	json_type	jt;
-
-	if (v == NULL || json_object_is_type(v, json_type_null))
-	{
-		*isnull = true;
-		return (Datum) 0;
-	}
-	*isnull = false;
-	if (conv_state)
-		conv_state->value = v;
-	jt = json_object_get_type(v);
-
-	switch ((PsConvKind) col->conv)
-	{
-		case PS_CONV_TEXT:
-			{
-				int			len;
-				char	   *s;
-
-				if (jt == json_type_string)
-					s = json_string_cstring(v, &len);
-				else
-				{
-					s = json_text_form(v);
-					len = strlen(s);
-				}
-				return PointerGetDatum(cstring_to_text_with_len(s, len));
-			}
-		case PS_CONV_INT8:
-			if (jt == json_type_int)
-				return Int64GetDatum(json_int64_checked(v));
-			break;
-		case PS_CONV_INT4:
-			if (jt == json_type_int)
-			{
-				int64		i = json_int64_checked(v);
-
-				if (i < PG_INT32_MIN || i > PG_INT32_MAX)
-					conv_error("Postscript value is out of range for type %s", "integer");
-				return Int32GetDatum((int32) i);
-			}
-			break;
-		case PS_CONV_INT2:
-			if (jt == json_type_int)
-			{
-				int64		i = json_int64_checked(v);
-
-				if (i < PG_INT16_MIN || i > PG_INT16_MAX)
-					conv_error("Postscript value is out of range for type %s", "smallint");
-				return Int16GetDatum((int16) i);
-			}
-			break;
-		case PS_CONV_FLOAT8:
-			if (jt == json_type_double || jt == json_type_int)
-			{
-				double		d = json_object_get_double(v);
-
-				if (isinf(d) || isnan(d))
-					conv_error("Postscript value is out of range for type %s", "double precision");
-				return Float8GetDatum(d);
-			}
-			break;
-		case PS_CONV_NUMERIC:
-			if (jt == json_type_int)
-				return NumericGetDatum(int64_to_numeric(json_int64_checked(v)));
-			break;
-		case PS_CONV_BOOL:
-			if (jt == json_type_boolean)
-				return BoolGetDatum(json_object_get_boolean(v));
-			break;
-		case PS_CONV_TIMESTAMPTZ:
-		case PS_CONV_TIMESTAMP:
-			/* a timestamp without zone holds the UTC wall-clock time */
-			return convert_timestamp(v, col);
-		case PS_CONV_JSONB:
-			return convert_jsonb(v);
-		case PS_CONV_JSON:
-			return DirectFunctionCall1(json_in, CStringGetDatum(json_text_form(v)));
-		case PS_CONV_ARRAY:
-			return convert_array(v, col);
-		case PS_CONV_GENERIC:
-			break;
-	}
-	/* everything else: the type's input function on the text form */
-	if (jt == json_type_object || jt == json_type_array)
-	{
-		if (col->conv != PS_CONV_GENERIC && col->conv != PS_CONV_TEXT)
-			conv_error("Postscript sent a JSON %s where the column expects a scalar",
-					   jt == json_type_object ? "object" : "array");
-	}
-	return InputFunctionCall(&col->infunc, json_text_form(v), col->ioparam, col->typmod);
-}
-
-/*
- * Fill values/nulls (indexed by attnum - 1) from one JSON record; columns
- * not in attrs_used (offset by FirstLowInvalidHeapAttributeNumber) are NULL.
- */
-void
-ps_record_to_values(PsTable *t, PsJson *rec, Datum *values, bool *nulls,
-					Bitmapset *attrs_used)
-{
-	ErrorContextCallback errcb;
-	ConvErrorState state;
-	bool		all = attrs_used == NULL ||
-		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used);
-
-	memset(nulls, true, sizeof(bool) * t->natts);
-	if (!json_object_is_type(rec, json_type_object))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("Postscript sent a record of foreign table \"%s\" that is not a JSON object",
-						t->relname)));
-
-	state.table = t;
-	state.record = rec;
-	state.column = NULL;
-	state.value = NULL;
-	errcb.callback = conv_error_callback;
-	errcb.arg = &state;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	conv_state = &state;
-
-	for (int i = 0; i < t->ncolumns; i++)
-	{
-		PsColumn   *col = &t->columns[i];
-		int			idx = col->attnum - 1;
-
-		if (!all && !bms_is_member(col->attnum - FirstLowInvalidHeapAttributeNumber,
-								   attrs_used))
-			continue;
-		state.column = col;
-		state.value = NULL;
-		values[idx] = ps_json_to_datum(ps_json_lookup(rec, col), col, &nulls[idx]);
-	}
-
-	conv_state = NULL;
-	error_context_stack = errcb.previous;
 }
 
 /* ---------------------------------------------------------------- Datum to JSON */

@@ -260,6 +260,14 @@ check_option_value(const PsOption *opt, DefElem *def, Oid validator)
 									   opt->kind == OPT_INT ? "an integer" : "a number",
 									   opt->min, opt->max,
 									   opt->kind == OPT_SECONDS ? " (seconds)" : "")));
+				/* a page is held while it is read: its cap bounds a backend's memory */
+				if (strcmp(opt->name, "max_response_size") == 0 &&
+					d > PS_MAX_RESPONSE_DEFAULT && !superuser())
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("only a superuser may set option \"%s\" above %d bytes",
+									opt->name, PS_MAX_RESPONSE_DEFAULT),
+							 errdetail("What a scan holds in memory grows with the size of a response.")));
 				break;
 			}
 		case OPT_RESOURCE:
@@ -402,7 +410,7 @@ ps_get_server_options(ForeignServer *server)
 	o->rate_burst = 5;
 	o->max_concurrency = 4;
 	o->shared_rate_limit = true;
-	o->max_response_bytes = 64 * 1024 * 1024;
+	o->max_response_bytes = PS_MAX_RESPONSE_DEFAULT;
 	o->max_json_depth = 64;
 	o->pushdown = true;
 	o->use_remote_estimate = false;

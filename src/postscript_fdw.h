@@ -11,7 +11,10 @@
  *	src/http.c			HTTP requests: retries, rate limit, cancel
  *	src/api_error.c		Postscript's error bodies: conflicts, unknown ids,
  *						HTTP errors as PostgreSQL errors
- *	src/json_conv.c		JSON values to Datums and back
+ *	src/pagescan.c		streaming JSON scanner for pages (plain C)
+ *	src/json_stream.c	pages as they arrive: scanner set-up, JSON errors,
+ *						the check of a list response
+ *	src/json_conv.c		page values to Datums, and Datums to JSON
  *	src/deparse.c		pushdown: WHERE/ORDER BY/LIMIT to query strings
  *	src/modify.c		INSERT/UPDATE/DELETE: rows to write requests
  *	src/write_queue.c	writes sent at commit, and sending one write
@@ -38,6 +41,8 @@
 #include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
+
+#include "pagescan.h"
 
 /* ----------------------------------------------------------------
  * resources.c -- the Postscript objects
@@ -175,6 +180,9 @@ extern char *ps_object_path(const char *path, const char *id);
  * options.c
  * ----------------------------------------------------------------
  */
+/* max_response_size by default, and the most a non-superuser may set */
+#define PS_MAX_RESPONSE_DEFAULT	(64 * 1024 * 1024)
+
 typedef struct PsServerOptions
 {
 	char	   *api_url;		/* no trailing slash */
@@ -304,15 +312,13 @@ extern List *ps_all_connections(void);
 									 * it, for the caller to classify */
 #define PS_HTTP_WRITE		0x0004	/* not idempotent: retry only when the
 									 * request surely was not applied */
-#define PS_HTTP_PARSE		0x0008	/* parse a 2xx body as it arrives, into
-									 * json (body stays NULL) */
 
 typedef struct PsHttpResult
 {
 	long		status;			/* HTTP status */
 	char	   *body;			/* NUL-terminated, palloc'd */
-	PsJson	   *json;			/* PS_HTTP_PARSE and 2xx: the parsed body,
-								 * freed with the current memory context */
+	PsPageScan *page;			/* ps_http_read and 2xx: the body, scanned
+								 * as it arrived (body stays NULL) */
 	size_t		len;
 	bool		maybe_applied;	/* a write whose outcome is unknown */
 	int			retries;		/* retries this request took */
@@ -327,12 +333,21 @@ extern void ps_http_request(PsConn *conn, const char *method, const char *path,
 							const char *body, int flags, PsHttpResult *result);
 
 /*
- * GET several paths concurrently on the connection's multi handle, each
- * within the rate limit, each body parsed as it arrives; results[i].json is
- * set only for a 2xx answer holding one complete JSON value, any other
- * outcome is for the caller to repeat with ps_http_request().
+ * GET path, the body scanned as it arrives into scan (ps_page_new): on a
+ * 2xx answer result->page is scan, complete and valid JSON (else an ERROR);
+ * otherwise as ps_http_request.
  */
-extern void ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results);
+extern void ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *scan,
+						 PsHttpResult *result);
+
+/*
+ * GET several paths concurrently on the connection's multi handle, each
+ * within the rate limit, each body scanned as it arrives into scans[i];
+ * results[i].page is set only for a 2xx answer holding one complete JSON
+ * value, any other outcome is for the caller to repeat with ps_http_read().
+ */
+extern void ps_http_get_many(PsConn *conn, char **paths, int n, PsPageScan **scans,
+							 PsHttpResult *results);
 
 /* api_error.c -- Postscript's error format */
 /* the API's message out of any of its three error body shapes (or NULL) */
@@ -345,10 +360,40 @@ extern char *ps_describe_request(const char *method, const char *path);
 extern int	ps_request_errcontext(const char *server_name, const char *method,
 								  const char *path);
 
-/* parse a response body; the result is freed with the current memory
- * context (a reset callback), raises on malformed JSON */
+/* ----------------------------------------------------------------
+ * json_stream.c -- pages as they arrive
+ * ----------------------------------------------------------------
+ */
+
+/* nesting allowed where no server option applies (a write's answer) */
+#define PS_MAX_JSON_DEPTH	10000
+
+/* PsAllocFn over a memory context: NULL when out of memory, never raises */
+extern void *ps_alloc(void *cxt, size_t size);
+
+struct PsRowReader;
+
+/*
+ * A scanner for one body in the current memory context: the records of a
+ * list (records_key), one record, or an array's elements; reader NULL:
+ * no value wanted (counting records).
+ */
+extern PsPageScan *ps_page_new(struct PsRowReader *reader, PsScanMode mode,
+							   const char *records_key, int max_depth);
+
+/* the body has been received whole: raises 22032 unless it was one JSON value */
+extern void ps_page_finish(PsPageScan *scan, int64 received, const char *method,
+						   const char *path);
+
+/* a list response without its records array: raises, for every reader alike */
+extern void ps_page_check_list(PsPageScan *scan, const char *relname,
+							   const char *records_key, const char *path);
+
+/* parse a response body (a write's answer) with json-c; the result is freed
+ * with the current memory context (a reset callback), raises on malformed
+ * JSON */
 extern PsJson *ps_parse_json(const char *body, size_t len, int max_depth,
-								  const char *method, const char *path);
+							 const char *method, const char *path);
 
 /* ----------------------------------------------------------------
  * json_conv.c
@@ -366,14 +411,29 @@ typedef enum PsConvKind
 	PS_CONV_BOOL,
 	PS_CONV_TIMESTAMPTZ,
 	PS_CONV_TIMESTAMP,
+	PS_CONV_DATE,
 	PS_CONV_JSONB,
 	PS_CONV_JSON,
 	PS_CONV_ARRAY				/* JSON array to a PostgreSQL array */
 } PsConvKind;
 
+/* reads a table's records: the columns a scan needs, mapped to scanner slots */
+typedef struct PsRowReader
+{
+	PsTable    *table;
+	PsPageSpec *spec;
+	int			nslots;
+	int		   *slot_first;		/* slot s's columns: slot_cols[slot_first[s]
+								 * .. slot_first[s + 1]) */
+	PsColumn  **slot_cols;
+	int			id_slot;		/* the record's "id", for the error context */
+	bool		utf8;			/* the database is UTF8: no conversion */
+} PsRowReader;
+
 extern void ps_column_prepare(PsColumn *col);
-extern PsJson *ps_json_lookup(PsJson *obj, PsColumn *col);
-extern Datum ps_json_to_datum(PsJson *val, PsColumn *col, bool *isnull);
+extern PsRowReader *ps_row_reader(PsTable *t, Bitmapset *attrs_used);
+extern void ps_row_values(PsRowReader *rr, PsJsonType type, const PsField *fields,
+						  uint32 nfields, Datum *values, bool *nulls);
 extern void ps_record_to_values(PsTable *t, PsJson *rec, Datum *values,
 								bool *nulls, Bitmapset *attrs_used);
 extern PsJson *ps_datum_to_json(Datum value, Oid typid);

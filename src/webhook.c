@@ -332,10 +332,13 @@ postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 	AlterUserMappingStmt *stmt;
 	DefElemAction action = DEFELEM_ADD;
 	ListCell   *lc;
+	PsConn	   *conn = ps_get_connection(server->serverid, GetUserId());
+	PsJson	   *answer;
 
-	ps_http_request(ps_get_connection(server->serverid, GetUserId()), "GET", path, NULL,
-					PS_HTTP_PARSE, &res);
-	if (!json_object_object_get_ex(res.json, "token", &token) ||
+	ps_http_request(conn, "GET", path, NULL, 0, &res);
+	answer = ps_parse_json(res.body, res.len, conn->opts->max_json_depth, "GET", path);
+	if (!json_object_is_type(answer, json_type_object) ||
+		!json_object_object_get_ex(answer, "token", &token) ||
 		!json_object_is_type(token, json_type_string) ||
 		json_object_get_string_len(token) == 0)
 		ereport(ERROR,

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The scan path's CPU and memory (issue 14, CPU part; issue 20, memory), one
+# command, as root on a Debian 12 machine:
+#
+#   bash bench/cpu.sh            # 100k subscribers, 5 measured scans, memory 100k vs 1M
+#   bash bench/cpu.sh --perf     # the same, plus a perf profile of one scan (top 25)
+#
+# It installs what is missing, builds and installs the extension, starts a
+# throwaway cluster and the local API server with 100,000 subscribers
+# (~520-byte records, 100 per page), no latency, no rate limit, then reports:
+#   1. backend CPU per row of a full scan reading the 7 columns of
+#      bench/run.sh's CPU scenario, then every column (SELECT s), from
+#      /proc/self/stat before and after (10 ms ticks): the best and the
+#      median of 5 scans, after a warm-up scan in the same backend;
+#   2. with --perf: `perf record -g` on the backend during one more scan,
+#      and the 25 symbols with the most samples (self time);
+#   3. peak backend memory (VmHWM growth) scanning 100 pages and then 1,000
+#      pages of 1,000 copies of one ~600-byte subscriber (the server's
+#      huge_page fault): 100k and 1M rows; the peak may not grow with rows.
+# Figures go to stdout and to bench/cpu-results.txt.  Not part of CI.
+# bench/run.sh holds the rate-limited and PL/Python comparisons.
+set -u
+. "$(dirname "$0")/../scripts/lib.sh"
+
+N=100000
+PERF=0
+[ "${1:-}" = "--perf" ] && PERF=1
+OUT="$PS_ROOT/bench/cpu-results.txt"
+
+ps_setup_traps
+ps_take_lock
+[ $PERF = 1 ] && ps_install_deps linux-perf
+ps_build_install
+ps_start_cluster -c shared_buffers=128MB
+ps_start_mock --subscribers "$N" --page-size 100
+
+# bench.sql's measuring functions, without its PL/Python peer (run.sh's)
+sed '/^-- What a user would write/,$d' "$PS_ROOT/bench/bench.sql" >"$PS_WORK/bench_measure.sql"
+psql -X -q -v ON_ERROR_STOP=1 -d postgres <<SQL >/dev/null || ps_die "could not prepare the database"
+DROP DATABASE IF EXISTS bench;
+CREATE DATABASE bench;
+\c bench
+SET client_min_messages = warning;
+CREATE EXTENSION postscript_fdw;
+\i $PS_WORK/bench_measure.sql
+CREATE SERVER ps FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER ps OPTIONS (api_key 'sk_test_shop_key');
+CREATE SCHEMA ps;
+IMPORT FOREIGN SCHEMA postscript LIMIT TO (subscribers) FROM SERVER ps INTO ps;
+SQL
+
+# the columns of bench/run.sh's CPU scenario, and then every column
+Q_SOME='SELECT count(ROW(ps_id, email, phone_number, updated_at, tags, properties, promotional_can_send)) FROM ps.subscribers'
+Q_ALL='SELECT count(s) FROM ps.subscribers s'
+report() { printf '%s\n' "$*" | tee -a "$OUT"; }
+: >"$OUT"
+report "postscript_fdw scan-path benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git -C "$PS_ROOT" rev-parse --short HEAD)"
+
+# ---------------------------------------------------------------- 1. CPU per row
+# cpu_per_row QUERY: one backend, a warm-up scan, then 5 measured ones;
+# prints "rows best_us median_us"
+cpu_per_row() {
+	psql -X -qAt -F ' ' -v ON_ERROR_STOP=1 -d bench <<SQL | tail -n 5 | sort -n -k 2 | awk '
+		{ r = $1; us[NR] = $2 * 1e6 / $1 } END { printf "%d %.2f %.2f\n", r, us[1], us[3] }'
+SELECT count(*) FROM bench_measure('warm-up', \$q\$$1\$q\$);
+SELECT rows, cpu_s FROM bench_measure('scan', \$q\$$1\$q\$), generate_series(1, 5);
+SQL
+}
+report "1. backend CPU per row of a full scan, no latency, no limit (best and median of 5 scans)"
+read -r rows best median <<<"$(cpu_per_row "$Q_SOME")"
+report "   $rows rows, 7 columns (bench/run.sh's): best $best us, median $median us"
+read -r rows best median <<<"$(cpu_per_row "$Q_ALL")"
+report "   $rows rows, every column (SELECT s):    best $best us, median $median us"
+
+# ---------------------------------------------------------------- 2. profile
+if [ $PERF = 1 ]; then
+	data="$PS_WORK/perf.data"
+	pidfile=/tmp/postscript_fdw.bench.$$.pid
+	rm -f "$pidfile"
+	psql -X -qAt -d bench -c "COPY (SELECT pg_backend_pid()) TO '$pidfile'" \
+		-c "SELECT pg_sleep(1)" -c "$Q_SOME" -c "$Q_SOME" >/dev/null &
+	psql_pid=$!
+	for _ in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
+	perf record -q -g -o "$data" -p "$(cat "$pidfile")" 2>/dev/null &
+	perf_pid=$!
+	wait "$psql_pid"
+	kill -INT "$perf_pid" 2>/dev/null
+	wait "$perf_pid" 2>/dev/null
+	rm -f "$pidfile"
+	report "2. perf profile of two scans of the 7 columns (self time, top 25)"
+	perf report -i "$data" --stdio --no-children --sort symbol,dso 2>/dev/null \
+		| grep -E '^ +[0-9.]+%' | head -n 25 | sed 's/^/   /' | tee -a "$OUT"
+fi
+
+# ---------------------------------------------------------------- 3. memory
+sub='{"id": "s_NVsTxUqLKdK3dSt3eOk5", "ps_id": 1000, "phone_number": "+16173234567", "email": "eve.garcia0@example.co.uk", "shopify_customer_id": 6000000000000, "tags": ["VIP", "tea"], "properties": {"has_purchased": false, "days_since_purchase": 8, "categories": ["Tea & Coffee"], "birthday": "1980-11-12", "first_name": "Eve", "last_name": "Garcia", "city": "S\u00e3o Paulo"}, "subscriptions": {"promotional": {"can_send": true}, "transactional": {"can_send": true}}, "data": {"source": "popup"}, "created_at": "2022-01-01T00:40:10Z", "updated_at": "2022-01-06T12:40:10Z"}'
+subjs=$(printf '%s' "$sub" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')
+peak_kb() {
+	curl -sS -o /dev/null -X POST "$PS_MOCK_URL/__admin/reset"
+	curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary \
+		"{\"kind\": \"huge_page\", \"path\": \"/api/v2/subscribers\", \"records\": 1000, \"total_pages\": $1, \"count\": $1, \"record\": $subjs}" \
+		"$PS_MOCK_URL/__admin/faults"
+	psql -X -qAt -d bench <<SQL | tail -n 1
+SELECT count(*) FROM bench_measure('warm-up', 'SELECT 1::bigint');
+COPY (SELECT 5) TO '/proc/self/clear_refs';
+SELECT rows || ' ' || (hwm_after_kb - hwm_before_kb) FROM bench_measure('scan', \$q\$$Q_ALL\$q\$);
+SQL
+}
+read -r r1 m1 <<<"$(peak_kb 100)"
+read -r r2 m2 <<<"$(peak_kb 1000)"
+report "3. backend peak memory growth (VmHWM), ~600-byte subscribers, 1,000 per page"
+report "   $r1 rows: +$m1 kB; $r2 rows: +$m2 kB"
+ps_log "figures written to $OUT"

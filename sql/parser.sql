@@ -1,0 +1,118 @@
+--
+-- Pages are scanned as they arrive, without a tree: bodies cut anywhere read
+-- as they do whole; hostile shapes; times in ISO 8601 only; one reader of
+-- list responses; the cap on a response's size
+--
+\getenv mock_url PS_MOCK_URL
+SELECT mock.reset();
+
+-------------------------------------------------------------- chunks
+-- the same page whole, then one byte per HTTP chunk: characters of 2, 3 and
+-- 4 bytes, escapes and a surrogate pair are cut everywhere
+CREATE FOREIGN TABLE chunked (id text, name text, tags text[], doc jsonb, n numeric, ok boolean)
+  SERVER ps OPTIONS (resource 'keywords', endpoint '/api/v2/chunked', records_key 'rows');
+CREATE TEMP TABLE chunk_body AS SELECT
+  '{"rows": [{"id": "c1", "name": "é日😀 \u00e9\ud83d\ude00 \"q\" \\ \/", "tags": ["ü", "\u65e5", null],
+    "doc": {"k": "ç", "a": [1.50, true, null], "e": {}}, "n": -12.5e-1, "ok": true},
+   {"id": "c2", "n": 7, "ok": false}, {}, {"id": "c4"}],
+   "page_info": {"total_pages": 1}}'::text AS body;
+SELECT mock.fault(jsonb_build_object('kind', 'body', 'path', '/api/v2/chunked', 'count', 1,
+                                     'body', body)) FROM chunk_body;
+CREATE TEMP TABLE whole AS SELECT row_number() OVER () AS pos, * FROM chunked;
+SELECT * FROM whole ORDER BY pos;
+SELECT mock.fault(jsonb_build_object('kind', 'body', 'path', '/api/v2/chunked', 'count', 1,
+                                     'body', body, 'chunk_bytes', 1)) FROM chunk_body;
+CREATE TEMP TABLE cut AS SELECT row_number() OVER () AS pos, * FROM chunked;
+SELECT (SELECT count(*) FROM cut) AS rows,
+       (SELECT count(*) FROM (SELECT * FROM cut EXCEPT SELECT * FROM whole) d) AS differ;
+DROP FOREIGN TABLE chunked;
+
+-------------------------------------------------------------- shapes
+-- records without fields, in order between others
+CREATE FOREIGN TABLE shapes (id text, n int)
+  SERVER ps OPTIONS (resource 'keywords', endpoint '/api/v2/shapes', records_key 'rows');
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/shapes", "count": 1,
+  "body": "{\"rows\": [{}, {\"id\": \"x\"}, {}, {}, {\"n\": 3}, {}]}"}');
+SELECT row_number() OVER () AS pos, id, n FROM shapes;
+-- a records key given twice: the last one counts, as in a parsed object
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/shapes", "count": 1,
+  "body": "{\"rows\": [{\"id\": \"a\"}], \"rows\": [{\"id\": \"b\"}, {\"id\": \"c\"}]}"}');
+SELECT id FROM shapes;
+-- a huge page of tiny records: 200,000 {} in one response, one request
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "huge_page", "path": "/api/v2/subscribers", "records": 200000, "count": 1}');
+SELECT count(*), count(id), count(email) FROM ps.subscribers;
+SELECT method, path, query, status FROM mock.requests();
+-- a page that never ends stops at max_response_size
+CREATE SERVER ps_capped FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url :'mock_url', rate_limit '0', max_response_size '1048576');
+CREATE USER MAPPING FOR CURRENT_USER SERVER ps_capped OPTIONS (api_key 'sk_test_shop_key');
+CREATE FOREIGN TABLE capped_keywords (id text) SERVER ps_capped OPTIONS (resource 'keywords');
+SELECT mock.fault('{"kind": "endless", "path": "/api/v2/keywords", "count": 1}');
+SELECT count(id) FROM capped_keywords;
+\echo :LAST_ERROR_SQLSTATE
+DROP SERVER ps_capped CASCADE;
+
+-------------------------------------------------------------- times
+-- ISO 8601 only: a date alone is midnight UTC, offsets with or without a colon
+SET TimeZone = 'UTC';
+CREATE FOREIGN TABLE times (id text, ts timestamptz, d date, ts0 timestamp(0))
+  SERVER ps OPTIONS (resource 'keywords', endpoint '/api/v2/times', records_key 'rows');
+SELECT mock.fault(jsonb_build_object('kind', 'body', 'path', '/api/v2/times', 'count', 1, 'body',
+  '{"rows": [{"id": "t1", "ts": "2026-01-02", "d": "2026-02-28T23:30:00-05:00", "ts0": "2026-01-02T03:04:05.6Z"},
+             {"id": "t2", "ts": "2026-01-02T03:04:05+0200", "d": "2024-02-29", "ts0": 1700000000}]}'));
+SELECT * FROM times ORDER BY id;
+-- words, other formats and impossible dates are errors, not guesses
+CREATE FUNCTION pg_temp.read_time(col text, v text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  r text;
+BEGIN
+  PERFORM mock.fault(jsonb_build_object('kind', 'body', 'path', '/api/v2/times', 'count', 1,
+    'body', jsonb_build_object('rows', jsonb_build_array(jsonb_build_object('id', 't', col, v)))::text));
+  EXECUTE format('SELECT %I::text FROM times', col) INTO r;
+  RETURN r;
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT col, v, pg_temp.read_time(col, v) AS read
+  FROM (VALUES ('ts'), ('d')) c(col),
+       unnest(ARRAY['yesterday', 'now', 'epoch', 'infinity', '2026-02-30', '2026-01-02 03:04:05 PST',
+                    'Jan 2 2026', '2026-1-2', '2026-01-02T25:00:00Z', '2026-01-02T03:04:05.123Z']) v
+ ORDER BY col, v;
+RESET TimeZone;
+DROP FOREIGN TABLE times;
+
+-------------------------------------------------------------- one list reader
+-- the planner's remote estimate reads a list response as the scan does:
+-- the same error for a body without its records array
+CREATE FOREIGN TABLE broken (id text)
+  SERVER ps OPTIONS (resource 'subscribers', endpoint '/api/v2/broken', records_key 'rows');
+CREATE FOREIGN TABLE broken_estimated (id text)
+  SERVER ps OPTIONS (resource 'subscribers', endpoint '/api/v2/broken', records_key 'rows',
+                     use_remote_estimate 'true');
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/broken", "count": 2, "body": "{\"other\": []}"}');
+SELECT * FROM broken;
+SELECT * FROM broken_estimated;
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/broken", "count": 2, "body": "{\"rows\": 5}"}');
+SELECT * FROM broken;
+SELECT * FROM broken_estimated;
+DROP FOREIGN TABLE broken, broken_estimated;
+
+-------------------------------------------------------------- max_response_size
+-- what a scan holds grows with a response's size: above the default cap,
+-- only a superuser may raise it
+CREATE ROLE regress_ps_parser;
+GRANT USAGE ON FOREIGN DATA WRAPPER postscript_fdw TO regress_ps_parser;
+SET ROLE regress_ps_parser;
+CREATE SERVER ps_big FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url :'mock_url', max_response_size '67108865');
+\echo :LAST_ERROR_SQLSTATE
+CREATE SERVER ps_big FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url :'mock_url', max_response_size '67108864');
+ALTER SERVER ps_big OPTIONS (SET max_response_size '100000000');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+ALTER SERVER ps_big OPTIONS (SET max_response_size '100000000');
+DROP SERVER ps_big;
+DROP OWNED BY regress_ps_parser;
+DROP ROLE regress_ps_parser;
