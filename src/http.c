@@ -64,7 +64,7 @@ static void json_error(enum json_tokener_error jerr, int64 len, const char *meth
 
 /* sleep ms milliseconds, interruptible */
 static void
-ps_sleep_ms(double ms)
+ps_sleep_ms(double ms, uint32 wait_event)
 {
 	double		until = ps_now_seconds() + ms / 1000.0;
 
@@ -76,7 +76,7 @@ ps_sleep_ms(double ms)
 		if (left <= 0)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 (long) Min(left + 1, POLL_INTERVAL_MS), PG_WAIT_EXTENSION);
+						 (long) Min(left + 1, POLL_INTERVAL_MS), wait_event);
 		ResetLatch(MyLatch);
 	}
 }
@@ -97,7 +97,7 @@ rate_limit_wait(PsConn *conn)
 
 		if (wait_ms > 0)
 		{
-			ps_sleep_ms(wait_ms);
+			ps_sleep_ms(wait_ms, PS_WAIT_EVENT_RATE_LIMIT);
 			conn->stats.rate_wait_ms += wait_ms;
 		}
 		return;
@@ -110,7 +110,7 @@ rate_limit_wait(PsConn *conn)
 	{
 		double		wait_ms = (1.0 - conn->tokens) / rate * 1000.0;
 
-		ps_sleep_ms(wait_ms);
+		ps_sleep_ms(wait_ms, PS_WAIT_EVENT_RATE_LIMIT);
 		conn->stats.rate_wait_ms += wait_ms;
 		now = ps_now_seconds();
 		conn->tokens = Min((double) conn->opts->rate_burst,
@@ -643,7 +643,7 @@ run_multi(CURLM *m, void (*done) (CURLMsg *msg, void *arg), void *arg)
 				done(msg, arg);
 		if (running == 0)
 			break;
-		curl_multi_poll(m, NULL, 0, POLL_INTERVAL_MS, &nfds);
+		PS_WAITING(PS_WAIT_EVENT_HTTP, curl_multi_poll(m, NULL, 0, POLL_INTERVAL_MS, &nfds));
 		CHECK_FOR_INTERRUPTS();
 	}
 }
@@ -876,7 +876,7 @@ request_loop(PsConn *conn, const char *method, const char *path,
 			{
 				conn->stats.retries++;
 				waited_ms += delay_ms;
-				ps_sleep_ms(delay_ms);
+				ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
 				conn->stats.backoff_wait_ms += delay_ms;
 				continue;
 			}
@@ -958,7 +958,7 @@ new_tokener(PsConn *conn)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_set_flags(tok, PS_JSON_TOKENER_FLAGS);
 	return tok;
 }
 
@@ -1010,7 +1010,7 @@ ps_parse_json(const char *body, size_t len, int max_depth,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("Postscript response is too large to parse")));
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_set_flags(tok, PS_JSON_TOKENER_FLAGS);
 	root = json_tokener_parse_ex(tok, body, (int) len);
 	jerr = json_tokener_get_error(tok);
 	consumed = json_tokener_get_parse_end(tok);

@@ -937,7 +937,7 @@ postscriptPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 		case CMD_INSERT:
 			if (t->res->insert_kind == PS_WRITE_NONE)
 				refuse(t, CMD_INSERT);
-			while ((k = bms_next_member(rte->insertedCols, k)) >= 0)
+			while ((k = bms_next_member(ps_inserted_cols(root, rte), k)) >= 0)
 			{
 				PsColumn   *col = ps_table_column(t, k + FirstLowInvalidHeapAttributeNumber);
 
@@ -995,9 +995,6 @@ init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
 {
 	PsModifyState *st = palloc0(sizeof(PsModifyState));
 	PsTable    *t = ps_get_table(RelationGetRelid(rinfo->ri_RelationDesc));
-	Index		rti = rinfo->ri_RangeTableIndex;
-	RangeTblEntry *rte;
-	Oid			userid;
 
 	rinfo->ri_FdwState = st;
 	st->table = t;
@@ -1046,12 +1043,7 @@ init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
 	if (explain_only)
 		return st;
 
-	/* a partition that tuple routing opened has no range table entry */
-	if (rti == 0 && rinfo->ri_RootResultRelInfo)
-		rti = rinfo->ri_RootResultRelInfo->ri_RangeTableIndex;
-	rte = exec_rt_fetch(rti, estate);
-	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	st->conn = ps_get_connection(t->serverid, userid);
+	st->conn = ps_get_connection(t->serverid, ps_modify_user(rinfo, estate));
 	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw modify",
 										 ALLOCSET_DEFAULT_SIZES);
 	return st;

@@ -33,6 +33,8 @@
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
 
+#include "pg_compat.h"
+
 /* ----------------------------------------------------------------
  * resources.c -- the Postscript objects
  * ----------------------------------------------------------------
