@@ -12,10 +12,11 @@
  *				find_nonnullable_vars returns a multibitmapset, not Vars
  *	16 -> 17	create_foreignscan_path takes fdw_restrictinfo; extensions
  *				may name their own wait events (WaitEventExtensionNew)
- *	17 -> 18	create_foreignscan_path takes disabled_nodes; EXPLAIN's
- *				property functions moved to commands/explain_format.h; a
+ *	17 -> 18	create_foreignscan_path takes disabled_nodes; ExplainState
+ *				and EXPLAIN's property functions moved to their own headers; a
  *				PathKey's direction is a CompareType; lc_collate_is_c is gone
- *				(a collation's pg_locale_t says); the module magic may carry
+ *				(a collation's pg_locale_t says); pg_attribute_noreturn() is
+ *				gone (pg_noreturn goes in front); the module magic may carry
  *				a name and version
  *
  *-------------------------------------------------------------------------
@@ -42,6 +43,16 @@
 #endif
 #if PG_VERSION_NUM >= 180000
 #include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
+
+/* the postfix form, which 18 removed, for declarations written with it */
+#ifndef pg_attribute_noreturn
+#if defined(__GNUC__) || defined(__clang__)
+#define pg_attribute_noreturn() __attribute__((noreturn))
+#else
+#define pg_attribute_noreturn()
+#endif
 #endif
 
 /*
@@ -211,13 +222,16 @@ ps_wait_event(PsWaitEvent which)
 #define PS_WAIT_EVENT_RETRY			ps_wait_event(PS_WAIT_RETRY)
 
 /*
- * Not PostgreSQL's but a library's difference, met with Debian 13's
- * PostgreSQL 17: json-c 0.18's strict mode rejects every string holding a
- * character beyond ASCII (json-c issues 875 and 892).  With it the
- * tokener is not strict (it then also accepts NaN, Infinity, comments and
- * trailing commas), and still rejects invalid UTF-8.
+ * Not PostgreSQL's but a library's differences, met with the json-c of the
+ * Debian releases that ship 17 and 18.  json-c 0.18's strict mode rejects
+ * every string holding a character beyond ASCII (json-c issues 875 and
+ * 892), and 0.19's rejects an integer beyond 64 bits as malformed JSON, so
+ * that the error no longer names the table, column, row and value (the
+ * conversion reports the capped value otherwise).  From 0.18 on the
+ * tokener is not strict: it then also accepts NaN, Infinity, comments and
+ * trailing commas, and still rejects invalid UTF-8.
  */
-#if JSON_C_VERSION_NUM >= ((0 << 16) | (18 << 8)) && JSON_C_VERSION_NUM < ((0 << 16) | (19 << 8))
+#if JSON_C_VERSION_NUM >= ((0 << 16) | (18 << 8))
 #define PS_JSON_TOKENER_FLAGS	JSON_TOKENER_VALIDATE_UTF8
 #else
 #define PS_JSON_TOKENER_FLAGS	(JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8)
