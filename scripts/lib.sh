@@ -223,8 +223,9 @@ ps_debian_suite() {
 
 # --pg N: build and test against PostgreSQL N.  Taken from, in this order:
 # PG_CONFIG when it is N; the host's Debian packages (installed when missing,
-# if the host's archive has them); else the calling script runs again,
-# without --pg, inside a cached Debian chroot that has N (ps_run_in_chroot).
+# if the host's archive has them); else ps_pg_enter runs the calling script
+# again, with the same arguments, inside a cached Debian chroot that has N
+# (ps_run_in_chroot).
 # Without --pg: PG_CONFIG, by default the host's 15.  Exports PS_PG_MAJOR
 # (which ps_packages reads) and sets the array PS_ARGS to the other
 # arguments, for the caller to check before it calls ps_pg_enter.
