@@ -41,7 +41,7 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: a changed struct must rebuild every
 # object that uses it, or objects disagree about its layout
-$(OBJS): $(srcdir)/src/postscript_fdw.h
+$(OBJS): $(srcdir)/src/postscript_fdw.h $(srcdir)/src/pg_compat.h
 src/phone.o: $(srcdir)/src/phone.h
 src/modify.o src/validate.o: $(srcdir)/src/validate.h
 $(OBJS): $(srcdir)/src/pagescan.h

@@ -32,7 +32,7 @@
 
 #include "postscript_fdw.h"
 
-PG_MODULE_MAGIC;
+PS_MODULE_MAGIC;
 
 void		_PG_init(void);
 
@@ -369,18 +369,17 @@ postscriptGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntab
 	scan_cost(baserel, scan_requests(info, &info->plan, info->fetched), info->fetched,
 			  &startup, &total);
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-									 startup, total, NIL, baserel->lateral_relids,
-									 NULL, NIL));
+			 ps_create_foreignscan_path(root, baserel, baserel->rows, startup, total,
+										NIL, baserel->lateral_relids, NIL));
 
 	/* the same scan, sorted by the API */
 	sort = info->plan.id_expr ? NULL : ps_plan_sort(root, baserel, t, &pathkeys);
 	if (sort != NULL)
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-										 startup, total + 1.0, pathkeys,
-										 baserel->lateral_relids, NULL,
-										 list_make1(makeString(sort))));
+				 ps_create_foreignscan_path(root, baserel, baserel->rows,
+											startup, total + 1.0, pathkeys,
+											baserel->lateral_relids,
+											list_make1(makeString(sort))));
 
 	/* parameterized by the outer side of a join: a request per outer key */
 	foreach(lc, join_param_infos(root, baserel, t))
@@ -400,9 +399,9 @@ postscriptGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntab
 													   JOIN_INNER, NULL);
 		scan_cost(baserel, scan_requests(info, &plan, fetched), fetched, &startup, &total);
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, ppi->ppi_rows,
-										 startup, total, NIL, ppi->ppi_req_outer,
-										 NULL, NIL));
+				 ps_create_foreignscan_path(root, baserel, ppi->ppi_rows,
+											startup, total, NIL, ppi->ppi_req_outer,
+											NIL));
 	}
 }
 
@@ -489,7 +488,6 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 	List	   *exprs = fsplan->fdw_exprs;
 	ListCell   *lc;
 	int			nparams;
-	Oid			userid;
 
 	node->fdw_state = st;
 	st->table = ps_get_table(RelationGetRelid(node->ss.ss_currentRelation));
@@ -508,12 +506,7 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	{
-		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-
-		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	}
-	st->conn = ps_get_connection(st->table->serverid, userid);
+	st->conn = ps_get_connection(st->table->serverid, ps_scan_user(fsplan, estate));
 	st->reader = ps_row_reader(st->table, st->attrs_used);
 
 	nparams = list_length(st->param_names);

@@ -37,7 +37,7 @@ set -u
 . "$(dirname "$0")/../scripts/lib.sh"
 cd "$PS_ROOT/fuzz"
 secs=${1:-300}
-ps_install_deps clang libclang-rt-14-dev
+ps_install_deps clang libclang-rt-dev
 work=$(mktemp -d /tmp/postscript_fdw.fuzz.XXXXXX)
 chmod 755 "$work"
 rc=0

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set everything up and run the demo, on a fresh Debian 12 machine as root:
-#   bash scripts/demo.sh [--keep]
+#   bash scripts/demo.sh [--pg N] [--keep]
 # Installs what is missing, builds and installs the extension, starts a
 # throwaway PostgreSQL cluster and the local Postscript API server, creates
 # the extension, a server, a user mapping and every foreign table (schema ps),
 # and runs the examples in examples/*.sql, printing their results.
 #
+#   --pg N              against PostgreSQL N (as in scripts/test.sh)
 #   --keep              leave PostgreSQL and the API server running afterwards
 #   PS_DEMO_URL         use this API instead of the local server (e.g.
 #                       https://api.postscript.io; then the local server is
@@ -15,12 +16,14 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-for arg in "$@"; do
+ps_pg_select "$@"
+for arg in "${PS_ARGS[@]}"; do
 	case "$arg" in
 	--keep) export PS_KEEP=1 ;;
-	*) ps_die "usage: bash scripts/demo.sh [--keep]" ;;
+	*) ps_die "usage: bash scripts/demo.sh [--pg N] [--keep]" ;;
 	esac
 done
+ps_pg_enter
 
 ps_setup_traps
 ps_take_lock

@@ -9,15 +9,17 @@
 #                       exports PS_MOCK_URL
 #   ps_venv NAME        a Python virtual environment with requirements/NAME.txt
 #                       installed; prints its directory
+#   ps_pg_select ARGS   handles --pg N (scripts/test.sh, scripts/demo.sh): picks that
+#                       PostgreSQL major version's pg_config; sets PS_ARGS to the
+#                       other arguments
+#   ps_pg_enter         then, when the host has no such server, runs the calling
+#                       script inside a cached Debian chroot that has it
 #   ps_cleanup          stops both and removes the work directory (installed as a trap
 #                       by ps_setup_traps); with PS_KEEP=1 both keep running and the
 #                       directory stays, for a post-mortem or to go on by hand
 
 PS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-# one lock per installation target: runs that install into the same
-# PostgreSQL queue, runs against different installations do not
-PS_LOCK=/tmp/postscript_fdw.install.$(printf %s "$PG_CONFIG" | cksum | cut -d" " -f1).lock
 PS_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev curl make gcc python3"
 PS_WORK=""
 PS_MOCK_PID=""
@@ -25,10 +27,31 @@ PS_MOCK_PID=""
 ps_log() { printf '==> %s\n' "$*" >&2; }
 ps_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Install what is missing.  Extra package names may be passed as arguments.
+# PS_PACKAGES (written for PostgreSQL 15) for the major version the build
+# targets, PS_PG_MAJOR (default 15): its postgresql-*-15 packages become
+# postgresql-*-N.  Since 16 the server headers include ICU's.
+ps_packages() {
+	local p major=${PS_PG_MAJOR:-15} out=""
+	for p in $PS_PACKAGES; do
+		case "$p" in
+		postgresql-15 | postgresql-*-15) p="${p%-15}-$major" ;;
+		esac
+		out="$out $p"
+	done
+	[ "$major" -ge 16 ] && out="$out libicu-dev"
+	printf '%s\n' "${out# }"
+}
+
+# Install what is missing: the build and run dependencies (ps_packages) and
+# the extra package names passed as arguments.
 ps_install_deps() {
+	ps_apt_install $(ps_packages) "$@"
+}
+
+# apt-get install those of the given packages that are missing.
+ps_apt_install() {
 	local missing="" p
-	for p in $PS_PACKAGES "$@"; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
 			|| missing="$missing $p"
 	done
@@ -41,8 +64,10 @@ ps_install_deps() {
 }
 
 # Take the installation's lock: `make install` writes into the PostgreSQL
-# that PG_CONFIG names, so concurrent runs against it (other checkouts) queue.
+# that PG_CONFIG (as --pg left it) names, so concurrent runs against it
+# (other checkouts) queue; runs against different installations do not.
 ps_take_lock() {
+	PS_LOCK=/tmp/postscript_fdw.install.$(printf %s "$PG_CONFIG" | cksum | cut -d" " -f1).lock
 	exec 9>"$PS_LOCK"
 	if ! flock -n 9; then
 		ps_log "waiting for another run to release $PS_LOCK"
@@ -51,7 +76,15 @@ ps_take_lock() {
 }
 
 ps_build_install() {
+	local stamp="$PS_ROOT/.pg_major" major
 	[ -x "$PG_CONFIG" ] || ps_die "PG_CONFIG=$PG_CONFIG is not executable"
+	# objects compiled for another major version (a --pg run of this tree)
+	# must not be linked into this one: make sees no change in the sources
+	major=$(ps_pg_major "$PG_CONFIG")
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$major" ]; then
+		make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" clean >&2
+		printf '%s\n' "$major" >"$stamp"
+	fi
 	ps_log "building with $PG_CONFIG"
 	make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" >&2 || ps_die "build failed"
 	make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" install >&2 || ps_die "make install failed"
@@ -169,4 +202,157 @@ ps_cleanup() {
 	fi
 	[ -n "$PS_WORK" ] && rm -rf "$PS_WORK"
 	exit $rc
+}
+
+# ------------------------------------------------ PostgreSQL versions (--pg N)
+
+# The major version of the PostgreSQL that a pg_config belongs to.
+ps_pg_major() {
+	"$1" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'
+}
+
+# The Debian release whose archive ships PostgreSQL N (as postgresql-N).
+ps_debian_suite() {
+	case "$1" in
+	15) echo bookworm ;;
+	17) echo trixie ;;
+	18) echo sid ;;
+	*) return 1 ;;
+	esac
+}
+
+# --pg N: build and test against PostgreSQL N.  Taken from, in this order:
+# PG_CONFIG when it is N; the host's Debian packages (installed when missing,
+# if the host's archive has them); else ps_pg_enter runs the calling script
+# again, with the same arguments, inside a cached Debian chroot that has N
+# (ps_run_in_chroot).
+# Without --pg: PG_CONFIG, by default the host's 15.  Exports PS_PG_MAJOR
+# (which ps_packages reads) and sets the array PS_ARGS to the other
+# arguments, for the caller to check before it calls ps_pg_enter.
+ps_pg_select() {
+	local want=""
+	PS_ARGS=()
+	PS_ALL_ARGS=("$@")
+	PS_PG_CHROOT=""
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--pg)
+			[ $# -ge 2 ] || ps_die "--pg needs a major version, e.g. --pg 17"
+			want=$2
+			shift 2
+			;;
+		--pg=*) want=${1#--pg=}; shift ;;
+		*) PS_ARGS+=("$1"); shift ;;
+		esac
+	done
+	if [ -z "$want" ]; then
+		[ -x "$PG_CONFIG" ] && export PS_PG_MAJOR=$(ps_pg_major "$PG_CONFIG")
+		return 0
+	fi
+	case "$want" in
+	[1-9][0-9]) ;;
+	*) ps_die "--pg $want: give a major version, e.g. --pg 17" ;;
+	esac
+	export PS_PG_MAJOR=$want
+	if [ -x "$PG_CONFIG" ] && [ "$(ps_pg_major "$PG_CONFIG")" = "$want" ]; then
+		return 0
+	fi
+	export PG_CONFIG=/usr/lib/postgresql/$want/bin/pg_config
+	[ -x "$PG_CONFIG" ] && return 0
+	# in the chroot: ps_install_deps installs it
+	[ -n "${PS_IN_CHROOT:-}" ] && return 0
+	apt-cache show "postgresql-server-dev-$want" >/dev/null 2>&1 && return 0
+	PS_PG_CHROOT=$want
+}
+
+# After ps_pg_select: when the version needs a chroot, runs the calling
+# script with all its arguments there and exits; else returns.
+ps_pg_enter() {
+	[ -z "$PS_PG_CHROOT" ] || ps_run_in_chroot "$PS_PG_CHROOT" "${PS_ALL_ARGS[@]}"
+}
+
+PS_CHROOTS=${PS_CHROOTS:-/var/tmp/postscript_fdw-chroot}
+
+# Runs the calling script (scripts/test.sh or scripts/demo.sh) with the
+# given arguments inside a Debian chroot that ships PostgreSQL MAJOR, and
+# exits with its status.  The chroot is made with debootstrap when missing
+# and kept in PS_CHROOTS for later runs; the script inside installs what
+# the chroot lacks (ps_install_deps), so packages added to PS_PACKAGES later
+# reach cached chroots too.  For the run, /proc, /dev, a /dev/shm of its own
+# and this source tree (at the same path) are mounted in it, and unmounted
+# on exit, failure included (not with PS_KEEP=1: the cluster inside keeps
+# running).  One run at a time per chroot.
+ps_run_in_chroot() {
+	local major=$1 suite dir script
+	shift
+	suite=$(ps_debian_suite "$major") \
+		|| ps_die "no PostgreSQL $major here and no Debian release known to ship it: install it (e.g. from apt.postgresql.org) and set PG_CONFIG"
+	[ "$(id -u)" = 0 ] || ps_die "PostgreSQL $major runs in a Debian $suite chroot: run as root"
+	script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+	dir=$PS_CHROOTS/pg$major-$suite
+	mkdir -p "$PS_CHROOTS"
+	exec 8>"$dir.lock"
+	if ! flock -n 8; then
+		ps_log "waiting for another run in $dir"
+		flock 8
+	fi
+	ps_umount_under "$dir"
+	ps_make_chroot "$dir" "$suite"
+	PS_CHROOT_DIR=$dir
+	trap ps_chroot_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	mount -t proc proc "$dir/proc" &&
+		mount --bind /dev "$dir/dev" && mount --make-private "$dir/dev" &&
+		mount -t tmpfs -o mode=1777 shm "$dir/dev/shm" &&
+		mkdir -p "$dir$PS_ROOT" &&
+		mount --bind "$PS_ROOT" "$dir$PS_ROOT" && mount --make-private "$dir$PS_ROOT" \
+		|| ps_die "mounting in $dir failed"
+	ps_log "PostgreSQL $major: running $script in the Debian $suite chroot $dir"
+	chroot "$dir" /usr/bin/env PS_IN_CHROOT=1 bash "$script" "$@" 8>&-
+	exit $?
+}
+
+ps_chroot_cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ "${PS_KEEP:-0}" = 1 ]; then
+		ps_log "the chroot stays mounted (PS_KEEP=1): chroot $PS_CHROOT_DIR; afterwards umount what is mounted under it"
+	else
+		ps_umount_under "$PS_CHROOT_DIR"
+	fi
+	exit $rc
+}
+
+# Unmounts everything mounted under DIR, innermost first.
+ps_umount_under() {
+	local m
+	awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+		while IFS= read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m"
+		done
+}
+
+# A Debian SUITE chroot in DIR, made when missing.
+ps_make_chroot() {
+	local dir=$1 suite=$2
+	if [ ! -e "$dir/.complete" ]; then
+		command -v debootstrap >/dev/null || ps_apt_install debootstrap
+		ps_log "creating a Debian $suite chroot in $dir (kept for later runs)"
+		ps_umount_under "$dir.new"
+		rm -rf "$dir" "$dir.new"
+		mkdir -p "$(dirname "$dir")"
+		debootstrap --variant=minbase "$suite" "$dir.new" \
+			"${PS_DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$dir.log" 2>&1 \
+			|| { tail -n 20 "$dir.log" >&2; ps_umount_under "$dir.new"; ps_die "debootstrap $suite failed (log: $dir.log)"; }
+		# no service starts in the chroot, and an unstable suite's Release
+		# file may be past its Valid-Until date
+		printf '#!/bin/sh\nexit 101\n' >"$dir.new/usr/sbin/policy-rc.d"
+		chmod 755 "$dir.new/usr/sbin/policy-rc.d"
+		echo 'Acquire::Check-Valid-Until "false";' >"$dir.new/etc/apt/apt.conf.d/99postscript_fdw"
+		touch "$dir.new/.complete"
+		mv "$dir.new" "$dir"
+	fi
+	# apt and pip inside need name resolution
+	cp -L /etc/resolv.conf "$dir/etc/resolv.conf"
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine as root:
-#   bash scripts/test.sh
+#   bash scripts/test.sh [--pg N]
+# --pg N: against PostgreSQL N (15, 17, 18; without it, PG_CONFIG, by default
+# the host's 15); a version the host lacks runs in a cached Debian chroot
+# (scripts/lib.sh, ps_pg_select).
 # Installs what is missing, builds and installs the extension, starts a
 # throwaway PostgreSQL cluster (as the postgres OS user, private port and
 # socket directory) and the local Postscript API server, then runs
@@ -11,6 +14,9 @@
 # the server and the work directory after the run.
 set -u
 . "$(dirname "$0")/lib.sh"
+ps_pg_select "$@"
+[ ${#PS_ARGS[@]} = 0 ] || ps_die "usage: bash scripts/test.sh [--pg N]"
+ps_pg_enter
 
 passed=0
 failed=0
@@ -40,23 +46,26 @@ if ! grep -q '^OK' <<<"$out"; then
 	grep -q ' \.\.\. \(FAIL\|ERROR\)$' <<<"$out" || fail "mock: unit test run"
 fi
 
-# 2. pg_regress: one result per test file
+# 2. pg_regress: one result per test file.  Its lines: up to 15
+# "test NAME ... ok" (or "     NAME ... FAILED" in a parallel group), since
+# 16 "ok N - NAME" / "not ok N + NAME" (TAP)
 ps_log "pg_regress"
 rm -f "$PS_ROOT/regression.diffs"
 out=$(make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" installcheck 2>&1)
-printf '%s\n' "$out" | grep -E '^(test | +[a-z_]+ +\.\.\.)' >&2
+result_lines='^(test +)?[A-Za-z0-9_]+ +\.\.\. |^(not )?ok +[0-9]+ +[-+] +[A-Za-z0-9_]+'
+printf '%s\n' "$out" | grep -E "$result_lines" >&2
 while IFS= read -r line; do
-	name=$(sed -E 's/^(test +)?([A-Za-z0-9_]+) +\.\.\..*/\2/' <<<"$line")
+	name=$(sed -E 's/^(test +)?([A-Za-z0-9_]+) +\.\.\..*/\2/; s/^(not )?ok +[0-9]+ +[-+] +([A-Za-z0-9_]+).*/\2/' <<<"$line")
 	case "$line" in
-	*"... ok"*) pass "pg_regress: $name" ;;
-	*"... FAILED"* | *"... failed"*) fail "pg_regress: $name" ;;
+	*"... ok"* | "ok "*) pass "pg_regress: $name" ;;
+	*"... FAILED"* | *"... failed"* | "not ok "*) fail "pg_regress: $name" ;;
 	esac
-done < <(printf '%s\n' "$out" | grep -E '^(test +)?[A-Za-z0-9_]+ +\.\.\. ')
+done < <(printf '%s\n' "$out" | grep -E "$result_lines")
 if [ -s "$PS_ROOT/regression.diffs" ]; then
 	ps_log "regression.diffs:"
 	cat "$PS_ROOT/regression.diffs"
 fi
-grep -qE '\.\.\. ' <<<"$out" || { printf '%s\n' "$out" | tail -n 30; fail "pg_regress: run"; }
+grep -qE "$result_lines" <<<"$out" || { printf '%s\n' "$out" | tail -n 30; fail "pg_regress: run"; }
 
 # 3. whole-system checks
 for check in "$PS_ROOT"/scripts/checks/*.sh; do

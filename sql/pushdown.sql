@@ -115,7 +115,7 @@ SELECT count(*) FROM (SELECT id FROM ps.subscribers ORDER BY created_at DESC LIM
 SELECT * FROM pd_sent();
 SELECT count(*) FROM (SELECT id FROM ps.subscribers LIMIT 5 OFFSET 100) s;
 SELECT * FROM pd_sent();
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT id FROM ps.subscribers LIMIT 150;
+SELECT * FROM mock.explain_analyze('SELECT id FROM ps.subscribers LIMIT 150');
 -- NULLS FIRST ascending: sorted here; text only under the C collation
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers ORDER BY created_at NULLS FIRST LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers ORDER BY phone_number COLLATE "C" LIMIT 5;

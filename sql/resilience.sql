@@ -185,7 +185,7 @@ SELECT count(*) AS requests, count(DISTINCT query) AS distinct_pages,
        max(substring(query FROM 'page=(\d+)')::int) AS last_page
   FROM mock.requests();
 SELECT mock.config('{"latency_ms": 0}');
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM conc_subscribers;
+SELECT * FROM mock.explain_analyze('SELECT * FROM conc_subscribers');
 -- a LIMIT bounds the pages fetched ahead: 250 rows are 3 pages
 SELECT mock.reset();
 SELECT count(*) FROM (SELECT * FROM conc_subscribers LIMIT 250) s;

@@ -7,6 +7,38 @@
 \getenv mock_url PS_MOCK_URL
 SELECT mock.reset();
 
+-------------------------------------------------------------- plain http: loopback addresses only
+-- The host of an http:// URL is compared as an address, as libcurl parses
+-- it: a name that merely starts like a loopback address is refused, even
+-- for a superuser.
+CREATE SERVER ps_http FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url 'http://127.attacker.example/');
+\echo :LAST_ERROR_SQLSTATE
+CREATE SERVER ps_http FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url 'http://127.0.0.1.attacker.example:8080/api');
+\echo :LAST_ERROR_SQLSTATE
+CREATE SERVER ps_http FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url 'http://localhost.attacker.example/');
+\echo :LAST_ERROR_SQLSTATE
+CREATE SERVER ps_http FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url 'http://[::2]:8080/');
+\echo :LAST_ERROR_SQLSTATE
+CREATE SERVER ps_http FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url 'http://128.0.0.1/');
+\echo :LAST_ERROR_SQLSTATE
+-- a URL libcurl cannot parse
+CREATE SERVER ps_http FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url 'http://127.0.0.1:99999/');
+\echo :LAST_ERROR_SQLSTATE
+-- any address in 127.0.0.0/8, ::1 however written, and localhost in any case
+CREATE SERVER ps_http FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url 'http://127.1.2.3:8080/api');
+ALTER SERVER ps_http OPTIONS (SET api_url 'http://[::1]/');
+ALTER SERVER ps_http OPTIONS (SET api_url 'http://[0:0:0:0:0:0:0:1]:8080');
+ALTER SERVER ps_http OPTIONS (SET api_url 'http://LocalHost:8080');
+SELECT srvoptions FROM pg_foreign_server WHERE srvname = 'ps_http';
+DROP SERVER ps_http;
+
 -------------------------------------------------------------- api_url is a superuser's choice
 CREATE ROLE ps_owner;
 CREATE ROLE ps_other;

@@ -54,6 +54,18 @@ CREATE FUNCTION mock.fault(spec jsonb) RETURNS void LANGUAGE sql
 CREATE FUNCTION mock.config(spec jsonb) RETURNS void LANGUAGE sql
   BEGIN ATOMIC SELECT mock.admin('POST', '/__admin/config', spec::text); END;
 
+-- EXPLAIN ANALYZE of q, the same on every PostgreSQL version: no timing,
+-- summary or buffers (on by default since 18), and row counts as integers
+-- (18 prints them with two decimals)
+CREATE FUNCTION mock.explain_analyze(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF) ' || q LOOP
+    RETURN NEXT regexp_replace(line, '(rows=[0-9]+)\.00 ', '\1 ', 'g');
+  END LOOP;
+END $$;
+
 -- the API requests the server received since the last reset
 CREATE FUNCTION mock.requests()
 RETURNS SETOF mock.log LANGUAGE plpgsql AS $$

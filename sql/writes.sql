@@ -474,8 +474,8 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER ps_paced OPTIONS (api_key 'sk_test_s
 CREATE FOREIGN TABLE paced_subscribers (id text, phone_number text) SERVER ps_paced OPTIONS (resource 'subscribers');
 SELECT mock.reset();
 SELECT mock.config('{"rate_limit": 220}');
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-INSERT INTO paced_subscribers (phone_number) SELECT '555556' || lpad(i::text, 4, '0') FROM generate_series(0, 999) i;
+SELECT * FROM mock.explain_analyze($$
+INSERT INTO paced_subscribers (phone_number) SELECT '555556' || lpad(i::text, 4, '0') FROM generate_series(0, 999) i$$);
 SELECT status, count(*) FROM mock.requests() GROUP BY status ORDER BY status;
 SELECT count(*) AS pending_opt_ins FROM ps.opt_ins WHERE status = 'pending' AND phone_number LIKE '+1555556%';
 SELECT mock.config('{"rate_limit": 15}');

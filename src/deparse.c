@@ -329,18 +329,8 @@ ps_join_clause_pushable(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 static bool
 excludes_nulls(RelOptInfo *baserel, PsColumn *col)
 {
-	ListCell   *lc;
-
-	foreach(lc, find_nonnullable_vars((Node *) extract_actual_clauses(baserel->baserestrictinfo,
-																	   false)))
-	{
-		Var		   *var = lfirst(lc);
-
-		if (var->varno == baserel->relid && var->varattno == col->attnum &&
-			var->varlevelsup == 0)
-			return true;
-	}
-	return false;
+	return ps_clauses_need_nonnull(extract_actual_clauses(baserel->baserestrictinfo, false),
+								   baserel->relid, col->attnum);
 }
 
 /*
@@ -378,8 +368,8 @@ ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t, List **pathkeys
 	apitype = api_type(col);
 	if (!OidIsValid(apitype) || !(col->def->flags & PS_COL_SORTABLE))
 		return NULL;
-	desc = (pk->pk_strategy == BTGreaterStrategyNumber);
-	if (apitype == TEXTOID && !lc_collate_is_c(pk->pk_eclass->ec_collation))
+	desc = ps_pathkey_desc(pk);
+	if (apitype == TEXTOID && !ps_collation_is_c(pk->pk_eclass->ec_collation))
 		return NULL;
 	/* NULLs: excluded by the WHERE clause, or never there and not asked first */
 	if (!excludes_nulls(baserel, col) &&

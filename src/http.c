@@ -54,7 +54,7 @@ typedef struct Transfer
 
 /* sleep ms milliseconds, interruptible */
 static void
-ps_sleep_ms(double ms)
+ps_sleep_ms(double ms, uint32 wait_event)
 {
 	double		until = ps_now_seconds() + ms / 1000.0;
 
@@ -66,7 +66,7 @@ ps_sleep_ms(double ms)
 		if (left <= 0)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 (long) Min(left + 1, POLL_INTERVAL_MS), PG_WAIT_EXTENSION);
+						 (long) Min(left + 1, POLL_INTERVAL_MS), wait_event);
 		ResetLatch(MyLatch);
 	}
 }
@@ -87,7 +87,7 @@ rate_limit_wait(PsConn *conn)
 
 		if (wait_ms > 0)
 		{
-			ps_sleep_ms(wait_ms);
+			ps_sleep_ms(wait_ms, PS_WAIT_EVENT_RATE_LIMIT);
 			conn->stats.rate_wait_ms += wait_ms;
 		}
 		return;
@@ -100,7 +100,7 @@ rate_limit_wait(PsConn *conn)
 	{
 		double		wait_ms = (1.0 - conn->tokens) / rate * 1000.0;
 
-		ps_sleep_ms(wait_ms);
+		ps_sleep_ms(wait_ms, PS_WAIT_EVENT_RATE_LIMIT);
 		conn->stats.rate_wait_ms += wait_ms;
 		now = ps_now_seconds();
 		conn->tokens = Min((double) conn->opts->rate_burst,
@@ -359,7 +359,7 @@ run_multi(CURLM *m, void (*done) (CURLMsg *msg, void *arg), void *arg)
 				done(msg, arg);
 		if (running == 0)
 			break;
-		curl_multi_poll(m, NULL, 0, POLL_INTERVAL_MS, &nfds);
+		PS_WAITING(PS_WAIT_EVENT_HTTP, curl_multi_poll(m, NULL, 0, POLL_INTERVAL_MS, &nfds));
 		CHECK_FOR_INTERRUPTS();
 	}
 }
@@ -586,7 +586,7 @@ request_loop(PsConn *conn, const char *method, const char *path,
 			{
 				conn->stats.retries++;
 				waited_ms += delay_ms;
-				ps_sleep_ms(delay_ms);
+				ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
 				conn->stats.backoff_wait_ms += delay_ms;
 				continue;
 			}

@@ -139,7 +139,7 @@ ps_parse_json(const char *body, size_t len, int max_depth,
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_set_flags(tok, PS_JSON_TOKENER_FLAGS);
 	root = json_tokener_parse_ex(tok, body, (int) len);
 	jerr = json_tokener_get_error(tok);
 	consumed = json_tokener_get_parse_end(tok);

@@ -727,7 +727,7 @@ postscriptPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	check_returning(t, plan, resultRelation, subplan_index);
 	if (plan->operation == CMD_INSERT)
 	{
-		while ((k = bms_next_member(rte->insertedCols, k)) >= 0)
+		while ((k = bms_next_member(ps_inserted_cols(root, rte), k)) >= 0)
 		{
 			PsColumn   *col = ps_table_column(t, k + FirstLowInvalidHeapAttributeNumber);
 
@@ -779,8 +779,6 @@ init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
 {
 	PsModifyState *st = palloc0(sizeof(PsModifyState));
 	PsTable    *t = ps_get_table(RelationGetRelid(rinfo->ri_RelationDesc));
-	Index		rti = rinfo->ri_RangeTableIndex;
-	RangeTblEntry *rte;
 
 	rinfo->ri_FdwState = st;
 	st->table = t;
@@ -814,11 +812,7 @@ init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
 	if (explain_only)
 		return st;
 
-	/* a partition that tuple routing opened has no range table entry */
-	if (rti == 0 && rinfo->ri_RootResultRelInfo)
-		rti = rinfo->ri_RootResultRelInfo->ri_RangeTableIndex;
-	rte = exec_rt_fetch(rti, estate);
-	st->userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	st->userid = ps_modify_user(rinfo, estate);
 	if (!st->at_commit)
 	{
 		st->conn = ps_get_connection(t->serverid, st->userid);

@@ -11,8 +11,11 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <float.h>
+
+#include <curl/curl.h>
 
 #include "access/reloptions.h"
 #include "access/genam.h"
@@ -125,50 +128,89 @@ find_option(const char *name, Oid context)
 	return NULL;
 }
 
+/*
+ * Whether host, as libcurl's URL parser gives it (an IPv6 address in
+ * brackets), is localhost or a literal loopback address: 127.0.0.0/8 or ::1.
+ * Addresses are compared, not strings: 127.example.com is a name like any
+ * other.
+ */
 static bool
-is_loopback_host(const char *host, size_t len)
+is_loopback_host(const char *host)
 {
-	return (len == 9 && strncmp(host, "localhost", 9) == 0) ||
-		(len >= 4 && strncmp(host, "127.", 4) == 0) ||
-		(len == 5 && strncmp(host, "[::1]", 5) == 0);
+	unsigned char addr[sizeof(struct in6_addr)];
+	size_t		len = strlen(host);
+
+	if (pg_strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, addr) == 1)
+		return addr[0] == 127;
+	if (len > 2 && host[0] == '[' && host[len - 1] == ']')
+	{
+		char	   *inner = pnstrdup(host + 1, len - 2);
+		bool		loopback = inet_pton(AF_INET6, inner, addr) == 1 &&
+			IN6_IS_ADDR_LOOPBACK((struct in6_addr *) addr);
+
+		pfree(inner);
+		return loopback;
+	}
+	return false;
+}
+
+/* whether the URL that u holds has the part (user, query, ...) */
+static bool
+url_has(CURLU *u, CURLUPart part)
+{
+	char	   *value = NULL;
+	bool		has = curl_url_get(u, part, &value, 0) == CURLUE_OK && value != NULL;
+
+	curl_free(value);
+	return has;
 }
 
 /*
  * api_url: http(s)://host[:port][/prefix], https unless the host is a
  * loopback address (the local server), no credentials, query or fragment.
+ * libcurl's URL parser, the one that reads the URL when requests are sent,
+ * says what the host is.
  */
 static void
 check_url(const char *name, const char *url)
 {
-	const char *host;
-	size_t		hostlen;
+	CURLU	   *u;
+	char	   *host = NULL;
 	bool		https;
+	bool		malformed;
+	bool		loopback;
 
 	if (strncmp(url, "https://", 8) == 0)
-	{
 		https = true;
-		host = url + 8;
-	}
 	else if (strncmp(url, "http://", 7) == 0)
-	{
 		https = false;
-		host = url + 7;
-	}
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\"", name),
 				 errdetail("The URL must start with https://.")));
 
-	hostlen = strcspn(host, "/:?#@");
-	if (host[0] == '[')
-		hostlen = strcspn(host, "]") + 1;
-	if (hostlen == 0 || strpbrk(host, "@?# \t\r\n") != NULL)
+	u = curl_url();
+	if (u == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	malformed = strpbrk(url, "@?# \t\r\n") != NULL ||
+		curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host == NULL ||
+		host[0] == '\0' || url_has(u, CURLUPART_USER) || url_has(u, CURLUPART_OPTIONS);
+	loopback = !malformed && is_loopback_host(host);
+	curl_free(host);
+	curl_url_cleanup(u);
+
+	if (malformed)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\"", name),
 				 errdetail("The URL must be scheme://host[:port][/path], without credentials, query or fragment.")));
-	if (!https && !is_loopback_host(host, hostlen))
+	if (!https && !loopback)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\"", name),

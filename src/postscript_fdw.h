@@ -42,6 +42,7 @@
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
 
+#include "pg_compat.h"
 #include "pagescan.h"
 
 /* ----------------------------------------------------------------
