@@ -32,7 +32,11 @@
 #include "optimizer/pathnode.h"
 #include "parser/parse_relation.h"
 #include "utils/pg_locale.h"
+#include "utils/acl.h"
+#include "catalog/pg_foreign_server.h"
 #include "utils/wait_event.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
 
 #if PG_VERSION_NUM < 150000
 #error "postscript_fdw needs PostgreSQL 15 or later"
@@ -100,6 +104,28 @@ ps_scan_user(ForeignScan *fsplan, EState *estate)
 	RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
 
 	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+/* a wait event set that lives as long as the process (a background worker's) */
+static inline WaitEventSet *
+ps_create_wait_event_set(int nevents)
+{
+#if PG_VERSION_NUM >= 170000
+	return CreateWaitEventSet(NULL, nevents);
+#else
+	return CreateWaitEventSet(TopMemoryContext, nevents);
+#endif
+}
+
+/* USAGE (or another right) on a foreign server: one function for every object since 16 */
+static inline AclResult
+ps_server_aclcheck(Oid serverid, Oid roleid, AclMode mode)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(ForeignServerRelationId, serverid, roleid, mode);
+#else
+	return pg_foreign_server_aclcheck(serverid, roleid, mode);
 #endif
 }
 

@@ -301,6 +301,8 @@ ps_webhook_completed(void *cls, struct MHD_Connection *connection, void **con_cl
 	}
 }
 
+static void ps_webhook_mhd_log(void *cls, const char *fmt, va_list ap) pg_attribute_printf(2, 0);
+
 static void
 ps_webhook_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -382,7 +384,7 @@ postscript_fdw_webhook_main(Datum main_arg)
 	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info == NULL)
 		elog(ERROR, "libmicrohttpd has no epoll descriptor");
-	set = CreateWaitEventSet(TopMemoryContext, 3);
+	set = ps_create_wait_event_set(3);
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(set, WL_SOCKET_READABLE, info->epoll_fd, NULL, NULL);
