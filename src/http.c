@@ -1,13 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * http.c
- *		API requests: rate limit, retries with backoff, cancellation, and
- *		API failures turned into PostgreSQL errors.
+ *		API requests: retries with backoff, pages fetched concurrently,
+ *		cancellation, and API failures turned into PostgreSQL errors.
  *
  * Every wait (the transfer itself, a rate-limit pause, a backoff sleep)
  * wakes at least every 100 ms to CHECK_FOR_INTERRUPTS, so a cancel or a
  * statement_timeout ends a query promptly; a transfer cut short by an
- * error is detached from the multi handle on the way out.
+ * error is detached from the multi handle on the way out.  Every request
+ * leaves only when the rate limiter (ratelimit.c) lets it.
+ *
+ * A request that is not idempotent (PS_HTTP_WRITE) always goes out on a
+ * fresh connection: when a reused keep-alive connection dies before any
+ * answer, libcurl silently sends the request again on a new one, which
+ * would apply a POST twice while the FDW believed it sent it once.  On a
+ * fresh connection libcurl never does that, so every attempt the FDW
+ * counts is exactly one request on the wire.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +46,8 @@ typedef struct Transfer
 	bool		oom;
 	double		retry_after;	/* seconds, < 0 if none */
 	char		errbuf[CURL_ERROR_SIZE];
+	bool		finished;		/* run_multi saw it end */
+	CURLcode	rc;				/* and how */
 
 	/*
 	 * Incremental parsing (reads of pages): a 2xx body is fed to the JSON
@@ -59,66 +69,6 @@ static json_tokener *new_tokener(PsConn *conn);
 static PsJson *keep_json(PsJson *root);
 static void json_error(enum json_tokener_error jerr, int64 len, const char *method,
 					   const char *path) pg_attribute_noreturn();
-
-/* ---------------------------------------------------------------- waits */
-
-/* sleep ms milliseconds, interruptible */
-static void
-ps_sleep_ms(double ms)
-{
-	double		until = ps_now_seconds() + ms / 1000.0;
-
-	for (;;)
-	{
-		double		left = (until - ps_now_seconds()) * 1000.0;
-
-		CHECK_FOR_INTERRUPTS();
-		if (left <= 0)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 (long) Min(left + 1, POLL_INTERVAL_MS), PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
-}
-
-/* take one token from the connection's bucket, waiting for it if needed */
-static void
-rate_limit_wait(PsConn *conn)
-{
-	double		rate = conn->opts->rate_limit;
-	double		now;
-
-	if (rate <= 0)
-		return;
-	if (conn->opts->shared_rate_limit && ps_ratelimit_shared())
-	{
-		double		wait_ms = ps_ratelimit_reserve(conn->bucket_key, rate,
-												   conn->opts->rate_burst);
-
-		if (wait_ms > 0)
-		{
-			ps_sleep_ms(wait_ms);
-			conn->stats.rate_wait_ms += wait_ms;
-		}
-		return;
-	}
-	now = ps_now_seconds();
-	conn->tokens = Min((double) conn->opts->rate_burst,
-					   conn->tokens + (now - conn->last_refill) * rate);
-	conn->last_refill = now;
-	if (conn->tokens < 1.0)
-	{
-		double		wait_ms = (1.0 - conn->tokens) / rate * 1000.0;
-
-		ps_sleep_ms(wait_ms);
-		conn->stats.rate_wait_ms += wait_ms;
-		now = ps_now_seconds();
-		conn->tokens = Min((double) conn->opts->rate_burst,
-						   conn->tokens + (now - conn->last_refill) * rate);
-		conn->last_refill = now;
-	}
-	conn->tokens -= 1.0;
-}
 
 /* ---------------------------------------------------------------- curl callbacks */
 
@@ -479,6 +429,7 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 	char	   *req = describe_request(method, path);
 	int			code;
 	const char *msg;
+	const char *hint = NULL;
 
 	if (tr->too_large)
 		ereport(ERROR,
@@ -487,7 +438,7 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 						(long long) tr->max_bytes),
 				 errhint("Raise the server's max_response_size option if the response is legitimate."),
 				 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
-	if (tr->oom)
+	if (tr->oom || rc == CURLE_OUT_OF_MEMORY)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory while receiving a Postscript response"),
@@ -511,6 +462,15 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 			code = ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
 			msg = "TLS connection to the Postscript API failed";
 			break;
+		case CURLE_BAD_CONTENT_ENCODING:
+			code = ERRCODE_PROTOCOL_VIOLATION;
+			msg = "could not decode the Postscript API response";
+			hint = "Its Content-Encoding header names a compression its body is not in.";
+			break;
+		case CURLE_WEIRD_SERVER_REPLY:
+			code = ERRCODE_PROTOCOL_VIOLATION;
+			msg = "the Postscript API sent a malformed HTTP response";
+			break;
 		default:
 			code = ERRCODE_CONNECTION_FAILURE;
 			msg = "lost the connection to the Postscript API";
@@ -520,6 +480,7 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 			(errcode(code),
 			 errmsg("%s", msg),
 			 errdetail("%s", tr->errbuf[0] ? tr->errbuf : curl_easy_strerror(rc)),
+			 hint ? errhint("%s", hint) : 0,
 			 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
 }
 
@@ -531,7 +492,8 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
  */
 static void
 setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
-		   const char *body, Transfer *tr, struct curl_slist **ctype, char **url)
+		   const char *body, int flags, Transfer *tr, struct curl_slist **ctype,
+		   char **url)
 {
 	const PsServerOptions *o = conn->opts;
 	struct curl_slist *hdrs = (struct curl_slist *) conn->headers;
@@ -557,6 +519,10 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, tr);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, tr->errbuf);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, tr);
+	/* no transparent resend of a write: see the top of this file */
+	if (flags & PS_HTTP_WRITE)
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 
 	if (body != NULL)
 	{
@@ -584,6 +550,8 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	tr->too_large = tr->oom = false;
 	tr->retry_after = -1;
 	tr->errbuf[0] = '\0';
+	tr->finished = false;
+	tr->rc = CURLE_OK;
 	tr->handle = h;
 	tr->decided = tr->streaming = false;
 	tr->jerr = json_tokener_continue;
@@ -599,7 +567,8 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 
 /*
  * One finished transfer in the connection's statistics, and a DEBUG1 line
- * (method, path, outcome; never a header) for troubleshooting.
+ * (method, path, outcome; never a header) for troubleshooting.  A 429 also
+ * tells the rate limiter, which slows every request of the credential.
  */
 static void
 count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
@@ -614,7 +583,10 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 	if (rc != CURLE_OK)
 		conn->stats.transport_errors++;
 	else if (status == 429)
+	{
 		conn->stats.status_429++;
+		ps_ratelimit_throttled(conn, tr->retry_after);
+	}
 	else if (status >= 500)
 		conn->stats.status_5xx++;
 	else if (status >= 400)
@@ -623,9 +595,15 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 		conn->stats.status_2xx++;
 }
 
-/* drive the multi handle until it has no running transfer; interruptible */
+/*
+ * Drive the multi handle until the transfer await has ended; interruptible.
+ * Every transfer that ends meanwhile (pages fetched ahead share the handle)
+ * is marked in its own Transfer.  pump, when given, is called on every turn
+ * to start more transfers; it returns how many milliseconds until it wants
+ * to be called again (0: only when something happens).
+ */
 static void
-run_multi(CURLM *m, void (*done) (CURLMsg *msg, void *arg), void *arg)
+run_multi(CURLM *m, Transfer *await, double (*pump) (void *arg), void *arg)
 {
 	for (;;)
 	{
@@ -633,45 +611,54 @@ run_multi(CURLM *m, void (*done) (CURLMsg *msg, void *arg), void *arg)
 		int			nfds;
 		CURLMsg    *msg;
 		int			left;
+		double		timeout = POLL_INTERVAL_MS;
 
+		if (pump != NULL)
+		{
+			double		ms = pump(arg);
+
+			if (ms > 0)
+				timeout = Min(timeout, ceil(ms));
+		}
 		if (curl_multi_perform(m, &running) != CURLM_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("libcurl could not drive the Postscript API requests")));
 		while ((msg = curl_multi_info_read(m, &left)) != NULL)
-			if (msg->msg == CURLMSG_DONE)
-				done(msg, arg);
-		if (running == 0)
+		{
+			Transfer   *tr = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &tr);
+			Assert(tr != NULL && tr->handle == msg->easy_handle);
+			tr->rc = msg->data.result;
+			tr->finished = true;
+		}
+		if (await->finished)
 			break;
-		curl_multi_poll(m, NULL, 0, POLL_INTERVAL_MS, &nfds);
+		curl_multi_poll(m, NULL, 0, (int) timeout, &nfds);
 		CHECK_FOR_INTERRUPTS();
 	}
 }
 
-static void
-one_done(CURLMsg *msg, void *arg)
-{
-	*(CURLcode *) arg = msg->data.result;
-}
-
 static CURLcode
 perform_once(PsConn *conn, const char *method, const char *path,
-			 const char *body, Transfer *tr, long *status)
+			 const char *body, int flags, Transfer *tr, long *status)
 {
 	CURL	   *h = (CURL *) conn->easy;
 	CURLM	   *m = (CURLM *) conn->multi;
 	char	   *url;
-	CURLcode	result = CURLE_OK;
 	struct curl_slist *ctype;
 
-	setup_easy(conn, h, method, path, body, tr, &ctype, &url);
+	setup_easy(conn, h, method, path, body, flags, tr, &ctype, &url);
 	*status = 0;
 
 	curl_multi_add_handle(m, h);
 	conn->busy = true;
 	PG_TRY();
 	{
-		run_multi(m, one_done, &result);
+		run_multi(m, tr, NULL, NULL);
 	}
 	PG_FINALLY();
 	{
@@ -683,111 +670,190 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	}
 	PG_END_TRY();
 
-	if (result == CURLE_OK)
+	if (tr->rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	count_transfer(conn, result, *status, tr, method, path);
-	return result;
+	count_transfer(conn, tr->rc, *status, tr, method, path);
+	return tr->rc;
 }
 
-/* ---------------------------------------------------------------- concurrent GETs */
+/* ---------------------------------------------------------------- pages fetched ahead */
 
-typedef struct ManyState
+/*
+ * A pipeline of GETs (the next pages of a scan): requests are queued in
+ * order, each leaves as soon as the rate limiter lets it, and up to the
+ * pipeline's size are in flight at once; each body is parsed as it
+ * arrives.  Results are taken in the order the requests were queued.  The
+ * caller keeps at most size requests queued and not yet taken, so a new
+ * page starts as soon as one is taken, never waiting for a whole round.
+ */
+typedef struct PipeEntry
 {
-	int			n;
-	CURL	  **handles;
-	CURLcode   *results;
-} ManyState;
+	CURL	   *handle;			/* this slot's easy handle, reused */
+	char	   *path;
+	char	   *url;
+	bool		started;		/* attached to the multi handle */
+	Transfer	tr;
+} PipeEntry;
 
+struct PsPipeline
+{
+	PsConn	   *conn;
+	int			size;			/* slots */
+	int			queued;			/* requests queued so far */
+	int			nstarted;		/* of which started */
+	int			taken;			/* of which taken */
+	PipeEntry  *slots;			/* request i is in slots[i % size] */
+	MemoryContextCallback cleanup;
+};
+
+/* detach, and free what libcurl and json-c hold, of one slot */
 static void
-many_done(CURLMsg *msg, void *arg)
+pipe_release(PsPipeline *p, PipeEntry *e)
 {
-	ManyState  *ms = arg;
+	if (e->started)
+		curl_multi_remove_handle((CURLM *) p->conn->multi, e->handle);
+	e->started = false;
+	if (e->tr.tok != NULL)
+		json_tokener_free(e->tr.tok);
+	e->tr.tok = NULL;
+	if (e->tr.json != NULL)
+		json_object_put(e->tr.json);
+	e->tr.json = NULL;
+}
 
-	for (int i = 0; i < ms->n; i++)
-		if (ms->handles[i] == msg->easy_handle)
-			ms->results[i] = msg->data.result;
+/* the pipeline's memory is going away (end of scan, rescan, error) */
+static void
+pipe_cleanup(void *arg)
+{
+	PsPipeline *p = arg;
+
+	for (int i = 0; i < p->size; i++)
+	{
+		pipe_release(p, &p->slots[i]);
+		if (p->slots[i].handle != NULL)
+			curl_easy_cleanup(p->slots[i].handle);
+		p->slots[i].handle = NULL;
+	}
+	Assert(p->conn->active_pipelines > 0);
+	p->conn->active_pipelines--;
+}
+
+/* start the queued requests the rate limiter lets go now */
+static double
+pipe_pump(void *arg)
+{
+	PsPipeline *p = arg;
+
+	while (p->nstarted < p->queued)
+	{
+		PipeEntry  *e = &p->slots[p->nstarted % p->size];
+		double		wait_ms = ps_ratelimit_try(p->conn);
+
+		if (wait_ms > 0)
+			return wait_ms;
+		e->tr.tok = new_tokener(p->conn);
+		curl_multi_add_handle((CURLM *) p->conn->multi, e->handle);
+		e->started = true;
+		p->nstarted++;
+	}
+	return 0;
 }
 
 /*
- * GET several paths at once (the next pages of a scan), each after taking
- * its token from the rate limit, each body parsed as it arrives.  A result
- * with status 200..299 and a complete JSON value holds it in json (freed
- * with the current memory context); any other outcome (a transport
- * failure, 429, 5xx, a body that is not JSON) comes back with json NULL,
- * and the caller repeats that request with ps_http_request(), which
- * retries and reports errors as for any request.
+ * A pipeline of at most size requests on conn, freed with the current
+ * memory context: transfers still in flight then are abandoned.
+ */
+PsPipeline *
+ps_pipeline_create(PsConn *conn, int size)
+{
+	PsPipeline *p = palloc0(sizeof(PsPipeline));
+
+	Assert(size >= 1);
+	p->conn = conn;
+	p->size = size;
+	p->slots = palloc0(sizeof(PipeEntry) * size);
+	p->cleanup.func = pipe_cleanup;
+	p->cleanup.arg = p;
+	conn->active_pipelines++;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &p->cleanup);
+	for (int i = 0; i < size; i++)
+	{
+		p->slots[i].handle = curl_easy_init();
+		if (p->slots[i].handle == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl handle")));
+		initStringInfo(&p->slots[i].tr.body);
+		p->slots[i].tr.max_bytes = conn->opts->max_response_bytes;
+	}
+	return p;
+}
+
+/* requests queued and not yet taken */
+int
+ps_pipeline_pending(PsPipeline *p)
+{
+	return p->queued - p->taken;
+}
+
+/*
+ * Queue a GET of path (copied); it starts at once if the rate limiter lets
+ * it, else while the pipeline is next waited on.
  */
 void
-ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results)
+ps_pipeline_add(PsPipeline *p, const char *path)
 {
-	CURLM	   *m = (CURLM *) conn->multi;
-	ManyState	ms;
-	Transfer   *trs = palloc0(sizeof(Transfer) * n);
-	char	  **urls = palloc0(sizeof(char *) * n);
-	long	   *statuses = palloc0(sizeof(long) * n);
-	struct curl_slist *unused;
-	int			added = 0;
+	PipeEntry  *e = &p->slots[p->queued % p->size];
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(p));
+	struct curl_slist *ctype;
+	int			running;
 
-	ms.n = n;
-	ms.handles = palloc0(sizeof(CURL *) * n);
-	ms.results = palloc0(sizeof(CURLcode) * n);
-	memset(results, 0, sizeof(PsHttpResult) * n);
+	Assert(ps_pipeline_pending(p) < p->size);
+	Assert(!e->started && e->tr.tok == NULL && e->tr.json == NULL);
+	if (e->path)
+		pfree(e->path);
+	if (e->url)
+		pfree(e->url);
+	e->path = pstrdup(path);
+	setup_easy(p->conn, e->handle, "GET", e->path, NULL, 0, &e->tr, &ctype, &e->url);
+	Assert(ctype == NULL);
+	MemoryContextSwitchTo(old);
+	p->queued++;
+	(void) pipe_pump(p);
+	curl_multi_perform((CURLM *) p->conn->multi, &running);
+}
 
-	PG_TRY();
+/*
+ * Wait for the oldest request not yet taken.  A 2xx answer holding one
+ * complete JSON value comes back in res->json (kept in the current memory
+ * context); any other outcome (a transport failure, 429, 5xx, a body that
+ * is not JSON) comes back with json NULL, for the caller to repeat with
+ * ps_http_request(), which retries and reports errors as for any request.
+ */
+void
+ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
+{
+	PipeEntry  *e = &p->slots[p->taken % p->size];
+	long		status = 0;
+
+	Assert(ps_pipeline_pending(p) > 0);
+	memset(res, 0, sizeof(PsHttpResult));
+	run_multi((CURLM *) p->conn->multi, &e->tr, pipe_pump, p);
+	Assert(e->started);
+	curl_multi_remove_handle((CURLM *) p->conn->multi, e->handle);
+	e->started = false;
+	p->taken++;
+	if (e->tr.rc == CURLE_OK)
+		curl_easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
+	count_transfer(p->conn, e->tr.rc, status, &e->tr, "GET", e->path);
+	res->status = status;
+	res->len = e->tr.received;
+	if (e->tr.rc == CURLE_OK && status >= 200 && status < 300 && json_complete(&e->tr))
 	{
-		for (int i = 0; i < n; i++)
-		{
-			ms.handles[i] = curl_easy_init();
-			if (ms.handles[i] == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_OUT_OF_MEMORY),
-						 errmsg("could not create a libcurl handle")));
-			initStringInfo(&trs[i].body);
-			trs[i].max_bytes = conn->opts->max_response_bytes;
-			trs[i].tok = new_tokener(conn);
-			setup_easy(conn, ms.handles[i], "GET", paths[i], NULL, &trs[i], &unused, &urls[i]);
-			ms.results[i] = CURLE_OK;
-		}
-		for (int i = 0; i < n; i++)
-		{
-			rate_limit_wait(conn);
-			curl_multi_add_handle(m, ms.handles[i]);
-			added++;
-		}
-		run_multi(m, many_done, &ms);
-		for (int i = 0; i < n; i++)
-		{
-			if (ms.results[i] == CURLE_OK)
-				curl_easy_getinfo(ms.handles[i], CURLINFO_RESPONSE_CODE, &statuses[i]);
-			count_transfer(conn, ms.results[i], statuses[i], &trs[i], "GET", paths[i]);
-			results[i].status = statuses[i];
-			results[i].len = trs[i].received;
-			if (ms.results[i] == CURLE_OK && statuses[i] >= 200 && statuses[i] < 300 &&
-				json_complete(&trs[i]))
-			{
-				results[i].json = keep_json(trs[i].json);
-				trs[i].json = NULL;
-			}
-		}
+		res->json = keep_json(e->tr.json);
+		e->tr.json = NULL;
 	}
-	PG_FINALLY();
-	{
-		/* also on error or cancel: no handle, tokener or tree outlives the call */
-		for (int i = 0; i < n; i++)
-		{
-			if (ms.handles[i] != NULL)
-			{
-				if (i < added)
-					curl_multi_remove_handle(m, ms.handles[i]);
-				curl_easy_cleanup(ms.handles[i]);
-			}
-			if (trs[i].tok != NULL)
-				json_tokener_free(trs[i].tok);
-			if (trs[i].json != NULL)
-				json_object_put(trs[i].json);
-		}
-	}
-	PG_END_TRY();
+	pipe_release(p, e);
 }
 
 /* ---------------------------------------------------------------- the request */
@@ -823,8 +889,8 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		bool		retry;
 		double		delay_ms;
 
-		rate_limit_wait(conn);
-		rc = perform_once(conn, method, path, body, tr, &status);
+		ps_ratelimit_wait(conn);
+		rc = perform_once(conn, method, path, body, flags, tr, &status);
 
 		if (rc != CURLE_OK)
 		{

@@ -8,7 +8,8 @@
  *	src/resources.c		the Postscript objects, as data
  *	src/options.c		option validation and lookup
  *	src/connection.c	per-backend connection cache (one per user mapping)
- *	src/http.c			HTTP requests: retries, rate limit, cancel, API errors
+ *	src/http.c			HTTP requests: retries, concurrent pages, cancel, API errors
+ *	src/ratelimit.c		the client-side rate limit, shared between backends
  *	src/json_conv.c		JSON values to Datums and back
  *	src/deparse.c		pushdown: WHERE/ORDER BY/LIMIT to query strings
  *	src/modify.c		INSERT/UPDATE/DELETE
@@ -221,9 +222,10 @@ typedef struct PsConn
 	void	   *multi;			/* CURLM * */
 	void	   *headers;		/* struct curl_slist *, with the secrets */
 	bool		busy;			/* easy handle attached to multi */
+	int			active_pipelines;	/* PsPipelines using multi: no rebuild */
 	uint64		bucket_key;		/* hash of URL, key and token (ratelimit.c) */
-	double		tokens;			/* rate-limit bucket */
-	double		last_refill;	/* seconds, monotonic */
+	struct PsRateState *rate;	/* this connection's own limiter, used
+								 * without the shared one (ratelimit.c) */
 	PsConnStats stats;
 } PsConn;
 
@@ -259,12 +261,18 @@ extern void ps_http_request(PsConn *conn, const char *method, const char *path,
 							const char *body, int flags, PsHttpResult *result);
 
 /*
- * GET several paths concurrently on the connection's multi handle, each
- * within the rate limit, each body parsed as it arrives; results[i].json is
- * set only for a 2xx answer holding one complete JSON value, any other
- * outcome is for the caller to repeat with ps_http_request().
+ * GETs in flight concurrently on the connection's multi handle (the next
+ * pages of a scan): queued in order, each started as soon as the rate
+ * limit lets it, each body parsed as it arrives, results taken in order;
+ * a result's json is set only for a 2xx answer holding one complete JSON
+ * value, any other outcome is for the caller to repeat with
+ * ps_http_request().  At most size requests queued and not taken.
  */
-extern void ps_http_get_many(PsConn *conn, char **paths, int n, PsHttpResult *results);
+typedef struct PsPipeline PsPipeline;
+extern PsPipeline *ps_pipeline_create(PsConn *conn, int size);
+extern void ps_pipeline_add(PsPipeline *p, const char *path);
+extern int	ps_pipeline_pending(PsPipeline *p);
+extern void ps_pipeline_next(PsPipeline *p, PsHttpResult *res);
 
 /* the API's message out of any of its three error body shapes (or NULL) */
 extern char *ps_api_error_message(const char *body, size_t len);
@@ -359,8 +367,12 @@ extern List *ps_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverO
 extern char *ps_url_encode(const char *s);
 
 /* ratelimit.c */
+typedef struct PsRateState PsRateState;
 extern void ps_ratelimit_init(void);
-extern bool ps_ratelimit_shared(void);
-extern double ps_ratelimit_reserve(uint64 key, double rate, int burst);
+extern void ps_ratelimit_conn_init(PsConn *conn);
+extern double ps_ratelimit_try(PsConn *conn);
+extern void ps_ratelimit_wait(PsConn *conn);
+extern void ps_ratelimit_throttled(PsConn *conn, double retry_after);
+extern void ps_sleep_ms(double ms);
 
 #endif							/* POSTSCRIPT_FDW_H */
