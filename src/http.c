@@ -703,6 +703,7 @@ struct PsPipeline
 	int			nstarted;		/* of which started */
 	int			taken;			/* of which taken */
 	PipeEntry  *slots;			/* request i is in slots[i % size] */
+	double		held_since;		/* > 0: the next start waits for the limit */
 	MemoryContextCallback cleanup;
 };
 
@@ -750,7 +751,14 @@ pipe_pump(void *arg)
 		double		wait_ms = ps_ratelimit_try(p->conn);
 
 		if (wait_ms > 0)
+		{
+			if (p->held_since == 0)
+				p->held_since = ps_now_seconds();
 			return wait_ms;
+		}
+		if (p->held_since > 0)
+			p->conn->stats.rate_wait_ms += (ps_now_seconds() - p->held_since) * 1000.0;
+		p->held_since = 0;
 		e->tr.tok = new_tokener(p->conn);
 		curl_multi_add_handle((CURLM *) p->conn->multi, e->handle);
 		e->started = true;

@@ -187,9 +187,18 @@ acquire_state(PsConn *conn, double now)
 		}
 		s->last_used = now;
 	}
-	/* a changed rate_limit starts over */
+	/*
+	 * Another rate_limit for the same credential (a changed option, another
+	 * server): the learned rate keeps its share of it, the window and a
+	 * Retry-After stay.
+	 */
 	if (s->rate != conn->opts->rate_limit)
-		state_reset(s, conn->opts->rate_limit, conn->opts->rate_burst, now);
+	{
+		s->effective = s->rate > 0 ?
+			Min(s->effective / s->rate, 1.0) * conn->opts->rate_limit :
+			conn->opts->rate_limit;
+		s->rate = conn->opts->rate_limit;
+	}
 	Assert(s->effective > 0 && s->effective <= s->rate);
 	Assert(s->count >= 0 && s->count <= PS_RATE_LOG);
 	return s;
