@@ -94,17 +94,24 @@ ratio() { python3 -c "print(round($1 / $2, 3))"; }
 pct() { python3 -c "print(round(100.0 * $1 / max($2, 1), 1))"; }
 
 # sessions N: N sessions scan ps.subscribers at once, sharing one token;
-# prints "wall_s rows_of_each"
+# prints "wall_s rows_of_each", wall from the first query's start to the
+# last one's end
 sessions() {
-	local n=$1 i t0 t1 rows=""
-	t0=$(date +%s.%N)
+	local n=$1 i
 	for i in $(seq 1 "$n"); do
-		psql -X -qAt -d bench -c "SELECT count(*) FROM ps.subscribers" >"$PS_WORK/session.$i" 2>&1 &
+		psql -X -qAt -F ' ' -d bench -c "SELECT t0, t1, rows FROM bench_span('SELECT count(*) FROM ps.subscribers')" \
+			>"$PS_WORK/session.$i" 2>&1 &
 	done
 	wait
-	t1=$(date +%s.%N)
-	for i in $(seq 1 "$n"); do rows="$rows$(head -c 40 "$PS_WORK/session.$i" | tr -d '\n'),"; done
-	echo "$(python3 -c "print(round($t1 - $t0, 2))") ${rows%,}"
+	for i in $(seq 1 "$n"); do cat "$PS_WORK/session.$i"; done | python3 -c '
+import sys
+rows = [l.split() for l in sys.stdin if l.strip()]
+try:
+    spans = [(float(a), float(b), c) for a, b, c in rows]
+    print(round(max(s[1] for s in spans) - min(s[0] for s in spans), 2), ",".join(s[2] for s in spans))
+except ValueError:
+    print("0 failed:" + "|".join(" ".join(r) for r in rows)[:200].replace(" ", "_"))
+'
 }
 
 report() { printf '%s\n' "$*" | tee -a "$OUT"; }

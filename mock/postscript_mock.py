@@ -12,6 +12,7 @@ this file.
 
 import argparse
 import base64
+import bisect
 import calendar
 import gzip
 import hashlib
@@ -505,6 +506,7 @@ class State:
             self.seq = 0
             self.faults = []
             self.buckets = {}
+            self.epoch = time.monotonic()
             self.data = Data(self.args.seed, self.args.subscribers)
 
     def arrive(self):
@@ -546,13 +548,19 @@ class State:
     # token, a 429 with RATE_LIMIT_BODY beyond it, no Retry-After.  Assumed
     # (part C): how the server counts, which Postscript does not say; one of
     # LIMITERS, chosen with --limiter or /__admin/config.  Only accepted
-    # requests count.
-    def allow(self, token):
+    # requests count.  A request counts at the moment it arrives: when this
+    # server read it plus the simulated network delay, whenever the thread
+    # handling it gets to run (a busy server must not bunch requests up
+    # that arrived apart), so moments may come slightly out of order.
+    def allow(self, token, entry, now):
+        """Whether the rate limit lets the request that arrived at now
+        (time.monotonic) through; entry["at"] is now in seconds since the
+        last reset."""
         rate = self.config["rate_limit"]
-        if not rate:
-            return True
         with self.lock:
-            now = time.monotonic()
+            entry["at"] = round(now - self.epoch, 4)
+            if not rate:
+                return True
             return LIMITERS[self.config["limiter"]](self.buckets, token, float(rate), now)
 
     def delay(self):
@@ -569,6 +577,7 @@ def limit_bucket(buckets, token, rate, now):
     """A token bucket: capacity rate_limit (at least 1), refilled at rate_limit/s."""
     capacity = max(1.0, rate)
     tokens, last = buckets.get(token, (capacity, now))
+    now = max(now, last)
     tokens = min(capacity, tokens + (now - last) * rate)
     if tokens < 1.0:
         buckets[token] = (tokens, now)
@@ -587,24 +596,28 @@ def limit_fixed(buckets, token, rate, now):
     """Fixed windows: at most n requests in each window [k*w, (k+1)*w)."""
     n, w = window_of(rate)
     k = math.floor(now / w)
-    start, count = buckets.get(token, (k, 0))
-    if start != k:
-        start, count = k, 0
-    if count >= n:
+    counts = buckets.setdefault(token, {})
+    for old in [j for j in counts if j < k - 1]:
+        del counts[old]
+    if counts.get(k, 0) >= n:
         return False
-    buckets[token] = (start, count + 1)
+    counts[k] = counts.get(k, 0) + 1
     return True
 
 
 def limit_sliding(buckets, token, rate, now):
-    """A sliding window: at most n requests in any w seconds, (now - w, now]."""
+    """A sliding window: at most n requests in any w seconds."""
     n, w = window_of(rate)
     times = buckets.setdefault(token, [])
-    while times and times[0] <= now - w:
+    while times and times[0] <= now - 2 * w:
         times.pop(0)
-    if len(times) >= n:
-        return False
-    times.append(now)
+    # the window (now - w, now], and every later one the request falls in
+    # (a request counted before it arrived later than this one)
+    later = [t for t in times[bisect.bisect_right(times, now):] if t < now + w]
+    for t in [now] + later:
+        if sum(1 for u in times if t - w < u <= t) >= n:
+            return False
+    bisect.insort(times, now)
     return True
 
 
@@ -973,6 +986,7 @@ class Handler(BaseHTTPRequestHandler):
         self.dispatch("DELETE")
 
     def dispatch(self, method):
+        self.received = time.monotonic()
         # requests this connection has carried, this one included
         self.served = getattr(self, "served", 0) + 1
         url = urlsplit(self.path)
@@ -1056,12 +1070,12 @@ class Handler(BaseHTTPRequestHandler):
                  "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None}
         self.pending_log = (entry, generation)
         try:
-            delay = state.delay()
-            if delay:
-                time.sleep(delay)
+            arrival = self.received + state.delay()
+            if arrival > time.monotonic():
+                time.sleep(arrival - time.monotonic())
             if isinstance(who, ApiError):
                 raise who
-            if not state.allow(who):
+            if not state.allow(who, entry, arrival):
                 raise ApiError(429, RATE_LIMIT_BODY)
             fault = state.take_fault(method, url.path, reused=self.served > 1)
             if fault is not None and self.apply_fault(fault, entry, method, url, body):

@@ -329,6 +329,9 @@ class RateLimitTest(MockTest):
         # sliding: the 16th only once the first has left (now - 1 s, now]
         self.assertEqual(admitted("sliding", [10.9] * 15 + [11.0, 11.89, 11.9]),
                          [True] * 15 + [False, False, True])
+        # a request that arrived before ones already counted: every window it
+        # falls in counts it
+        self.assertEqual(admitted("sliding", [11.0] * 14 + [10.5, 10.4, 11.6]), [True] * 15 + [False, True])
         # below 1/s: one request per 1/rate seconds
         buckets = {}
         self.assertEqual([pm.limit_sliding(buckets, "t", 0.5, t) for t in (0.0, 1.0, 2.0)],

@@ -48,6 +48,9 @@ typedef struct Transfer
 	char		errbuf[CURL_ERROR_SIZE];
 	bool		finished;		/* run_multi saw it end */
 	CURLcode	rc;				/* and how */
+	double		sent_at;		/* when it was started (ps_now_seconds) */
+	uint64		ticket;			/* its place in the rate limit's window */
+	bool		confirmed;		/* ps_ratelimit_sent was told it left */
 
 	/*
 	 * Incremental parsing (reads of pages): a 2xx body is fed to the JSON
@@ -66,6 +69,8 @@ typedef struct Transfer
 } Transfer;
 
 static json_tokener *new_tokener(PsConn *conn);
+static double pipe_pump(PsPipeline *p);
+static void pipe_confirm(PsPipeline *p);
 static PsJson *keep_json(PsJson *root);
 static void json_error(enum json_tokener_error jerr, int64 len, const char *method,
 					   const char *path) pg_attribute_noreturn();
@@ -552,6 +557,8 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	tr->errbuf[0] = '\0';
 	tr->finished = false;
 	tr->rc = CURLE_OK;
+	tr->ticket = 0;
+	tr->confirmed = false;
 	tr->handle = h;
 	tr->decided = tr->streaming = false;
 	tr->jerr = json_tokener_continue;
@@ -585,7 +592,7 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 	else if (status == 429)
 	{
 		conn->stats.status_429++;
-		ps_ratelimit_throttled(conn, tr->retry_after);
+		ps_ratelimit_throttled(conn, tr->retry_after, tr->sent_at);
 	}
 	else if (status >= 500)
 		conn->stats.status_5xx++;
@@ -596,15 +603,35 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 }
 
 /*
- * Drive the multi handle until the transfer await has ended; interruptible.
- * Every transfer that ends meanwhile (pages fetched ahead share the handle)
- * is marked in its own Transfer.  pump, when given, is called on every turn
- * to start more transfers; it returns how many milliseconds until it wants
- * to be called again (0: only when something happens).
+ * Once libcurl has written tr's request (it got past connecting), tell the
+ * rate limiter when it really left.
  */
 static void
-run_multi(CURLM *m, Transfer *await, double (*pump) (void *arg), void *arg)
+confirm_sent(PsConn *conn, Transfer *tr)
 {
+	curl_off_t	pretransfer = 0;
+
+	if (tr->confirmed || tr->ticket == 0)
+		return;
+	curl_easy_getinfo(tr->handle, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+	if (pretransfer > 0 || tr->finished)
+	{
+		ps_ratelimit_sent(conn, tr->ticket);
+		tr->confirmed = true;
+	}
+}
+
+/*
+ * Drive the multi handle until the transfer await has ended; interruptible.
+ * Every transfer that ends meanwhile (pages fetched ahead share the handle)
+ * is marked in its own Transfer.  With a pipeline, its queued requests are
+ * started on every turn as the rate limit lets them.
+ */
+static void
+run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
+{
+	CURLM	   *m = (CURLM *) conn->multi;
+
 	for (;;)
 	{
 		int			running = 0;
@@ -613,9 +640,9 @@ run_multi(CURLM *m, Transfer *await, double (*pump) (void *arg), void *arg)
 		int			left;
 		double		timeout = POLL_INTERVAL_MS;
 
-		if (pump != NULL)
+		if (pipe != NULL)
 		{
-			double		ms = pump(arg);
+			double		ms = pipe_pump(pipe);
 
 			if (ms > 0)
 				timeout = Min(timeout, ceil(ms));
@@ -624,6 +651,9 @@ run_multi(CURLM *m, Transfer *await, double (*pump) (void *arg), void *arg)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("libcurl could not drive the Postscript API requests")));
+		confirm_sent(conn, await);
+		if (pipe != NULL)
+			pipe_confirm(pipe);
 		while ((msg = curl_multi_info_read(m, &left)) != NULL)
 		{
 			Transfer   *tr = NULL;
@@ -644,7 +674,8 @@ run_multi(CURLM *m, Transfer *await, double (*pump) (void *arg), void *arg)
 
 static CURLcode
 perform_once(PsConn *conn, const char *method, const char *path,
-			 const char *body, int flags, Transfer *tr, long *status)
+			 const char *body, int flags, uint64 ticket, Transfer *tr,
+			 long *status)
 {
 	CURL	   *h = (CURL *) conn->easy;
 	CURLM	   *m = (CURLM *) conn->multi;
@@ -654,11 +685,13 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	setup_easy(conn, h, method, path, body, flags, tr, &ctype, &url);
 	*status = 0;
 
+	tr->sent_at = ps_now_seconds();
+	tr->ticket = ticket;
 	curl_multi_add_handle(m, h);
 	conn->busy = true;
 	PG_TRY();
 	{
-		run_multi(m, tr, NULL, NULL);
+		run_multi(conn, tr, NULL);
 	}
 	PG_FINALLY();
 	{
@@ -741,14 +774,13 @@ pipe_cleanup(void *arg)
 
 /* start the queued requests the rate limiter lets go now */
 static double
-pipe_pump(void *arg)
+pipe_pump(PsPipeline *p)
 {
-	PsPipeline *p = arg;
-
 	while (p->nstarted < p->queued)
 	{
 		PipeEntry  *e = &p->slots[p->nstarted % p->size];
-		double		wait_ms = ps_ratelimit_try(p->conn);
+		uint64		ticket;
+		double		wait_ms = ps_ratelimit_try(p->conn, &ticket);
 
 		if (wait_ms > 0)
 		{
@@ -760,11 +792,21 @@ pipe_pump(void *arg)
 			p->conn->stats.rate_wait_ms += (ps_now_seconds() - p->held_since) * 1000.0;
 		p->held_since = 0;
 		e->tr.tok = new_tokener(p->conn);
+		e->tr.sent_at = ps_now_seconds();
+		e->tr.ticket = ticket;
 		curl_multi_add_handle((CURLM *) p->conn->multi, e->handle);
 		e->started = true;
 		p->nstarted++;
 	}
 	return 0;
+}
+
+/* tell the rate limiter which of the started requests have left */
+static void
+pipe_confirm(PsPipeline *p)
+{
+	for (int i = p->taken; i < p->nstarted; i++)
+		confirm_sent(p->conn, &p->slots[i % p->size].tr);
 }
 
 /*
@@ -829,6 +871,7 @@ ps_pipeline_add(PsPipeline *p, const char *path)
 	p->queued++;
 	(void) pipe_pump(p);
 	curl_multi_perform((CURLM *) p->conn->multi, &running);
+	pipe_confirm(p);
 }
 
 /*
@@ -846,7 +889,7 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 
 	Assert(ps_pipeline_pending(p) > 0);
 	memset(res, 0, sizeof(PsHttpResult));
-	run_multi((CURLM *) p->conn->multi, &e->tr, pipe_pump, p);
+	run_multi(p->conn, &e->tr, p);
 	Assert(e->started);
 	curl_multi_remove_handle((CURLM *) p->conn->multi, e->handle);
 	e->started = false;
@@ -896,9 +939,10 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		CURLcode	rc;
 		bool		retry;
 		double		delay_ms;
+		uint64		ticket;
 
-		ps_ratelimit_wait(conn);
-		rc = perform_once(conn, method, path, body, flags, tr, &status);
+		ticket = ps_ratelimit_wait(conn);
+		rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
 		if (rc != CURLE_OK)
 		{

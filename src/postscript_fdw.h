@@ -370,9 +370,10 @@ extern char *ps_url_encode(const char *s);
 typedef struct PsRateState PsRateState;
 extern void ps_ratelimit_init(void);
 extern void ps_ratelimit_conn_init(PsConn *conn);
-extern double ps_ratelimit_try(PsConn *conn);
-extern void ps_ratelimit_wait(PsConn *conn);
-extern void ps_ratelimit_throttled(PsConn *conn, double retry_after);
+extern double ps_ratelimit_try(PsConn *conn, uint64 *ticket);
+extern uint64 ps_ratelimit_wait(PsConn *conn);
+extern void ps_ratelimit_sent(PsConn *conn, uint64 ticket);
+extern void ps_ratelimit_throttled(PsConn *conn, double retry_after, double sent_at);
 extern void ps_sleep_ms(double ms);
 
 #endif							/* POSTSCRIPT_FDW_H */

@@ -15,14 +15,20 @@
  *
  * A request is let through only at the moment it is about to be sent, and
  * its time is recorded then: there are no reservations ahead, so a backend
- * that is cancelled while it waits holds nothing, and a late sender only
- * spreads requests out.
+ * that is cancelled while it waits holds nothing.  Once libcurl has written
+ * the request, its time is moved to that moment (ps_ratelimit_sent), so a
+ * backend that was descheduled in between does not compress the window:
+ * later requests are spaced from when it really left.
  *
- * When a 429 still comes (the server counts differently, another client
- * uses the same token), the limiter adapts: the effective rate drops by a
- * quarter (at most once per window) and then climbs back towards rate_limit
- * by rate_limit / PS_RATE_RECOVER_S per second; a Retry-After header stops
- * every request for that long.
+ * When a 429 still comes (more jitter than the margin allows, a server
+ * that counts differently, another client on the same token), the limiter
+ * adapts: the window widens by PS_RATE_STEP_S, or doubles its learned
+ * widening, which lowers the effective rate.  Only a 429 for a request sent
+ * after the last widening counts (those in flight then answer 429 together
+ * for one cause).  The
+ * widening then decays with a time constant of PS_RATE_DECAY_S, back
+ * towards rate_limit.  A Retry-After header stops every request for that
+ * long.
  *
  * Postscript limits requests per token, not per connection.  When the
  * library is loaded through shared_preload_libraries, the state lives in
@@ -49,11 +55,10 @@
 
 #define PS_SHARED_BUCKETS	64
 #define PS_RATE_LOG			256 /* send times kept: the largest N of a window */
-#define PS_RATE_MARGIN_S	0.045	/* widening of each window, for jitter */
-#define PS_RATE_CUT			0.75	/* a 429 multiplies the effective rate */
-#define PS_RATE_RECOVER_S	20.0	/* from 0 back to rate_limit, seconds */
-#define PS_RATE_FLOOR		0.05	/* the effective rate never drops below
-									 * this share of rate_limit */
+#define PS_RATE_MARGIN_S	0.040	/* widening of each window, for jitter */
+#define PS_RATE_STEP_S		0.03	/* the first learned widening */
+#define PS_RATE_MAX_S		60.0	/* the largest learned widening */
+#define PS_RATE_DECAY_S		50.0	/* time constant of its decay */
 #define POLL_INTERVAL_MS	100
 
 /* one credential's limiter; shared memory or the connection's memory */
@@ -61,15 +66,17 @@ struct PsRateState
 {
 	uint64		key;			/* shared slot: 0 = unused */
 	double		last_used;		/* shared slot: for eviction */
-	double		rate;			/* rate_limit it was set up for */
-	double		effective;		/* learned rate, <= rate */
-	double		tokens;			/* burst bucket, refilled at effective */
+	double		rate;			/* rate_limit in force */
+	double		widen;			/* learned from 429s: seconds added to the
+								 * window */
+	double		tokens;			/* burst bucket, refilled at the window's
+								 * rate */
 	double		last_refill;
-	double		last_cut;		/* last time a 429 lowered effective */
+	double		last_cut;		/* last time a 429 widened the window */
 	double		blocked_until;	/* Retry-After: nothing leaves before */
-	int			head;			/* next slot of sent[] */
-	int			count;			/* valid entries of sent[] */
-	double		sent[PS_RATE_LOG];	/* send times, a ring, oldest first */
+	uint64		nsent;			/* requests recorded; the next goes to
+								 * sent[nsent % PS_RATE_LOG] */
+	double		sent[PS_RATE_LOG];	/* send times of the last ones, a ring */
 };
 
 typedef struct PsBucketTable
@@ -125,12 +132,13 @@ ps_ratelimit_init(void)
 static void
 state_reset(PsRateState *s, double rate, int burst, double now)
 {
-	s->rate = s->effective = rate;
+	s->rate = rate;
+	s->widen = 0;
 	s->tokens = burst;
 	s->last_refill = now;
 	s->last_cut = 0;
 	s->blocked_until = 0;
-	s->head = s->count = 0;
+	s->nsent = 0;
 }
 
 /* the connection's own limiter, in its memory (from build_conn) */
@@ -189,18 +197,11 @@ acquire_state(PsConn *conn, double now)
 	}
 	/*
 	 * Another rate_limit for the same credential (a changed option, another
-	 * server): the learned rate keeps its share of it, the window and a
+	 * server): the last one in force counts; what was learned and a
 	 * Retry-After stay.
 	 */
-	if (s->rate != conn->opts->rate_limit)
-	{
-		s->effective = s->rate > 0 ?
-			Min(s->effective / s->rate, 1.0) * conn->opts->rate_limit :
-			conn->opts->rate_limit;
-		s->rate = conn->opts->rate_limit;
-	}
-	Assert(s->effective > 0 && s->effective <= s->rate);
-	Assert(s->count >= 0 && s->count <= PS_RATE_LOG);
+	s->rate = conn->opts->rate_limit;
+	Assert(s->rate > 0 && s->widen >= 0);
 	return s;
 }
 
@@ -212,95 +213,150 @@ release_state(PsConn *conn)
 }
 
 /*
- * The window the effective rate gives: at most *n requests in any *span
- * seconds.  n is the rate rounded down (at least 1, at most what sent[]
- * holds); the span is n / rate plus the jitter margin.
+ * The window: at most *n requests in any *span seconds.  n is rate_limit
+ * rounded down (at least 1, at most what sent[] holds); the span is
+ * n / rate_limit plus the jitter margin plus what 429s taught.
  */
 static void
-window_of(double effective, int *n, double *span)
+window_of(PsRateState *s, int *n, double *span)
 {
-	double		k = floor(effective);
+	double		k = floor(s->rate);
 
 	*n = (int) Max(1.0, Min(k, (double) PS_RATE_LOG));
-	*span = *n / effective + PS_RATE_MARGIN_S;
+	*span = *n / s->rate + PS_RATE_MARGIN_S + s->widen;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Seconds until fewer than n of the recorded sends are in the window
+ * (now - span, now]; 0 if that is so now.  Sends are nearly in order in
+ * the ring, not quite (ps_ratelimit_sent moves one later): all are looked
+ * at, by time.
+ */
+static double
+window_wait(PsRateState *s, int n, double span, double now)
+{
+	double		in[PS_RATE_LOG];
+	int			c = 0;
+	int			have = (int) Min(s->nsent, (uint64) PS_RATE_LOG);
+
+	for (int i = 0; i < have; i++)
+		if (s->sent[i] > now - span)
+			in[c++] = s->sent[i];
+	if (c < n)
+		return 0;
+	/* the (c - n + 1)-th oldest must leave */
+	qsort(in, c, sizeof(double), cmp_double);
+	return in[c - n] + span - now;
 }
 
 /*
  * Try to send one request now.  Returns 0 when it may leave (its time is
- * recorded: send it at once), otherwise how many milliseconds until it may
- * be tried again.  Takes nothing when it says wait.
+ * recorded: send it at once; *ticket names the record for
+ * ps_ratelimit_sent), otherwise how many milliseconds until it may be
+ * tried again.  Takes nothing when it says wait.
  */
 double
-ps_ratelimit_try(PsConn *conn)
+ps_ratelimit_try(PsConn *conn, uint64 *ticket)
 {
 	PsRateState *s;
 	double		now;
 	double		wait_s = 0;
 	int			n;
 	double		span;
+	double		rate;
 	int			burst = conn->opts->rate_burst;
 
+	*ticket = 0;
 	if (conn->opts->rate_limit <= 0)
 		return 0;
 
 	now = ps_now_seconds();
 	s = acquire_state(conn, now);
-	now = ps_now_seconds();		/* under the lock: sent[] stays in order */
+	now = ps_now_seconds();		/* under the lock */
 
-	/* recover towards rate_limit once a window has passed since the cut */
-	window_of(s->effective, &n, &span);
-	if (s->effective < s->rate && now - s->last_cut > span)
-		s->effective = Min(s->rate, s->effective +
-						   (now - Max(s->last_refill, s->last_cut + span)) *
-						   s->rate / PS_RATE_RECOVER_S);
-	s->tokens = Min((double) burst, s->tokens + (now - s->last_refill) * s->effective);
+	/* what 429s taught fades once a window has passed without one */
+	window_of(s, &n, &span);
+	if (s->widen > 0 && now - s->last_cut > span)
+	{
+		double		since = now - Max(s->last_refill, s->last_cut + span);
+
+		s->widen *= exp(-since / PS_RATE_DECAY_S);
+		if (s->widen < 0.001)
+			s->widen = 0;
+		window_of(s, &n, &span);
+	}
+	rate = n / span;
+	s->tokens = Min((double) burst, s->tokens + (now - s->last_refill) * rate);
 	s->last_refill = now;
-	window_of(s->effective, &n, &span);
 
 	if (now < s->blocked_until)
 		wait_s = s->blocked_until - now;
 	if (s->tokens < 1.0)
-		wait_s = Max(wait_s, (1.0 - s->tokens) / s->effective);
-	if (s->count >= n)
-	{
-		/* the n-th most recent send must have left the window */
-		int			i = (s->head - n + PS_RATE_LOG) % PS_RATE_LOG;
-
-		wait_s = Max(wait_s, s->sent[i] + span - now);
-	}
+		wait_s = Max(wait_s, (1.0 - s->tokens) / rate);
+	wait_s = Max(wait_s, window_wait(s, n, span, now));
 	if (wait_s <= 0)
 	{
 		s->tokens -= 1.0;
-		s->sent[s->head] = now;
-		s->head = (s->head + 1) % PS_RATE_LOG;
-		s->count = Min(s->count + 1, PS_RATE_LOG);
+		s->sent[s->nsent % PS_RATE_LOG] = now;
+		*ticket = ++s->nsent;
 	}
 	release_state(conn);
 	return wait_s > 0 ? Max(wait_s * 1000.0, 1.0) : 0;
 }
 
 /*
- * A request was answered 429: lower the effective rate (once per window:
- * the requests already in flight answer 429 together for one cause), and
- * stop everything for retry_after seconds when the server said so (< 0:
- * it did not).
+ * The request of ticket has now been written to the connection: its place
+ * in the window moves to this moment (never earlier), unless newer sends
+ * have pushed it out of the ring already.
  */
 void
-ps_ratelimit_throttled(PsConn *conn, double retry_after)
+ps_ratelimit_sent(PsConn *conn, uint64 ticket)
 {
 	PsRateState *s;
 	double		now;
-	int			n;
-	double		span;
+
+	if (ticket == 0 || conn->opts->rate_limit <= 0)
+		return;
+	now = ps_now_seconds();
+	s = acquire_state(conn, now);
+	now = ps_now_seconds();
+	if (ticket <= s->nsent && s->nsent - ticket < PS_RATE_LOG)
+	{
+		double	   *t = &s->sent[(ticket - 1) % PS_RATE_LOG];
+
+		*t = Max(*t, now);
+	}
+	release_state(conn);
+}
+
+/*
+ * A request sent at sent_at was answered 429: widen the window, unless the
+ * request left before the last widening (it says nothing new), and stop
+ * everything for retry_after seconds when the server said so (< 0: it did
+ * not).
+ */
+void
+ps_ratelimit_throttled(PsConn *conn, double retry_after, double sent_at)
+{
+	PsRateState *s;
+	double		now;
 
 	if (conn->opts->rate_limit <= 0)
 		return;
 	now = ps_now_seconds();
 	s = acquire_state(conn, now);
-	window_of(s->effective, &n, &span);
-	if (now - s->last_cut > span)
+	if (sent_at > s->last_cut)
 	{
-		s->effective = Max(s->rate * PS_RATE_FLOOR, s->effective * PS_RATE_CUT);
+		s->widen = Min(PS_RATE_MAX_S, Max(PS_RATE_STEP_S, s->widen * 2));
 		s->last_cut = now;
 		s->tokens = Min(s->tokens, 1.0);
 	}
@@ -328,17 +384,22 @@ ps_sleep_ms(double ms)
 	}
 }
 
-/* wait until one request may leave, and take its place in the window */
-void
+/*
+ * Wait until one request may leave, and take its place in the window;
+ * returns the ticket for ps_ratelimit_sent.
+ */
+uint64
 ps_ratelimit_wait(PsConn *conn)
 {
 	double		ms;
+	uint64		ticket;
 
-	while ((ms = ps_ratelimit_try(conn)) > 0)
+	while ((ms = ps_ratelimit_try(conn, &ticket)) > 0)
 	{
 		double		start = ps_now_seconds();
 
 		ps_sleep_ms(ms);
 		conn->stats.rate_wait_ms += (ps_now_seconds() - start) * 1000.0;
 	}
+	return ticket;
 }

@@ -9,12 +9,12 @@
 # most 1% of the server's answers are 429 (read from its request log).
 #
 # Why this does not depend on timing: the client lets a request go only when
-# fewer than 15 went in the last second plus a 45 ms margin, and records the
+# fewer than 15 went in the last second plus a 40 ms margin, and records the
 # moment it lets it go; a loaded machine only delays requests after that
 # moment, which spreads them out.  Only a delay between the client's
-# decision and the server's count that is 45 ms longer for one request than
+# decision and the server's count that is 40 ms longer for one request than
 # for the one 15 later can compress a window, and a 429 that follows is
-# retried and lowers the shared rate (the 1% allowance).
+# retried and widens the shared window (the 1% allowance).
 #
 # Needs the environment of scripts/test.sh (a cluster with
 # shared_preload_libraries = postscript_fdw, PS_MOCK_URL, PG_CONFIG).
