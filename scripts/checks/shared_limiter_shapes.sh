@@ -4,7 +4,7 @@
 #
 # For each limiter shape of the local API server (token bucket, fixed
 # one-second windows, sliding one-second window), at 15 requests/s, eight
-# sessions scan 25 pages each at the same time with the same token, through
+# sessions scan 40 pages each at the same time with the same token, through
 # the shared limiter at 15 requests/s: every session gets every row, and at
 # most 1% of the server's answers are 429 (read from its request log).
 #
@@ -47,7 +47,7 @@ SQL
 
 admin reset
 expected=$(curl -sS "$PS_MOCK_URL/__admin/summary" | python3 -c 'import json,sys; print({r["resource"]: r["count"] for r in json.load(sys.stdin)["summary"]}["subscribers"])')
-page_size=$(( (expected + 24) / 25 ))
+page_size=$(( (expected + 39) / 40 ))
 
 for shape in bucket fixed sliding; do
 	admin reset
@@ -62,7 +62,7 @@ for shape in bucket fixed sliding; do
 	read -r n429 nall <<<"$(curl -sS "$PS_MOCK_URL/__admin/requests" \
 		| python3 -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(sum(1 for e in r if e["status"] == 429), len(r))')"
 	printf 'shared_limiter_shapes: %s: %d sessions, %s requests, %s answered 429\n' "$shape" $sessions "$nall" "$n429"
-	[ "$nall" -ge $((sessions * 25)) ] || problem "$shape: only $nall requests: the sessions did not scan 25 pages each"
+	[ "$nall" -ge $((sessions * 40)) ] || problem "$shape: only $nall requests: the sessions did not scan 40 pages each"
 	[ $((n429 * 100)) -le "$nall" ] || problem "$shape: $n429 of $nall requests answered 429, more than 1%"
 done
 exit $status
