@@ -32,7 +32,7 @@ PG_CPPFLAGS += -I$(srcdir)/src
 
 # pg_regress tests; they need the local API server (see scripts/test.sh),
 # whose URL reaches them through the PS_MOCK_URL environment variable.
-REGRESS = setup import options read pagination errors auth pushdown pushdown_diff writes examples resilience security webhooks sync parser
+REGRESS = setup import options read pagination errors auth pushdown pushdown_diff writes examples resilience security webhooks sync parser limiter
 REGRESS_OPTS = --inputdir=$(srcdir)
 
 PG_CONFIG ?= pg_config

@@ -103,9 +103,8 @@ typedef struct PsScanState
 	PsRecordCursor cursor;		/* the next record in it */
 	int			limit_rows;		/* rows a LIMIT needs, -1: no LIMIT */
 	int			first_page_rows;	/* records on page 1 */
-	PsHttpResult *ahead;		/* pages ahead_first.. fetched ahead */
-	int			ahead_first;
-	int			nahead;
+	PsPipeline *ahead;			/* pages fetched ahead, in ahead_cxt */
+	int			ahead_next;		/* the next page to queue there */
 	Datum	   *ids;			/* id mode: the ids to fetch */
 	int			nids;
 	int			next_id;
@@ -635,65 +634,67 @@ new_page(PsScanState *st)
 					   st->table->records_key, st->conn->opts->max_json_depth);
 }
 
+/* new_page for the pipeline: it runs in the slot's memory context */
+static PsPageScan *
+ahead_page(void *arg)
+{
+	return new_page((PsScanState *) arg);
+}
+
 /*
  * Once page 1 has told how many pages there are, the next pages are fetched
- * max_concurrency at a time, concurrently, into ahead_cxt, and handed out in
- * page order.  Not beyond what a LIMIT needs (judged by page 1's size): past
- * that, pages come one at a time.  Sets *res for page st->page, or leaves
- * res->page NULL when that page must be fetched on its own.
+ * ahead, max_concurrency of them queued at a time: each taken page makes
+ * room for the next one at once (a sliding pipeline, http.c), each scanned
+ * as it arrives into a scanner of its own in ahead_cxt, and pages are
+ * handed out in page order.  Not beyond what a LIMIT needs (judged by page
+ * 1's size): past that, pages come one at a time.  Sets *res for page
+ * st->page, or leaves res->page NULL when that page must be fetched on its
+ * own.
  */
 static void
 page_from_ahead(PsScanState *st, PsHttpResult *res)
 {
-	int			n;
+	int			last = st->total_pages;
+	int			page = st->page;
 
 	memset(res, 0, sizeof(PsHttpResult));
-	if (st->nahead > 0 && st->page >= st->ahead_first &&
-		st->page < st->ahead_first + st->nahead)
-	{
-		*res = st->ahead[st->page - st->ahead_first];
+	/* one page at a time: each fetched alone, its failures retried at once */
+	if (page < 2 || last < 0 || st->conn->opts->max_concurrency < 2)
 		return;
-	}
-	n = st->total_pages - st->page + 1;
-	n = Min(n, st->conn->opts->max_concurrency);
 	if (st->limit_rows >= 0)
 	{
 		int			rows_per_page = Max(st->first_page_rows, 1);
-		int			pages_needed = (st->limit_rows + rows_per_page - 1) / rows_per_page;
 
-		n = Min(n, pages_needed - (st->page - 1));
+		last = Min(last, (st->limit_rows + rows_per_page - 1) / rows_per_page);
 	}
-	if (st->page < 2 || st->total_pages < 0 || n < 2)
-		return;
-
-	MemoryContextReset(st->ahead_cxt);
-	st->nahead = 0;
+	if (st->ahead == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(st->ahead_cxt);
-		char	  **paths = palloc(sizeof(char *) * n);
-		PsPageScan **scans = palloc(sizeof(PsPageScan *) * n);
-		int			page = st->page;
+		MemoryContext old;
 
-		for (int i = 0; i < n; i++)
-		{
-			st->page = page + i;
-			paths[i] = request_path(st);
-			scans[i] = new_page(st);
-		}
-		st->page = page;
-		st->ahead = palloc(sizeof(PsHttpResult) * n);
-		ps_http_get_many(st->conn, paths, n, scans, st->ahead);
+		if (last - page < 1)
+			return;				/* one page left: no need to fetch ahead */
+		old = MemoryContextSwitchTo(st->ahead_cxt);
+		st->ahead = ps_pipeline_create(st->conn, st->conn->opts->max_concurrency,
+									   ahead_page, st);
+		st->ahead_next = page;
 		MemoryContextSwitchTo(old);
 	}
-	st->ahead_first = st->page;
-	st->nahead = n;
-	st->requests += n;
-	*res = st->ahead[0];
+	while (st->ahead_next <= last &&
+		   ps_pipeline_pending(st->ahead) < st->conn->opts->max_concurrency)
+	{
+		st->page = st->ahead_next++;
+		ps_pipeline_add(st->ahead, request_path(st));
+		st->page = page;
+		st->requests++;
+	}
+	if (page < st->ahead_next)
+		ps_pipeline_next(st->ahead, res);
 }
 
 /*
- * Fetch the next response into page_cxt, scanned as it arrived: its records
- * are handed out from st->cursor.  Returns false at the end of the scan.
+ * Fetch the next response into page_cxt (or take it from the pages fetched
+ * ahead), scanned as it arrived: its records are handed out from
+ * st->cursor.  Returns false at the end of the scan.
  */
 static bool
 fetch_next(PsScanState *st)
@@ -831,7 +832,7 @@ postscriptReScanForeignScan(ForeignScanState *node)
 	st->started = false;
 	st->done = false;
 	st->records = NULL;
-	st->nahead = 0;
+	st->ahead = NULL;
 	MemoryContextReset(st->page_cxt);
 	MemoryContextReset(st->ahead_cxt);
 }

@@ -33,6 +33,18 @@ BEGIN
 END
 $$;
 
+-- bench_span(query) runs one query and reports when it started and ended
+-- (epoch seconds) and its single bigint result: concurrent sessions are
+-- timed from the first start to the last end, without process start-up.
+CREATE FUNCTION bench_span(query text, OUT t0 float8, OUT t1 float8, OUT rows bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  t0 := extract(epoch FROM clock_timestamp());
+  EXECUTE query INTO rows;
+  t1 := extract(epoch FROM clock_timestamp());
+END
+$$;
+
 -- What a user would write without this FDW: a PL/Python set-returning
 -- function that pages the API with urllib and returns each subscriber as
 -- jsonb (sequential pages; a 429 is waited out and retried).

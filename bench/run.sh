@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # The benchmark of issue 6, one command, as root on a fresh Debian 12 machine:
 #
-#   bash bench/run.sh            # the full run (about 10 minutes)
-#   bash bench/run.sh --quick    # a smoke run with small data sets (under a minute)
+#   bash bench/run.sh            # the full run (about 15 minutes)
+#   bash bench/run.sh --quick    # a smoke run with small data sets (a few minutes)
+#   options: --limiter bucket|fixed|sliding (default: each in turn),
+#            --jitter-ms N (default 20), --rate-only (scenario 1 alone)
 #
 # It installs what is missing (plus postgresql-plpython3-15), builds and
-# installs the extension, starts a throwaway cluster and, per scenario, the
+# installs the extension, starts a throwaway cluster (the library preloaded:
+# one rate-limit state per token for all backends) and, per scenario, the
 # local Postscript API server, then reports:
-#   1. rate-limited scan: 100k subscribers, server limited to 15 requests/s
-#      with 100 ms latency: wall time against the limit (pages / 15 s);
+#   1. rate limit, per limiter shape of the server (token bucket, fixed
+#      one-second windows, sliding one-second window), 15 requests/s, 100 ms
+#      latency with +-jitter: a 200-page scan against the ideal 200/15 s (and
+#      the PL/Python peer's), four sessions sharing one token (50 pages each)
+#      against 200/15 s, eight sessions sharing one token (25 pages each);
+#      every time the share of requests the server answered 429;
 #   2. CPU-bound scan: 1M subscribers, no latency, no limit: backend CPU time
 #      per row and rows/s;
 #   3. peak backend memory (VmHWM) during the 1M scan;
@@ -18,20 +25,29 @@
 set -u
 . "$(dirname "$0")/../scripts/lib.sh"
 
-RATE_N=100000
 CPU_N=1000000
 PAGE=100
-if [ "${1:-}" = "--quick" ]; then
-	RATE_N=3000
-	CPU_N=20000
-fi
+RATE_PAGES=200
+LIMITERS="bucket fixed sliding"
+JITTER=20
+RATE_ONLY=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) CPU_N=20000 RATE_PAGES=40 ;;
+	--limiter) LIMITERS=$2; shift ;;
+	--jitter-ms) JITTER=$2; shift ;;
+	--rate-only) RATE_ONLY=1 ;;
+	*) ps_die "unknown option $1" ;;
+	esac
+	shift
+done
 OUT="$PS_ROOT/bench/results.txt"
 
 ps_setup_traps
 ps_take_lock
 ps_install_deps postgresql-plpython3-15
 ps_build_install
-ps_start_cluster -c shared_buffers=128MB
+ps_start_cluster -c shared_buffers=128MB -c shared_preload_libraries=postscript_fdw -c max_connections=30
 
 # FDW query and the PL/Python one read the same columns, typed
 FDW_Q="SELECT count(ps_id) + 0 * (count(email) + count(phone_number) + count(updated_at)
@@ -68,9 +84,34 @@ measure() {
 		|| ps_die "$1 failed"
 }
 
+# "answered-429 all" of the server's log since the last reset
 requests_429() {
 	curl -s "$PS_MOCK_URL/__admin/requests" \
-		| python3 -c 'import json,sys; print(sum(1 for r in json.load(sys.stdin)["requests"] if r["status"] == 429))'
+		| python3 -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(sum(1 for e in r if e["status"] == 429), len(r))'
+}
+admin() { curl -sS -o /dev/null -X POST ${2:+-H 'Content-Type: application/json' --data-binary "$2"} "$PS_MOCK_URL/__admin/$1"; }
+ratio() { python3 -c "print(round($1 / $2, 3))"; }
+pct() { python3 -c "print(round(100.0 * $1 / max($2, 1), 1))"; }
+
+# sessions N: N sessions scan ps.subscribers at once, sharing one token;
+# prints "wall_s rows_of_each", wall from the first query's start to the
+# last one's end
+sessions() {
+	local n=$1 i
+	for i in $(seq 1 "$n"); do
+		psql -X -qAt -F ' ' -d bench -c "SELECT t0, t1, rows FROM bench_span('SELECT count(*) FROM ps.subscribers')" \
+			>"$PS_WORK/session.$i" 2>&1 &
+	done
+	wait
+	for i in $(seq 1 "$n"); do cat "$PS_WORK/session.$i"; done | python3 -c '
+import sys
+rows = [l.split() for l in sys.stdin if l.strip()]
+try:
+    spans = [(float(a), float(b), c) for a, b, c in rows]
+    print(round(max(s[1] for s in spans) - min(s[0] for s in spans), 2), ",".join(s[2] for s in spans))
+except ValueError:
+    print("0 failed:" + "|".join(" ".join(r) for r in rows)[:200].replace(" ", "_"))
+'
 }
 
 report() { printf '%s\n' "$*" | tee -a "$OUT"; }
@@ -79,22 +120,45 @@ report "postscript_fdw benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $
 report ""
 
 # ---------------------------------------------------------------- 1. rate limit
-ps_start_mock --subscribers "$RATE_N" --page-size "$PAGE" --rate-limit 15 --latency-ms 100
-prepare_db 15
-pages=$(( (RATE_N + PAGE - 1) / PAGE ))
-limit_s=$(python3 -c "print(round($pages / 15, 1))")
-ps_log "scenario 1: $RATE_N subscribers, $pages pages, 15 requests/s, 100 ms latency"
-read -r f_rows f_wall f_cpu _ _ <<<"$(measure fdw_rate "$FDW_Q")"
-read -r p_rows p_wall p_cpu _ _ <<<"$(measure py_rate "$PY_Q")"
-sum429=$(requests_429)
-ps_stop_mock
-report "1. full scan, $RATE_N subscribers = $pages pages; server: 15 requests/s, 100 ms latency"
-report "   the limit allows it in $pages / 15 = ${limit_s} s"
-report "   postscript_fdw : rows $f_rows, ${f_wall} s = $(python3 -c "print(round($f_wall / $limit_s, 3))") x the limit"
-report "   PL/Python      : rows $p_rows, ${p_wall} s = $(python3 -c "print(round($p_wall / $limit_s, 3))") x the limit"
-report "   PL/Python / postscript_fdw wall time: $(python3 -c "print(round($p_wall / $f_wall, 2))")"
-report "   429 answers the server sent during both scans: $sum429 (none reached the user)"
+ideal=$(python3 -c "print(round($RATE_PAGES / 15, 2))")
+report "1. rate limit: server 15 requests/s per token, 100 ms latency +-${JITTER} ms jitter; the client's rate_limit 15"
+report "   ideal: $RATE_PAGES pages / 15 = ${ideal} s"
+report "   | server's limiter | FDW scan / ideal | FDW 429s | PL/Python scan / ideal | PL/Python 429s | 4 sessions / ideal | 4 sessions 429s | 8 sessions 429s |"
+report "   |---|---|---|---|---|---|---|---|"
+for mode in $LIMITERS; do
+	ps_start_mock --subscribers $((RATE_PAGES * PAGE)) --page-size "$PAGE" --rate-limit 15 \
+		--latency-ms 100 --jitter-ms "$JITTER" --limiter "$mode"
+	prepare_db 15
+	ps_log "scenario 1, $mode: one scan of $RATE_PAGES pages"
+	sleep 1.2	# every limiter empty
+	admin reset
+	read -r f_rows f_wall _ <<<"$(measure fdw_rate "$FDW_Q")"
+	read -r f429 fall <<<"$(requests_429)"
+	sleep 1.2
+	admin reset
+	read -r p_rows p_wall _ <<<"$(measure py_rate "$PY_Q")"
+	read -r p429 pall <<<"$(requests_429)"
+	[ "$f_rows" = "$p_rows" ] || ps_die "$mode: the FDW counted $f_rows rows, PL/Python $p_rows"
+
+	ps_log "scenario 1, $mode: 4 sessions of $((RATE_PAGES / 4)) pages"
+	sleep 1.2
+	admin reset
+	admin config "{\"page_size\": $((PAGE * 4))}"
+	read -r s4_wall s4_rows <<<"$(sessions 4)"
+	read -r s4_429 s4_all <<<"$(requests_429)"
+
+	ps_log "scenario 1, $mode: 8 sessions of $((RATE_PAGES / 8)) pages"
+	sleep 1.2
+	admin reset
+	admin config "{\"page_size\": $((PAGE * 8))}"
+	read -r s8_wall s8_rows <<<"$(sessions 8)"
+	read -r s8_429 s8_all <<<"$(requests_429)"
+	ps_stop_mock
+	ps_log "$mode: 4 sessions counted $s4_rows, 8 sessions $s8_rows rows"
+	report "   | $mode | $(ratio "$f_wall" "$ideal")x ($f_wall s) | $f429 of $fall ($(pct "$f429" "$fall") %) | $(ratio "$p_wall" "$ideal")x ($p_wall s) | $p429 of $pall | $(ratio "$s4_wall" "$(python3 -c "print(round(($s4_all - $s4_429) / 15, 2))")")x ($s4_wall s for $((s4_all - s4_429)) pages) | $s4_429 of $s4_all ($(pct "$s4_429" "$s4_all") %) | $s8_429 of $s8_all ($(pct "$s8_429" "$s8_all") %), $s8_wall s |"
+done
 report ""
+[ "$RATE_ONLY" = 1 ] && { ps_log "figures written to $OUT"; exit 0; }
 
 # ---------------------------------------------------------------- 2+3. CPU and memory
 ps_start_mock --subscribers "$CPU_N" --page-size "$PAGE"

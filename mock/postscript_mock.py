@@ -25,6 +25,7 @@ import hashlib
 import http.client
 import json
 import math
+import random
 import re
 import sys
 import threading
@@ -842,7 +843,8 @@ class State:
         self.args = args
         self.lock = threading.RLock()
         self.start_config = {"page_size": args.page_size, "rate_limit": args.rate_limit,
-                             "latency_ms": args.latency_ms, "webhook_retry_s": args.webhook_retry_s,
+                             "latency_ms": args.latency_ms, "jitter_ms": args.jitter_ms,
+                             "limiter": args.limiter, "webhook_retry_s": args.webhook_retry_s,
                              # 1: GET /keywords answers {} -- documented (part A) for a shop
                              # without keywords
                              "keywords_empty": 0}
@@ -856,6 +858,7 @@ class State:
             self.seq = 0
             self.faults = []
             self.buckets = {}
+            self.epoch = time.monotonic()
             self.data = Data(self.args.seed, self.args.subscribers)
             self.webhooks = Webhooks(self, self.generation)
 
@@ -873,10 +876,14 @@ class State:
                 self.log.append(entry)
                 self.log.sort(key=lambda e: e["seq"])
 
-    def take_fault(self, method, path):
+    def take_fault(self, method, path, reused=False):
+        """The next fault for this request; a fault with "reused": true only
+        strikes a request on a connection that served one before."""
         with self.lock:
             for f in self.faults:
                 if f["count"] == 0:
+                    continue
+                if f.get("reused") and not reused:
                     continue
                 if f.get("method") and f["method"].upper() != method:
                     continue
@@ -890,21 +897,84 @@ class State:
                 return f
         return None
 
-    def allow(self, token):
-        """Token bucket per credential: capacity rate_limit, refilled at rate_limit/s."""
+    # The rate limit.  Documented (part A): rate_limit requests per second per
+    # token, a 429 with RATE_LIMIT_BODY beyond it, no Retry-After.  Assumed
+    # (part C): how the server counts, which Postscript does not say; one of
+    # LIMITERS, chosen with --limiter or /__admin/config.  Only accepted
+    # requests count.  A request counts at the moment it arrives: when this
+    # server read it plus the simulated network delay, whenever the thread
+    # handling it gets to run (a busy server must not bunch requests up
+    # that arrived apart), so moments may come slightly out of order.
+    def allow(self, token, entry, now):
+        """Whether the rate limit lets the request that arrived at now
+        (time.monotonic) through; entry["at"] is now in seconds since the
+        last reset."""
         rate = self.config["rate_limit"]
-        if not rate:
-            return True
         with self.lock:
-            now = time.monotonic()
-            capacity = max(1.0, float(rate))   # below 1/s: one request now and then
-            tokens, last = self.buckets.get(token, (capacity, now))
-            tokens = min(capacity, tokens + (now - last) * rate)
-            if tokens < 1.0:
-                self.buckets[token] = (tokens, now)
-                return False
-            self.buckets[token] = (tokens - 1.0, now)
-            return True
+            entry["at"] = round(now - self.epoch, 4)
+            if not rate:
+                return True
+            return LIMITERS[self.config["limiter"]](self.buckets, token, float(rate), now)
+
+    def delay(self):
+        """Seconds a request takes to reach the limiter: latency_ms with
+        jitter_ms of uniform jitter either way (requests arrive compressed or
+        stretched, as over a real network)."""
+        ms = self.config["latency_ms"]
+        if self.config["jitter_ms"]:
+            ms += random.uniform(-self.config["jitter_ms"], self.config["jitter_ms"])
+        return max(0.0, ms) / 1000.0
+
+
+def limit_bucket(buckets, token, rate, now):
+    """A token bucket: capacity rate_limit (at least 1), refilled at rate_limit/s."""
+    capacity = max(1.0, rate)
+    tokens, last = buckets.get(token, (capacity, now))
+    now = max(now, last)
+    tokens = min(capacity, tokens + (now - last) * rate)
+    if tokens < 1.0:
+        buckets[token] = (tokens, now)
+        return False
+    buckets[token] = (tokens - 1.0, now)
+    return True
+
+
+def window_of(rate):
+    """rate_limit as whole requests per window: n per n/rate seconds."""
+    n = max(1, int(rate))
+    return n, n / rate
+
+
+def limit_fixed(buckets, token, rate, now):
+    """Fixed windows: at most n requests in each window [k*w, (k+1)*w)."""
+    n, w = window_of(rate)
+    k = math.floor(now / w)
+    counts = buckets.setdefault(token, {})
+    for old in [j for j in counts if j < k - 1]:
+        del counts[old]
+    if counts.get(k, 0) >= n:
+        return False
+    counts[k] = counts.get(k, 0) + 1
+    return True
+
+
+def limit_sliding(buckets, token, rate, now):
+    """A sliding window: at most n requests in any w seconds."""
+    n, w = window_of(rate)
+    times = buckets.setdefault(token, [])
+    while times and times[0] <= now - 2 * w:
+        times.pop(0)
+    # the window (now - w, now], and every later one the request falls in
+    # (a request counted before it arrived later than this one)
+    later = [t for t in times[bisect.bisect_right(times, now):] if t < now + w]
+    for t in [now] + later:
+        if sum(1 for u in times if t - w < u <= t) >= n:
+            return False
+    bisect.insort(times, now)
+    return True
+
+
+LIMITERS = {"bucket": limit_bucket, "fixed": limit_fixed, "sliding": limit_sliding}
 
 
 # what POST /__admin/subscribers may change
@@ -1327,6 +1397,9 @@ class Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def dispatch(self, method):
+        self.received = time.monotonic()
+        # requests this connection has carried, this one included
+        self.served = getattr(self, "served", 0) + 1
         url = urlsplit(self.path)
         body = self.read_body()
         if url.path.startswith("/__admin/"):
@@ -1454,13 +1527,14 @@ class Handler(BaseHTTPRequestHandler):
                  "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None}
         self.pending_log = (entry, generation)
         try:
-            if state.config["latency_ms"]:
-                time.sleep(state.config["latency_ms"] / 1000.0)
+            arrival = self.received + state.delay()
+            if arrival > time.monotonic():
+                time.sleep(arrival - time.monotonic())
             if isinstance(who, ApiError):
                 raise who
-            if not state.allow(who):
+            if not state.allow(who, entry, arrival):
                 raise ApiError(429, RATE_LIMIT_BODY)
-            fault = state.take_fault(method, url.path)
+            fault = state.take_fault(method, url.path, reused=self.served > 1)
             if fault is not None and self.apply_fault(fault, entry, method, url, body):
                 return
             if generation != state.generation:
@@ -1558,6 +1632,12 @@ class Handler(BaseHTTPRequestHandler):
         if route == "config" and method in ("GET", "POST"):
             with state.lock:
                 for key, value in obj.items():
+                    if key == "limiter":
+                        if value not in LIMITERS:
+                            return self.admin_reply({"error": "limiter must be one of %s" % sorted(LIMITERS)}, 400)
+                        state.config[key] = value
+                        state.buckets = {}
+                        continue
                     if key not in state.config or not isinstance(value, (int, float)) or value < 0:
                         return self.admin_reply({"error": "unknown or invalid setting %s" % key}, 400)
                     if key == "page_size" and value < 1:
@@ -1701,6 +1781,10 @@ def parse_args(argv):
     p.add_argument("--page-size", type=int, default=100)
     p.add_argument("--rate-limit", type=float, default=0, help="requests/s per token; 0 = off")
     p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--jitter-ms", type=int, default=0,
+                   help="latency varies by up to this much either way, uniformly")
+    p.add_argument("--limiter", choices=sorted(LIMITERS), default="bucket",
+                   help="how the rate limit counts (Postscript does not say)")
     p.add_argument("--shop-key", default="sk_test_shop_key")
     p.add_argument("--partner-key", default="sk_partner_test_key")
     p.add_argument("--webhook-token", default="whsec_test_webhook_token",

@@ -414,6 +414,38 @@ class RateLimitTest(MockTest):
     def test_off_by_default(self):
         self.assertTrue(all(self.c.get("/api/v2/me")[0] == 200 for _ in range(30)))
 
+    def test_limiter_shapes(self):
+        # each shape at 15/s, on made-up clock readings: no timing involved
+        def admitted(shape, times):
+            buckets = {}
+            return [pm.LIMITERS[shape](buckets, "t", 15.0, t) for t in times]
+        # a bucket: 15 at once, then one per 1/15 s
+        self.assertEqual(admitted("bucket", [0.0] * 16 + [0.07]), [True] * 15 + [False, True])
+        # fixed windows: 15 late in one second and 15 early in the next pass
+        self.assertEqual(admitted("fixed", [10.9] * 16 + [11.0] * 16),
+                         ([True] * 15 + [False]) * 2)
+        # sliding: the 16th only once the first has left (now - 1 s, now]
+        self.assertEqual(admitted("sliding", [10.9] * 15 + [11.0, 11.89, 11.9]),
+                         [True] * 15 + [False, False, True])
+        # a request that arrived before ones already counted: every window it
+        # falls in counts it
+        self.assertEqual(admitted("sliding", [11.0] * 14 + [10.5, 10.4, 11.6]), [True] * 15 + [False, True])
+        # below 1/s: one request per 1/rate seconds
+        buckets = {}
+        self.assertEqual([pm.limit_sliding(buckets, "t", 0.5, t) for t in (0.0, 1.0, 2.0)],
+                         [True, False, True])
+
+    def test_limiter_and_jitter_config(self):
+        self.assertEqual(self.c.admin("POST", "config", {"limiter": "sliding", "jitter_ms": 20})["limiter"],
+                         "sliding")
+        self.assertIn("error", self.c.admin("POST", "config", {"limiter": "leaky"}))
+        # one request per 20 s: the answers do not depend on how fast they come
+        self.c.admin("POST", "config", {"rate_limit": 0.05})
+        statuses = [self.c.get("/api/v2/me")[0] for _ in range(3)]
+        self.assertEqual(statuses, [200, 429, 429])
+        self.c.admin("POST", "reset")
+        self.assertEqual(self.c.admin("GET", "config")["limiter"], "bucket")
+
 
 class FaultTest(MockTest):
     def test_status_fault_once(self):
@@ -473,6 +505,22 @@ class FaultTest(MockTest):
         with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
             self.c.get("/api/v2/me")
         self.assertEqual(self.c.get("/api/v2/me")[0], 200)
+
+    def test_close_reused_only_hits_a_reused_connection(self):
+        self.c.admin("POST", "faults", {"kind": "close", "reused": True, "method": "POST"})
+        self.assertEqual(self.c.call("POST", "/api/v2/events", {"type": "a", "email": "a@b.com"})[0], 202)
+        conn = http.client.HTTPConnection("127.0.0.1", self.c.port, timeout=30)
+        try:
+            h = {"Authorization": "Bearer " + SHOP, "Content-Type": "application/json"}
+            conn.request("POST", "/api/v2/events", body=b'{"type": "b", "email": "a@b.com"}', headers=h)
+            self.assertEqual(conn.getresponse().read() and 202, 202)
+            conn.request("POST", "/api/v2/events", body=b'{"type": "c", "email": "a@b.com"}', headers=h)
+            with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+                conn.getresponse()
+        finally:
+            conn.close()
+        self.assertEqual([(e["method"], e["status"]) for e in self.log()],
+                         [("POST", 202), ("POST", 202), ("POST", 0)])
 
     def test_body_fault(self):
         raw = b'{"keywords": [{"id": "k\xff"}]}'

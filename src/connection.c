@@ -152,8 +152,7 @@ build_conn(PsConn *conn, Oid serverid, Oid userid)
 	/* no "Expect: 100-continue" round trip before bodies */
 	append_header(conn, "Expect", "");
 
-	conn->tokens = conn->opts->rate_burst;
-	conn->last_refill = ps_now_seconds();
+	ps_ratelimit_conn_init(conn);
 	conn->invalidated = false;
 }
 
@@ -222,7 +221,8 @@ ps_get_connection(Oid serverid, Oid userid)
 		memset(((char *) conn) + sizeof(Oid), 0, sizeof(PsConn) - sizeof(Oid));
 		conn->invalidated = true;
 	}
-	if (conn->invalidated)
+	/* a scan still fetching pages on this connection keeps it until done */
+	if (conn->invalidated && conn->active_pipelines == 0)
 	{
 		PsConnStats keep = conn->stats;
 

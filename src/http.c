@@ -1,13 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * http.c
- *		API requests: rate limit, retries with backoff, cancellation, and
- *		API failures turned into PostgreSQL errors.
+ *		API requests: retries with backoff, pages fetched concurrently,
+ *		cancellation, and API failures turned into PostgreSQL errors.
  *
  * Every wait (the transfer itself, a rate-limit pause, a backoff sleep)
  * wakes at least every 100 ms to CHECK_FOR_INTERRUPTS, so a cancel or a
  * statement_timeout ends a query promptly; a transfer cut short by an
- * error is detached from the multi handle on the way out.
+ * error is detached from the multi handle on the way out.  Every request
+ * leaves only when the rate limiter (ratelimit.c) lets it.
+ *
+ * A request that is not idempotent (PS_HTTP_WRITE) always goes out on a
+ * fresh connection: when a reused keep-alive connection dies before any
+ * answer, libcurl silently sends the request again on a new one, which
+ * would apply a POST twice while the FDW believed it sent it once.  On a
+ * fresh connection libcurl never does that, so every attempt the FDW
+ * counts is exactly one request on the wire.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +46,11 @@ typedef struct Transfer
 	bool		oom;
 	double		retry_after;	/* seconds, < 0 if none */
 	char		errbuf[CURL_ERROR_SIZE];
+	bool		finished;		/* run_multi saw it end */
+	CURLcode	rc;				/* and how */
+	double		sent_at;		/* when it was started (ps_now_seconds) */
+	uint64		ticket;			/* its place in the rate limit's window */
+	bool		confirmed;		/* ps_ratelimit_sent was told it left */
 
 	/*
 	 * Reads of pages: a 2xx body is fed to the page scanner chunk by chunk
@@ -50,65 +63,8 @@ typedef struct Transfer
 	bool		streaming;		/* this response is being scanned */
 } Transfer;
 
-/* ---------------------------------------------------------------- waits */
-
-/* sleep ms milliseconds, interruptible */
-static void
-ps_sleep_ms(double ms, uint32 wait_event)
-{
-	double		until = ps_now_seconds() + ms / 1000.0;
-
-	for (;;)
-	{
-		double		left = (until - ps_now_seconds()) * 1000.0;
-
-		CHECK_FOR_INTERRUPTS();
-		if (left <= 0)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 (long) Min(left + 1, POLL_INTERVAL_MS), wait_event);
-		ResetLatch(MyLatch);
-	}
-}
-
-/* take one token from the connection's bucket, waiting for it if needed */
-static void
-rate_limit_wait(PsConn *conn)
-{
-	double		rate = conn->opts->rate_limit;
-	double		now;
-
-	if (rate <= 0)
-		return;
-	if (conn->opts->shared_rate_limit && ps_ratelimit_shared())
-	{
-		double		wait_ms = ps_ratelimit_reserve(conn->bucket_key, rate,
-												   conn->opts->rate_burst);
-
-		if (wait_ms > 0)
-		{
-			ps_sleep_ms(wait_ms, PS_WAIT_EVENT_RATE_LIMIT);
-			conn->stats.rate_wait_ms += wait_ms;
-		}
-		return;
-	}
-	now = ps_now_seconds();
-	conn->tokens = Min((double) conn->opts->rate_burst,
-					   conn->tokens + (now - conn->last_refill) * rate);
-	conn->last_refill = now;
-	if (conn->tokens < 1.0)
-	{
-		double		wait_ms = (1.0 - conn->tokens) / rate * 1000.0;
-
-		ps_sleep_ms(wait_ms, PS_WAIT_EVENT_RATE_LIMIT);
-		conn->stats.rate_wait_ms += wait_ms;
-		now = ps_now_seconds();
-		conn->tokens = Min((double) conn->opts->rate_burst,
-						   conn->tokens + (now - conn->last_refill) * rate);
-		conn->last_refill = now;
-	}
-	conn->tokens -= 1.0;
-}
+static double pipe_pump(PsPipeline *p);
+static void pipe_confirm(PsPipeline *p);
 
 /* ---------------------------------------------------------------- curl callbacks */
 
@@ -202,6 +158,7 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 	char	   *req = ps_describe_request(method, path);
 	int			code;
 	const char *msg;
+	const char *hint = NULL;
 
 	if (tr->too_large)
 		ereport(ERROR,
@@ -210,7 +167,7 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 						(long long) tr->max_bytes),
 				 errhint("Raise the server's max_response_size option if the response is legitimate."),
 				 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
-	if (tr->oom)
+	if (tr->oom || rc == CURLE_OUT_OF_MEMORY)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory while receiving a Postscript response"),
@@ -234,6 +191,15 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 			code = ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
 			msg = "TLS connection to the Postscript API failed";
 			break;
+		case CURLE_BAD_CONTENT_ENCODING:
+			code = ERRCODE_PROTOCOL_VIOLATION;
+			msg = "could not decode the Postscript API response";
+			hint = "Its Content-Encoding header names a compression its body is not in.";
+			break;
+		case CURLE_WEIRD_SERVER_REPLY:
+			code = ERRCODE_PROTOCOL_VIOLATION;
+			msg = "the Postscript API sent a malformed HTTP response";
+			break;
 		default:
 			code = ERRCODE_CONNECTION_FAILURE;
 			msg = "lost the connection to the Postscript API";
@@ -243,6 +209,7 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 			(errcode(code),
 			 errmsg("%s", msg),
 			 errdetail("%s", tr->errbuf[0] ? tr->errbuf : curl_easy_strerror(rc)),
+			 hint ? errhint("%s", hint) : 0,
 			 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
 }
 
@@ -254,7 +221,8 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
  */
 static void
 setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
-		   const char *body, Transfer *tr, struct curl_slist **ctype, char **url)
+		   const char *body, int flags, Transfer *tr, struct curl_slist **ctype,
+		   char **url)
 {
 	const PsServerOptions *o = conn->opts;
 	struct curl_slist *hdrs = (struct curl_slist *) conn->headers;
@@ -280,6 +248,10 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, tr);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, tr->errbuf);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, tr);
+	/* no transparent resend of a write: see the top of this file */
+	if (flags & PS_HTTP_WRITE)
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 
 	if (body != NULL)
 	{
@@ -307,6 +279,10 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	tr->too_large = tr->oom = false;
 	tr->retry_after = -1;
 	tr->errbuf[0] = '\0';
+	tr->finished = false;
+	tr->rc = CURLE_OK;
+	tr->ticket = 0;
+	tr->confirmed = false;
 	tr->handle = h;
 	tr->decided = tr->streaming = false;
 	if (tr->scan != NULL)
@@ -315,7 +291,8 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 
 /*
  * One finished transfer in the connection's statistics, and a DEBUG1 line
- * (method, path, outcome; never a header) for troubleshooting.
+ * (method, path, outcome; never a header) for troubleshooting.  A 429 also
+ * tells the rate limiter, which slows every request of the credential.
  */
 static void
 count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
@@ -330,7 +307,10 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 	if (rc != CURLE_OK)
 		conn->stats.transport_errors++;
 	else if (status == 429)
+	{
 		conn->stats.status_429++;
+		ps_ratelimit_throttled(conn, tr->retry_after, tr->sent_at);
+	}
 	else if (status >= 500)
 		conn->stats.status_5xx++;
 	else if (status >= 400)
@@ -339,55 +319,96 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 		conn->stats.status_2xx++;
 }
 
-/* drive the multi handle until it has no running transfer; interruptible */
+/*
+ * Once libcurl has written tr's request (it got past connecting), tell the
+ * rate limiter when it really left.
+ */
 static void
-run_multi(CURLM *m, void (*done) (CURLMsg *msg, void *arg), void *arg)
+confirm_sent(PsConn *conn, Transfer *tr)
 {
+	curl_off_t	pretransfer = 0;
+
+	if (tr->confirmed || tr->ticket == 0)
+		return;
+	curl_easy_getinfo(tr->handle, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+	if (pretransfer > 0 || tr->finished)
+	{
+		ps_ratelimit_sent(conn, tr->ticket);
+		tr->confirmed = true;
+	}
+}
+
+/*
+ * Drive the multi handle until the transfer await has ended; interruptible.
+ * Every transfer that ends meanwhile (pages fetched ahead share the handle)
+ * is marked in its own Transfer.  With a pipeline, its queued requests are
+ * started on every turn as the rate limit lets them.
+ */
+static void
+run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
+{
+	CURLM	   *m = (CURLM *) conn->multi;
+
 	for (;;)
 	{
 		int			running = 0;
 		int			nfds;
 		CURLMsg    *msg;
 		int			left;
+		double		timeout = POLL_INTERVAL_MS;
 
+		if (pipe != NULL)
+		{
+			double		ms = pipe_pump(pipe);
+
+			if (ms > 0)
+				timeout = Min(timeout, ceil(ms));
+		}
 		if (curl_multi_perform(m, &running) != CURLM_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("libcurl could not drive the Postscript API requests")));
+		confirm_sent(conn, await);
+		if (pipe != NULL)
+			pipe_confirm(pipe);
 		while ((msg = curl_multi_info_read(m, &left)) != NULL)
-			if (msg->msg == CURLMSG_DONE)
-				done(msg, arg);
-		if (running == 0)
+		{
+			Transfer   *tr = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &tr);
+			Assert(tr != NULL && tr->handle == msg->easy_handle);
+			tr->rc = msg->data.result;
+			tr->finished = true;
+		}
+		if (await->finished)
 			break;
-		PS_WAITING(PS_WAIT_EVENT_HTTP, curl_multi_poll(m, NULL, 0, POLL_INTERVAL_MS, &nfds));
+		PS_WAITING(PS_WAIT_EVENT_HTTP, curl_multi_poll(m, NULL, 0, (int) timeout, &nfds));
 		CHECK_FOR_INTERRUPTS();
 	}
 }
 
-static void
-one_done(CURLMsg *msg, void *arg)
-{
-	*(CURLcode *) arg = msg->data.result;
-}
-
 static CURLcode
 perform_once(PsConn *conn, const char *method, const char *path,
-			 const char *body, Transfer *tr, long *status)
+			 const char *body, int flags, uint64 ticket, Transfer *tr,
+			 long *status)
 {
 	CURL	   *h = (CURL *) conn->easy;
 	CURLM	   *m = (CURLM *) conn->multi;
 	char	   *url;
-	CURLcode	result = CURLE_OK;
 	struct curl_slist *ctype;
 
-	setup_easy(conn, h, method, path, body, tr, &ctype, &url);
+	setup_easy(conn, h, method, path, body, flags, tr, &ctype, &url);
 	*status = 0;
 
+	tr->sent_at = ps_now_seconds();
+	tr->ticket = ticket;
 	curl_multi_add_handle(m, h);
 	conn->busy = true;
 	PG_TRY();
 	{
-		run_multi(m, one_done, &result);
+		run_multi(conn, tr, NULL);
 	}
 	PG_FINALLY();
 	{
@@ -399,105 +420,218 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	}
 	PG_END_TRY();
 
-	if (result == CURLE_OK)
+	if (tr->rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	count_transfer(conn, result, *status, tr, method, path);
-	return result;
+	count_transfer(conn, tr->rc, *status, tr, method, path);
+	return tr->rc;
 }
 
-/* ---------------------------------------------------------------- concurrent GETs */
+/* ---------------------------------------------------------------- pages fetched ahead */
 
-typedef struct ManyState
+/*
+ * A pipeline of GETs (the next pages of a scan): requests are queued in
+ * order, each leaves as soon as the rate limiter lets it, and up to the
+ * pipeline's size are in flight at once; each body is scanned as it
+ * arrives, into a scanner of its own made by the caller's new_page.
+ * Results are taken in the order the requests were queued.  The caller
+ * keeps at most size requests queued and not yet taken, so a new page
+ * starts as soon as one is taken, never waiting for a whole round.
+ *
+ * Each slot has its own memory context for its request's path, URL and
+ * scanner: reset when the slot takes its next request, so a page taken
+ * stays valid until then, and a scan's memory never grows with its pages.
+ */
+typedef struct PipeEntry
 {
-	int			n;
-	CURL	  **handles;
-	CURLcode   *results;
-} ManyState;
+	CURL	   *handle;			/* this slot's easy handle, reused */
+	MemoryContext cxt;			/* path, url and the scanner of its request */
+	char	   *path;
+	char	   *url;
+	bool		started;		/* attached to the multi handle */
+	Transfer	tr;
+} PipeEntry;
 
+struct PsPipeline
+{
+	PsConn	   *conn;
+	int			size;			/* slots */
+	int			queued;			/* requests queued so far */
+	int			nstarted;		/* of which started */
+	int			taken;			/* of which taken */
+	PipeEntry  *slots;			/* request i is in slots[i % size] */
+	PsNewPageFn new_page;		/* a scanner for one page */
+	void	   *new_page_arg;
+	double		held_since;		/* > 0: the next start waits for the limit */
+	MemoryContextCallback cleanup;
+};
+
+/* detach one slot from the multi handle (its memory is its context's) */
 static void
-many_done(CURLMsg *msg, void *arg)
+pipe_release(PsPipeline *p, PipeEntry *e)
 {
-	ManyState  *ms = arg;
+	if (e->started)
+		curl_multi_remove_handle((CURLM *) p->conn->multi, e->handle);
+	e->started = false;
+}
 
-	for (int i = 0; i < ms->n; i++)
-		if (ms->handles[i] == msg->easy_handle)
-			ms->results[i] = msg->data.result;
+/* the pipeline's memory is going away (end of scan, rescan, error) */
+static void
+pipe_cleanup(void *arg)
+{
+	PsPipeline *p = arg;
+
+	for (int i = 0; i < p->size; i++)
+	{
+		pipe_release(p, &p->slots[i]);
+		if (p->slots[i].handle != NULL)
+			curl_easy_cleanup(p->slots[i].handle);
+		p->slots[i].handle = NULL;
+	}
+	Assert(p->conn->active_pipelines > 0);
+	p->conn->active_pipelines--;
+}
+
+/* start the queued requests the rate limiter lets go now */
+static double
+pipe_pump(PsPipeline *p)
+{
+	while (p->nstarted < p->queued)
+	{
+		PipeEntry  *e = &p->slots[p->nstarted % p->size];
+		uint64		ticket;
+		double		wait_ms = ps_ratelimit_try(p->conn, &ticket);
+
+		if (wait_ms > 0)
+		{
+			if (p->held_since == 0)
+				p->held_since = ps_now_seconds();
+			return wait_ms;
+		}
+		if (p->held_since > 0)
+			p->conn->stats.rate_wait_ms += (ps_now_seconds() - p->held_since) * 1000.0;
+		p->held_since = 0;
+		e->tr.sent_at = ps_now_seconds();
+		e->tr.ticket = ticket;
+		curl_multi_add_handle((CURLM *) p->conn->multi, e->handle);
+		e->started = true;
+		p->nstarted++;
+	}
+	return 0;
+}
+
+/* tell the rate limiter which of the started requests have left */
+static void
+pipe_confirm(PsPipeline *p)
+{
+	for (int i = p->taken; i < p->nstarted; i++)
+		confirm_sent(p->conn, &p->slots[i % p->size].tr);
 }
 
 /*
- * GET several paths at once (the next pages of a scan), each after taking
- * its token from the rate limit, each body scanned as it arrives into
- * scans[i].  A result with status 200..299 and a complete JSON value holds
- * it in page; any other outcome (a transport failure, 429, 5xx, a body
- * that is not JSON) comes back with page NULL, and the caller repeats that
- * request with ps_http_read(), which retries and reports errors as for any
+ * A pipeline of at most size requests on conn, freed with the current
+ * memory context: transfers still in flight then are abandoned.  Each
+ * request's body is scanned into new_page(arg), called in a memory context
+ * of the pipeline's when the request is queued.
+ */
+PsPipeline *
+ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page, void *arg)
+{
+	PsPipeline *p = palloc0(sizeof(PsPipeline));
+
+	Assert(size >= 1);
+	p->conn = conn;
+	p->size = size;
+	p->slots = palloc0(sizeof(PipeEntry) * size);
+	p->new_page = new_page;
+	p->new_page_arg = arg;
+	p->cleanup.func = pipe_cleanup;
+	p->cleanup.arg = p;
+	conn->active_pipelines++;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &p->cleanup);
+	for (int i = 0; i < size; i++)
+	{
+		p->slots[i].handle = curl_easy_init();
+		if (p->slots[i].handle == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl handle")));
+		p->slots[i].cxt = AllocSetContextCreate(CurrentMemoryContext,
+												"postscript_fdw page ahead",
+												ALLOCSET_DEFAULT_SIZES);
+		initStringInfo(&p->slots[i].tr.body);
+		p->slots[i].tr.max_bytes = conn->opts->max_response_bytes;
+	}
+	return p;
+}
+
+/* requests queued and not yet taken */
+int
+ps_pipeline_pending(PsPipeline *p)
+{
+	return p->queued - p->taken;
+}
+
+/*
+ * Queue a GET of path (copied); it starts at once if the rate limiter lets
+ * it, else while the pipeline is next waited on.  The slot it takes is
+ * reset first: a page taken from it earlier is gone.
+ */
+void
+ps_pipeline_add(PsPipeline *p, const char *path)
+{
+	PipeEntry  *e = &p->slots[p->queued % p->size];
+	MemoryContext old;
+	struct curl_slist *ctype;
+	int			running;
+
+	Assert(ps_pipeline_pending(p) < p->size);
+	Assert(!e->started);
+	e->tr.scan = NULL;
+	e->path = e->url = NULL;
+	MemoryContextReset(e->cxt);
+	old = MemoryContextSwitchTo(e->cxt);
+	e->path = pstrdup(path);
+	e->tr.scan = p->new_page(p->new_page_arg);
+	Assert(e->tr.scan != NULL);
+	setup_easy(p->conn, e->handle, "GET", e->path, NULL, 0, &e->tr, &ctype, &e->url);
+	Assert(ctype == NULL);
+	MemoryContextSwitchTo(old);
+	p->queued++;
+	(void) pipe_pump(p);
+	curl_multi_perform((CURLM *) p->conn->multi, &running);
+	pipe_confirm(p);
+}
+
+/*
+ * Wait for the oldest request not yet taken.  A 2xx answer holding one
+ * complete JSON value comes back in res->page, its scanner, valid until the
+ * next ps_pipeline_add; any other outcome (a transport failure, 429, 5xx, a
+ * body that is not JSON) comes back with page NULL, for the caller to
+ * repeat with ps_http_read(), which retries and reports errors as for any
  * request.
  */
 void
-ps_http_get_many(PsConn *conn, char **paths, int n, PsPageScan **scans,
-				 PsHttpResult *results)
+ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 {
-	CURLM	   *m = (CURLM *) conn->multi;
-	ManyState	ms;
-	Transfer   *trs = palloc0(sizeof(Transfer) * n);
-	char	  **urls = palloc0(sizeof(char *) * n);
-	long	   *statuses = palloc0(sizeof(long) * n);
-	struct curl_slist *unused;
-	int			added = 0;
+	PipeEntry  *e = &p->slots[p->taken % p->size];
+	long		status = 0;
 
-	ms.n = n;
-	ms.handles = palloc0(sizeof(CURL *) * n);
-	ms.results = palloc0(sizeof(CURLcode) * n);
-	memset(results, 0, sizeof(PsHttpResult) * n);
-
-	PG_TRY();
-	{
-		for (int i = 0; i < n; i++)
-		{
-			ms.handles[i] = curl_easy_init();
-			if (ms.handles[i] == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_OUT_OF_MEMORY),
-						 errmsg("could not create a libcurl handle")));
-			initStringInfo(&trs[i].body);
-			trs[i].max_bytes = conn->opts->max_response_bytes;
-			trs[i].scan = scans[i];
-			setup_easy(conn, ms.handles[i], "GET", paths[i], NULL, &trs[i], &unused, &urls[i]);
-			ms.results[i] = CURLE_OK;
-		}
-		for (int i = 0; i < n; i++)
-		{
-			rate_limit_wait(conn);
-			curl_multi_add_handle(m, ms.handles[i]);
-			added++;
-		}
-		run_multi(m, many_done, &ms);
-		for (int i = 0; i < n; i++)
-		{
-			if (ms.results[i] == CURLE_OK)
-				curl_easy_getinfo(ms.handles[i], CURLINFO_RESPONSE_CODE, &statuses[i]);
-			count_transfer(conn, ms.results[i], statuses[i], &trs[i], "GET", paths[i]);
-			results[i].status = statuses[i];
-			results[i].len = trs[i].received;
-			if (ms.results[i] == CURLE_OK && statuses[i] >= 200 && statuses[i] < 300 &&
-				ps_scan_finish(trs[i].scan) == PS_SCAN_OK)
-				results[i].page = trs[i].scan;
-		}
-	}
-	PG_FINALLY();
-	{
-		/* also on error or cancel: no handle outlives the call */
-		for (int i = 0; i < n; i++)
-		{
-			if (ms.handles[i] != NULL)
-			{
-				if (i < added)
-					curl_multi_remove_handle(m, ms.handles[i]);
-				curl_easy_cleanup(ms.handles[i]);
-			}
-		}
-	}
-	PG_END_TRY();
+	Assert(ps_pipeline_pending(p) > 0);
+	memset(res, 0, sizeof(PsHttpResult));
+	run_multi(p->conn, &e->tr, p);
+	Assert(e->started);
+	curl_multi_remove_handle((CURLM *) p->conn->multi, e->handle);
+	e->started = false;
+	p->taken++;
+	if (e->tr.rc == CURLE_OK)
+		curl_easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
+	count_transfer(p->conn, e->tr.rc, status, &e->tr, "GET", e->path);
+	res->status = status;
+	res->len = e->tr.received;
+	if (e->tr.rc == CURLE_OK && status >= 200 && status < 300 &&
+		ps_scan_finish(e->tr.scan) == PS_SCAN_OK)
+		res->page = e->tr.scan;
+	pipe_release(p, e);
 }
 
 /* ---------------------------------------------------------------- the request */
@@ -532,9 +666,10 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		CURLcode	rc;
 		bool		retry;
 		double		delay_ms;
+		uint64		ticket;
 
-		rate_limit_wait(conn);
-		rc = perform_once(conn, method, path, body, tr, &status);
+		ticket = ps_ratelimit_wait(conn);
+		rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
 		if (rc != CURLE_OK)
 		{

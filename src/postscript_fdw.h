@@ -8,7 +8,8 @@
  *	src/resources.c		the Postscript objects, as data
  *	src/options.c		option validation and lookup
  *	src/connection.c	per-backend connection cache (one per user mapping)
- *	src/http.c			HTTP requests: retries, rate limit, cancel
+ *	src/http.c			HTTP requests: retries, concurrent pages, cancel
+ *	src/ratelimit.c		the client-side rate limit, shared between backends
  *	src/api_error.c		Postscript's error bodies: conflicts, unknown ids,
  *						HTTP errors as PostgreSQL errors
  *	src/pagescan.c		streaming JSON scanner for pages (plain C)
@@ -295,9 +296,10 @@ typedef struct PsConn
 	void	   *multi;			/* CURLM * */
 	void	   *headers;		/* struct curl_slist *, with the secrets */
 	bool		busy;			/* easy handle attached to multi */
+	int			active_pipelines;	/* PsPipelines using multi: no rebuild */
 	uint64		bucket_key;		/* hash of URL, key and token (ratelimit.c) */
-	double		tokens;			/* rate-limit bucket */
-	double		last_refill;	/* seconds, monotonic */
+	struct PsRateState *rate;	/* this connection's own limiter, used
+								 * without the shared one (ratelimit.c) */
 	PsConnStats stats;
 } PsConn;
 
@@ -342,13 +344,21 @@ extern void ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *
 						 PsHttpResult *result);
 
 /*
- * GET several paths concurrently on the connection's multi handle, each
- * within the rate limit, each body scanned as it arrives into scans[i];
- * results[i].page is set only for a 2xx answer holding one complete JSON
- * value, any other outcome is for the caller to repeat with ps_http_read().
+ * GETs in flight concurrently on the connection's multi handle (the next
+ * pages of a scan): queued in order, each started as soon as the rate
+ * limit lets it, each body scanned as it arrives into a scanner of its own
+ * (new_page), results taken in order; a result's page is set only for a
+ * 2xx answer holding one complete JSON value, and stays valid until the
+ * next ps_pipeline_add; any other outcome is for the caller to repeat with
+ * ps_http_read().  At most size requests queued and not taken.
  */
-extern void ps_http_get_many(PsConn *conn, char **paths, int n, PsPageScan **scans,
-							 PsHttpResult *results);
+typedef PsPageScan *(*PsNewPageFn) (void *arg);
+typedef struct PsPipeline PsPipeline;
+extern PsPipeline *ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page,
+									  void *arg);
+extern void ps_pipeline_add(PsPipeline *p, const char *path);
+extern int	ps_pipeline_pending(PsPipeline *p);
+extern void ps_pipeline_next(PsPipeline *p, PsHttpResult *res);
 
 /* api_error.c -- Postscript's error format */
 /* the API's message out of any of its three error body shapes (or NULL) */
@@ -539,8 +549,13 @@ extern bool ps_webhook_store(const char *server_name, const char *body, size_t l
 							 const char *signature);
 
 /* ratelimit.c */
+typedef struct PsRateState PsRateState;
 extern void ps_ratelimit_init(void);
-extern bool ps_ratelimit_shared(void);
-extern double ps_ratelimit_reserve(uint64 key, double rate, int burst);
+extern void ps_ratelimit_conn_init(PsConn *conn);
+extern double ps_ratelimit_try(PsConn *conn, uint64 *ticket);
+extern uint64 ps_ratelimit_wait(PsConn *conn);
+extern void ps_ratelimit_sent(PsConn *conn, uint64 ticket);
+extern void ps_ratelimit_throttled(PsConn *conn, double retry_after, double sent_at);
+extern void ps_sleep_ms(double ms, uint32 wait_event);
 
 #endif							/* POSTSCRIPT_FDW_H */

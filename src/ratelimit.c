@@ -1,46 +1,88 @@
 /*-------------------------------------------------------------------------
  *
  * ratelimit.c
- *		One rate-limit bucket per API token, shared by every backend.
+ *		The client-side rate limit: when a request may leave.
  *
- * Postscript limits requests per token, not per connection: two sessions
- * that each keep to 15 requests/s together make 30.  When the library is
- * loaded through shared_preload_libraries, a small table in shared memory
- * holds one token bucket per credential (keyed by a 64-bit hash of the API
- * URL, key and shop token; the secrets themselves are never stored), and
- * every request of every backend takes its token there.  Without the
- * preload each connection keeps its own bucket (http.c).
+ * Postscript allows rate_limit requests per second per token and does not
+ * say how it counts: a token bucket, fixed one-second windows and a sliding
+ * one-second window all fit the sentence, and network jitter compresses or
+ * stretches the gaps between requests on the way.  The one rule that keeps
+ * a client inside every such shape is the strictest one: never more than N
+ * requests in any sliding window of N / rate seconds, widened by a margin
+ * for jitter (PS_RATE_MARGIN_S).  On top of it a token bucket of rate_burst
+ * tokens spreads the requests of a window, for servers whose own bucket is
+ * small.
  *
- * A request reserves its token at once, even when the bucket is empty (the
- * bucket goes into debt), and then waits outside the lock for as long as the
- * debt says: callers are served in the order they arrive, and the lock is
- * held for a few instructions only.
+ * A request is let through only at the moment it is about to be sent, and
+ * its time is recorded then: there are no reservations ahead, so a backend
+ * that is cancelled while it waits holds nothing.  Once libcurl has written
+ * the request, its time is moved to that moment (ps_ratelimit_sent), so a
+ * backend that was descheduled in between does not compress the window:
+ * later requests are spaced from when it really left.
+ *
+ * When a 429 still comes (more jitter than the margin allows, a server
+ * that counts differently, another client on the same token), the limiter
+ * adapts: the window widens by PS_RATE_STEP_S, or doubles its learned
+ * widening, which lowers the effective rate.  Only a 429 for a request sent
+ * after the last widening counts (those in flight then answer 429 together
+ * for one cause).  The
+ * widening then decays with a time constant of PS_RATE_DECAY_S, back
+ * towards rate_limit.  A Retry-After header stops every request for that
+ * long.
+ *
+ * Postscript limits requests per token, not per connection.  When the
+ * library is loaded through shared_preload_libraries, the state lives in
+ * shared memory, one slot per credential (keyed by a 64-bit hash of the API
+ * URL, key and shop token; the secrets themselves are never stored), so all
+ * backends share one window, one learned rate and one Retry-After.  Without
+ * the preload each connection keeps its own state.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
 
 #include "postscript_fdw.h"
 
 #define PS_SHARED_BUCKETS	64
+#define PS_RATE_LOG			256 /* send times kept: the largest N of a window */
+#define PS_RATE_MARGIN_S	0.040	/* widening of each window, for jitter */
+#define PS_RATE_STEP_S		0.03	/* the first learned widening */
+#define PS_RATE_MAX_S		60.0	/* the largest learned widening */
+#define PS_RATE_DECAY_S		50.0	/* time constant of its decay */
+#define POLL_INTERVAL_MS	100
 
-typedef struct PsSharedBucket
+/* one credential's limiter; shared memory or the connection's memory */
+struct PsRateState
 {
-	uint64		key;			/* 0: unused */
-	double		tokens;			/* may be negative: reserved ahead */
-	double		last_refill;	/* seconds, CLOCK_MONOTONIC */
-	double		last_used;
-} PsSharedBucket;
+	uint64		key;			/* shared slot: 0 = unused */
+	double		last_used;		/* shared slot: for eviction */
+	double		rate;			/* rate_limit in force */
+	double		widen;			/* learned from 429s: seconds added to the
+								 * window */
+	double		tokens;			/* burst bucket, refilled at the window's
+								 * rate */
+	double		last_refill;
+	double		last_cut;		/* last time a 429 widened the window */
+	double		blocked_until;	/* Retry-After: nothing leaves before */
+	uint64		nsent;			/* requests recorded; the next goes to
+								 * sent[nsent % PS_RATE_LOG] */
+	double		sent[PS_RATE_LOG];	/* send times of the last ones, a ring */
+};
 
 typedef struct PsBucketTable
 {
 	LWLock	   *lock;
-	PsSharedBucket buckets[PS_SHARED_BUCKETS];
+	PsRateState buckets[PS_SHARED_BUCKETS];
 } PsBucketTable;
 
 static PsBucketTable *bucket_table = NULL;
@@ -86,52 +128,281 @@ ps_ratelimit_init(void)
 	shmem_startup_hook = ps_shmem_startup;
 }
 
-bool
-ps_ratelimit_shared(void)
+/* a fresh limiter for rate requests/s: the burst bucket full */
+static void
+state_reset(PsRateState *s, double rate, int burst, double now)
 {
-	return bucket_table != NULL;
+	s->rate = rate;
+	s->widen = 0;
+	s->tokens = burst;
+	s->last_refill = now;
+	s->last_cut = 0;
+	s->blocked_until = 0;
+	s->nsent = 0;
+}
+
+/* the connection's own limiter, in its memory (from build_conn) */
+void
+ps_ratelimit_conn_init(PsConn *conn)
+{
+	conn->rate = MemoryContextAllocZero(conn->cxt, sizeof(PsRateState));
+	state_reset(conn->rate, conn->opts->rate_limit, conn->opts->rate_burst,
+				ps_now_seconds());
+}
+
+static bool
+uses_shared(PsConn *conn)
+{
+	return conn->opts->shared_rate_limit && bucket_table != NULL;
 }
 
 /*
- * Take one token of the shared bucket of key (rate tokens/s, at most burst
- * saved up).  Returns how many milliseconds the caller must wait before it
- * sends the request.  A table full of other credentials gives up the one
- * used longest ago.
+ * The limiter of conn's credential, with the shared table's lock held when
+ * it is shared; release_state() lets it go.  A table full of other
+ * credentials gives up the slot used longest ago.
+ */
+static PsRateState *
+acquire_state(PsConn *conn, double now)
+{
+	uint64		key = conn->bucket_key | 1; /* never 0, the mark of an unused
+											 * slot */
+	PsRateState *victim = NULL;
+	PsRateState *s;
+
+	if (!uses_shared(conn))
+		s = conn->rate;
+	else
+	{
+		s = NULL;
+		LWLockAcquire(bucket_table->lock, LW_EXCLUSIVE);
+		for (int i = 0; i < PS_SHARED_BUCKETS; i++)
+		{
+			PsRateState *b = &bucket_table->buckets[i];
+
+			if (b->key == key)
+			{
+				s = b;
+				break;
+			}
+			if (victim == NULL || b->last_used < victim->last_used)
+				victim = b;
+		}
+		if (s == NULL)
+		{
+			s = victim;
+			s->key = key;
+			state_reset(s, conn->opts->rate_limit, conn->opts->rate_burst, now);
+		}
+		s->last_used = now;
+	}
+	/*
+	 * Another rate_limit for the same credential (a changed option, another
+	 * server): the last one in force counts; what was learned and a
+	 * Retry-After stay.
+	 */
+	s->rate = conn->opts->rate_limit;
+	Assert(s->rate > 0 && s->widen >= 0);
+	return s;
+}
+
+static void
+release_state(PsConn *conn)
+{
+	if (uses_shared(conn))
+		LWLockRelease(bucket_table->lock);
+}
+
+/*
+ * The window: at most *n requests in any *span seconds.  n is rate_limit
+ * rounded down (at least 1, at most what sent[] holds); the span is
+ * n / rate_limit plus the jitter margin plus what 429s taught.
+ */
+static void
+window_of(PsRateState *s, int *n, double *span)
+{
+	double		k = floor(s->rate);
+
+	*n = (int) Max(1.0, Min(k, (double) PS_RATE_LOG));
+	*span = *n / s->rate + PS_RATE_MARGIN_S + s->widen;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Seconds until fewer than n of the recorded sends are in the window
+ * (now - span, now]; 0 if that is so now.  Sends are nearly in order in
+ * the ring, not quite (ps_ratelimit_sent moves one later): all are looked
+ * at, by time.
+ */
+static double
+window_wait(PsRateState *s, int n, double span, double now)
+{
+	double		in[PS_RATE_LOG];
+	int			c = 0;
+	int			have = (int) Min(s->nsent, (uint64) PS_RATE_LOG);
+
+	for (int i = 0; i < have; i++)
+		if (s->sent[i] > now - span)
+			in[c++] = s->sent[i];
+	if (c < n)
+		return 0;
+	/* the (c - n + 1)-th oldest must leave */
+	qsort(in, c, sizeof(double), cmp_double);
+	return in[c - n] + span - now;
+}
+
+/*
+ * Try to send one request now.  Returns 0 when it may leave (its time is
+ * recorded: send it at once; *ticket names the record for
+ * ps_ratelimit_sent), otherwise how many milliseconds until it may be
+ * tried again.  Takes nothing when it says wait.
  */
 double
-ps_ratelimit_reserve(uint64 key, double rate, int burst)
+ps_ratelimit_try(PsConn *conn, uint64 *ticket)
 {
-	double		now = ps_now_seconds();
-	double		wait_ms;
-	PsSharedBucket *b = NULL;
-	PsSharedBucket *victim = NULL;
+	PsRateState *s;
+	double		now;
+	double		wait_s = 0;
+	int			n;
+	double		span;
+	double		rate;
+	int			burst = conn->opts->rate_burst;
 
-	key |= 1;					/* never 0, the mark of an unused slot */
-	LWLockAcquire(bucket_table->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < PS_SHARED_BUCKETS; i++)
+	*ticket = 0;
+	if (conn->opts->rate_limit <= 0)
+		return 0;
+
+	now = ps_now_seconds();
+	s = acquire_state(conn, now);
+	now = ps_now_seconds();		/* under the lock */
+
+	/* what 429s taught fades once a window has passed without one */
+	window_of(s, &n, &span);
+	if (s->widen > 0 && now - s->last_cut > span)
 	{
-		PsSharedBucket *s = &bucket_table->buckets[i];
+		double		since = now - Max(s->last_refill, s->last_cut + span);
 
-		if (s->key == key)
-		{
-			b = s;
+		s->widen *= exp(-since / PS_RATE_DECAY_S);
+		if (s->widen < 0.001)
+			s->widen = 0;
+		window_of(s, &n, &span);
+	}
+	rate = n / span;
+	s->tokens = Min((double) burst, s->tokens + (now - s->last_refill) * rate);
+	s->last_refill = now;
+
+	if (now < s->blocked_until)
+		wait_s = s->blocked_until - now;
+	if (s->tokens < 1.0)
+		wait_s = Max(wait_s, (1.0 - s->tokens) / rate);
+	wait_s = Max(wait_s, window_wait(s, n, span, now));
+	if (wait_s <= 0)
+	{
+		s->tokens -= 1.0;
+		s->sent[s->nsent % PS_RATE_LOG] = now;
+		*ticket = ++s->nsent;
+	}
+	release_state(conn);
+	return wait_s > 0 ? Max(wait_s * 1000.0, 1.0) : 0;
+}
+
+/*
+ * The request of ticket has now been written to the connection: its place
+ * in the window moves to this moment (never earlier), unless newer sends
+ * have pushed it out of the ring already.
+ */
+void
+ps_ratelimit_sent(PsConn *conn, uint64 ticket)
+{
+	PsRateState *s;
+	double		now;
+
+	if (ticket == 0 || conn->opts->rate_limit <= 0)
+		return;
+	now = ps_now_seconds();
+	s = acquire_state(conn, now);
+	now = ps_now_seconds();
+	if (ticket <= s->nsent && s->nsent - ticket < PS_RATE_LOG)
+	{
+		double	   *t = &s->sent[(ticket - 1) % PS_RATE_LOG];
+
+		*t = Max(*t, now);
+	}
+	release_state(conn);
+}
+
+/*
+ * A request sent at sent_at was answered 429: widen the window, unless the
+ * request left before the last widening (it says nothing new), and stop
+ * everything for retry_after seconds when the server said so (< 0: it did
+ * not).
+ */
+void
+ps_ratelimit_throttled(PsConn *conn, double retry_after, double sent_at)
+{
+	PsRateState *s;
+	double		now;
+
+	if (conn->opts->rate_limit <= 0)
+		return;
+	now = ps_now_seconds();
+	s = acquire_state(conn, now);
+	if (sent_at > s->last_cut)
+	{
+		s->widen = Min(PS_RATE_MAX_S, Max(PS_RATE_STEP_S, s->widen * 2));
+		s->last_cut = now;
+		s->tokens = Min(s->tokens, 1.0);
+	}
+	if (retry_after >= 0)
+		s->blocked_until = Max(s->blocked_until, now + retry_after);
+	release_state(conn);
+}
+
+/*
+ * sleep ms milliseconds, waking every POLL_INTERVAL_MS for interrupts;
+ * pg_stat_activity shows wait_event meanwhile
+ */
+void
+ps_sleep_ms(double ms, uint32 wait_event)
+{
+	double		until = ps_now_seconds() + ms / 1000.0;
+
+	for (;;)
+	{
+		double		left = (until - ps_now_seconds()) * 1000.0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (left <= 0)
 			break;
-		}
-		if (victim == NULL || s->last_used < victim->last_used)
-			victim = s;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (long) Min(left + 1, POLL_INTERVAL_MS), wait_event);
+		ResetLatch(MyLatch);
 	}
-	if (b == NULL)
+}
+
+/*
+ * Wait until one request may leave, and take its place in the window;
+ * returns the ticket for ps_ratelimit_sent.
+ */
+uint64
+ps_ratelimit_wait(PsConn *conn)
+{
+	double		ms;
+	uint64		ticket;
+
+	while ((ms = ps_ratelimit_try(conn, &ticket)) > 0)
 	{
-		b = victim;
-		b->key = key;
-		b->tokens = burst;
-		b->last_refill = now;
+		double		start = ps_now_seconds();
+
+		ps_sleep_ms(ms, PS_WAIT_EVENT_RATE_LIMIT);
+		conn->stats.rate_wait_ms += (ps_now_seconds() - start) * 1000.0;
 	}
-	b->tokens = Min((double) burst, b->tokens + (now - b->last_refill) * rate);
-	b->last_refill = now;
-	b->tokens -= 1.0;
-	wait_ms = b->tokens < 0 ? -b->tokens / rate * 1000.0 : 0;
-	b->last_used = now;
-	LWLockRelease(bucket_table->lock);
-	return wait_ms;
+	return ticket;
 }

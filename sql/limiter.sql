@@ -1,0 +1,104 @@
+--
+-- The rate limiter, pages fetched ahead, and the transport under writes.
+-- The servers here use the partner credentials, so that what the limiter
+-- learns (a Retry-After) stays away from the other tests' token.
+--
+\getenv mock_url PS_MOCK_URL
+SELECT mock.reset();
+CREATE FUNCTION lim_server(name text, opts text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url %L, %s)',
+                 name, (SELECT url FROM mock.settings), opts);
+  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I OPTIONS '
+                 '(api_key ''sk_partner_test_key'', shop_token ''sk_test_shop_key'')', name);
+END $$;
+
+-------------------------------------------------------------- pages fetched ahead
+-- four pages in flight, each page requested once, rows in page order
+SELECT lim_server('lim_pipe', 'rate_limit ''0'', max_concurrency ''4''');
+CREATE FOREIGN TABLE lim_subscribers (ps_id bigint) SERVER lim_pipe OPTIONS (resource 'subscribers');
+SELECT mock.reset();
+SELECT count(*) AS rows FROM lim_subscribers;
+SELECT count(*) AS requests, count(DISTINCT query) AS pages, min(status), max(status)
+  FROM mock.requests();
+-- a LIMIT caps the pages fetched ahead: 150 rows need pages 1 and 2 only
+SELECT mock.reset();
+SELECT count(*) FROM (SELECT * FROM lim_subscribers LIMIT 150) s;
+SELECT query, status FROM mock.requests() ORDER BY query;
+-- the same rows in the same order as a scan one page at a time
+SELECT (SELECT array_agg(ps_id) FROM lim_subscribers) = (SELECT array_agg(ps_id) FROM ps.subscribers)
+  AS same_order;
+
+-------------------------------------------------------------- the window
+-- a server that counts 15 requests in any sliding second, a client at 15/s:
+-- the client keeps under the limit (the old token bucket with its burst of
+-- 5 put up to 20 requests into the first second)
+SELECT lim_server('lim_paced', 'rate_limit ''15'', rate_burst ''5''');
+CREATE FOREIGN TABLE lim_paced_subscribers (id text) SERVER lim_paced OPTIONS (resource 'subscribers');
+SELECT mock.reset();
+SELECT mock.config('{"rate_limit": 15, "limiter": "sliding"}');
+SELECT count(*) FROM lim_paced_subscribers;
+SELECT count(*) AS requests, count(*) FILTER (WHERE status = 429) <= 1 AS at_most_one_429
+  FROM mock.requests();
+SELECT mock.reset();
+
+-------------------------------------------------------------- cancelled waits
+-- one request per 10 s: the first goes at once, the next three are cancelled
+-- while they wait and send nothing; a cancelled wait keeps no place in the
+-- window, so the last query waits for the first request's window only
+SELECT lim_server('lim_slow', 'rate_limit ''0.1''');
+CREATE FOREIGN TABLE lim_slow_keywords (id text) SERVER lim_slow OPTIONS (resource 'keywords');
+SELECT count(*) > 0 AS some FROM lim_slow_keywords;
+SET statement_timeout = '300ms';
+SELECT count(*) FROM lim_slow_keywords;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM lim_slow_keywords;
+SELECT count(*) FROM lim_slow_keywords;
+SET statement_timeout = '30s';
+SELECT count(*) > 0 AS some FROM lim_slow_keywords;
+RESET statement_timeout;
+SELECT count(*) AS requests FROM mock.requests();
+
+-------------------------------------------------------------- Retry-After
+-- a 429 that says "Retry-After: 10" stops every request of the token for
+-- 10 s, also those of another server and session with the same credentials
+SELECT lim_server('lim_once', 'rate_limit ''15'', max_retries ''0''');
+CREATE FOREIGN TABLE lim_once_keywords (id text) SERVER lim_once OPTIONS (resource 'keywords');
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "rate_limit", "retry_after": 10, "path": "/api/v2/keywords"}');
+SELECT count(*) FROM lim_once_keywords;
+SELECT lim_server('lim_other', 'rate_limit ''15''');
+CREATE FOREIGN TABLE lim_other_keywords (id text) SERVER lim_other OPTIONS (resource 'keywords');
+SET statement_timeout = '1s';
+SELECT count(*) FROM lim_other_keywords;
+\echo :LAST_ERROR_SQLSTATE
+RESET statement_timeout;
+SELECT method, path, status FROM mock.requests();
+
+-------------------------------------------------------------- writes go out exactly once
+-- a keep-alive connection that dies after reading a POST: libcurl would send
+-- the POST again by itself on a new connection; a write always gets a fresh
+-- connection, so the server sees exactly the one POST the FDW sent
+SELECT lim_server('lim_write', 'rate_limit ''0''');
+CREATE FOREIGN TABLE lim_keywords (id text) SERVER lim_write OPTIONS (resource 'keywords');
+CREATE FOREIGN TABLE lim_events (type text, email text) SERVER lim_write OPTIONS (resource 'events');
+SELECT mock.reset();
+SELECT count(*) > 0 AS some FROM lim_keywords;
+SELECT mock.fault('{"kind": "close", "reused": true, "method": "POST", "path": "/api/v2/events"}');
+INSERT INTO lim_events VALUES ('order_placed', 'a@example.com');
+SELECT method, path, status FROM mock.requests() ORDER BY seq;
+-- a POST whose connection dies without an answer: outcome unknown, never resent
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "close", "method": "POST", "path": "/api/v2/events"}');
+INSERT INTO lim_events VALUES ('order_placed', 'a@example.com');
+\echo :LAST_ERROR_SQLSTATE
+SELECT method, path, status FROM mock.requests() ORDER BY seq;
+
+-------------------------------------------------------------- transport failures
+-- a body that does not match its Content-Encoding: a protocol violation,
+-- not a lost connection
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/keywords", "body": "not gzip at all", "headers": {"Content-Encoding": "gzip"}}');
+SELECT count(*) FROM lim_keywords;
+\echo :LAST_ERROR_SQLSTATE
+SELECT mock.reset();
