@@ -308,6 +308,13 @@ ps_run_in_chroot() {
 		mkdir -p "$dir$PS_ROOT" &&
 		mount --bind "$PS_ROOT" "$dir$PS_ROOT" && mount --make-private "$dir$PS_ROOT" \
 		|| ps_die "mounting in $dir failed"
+	# the package registries (pip's too) are reached through what the host
+	# trusts, a proxy's certificate authority included: so must the chroot
+	if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+		mkdir -p "$dir/etc/ssl/certs" &&
+			cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt" \
+			|| ps_die "copying the host's certificate authorities into $dir failed"
+	fi
 	ps_log "PostgreSQL $major: running $script in the Debian $suite chroot $dir"
 	chroot "$dir" /usr/bin/env PS_IN_CHROOT=1 bash "$script" "$@" 8>&-
 	exit $?

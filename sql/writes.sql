@@ -133,7 +133,8 @@ ALTER FOREIGN TABLE now_subscribers OPTIONS (DROP batch_size);
 COPY ps.subscribers (phone_number, created_at) FROM stdin WITH (FORMAT csv);
 555 555 0146,2020-01-01
 \.
-\echo :LAST_ERROR_SQLSTATE
+-- its SQLSTATE (psql before 17 leaves LAST_ERROR_SQLSTATE as it was when COPY FROM STDIN fails)
+SELECT mock.try($$COPY ps.subscribers (phone_number, created_at) FROM PROGRAM 'echo 555 555 0146,2020-01-01' WITH (FORMAT csv)$$);
 -- only the two rows sent as the statement ran, before the bad one
 SELECT method, path, body FROM mock.sent();
 
@@ -344,9 +345,13 @@ SELECT count(*) AS requests FROM mock.requests() WHERE method = 'POST';
 -- the queue's memory is capped
 SET postscript_fdw.max_queued_size = '64kB';
 BEGIN;
+-- terse: the detail counts the rows that fit, which depends on the server
+-- version's memory chunk sizes
+\set VERBOSITY terse
 INSERT INTO ps.subscribers (phone_number)
   SELECT '+1415556' || lpad(i::text, 4, '0') FROM generate_series(0, 999) i;
 \echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 ROLLBACK;
 RESET postscript_fdw.max_queued_size;
 SELECT count(*) AS requests FROM mock.requests() WHERE method = 'POST';

@@ -161,8 +161,8 @@ build_conn(PsConn *conn, Oid serverid, Oid userid)
  * Without either, an error that says what to create (PostgreSQL's own
  * message names neither the server nor the remedy).
  */
-static UserMapping *
-get_user_mapping(Oid userid, Oid serverid)
+UserMapping *
+ps_get_user_mapping(Oid userid, Oid serverid)
 {
 	if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid),
 							   ObjectIdGetDatum(serverid)) &&
@@ -213,7 +213,7 @@ ps_get_connection(Oid serverid, Oid userid)
 		CacheRegisterSyscacheCallback(USERMAPPINGOID, inval_callback, (Datum) 0);
 	}
 
-	um = get_user_mapping(userid, serverid);
+	um = ps_get_user_mapping(userid, serverid);
 
 	conn = hash_search(ConnectionHash, &um->umid, HASH_ENTER, &found);
 	if (!found)

@@ -304,6 +304,8 @@ typedef struct PsConn
 } PsConn;
 
 extern PsConn *ps_get_connection(Oid serverid, Oid userid);
+/* the role's user mapping, else PUBLIC's; an error naming the remedy */
+extern UserMapping *ps_get_user_mapping(Oid userid, Oid serverid);
 extern double ps_now_seconds(void);
 extern List *ps_all_connections(void);
 

@@ -157,7 +157,7 @@ ps_webhook_token(const char *server_name)
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
 
-	uopts = ps_get_user_options(GetUserMapping(GetUserId(), server->serverid));
+	uopts = ps_get_user_options(ps_get_user_mapping(GetUserId(), server->serverid));
 	if (uopts->webhook_token == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -347,7 +347,7 @@ postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 				 errdetail("The answer is a JSON object with a non-empty string \"token\".")));
 
 	/* SET if role's own mapping has one already, else ADD */
-	um = GetUserMapping(roleid, server->serverid);
+	um = ps_get_user_mapping(roleid, server->serverid);
 	if (um->userid == roleid)
 		foreach(lc, um->options)
 			if (strcmp(((DefElem *) lfirst(lc))->defname, "webhook_token") == 0)
