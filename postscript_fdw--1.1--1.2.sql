@@ -375,8 +375,9 @@ BEGIN
                         END IF;
                     ELSIF lo = hi THEN
                         -- one timestamp fills the batch: take every row of it, then go past it
+                        -- (as a range: an = with a fraction of a second is not pushed down)
                         EXECUTE pg_catalog.format(
-                            'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$I = %4$L::timestamptz',
+                            'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$I >= %4$L::timestamptz AND %3$I <= %4$L::timestamptz',
                             cols, source, key_col, hi);
                         GET DIAGNOSTICS extra = ROW_COUNT;
                         got := got + extra;
@@ -396,8 +397,9 @@ BEGIN
                     -- mirror rows in the range this batch covers that it lacks:
                     -- gone from Postscript, or hidden from this batch by rows that
                     -- moved between its pages.  In a paged pass each such
-                    -- created_at is asked for again first: its whole second
-                    -- (the precision the API's filters take), rechecked here.
+                    -- created_at is asked for again first, as a range (the API
+                    -- compares whole seconds: an = with a fraction of a second
+                    -- is not pushed down, and would read the whole source).
                     rm_where := pg_catalog.format(
                         '%s AND %s AND NOT EXISTS (SELECT 1 FROM pg_temp.postscript_fdw_sync_batch b WHERE b.id = t.id)%s',
                         lo_cond, hi_cond, CASE WHEN removed = 'mark' THEN ' AND t.removed_at IS NULL' ELSE '' END);
@@ -405,11 +407,8 @@ BEGIN
                         FOR cand IN EXECUTE pg_catalog.format('SELECT DISTINCT t.created_at FROM %s t WHERE %s AND t.created_at IS NOT NULL',
                                                               tgt, rm_where) LOOP
                             EXECUTE pg_catalog.format(
-                                'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s
-                                  WHERE created_at >= %4$L::timestamptz AND created_at < %5$L::timestamptz
-                                    AND created_at = %3$L::timestamptz',
-                                cols, source, cand, pg_catalog.date_trunc('second', cand),
-                                pg_catalog.date_trunc('second', cand) + interval '1 second');
+                                'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE created_at >= %3$L::timestamptz AND created_at <= %3$L::timestamptz',
+                                cols, source, cand);
                             GET DIAGNOSTICS extra = ROW_COUNT;
                             got := got + extra;
                         END LOOP;

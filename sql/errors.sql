@@ -3,7 +3,6 @@
 -- message in DETAIL and the request (never a secret) in CONTEXT
 --
 \getenv mock_url PS_MOCK_URL
-\set VERBOSITY verbose
 SELECT mock.reset();
 
 -- 401: a key the API does not know
@@ -11,38 +10,47 @@ CREATE SERVER ps_badkey FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url :'m
 CREATE USER MAPPING FOR CURRENT_USER SERVER ps_badkey OPTIONS (api_key 'sk_wrong_key_0123');
 CREATE FOREIGN TABLE badkey_shop (resource_id text) SERVER ps_badkey OPTIONS (resource 'shop');
 SELECT * FROM badkey_shop;
+\echo :LAST_ERROR_SQLSTATE
 
 -- 403: a partner key without the shop token, and with a wrong one
 CREATE SERVER ps_partner_notoken FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url :'mock_url');
 CREATE USER MAPPING FOR CURRENT_USER SERVER ps_partner_notoken OPTIONS (api_key 'sk_partner_test_key');
 CREATE FOREIGN TABLE notoken_shop (resource_id text) SERVER ps_partner_notoken OPTIONS (resource 'shop');
 SELECT * FROM notoken_shop;
+\echo :LAST_ERROR_SQLSTATE
 ALTER USER MAPPING FOR CURRENT_USER SERVER ps_partner_notoken OPTIONS (ADD shop_token 'sk_other_shop');
 SELECT * FROM notoken_shop;
+\echo :LAST_ERROR_SQLSTATE
 
 -- 404: an endpoint that does not exist
 CREATE FOREIGN TABLE nosuch (id text) SERVER ps OPTIONS (resource 'campaigns', endpoint '/api/v2/nosuch');
 SELECT * FROM nosuch;
+\echo :LAST_ERROR_SQLSTATE
 
 -- 400 in the errors shape: an endpoint that takes no page parameter
 CREATE FOREIGN TABLE kw_paged (id text) SERVER ps
   OPTIONS (resource 'subscribers', endpoint '/api/v2/keywords', records_key 'keywords');
 SELECT * FROM kw_paged;
+\echo :LAST_ERROR_SQLSTATE
 -- 422 in the errors shape, 500 in the error shape
 SELECT mock.fault('{"kind": "status", "status": 422, "path": "/api/v2/keywords", "count": 1}');
 SELECT * FROM ps.keywords;
+\echo :LAST_ERROR_SQLSTATE
 SELECT mock.fault('{"kind": "status", "status": 500, "path": "/api/v2/keywords", "count": 1}');
 SELECT * FROM ps.keywords;
+\echo :LAST_ERROR_SQLSTATE
 
 -- malformed and truncated bodies
 SELECT mock.fault('{"kind": "malformed", "path": "/api/v2/keywords", "count": 1}');
 SELECT * FROM ps.keywords;
+\echo :LAST_ERROR_SQLSTATE
 SELECT mock.fault('{"kind": "body", "path": "/api/v2/keywords", "count": 1, "body": "{\"keywords\": [{\"id\": \"x\"}]"}');
 SELECT * FROM ps.keywords;
+\echo :LAST_ERROR_SQLSTATE
 SELECT mock.fault('{"kind": "body", "path": "/api/v2/keywords", "count": 1, "body": "{\"keywords\": []} trailing"}');
 SELECT * FROM ps.keywords;
+\echo :LAST_ERROR_SQLSTATE
 
-\set VERBOSITY default
 -- transport failures (their detail names ports and byte counts: SQLSTATE and message only)
 CREATE SERVER ps_refused FOREIGN DATA WRAPPER postscript_fdw
   OPTIONS (api_url 'http://127.0.0.1:1', max_retries '0', connect_timeout '2');

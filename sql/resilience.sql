@@ -138,12 +138,12 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER ps_small OPTIONS (api_key 'sk_test_s
 CREATE FOREIGN TABLE small_subscribers (id text) SERVER ps_small OPTIONS (resource 'subscribers');
 CREATE FOREIGN TABLE small_keywords (id text) SERVER ps_small OPTIONS (resource 'keywords');
 SELECT mock.reset();
-\set VERBOSITY verbose
 SELECT * FROM small_subscribers;
+\echo :LAST_ERROR_SQLSTATE
 SELECT mock.fault(jsonb_build_object('kind', 'body', 'path', '/api/v2/keywords', 'count', 1,
   'body', '{"keywords": [{"id": "k", "x": ' || repeat('[', 20) || repeat(']', 20) || '}]}'));
 SELECT * FROM small_keywords;
-\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
 
 -------------------------------------------------------------- progress
 CREATE SERVER ps_progress FOREIGN DATA WRAPPER postscript_fdw

@@ -166,9 +166,10 @@ ALTER SERVER ps OPTIONS (DROP max_retries);
 
 -- 6. A full pass finds rows that left Postscript: two subscribers disappear
 -- upstream.  Each created_at that a batch lacks is asked for once more
--- (created_at = ...) before its row is deleted.  The pass also updates every
--- row that differs: the 17 changed in 2. and 3. (the server's reset in 4.
--- made them seeded rows again) and s4, the change the overlap missed in 2.
+-- (created_at >= ... AND created_at <= ..., sent as whole seconds) before
+-- its row is deleted.  The pass also updates every row that differs: the 17
+-- changed in 2. and 3. (the server's reset in 4. made them seeded rows
+-- again) and s4, the change the overlap missed in 2.
 SELECT mock.reset();
 SELECT id AS gone1 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 700 \gset
 SELECT id AS gone2 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 1999 \gset
@@ -176,7 +177,7 @@ SELECT mock.admin('POST', '/__admin/remove', format('{"ids": ["%s", "%s"]}', :'g
 SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz - interval '10 minutes');
 SELECT sync_clear_log();
 CALL postscript_fdw_sync('ps.subscribers', 'mirror', mode => 'full', batch_rows => 500);
-SELECT method, path, query ~ 'created_at__lt=' AS recheck, count(*) AS requests
+SELECT method, path, query ~ 'created_at__lte=' AS recheck, count(*) AS requests
   FROM mock.requests() GROUP BY 1, 2, 3 ORDER BY 3;
 SELECT * FROM sync_status WHERE target = 'public.mirror';
 SELECT count(*) FROM mirror WHERE id IN (:'gone1', :'gone2');
