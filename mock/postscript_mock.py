@@ -680,7 +680,9 @@ class Webhooks:
             Api.no_params(params)
             return 200, {"token": self.state.args.webhook_token}
         if rest == ["example"] and method == "GET":
-            event = params.get("event", ["shop.test"])
+            # documented: event is required (the reference's default is no
+            # default for a required parameter)
+            event = params.get("event", [])
             if len(event) != 1 or event[0] not in EXAMPLE_EVENTS or set(params) - {"event"}:
                 raise validation_error(("query", "event"), "event must be one of %s" % ", ".join(EXAMPLE_EVENTS))
             return 200, webhook_envelope(event[0], webhook_example_data(event[0]),
@@ -688,7 +690,10 @@ class Webhooks:
         if rest == ["test"] and method == "POST":
             Api.no_params(params)
             obj = Api.body_object(body)
-            event = obj.get("event", "shop.test")
+            # documented: event is required in the body
+            if "event" not in obj:
+                raise validation_error(("body", "event"), "field required", "value_error.missing")
+            event = obj["event"]
             if event not in EXAMPLE_EVENTS:
                 raise validation_error(("body", "event"), "event must be one of %s" % ", ".join(EXAMPLE_EVENTS))
             self.emit(event, webhook_example_data(event))
@@ -701,7 +706,7 @@ class Webhooks:
             obj = self.check(Api.body_object(body), create=True)
             stamp = fmt_ts(time.time(), 0)
             sub = {"id": str(uuid.uuid4()), "callback_url": obj["callback_url"],
-                   "event": obj.get("event", "shop.test"), "headers": obj.get("headers") or {},
+                   "event": obj["event"], "headers": obj.get("headers") or {},
                    "created_at": stamp, "updated_at": stamp}
             self.subscriptions[sub["id"]] = sub
             return 200, sub
@@ -732,7 +737,10 @@ class Webhooks:
             # HTTPS only, as documented; plain HTTP to loopback for tests
             if scheme != "https" and not (scheme == "http" and loopback_url(url)):
                 raise validation_error(("body", "callback_url"), "an HTTPS URL is required")
-        if create and obj.get("event", "shop.test") not in WEBHOOK_EVENTS:
+        # documented: callback_url and event are both required to create
+        if create and "event" not in obj:
+            raise validation_error(("body", "event"), "field required", "value_error.missing")
+        if create and obj["event"] not in WEBHOOK_EVENTS:
             raise validation_error(("body", "event"), "event must be one of %s" % ", ".join(WEBHOOK_EVENTS))
         if "headers" in obj and not isinstance(obj["headers"], dict):
             raise validation_error(("body", "headers"), "value is not a valid dict", "type_error.dict")

@@ -735,6 +735,18 @@ class WebhookTest(MockTest):
                                         "resource_type", "webhook_id"])
         self.assertEqual(self.c.get("/api/v2/webhooks/example?event=shop.nope")[0], 400)
 
+    def test_event_is_required(self):
+        # documented: required in the create and test bodies and in the example's query
+        status, body, _ = self.c.call("POST", "/api/v2/webhooks", {"callback_url": "https://example.com/h"})
+        self.assertEqual((status, body["errors"][0]["loc"]), (400, ["body", "event"]))
+        status, body, _ = self.c.call("POST", "/api/v2/webhooks/test", {})
+        self.assertEqual((status, body["errors"][0]["loc"]), (400, ["body", "event"]))
+        status, body, _ = self.c.get("/api/v2/webhooks/example")
+        self.assertEqual((status, body["errors"][0]["loc"]), (400, ["query", "event"]))
+        self.assertEqual(self.c.get("/api/v2/webhooks")[1], {"webhook_subscriptions": []})
+        self.assertEqual(self.c.call("POST", "/api/v2/webhooks/test", {"event": "shop.test"})[:2],
+                         (202, {"message": "OK"}))
+
     def test_delivery_duplicates_order_retry(self):
         r = Receiver([500])
         try:
