@@ -63,6 +63,7 @@ typedef struct Transfer
 	bool		streaming;		/* this response is being scanned */
 } Transfer;
 
+static void detach_transfer(CURLM *m, CURL *h, const Transfer *tr);
 static double pipe_pump(PsPipeline *p);
 static void pipe_confirm(PsPipeline *p);
 
@@ -412,7 +413,7 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	}
 	PG_FINALLY();
 	{
-		curl_multi_remove_handle(m, h);
+		detach_transfer(m, h, tr);
 		conn->busy = false;
 		if (ctype)
 			curl_slist_free_all(ctype);
@@ -441,6 +442,20 @@ perform_once(PsConn *conn, const char *method, const char *path,
  * scanner: reset when the slot takes its next request, so a page taken
  * stays valid until then, and a scan's memory never grows with its pages.
  */
+/*
+ * Take a transfer off the multi handle.  One that did not finish (an error,
+ * a cancel, a scan that stopped early) may leave its connection holding an
+ * answer half read: that connection is closed, never handed to the next
+ * request.
+ */
+static void
+detach_transfer(CURLM *m, CURL *h, const Transfer *tr)
+{
+	if (!tr->finished)
+		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+	curl_multi_remove_handle(m, h);
+}
+
 typedef struct PipeEntry
 {
 	CURL	   *handle;			/* this slot's easy handle, reused */
@@ -470,7 +485,7 @@ static void
 pipe_release(PsPipeline *p, PipeEntry *e)
 {
 	if (e->started)
-		curl_multi_remove_handle((CURLM *) p->conn->multi, e->handle);
+		detach_transfer((CURLM *) p->conn->multi, e->handle, &e->tr);
 	e->started = false;
 }
 
@@ -619,8 +634,8 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 	Assert(ps_pipeline_pending(p) > 0);
 	memset(res, 0, sizeof(PsHttpResult));
 	run_multi(p->conn, &e->tr, p);
-	Assert(e->started);
-	curl_multi_remove_handle((CURLM *) p->conn->multi, e->handle);
+	Assert(e->started && e->tr.finished);
+	detach_transfer((CURLM *) p->conn->multi, e->handle, &e->tr);
 	e->started = false;
 	p->taken++;
 	if (e->tr.rc == CURLE_OK)
