@@ -283,7 +283,7 @@ PS_CHROOTS=${PS_CHROOTS:-/var/tmp/postscript_fdw-chroot}
 # on exit, failure included (not with PS_KEEP=1: the cluster inside keeps
 # running).  One run at a time per chroot.
 ps_run_in_chroot() {
-	local major=$1 suite dir script
+	local major=$1 suite dir script shared
 	shift
 	suite=$(ps_debian_suite "$major") \
 		|| ps_die "no PostgreSQL $major here and no Debian release known to ship it: install it (e.g. from apt.postgresql.org) and set PG_CONFIG"
@@ -308,6 +308,12 @@ ps_run_in_chroot() {
 		mkdir -p "$dir$PS_ROOT" &&
 		mount --bind "$PS_ROOT" "$dir$PS_ROOT" && mount --make-private "$dir$PS_ROOT" \
 		|| ps_die "mounting in $dir failed"
+	# ../shared beside the tree (the API contract the checks read), read-only
+	if [ -d "$PS_ROOT/../shared" ]; then
+		shared=$(cd "$PS_ROOT/../shared" && pwd -P)
+		mkdir -p "$dir$shared" && mount --bind -o ro "$shared" "$dir$shared" &&
+			mount --make-private "$dir$shared" || ps_die "mounting $shared in $dir failed"
+	fi
 	# the package registries (pip's too) are reached through what the host
 	# trusts, a proxy's certificate authority included: so must the chroot
 	if [ -f /etc/ssl/certs/ca-certificates.crt ]; then

@@ -385,7 +385,9 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 		}
 		if (await->finished)
 			break;
-		PS_WAITING(PS_WAIT_EVENT_HTTP, curl_multi_poll(m, NULL, 0, (int) timeout, &nfds));
+		/* nothing on the wire: only the rate limit holds the next start */
+		PS_WAITING(running > 0 ? PS_WAIT_EVENT_HTTP : PS_WAIT_EVENT_RATE_LIMIT,
+				   curl_multi_poll(m, NULL, 0, (int) timeout, &nfds));
 		CHECK_FOR_INTERRUPTS();
 	}
 }
