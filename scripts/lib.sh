@@ -316,10 +316,14 @@ ps_run_in_chroot() {
 	fi
 	# the package registries (pip's too) are reached through what the host
 	# trusts, a proxy's certificate authority included: so must the chroot
+	# (the bundle, and the local authorities it is made from, so that an
+	# update-ca-certificates run by apt inside the chroot keeps them)
 	if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
-		mkdir -p "$dir/etc/ssl/certs" &&
+		mkdir -p "$dir/etc/ssl/certs" "$dir/usr/local/share/ca-certificates" &&
 			cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt" \
 			|| ps_die "copying the host's certificate authorities into $dir failed"
+		find /usr/local/share/ca-certificates -maxdepth 1 -name '*.crt' \
+			-exec cp {} "$dir/usr/local/share/ca-certificates/" \; 2>/dev/null
 	fi
 	ps_log "PostgreSQL $major: running $script in the Debian $suite chroot $dir"
 	chroot "$dir" /usr/bin/env PS_IN_CHROOT=1 bash "$script" "$@" 8>&-
