@@ -7,8 +7,9 @@
 #                       on a private port and socket directory; exports PGHOST/PGPORT/PGUSER
 #   ps_start_mock       the local Postscript API server on an ephemeral loopback port;
 #                       exports PS_MOCK_URL
-#   ps_venv NAME        a Python virtual environment with requirements/NAME.txt
-#                       installed; prints its directory
+#   ps_venv NAME [PY]   a Python virtual environment (of interpreter PY) with
+#                       requirements/NAME.txt installed; prints its directory
+#   ps_python V...      the first of those Python versions to be had
 #   ps_pg_select ARGS   handles --pg N (scripts/test.sh, scripts/demo.sh): picks that
 #                       PostgreSQL major version's pg_config; sets PS_ARGS to the
 #                       other arguments
@@ -94,9 +95,9 @@ ps_build_install() {
 # made when missing and kept under /var/tmp, one per requirements file's
 # content and Python version, so that later runs reuse it.  Prints its path.
 ps_venv() {
-	local req="$PS_ROOT/requirements/$1.txt" dir pyver sum
+	local req="$PS_ROOT/requirements/$1.txt" py=${2:-python3} dir pyver sum
 	[ -f "$req" ] || ps_die "no $req"
-	pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+	pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 	sum=$(cksum <"$req" | cut -d' ' -f1)
 	dir=/var/tmp/postscript_fdw-venv/$1-py$pyver-$sum
 	if [ ! -e "$dir/.complete" ]; then
@@ -104,12 +105,30 @@ ps_venv() {
 		ps_log "creating the Python environment $dir"
 		rm -rf "$dir"
 		mkdir -p "$(dirname "$dir")"
-		python3 -m venv "$dir" >&2 || ps_die "python3 -m venv failed"
+		"$py" -m venv "$dir" >&2 || ps_die "$py -m venv failed"
 		"$dir/bin/pip" install -q --disable-pip-version-check -r "$req" >&2 \
 			|| ps_die "pip install -r $req failed"
 		touch "$dir/.complete"
 	fi
 	printf '%s\n' "$dir"
+}
+
+# The first of the Python versions given (e.g. 3.13 3.12 3.11) that this
+# machine has, else that its distribution ships (installed then, with venv):
+# for packages that do not run on the newest Python yet.  Prints its command.
+ps_python() {
+	local v
+	for v in "$@"; do
+		command -v "python$v" >/dev/null 2>&1 && { printf 'python%s\n' "$v"; return 0; }
+	done
+	for v in "$@"; do
+		if apt-cache show "python$v-venv" >/dev/null 2>&1; then
+			ps_install_deps "python$v" "python$v-venv" >&2
+			printf 'python%s\n' "$v"
+			return 0
+		fi
+	done
+	ps_die "none of Python $* is available"
 }
 
 ps_setup_traps() {

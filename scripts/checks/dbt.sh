@@ -10,5 +10,6 @@
 set -u
 : "${PS_MOCK_URL:?}" "${PG_CONFIG:?}"
 . "$(dirname "$0")/../lib.sh"
-venv=$(ps_venv dbt) || exit 1
+# dbt 1.11 runs on Python up to 3.13 (Debian unstable's python3 is 3.14)
+venv=$(ps_venv dbt "$(ps_python 3.13 3.12 3.11)") || exit 1
 exec "$venv/bin/python" "$PS_ROOT/scripts/checks/dbt.py"
