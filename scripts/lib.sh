@@ -119,7 +119,8 @@ ps_venv() {
 ps_python() {
 	local v
 	for v in "$@"; do
-		command -v "python$v" >/dev/null 2>&1 && { printf 'python%s\n' "$v"; return 0; }
+		# (a command that runs: a version manager's shim may only say it is missing)
+		"python$v" -c 'import venv' >/dev/null 2>&1 && { printf 'python%s\n' "$v"; return 0; }
 	done
 	for v in "$@"; do
 		if apt-cache show "python$v-venv" >/dev/null 2>&1; then
