@@ -18,19 +18,13 @@
 #
 # Needs the environment of scripts/test.sh (PS_MOCK_URL, PG_CONFIG, a
 # superuser connection).
-set -u
-: "${PS_MOCK_URL:?}" "${PG_CONFIG:?}"
-bindir=$("$PG_CONFIG" --bindir)
+. "$(dirname "$0")/../checklib.sh" memory
 db=ps_memory
-trap '"$bindir/dropdb" --if-exists $db 2>/dev/null; curl -s -o /dev/null -X POST "$PS_MOCK_URL/__admin/reset"' EXIT
-status=0
-problem() { printf 'memory: %s\n' "$*"; status=1; }
-psqlc() { "$bindir/psql" -X -q -At -d $db "$@"; }
-fault() { curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary "$1" "$PS_MOCK_URL/__admin/faults"; }
+fresh_db $db
+at_exit 'admin POST /__admin/reset >/dev/null'
+fault() { admin POST /__admin/faults "$1" >/dev/null; }
 
-"$bindir/dropdb" --if-exists $db 2>/dev/null
-"$bindir/createdb" $db || exit 1
-psqlc -v ON_ERROR_STOP=1 <<SQL || exit 1
+psqlc <<SQL || exit 1
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER api FOREIGN DATA WRAPPER postscript_fdw
   OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0', max_json_depth '10000');
@@ -47,7 +41,7 @@ SQL
 
 # peak growth in kB while running $1 (its errors are shown, not fatal)
 peak() {
-	psqlc <<SQL 2>&1 | tail -n 1
+	psqlc -v ON_ERROR_STOP=0 <<SQL 2>&1 | tail -n 1
 SELECT count(*) FROM ps.shop;
 COPY (SELECT 5) TO '/proc/self/clear_refs';
 SELECT substring(pg_read_file('/proc/self/status') FROM 'VmRSS:\s*(\d+)') AS before \gset

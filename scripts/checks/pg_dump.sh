@@ -15,30 +15,15 @@
 #
 # Needs the test environment of scripts/test.sh: PGHOST/PGPORT/PGUSER of a
 # running cluster (as a superuser), PS_MOCK_URL, PG_CONFIG.
-set -u
-: "${PS_MOCK_URL:?}" "${PG_CONFIG:?}"
-bindir=$("$PG_CONFIG" --bindir)
-work=$(mktemp -d /tmp/postscript_fdw.dump.XXXXXX)
+. "$(dirname "$0")/../checklib.sh" pg_dump
 src=ps_dump_src
 dst=ps_dump_dst
 dst2=ps_dump_nomap
-status=0
-
-psqlc() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 reader=ps_dump_reader
-cleanup() {
-	for db in $src $dst $dst2; do
-		"$bindir/dropdb" --if-exists "$db" 2>/dev/null
-	done
-	"$bindir/psql" -X -q -d postgres -c "DROP ROLE IF EXISTS $reader" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-problem() { printf 'pg_dump: %s\n' "$*"; status=1; }
-
-cleanup
-mkdir -p "$work"
-"$bindir/createdb" $src || exit 1
+drop_reader() { "$bindir/psql" -X -q -d postgres -c "DROP ROLE IF EXISTS $reader" 2>/dev/null; }
+drop_reader
+at_exit drop_reader
+fresh_db $src
 psqlc -d $src -v url="$PS_MOCK_URL" <<'SQL' || { echo "pg_dump: set-up failed"; exit 1; }
 SET client_min_messages = warning;
 CREATE EXTENSION postscript_fdw;
@@ -133,7 +118,7 @@ grep -q '^campaign_analytics|[1-9]' "$work/src.views" || problem "no rows in cam
 
 # the round trip
 "$bindir/pg_dump" -Fc -f "$work/db.dump" $src || problem "pg_dump failed"
-"$bindir/createdb" $dst || exit 1
+fresh_db $dst
 "$bindir/pg_restore" --exit-on-error -d $dst "$work/db.dump" || problem "pg_restore failed"
 catalog $dst >"$work/dst.catalog" || problem "reading the catalog of $dst failed"
 rows $dst >"$work/dst.rows" || problem "reading the restored tables failed"
@@ -164,7 +149,7 @@ grep -q "api_key 'sk_test_shop_key'" "$work/db.sql" \
 grep -v -e ' USER MAPPING ' -e ' MATERIALIZED VIEW DATA ' "$work/toc.all" >"$work/toc.nomap"
 [ "$(grep -c ' MATERIALIZED VIEW DATA ' "$work/toc.all")" = 2 ] \
 	|| problem "expected two MATERIALIZED VIEW DATA entries in the archive's TOC"
-"$bindir/createdb" $dst2 || exit 1
+fresh_db $dst2
 "$bindir/pg_restore" --exit-on-error -L "$work/toc.nomap" -d $dst2 "$work/db.dump" \
 	|| problem "pg_restore -L without user mappings failed"
 grep -v '^user mapping|' "$work/src.catalog" >"$work/src.nomap"

@@ -13,16 +13,11 @@
 # Needs the environment of scripts/test.sh: PGHOST/PGPORT/PGUSER (a
 # superuser), PS_MOCK_URL (the local server, started with its default keys),
 # PS_PG_LOG, PG_CONFIG.
-set -u
-: "${PS_MOCK_URL:?}" "${PS_PG_LOG:?}" "${PG_CONFIG:?}"
-bindir=$("$PG_CONFIG" --bindir)
+. "$(dirname "$0")/../checklib.sh" secrets
+: "${PS_PG_LOG:?}"
+chmod 755 "$work"
+at_exit '"$bindir/psql" -X -q -d postgres -c "DROP ROLE IF EXISTS ps_secret_other" 2>/dev/null'
 db=ps_secrets
-t=$(mktemp -d /tmp/postscript_fdw.secrets.XXXXXX)
-chmod 755 "$t"
-trap '"$bindir/dropdb" --if-exists $db 2>/dev/null; "$bindir/psql" -X -q -d postgres -c "DROP ROLE IF EXISTS ps_secret_other" 2>/dev/null; rm -rf "$t"' EXIT
-status=0
-problem() { printf 'secrets: %s\n' "$*"; status=1; }
-admin() { curl -sS -o /dev/null -X "$1" -H 'Content-Type: application/json' ${3:+--data-binary "$3"} "$PS_MOCK_URL$2"; }
 
 SHOP_KEY=sk_test_shop_key
 PARTNER_KEY=sk_partner_test_key
@@ -30,11 +25,10 @@ WRONG_KEY=sk_live_wrong_Secret_7f3a9c
 WRONG_TOKEN=sk_shop_wrong_Token_51e0b2
 SECRETS="$SHOP_KEY $PARTNER_KEY $WRONG_KEY $WRONG_TOKEN"
 
-"$bindir/dropdb" --if-exists $db 2>/dev/null
-"$bindir/createdb" $db || exit 1
-admin POST /__admin/reset
+fresh_db $db
+admin POST /__admin/reset >/dev/null
 
-cat >"$t/setup.sql" <<SQL
+cat >"$work/setup.sql" <<SQL
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER ps_ok FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER ps_ok OPTIONS (api_key '$SHOP_KEY');
@@ -55,8 +49,8 @@ IMPORT FOREIGN SCHEMA postscript LIMIT TO (shop) FROM SERVER ps_down INTO down;
 CREATE ROLE ps_secret_other;
 GRANT USAGE ON SCHEMA ok TO ps_secret_other;
 SQL
-"$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d $db -f "$t/setup.sql" >"$t/setup.out" 2>&1 \
-	|| { cat "$t/setup.out"; exit 1; }
+"$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d $db -f "$work/setup.sql" >"$work/setup.out" 2>&1 \
+	|| { cat "$work/setup.out"; exit 1; }
 
 logstart=$(($(stat -c %s "$PS_PG_LOG") + 1))
 fault() { printf "\\\\! curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary '%s' %s/__admin/faults\n" "$1" "$PS_MOCK_URL"; }
@@ -99,34 +93,34 @@ SELECT * FROM pg_user_mappings;
 SELECT count(*) FROM ok.keywords;
 RESET ROLE;
 SQL
-} >"$t/session.sql"
-"$bindir/psql" -X -d $db -f "$t/session.sql" >"$t/session.out" 2>&1
+} >"$work/session.sql"
+"$bindir/psql" -X -d $db -f "$work/session.sql" >"$work/session.out" 2>&1
 sleep 1
-tail -c +"$logstart" "$PS_PG_LOG" >"$t/server.log"
+tail -c +"$logstart" "$PS_PG_LOG" >"$work/server.log"
 
 # the check looked where it says
 for s in $SECRETS; do
-	grep -q -- "$s" "$t/setup.sql" || problem "the pattern $s is not even in the setup script"
+	grep -q -- "$s" "$work/setup.sql" || problem "the pattern $s is not even in the setup script"
 done
-[ "$(grep -c 'DEBUG:' "$t/server.log")" -gt 20 ] || problem "the server log has no DEBUG lines: log_min_messages = debug5 did not apply"
+[ "$(grep -c 'DEBUG:' "$work/server.log")" -gt 20 ] || problem "the server log has no DEBUG lines: log_min_messages = debug5 did not apply"
 for e in 'status 401\|HTTP 401' 'HTTP 403' 'could not connect' 'invalid phone number' 'HTTP 500' 'malformed'; do
-	grep -q -- "$e" "$t/session.out" || problem "the session did not produce an error matching \"$e\""
+	grep -q -- "$e" "$work/session.out" || problem "the session did not produce an error matching \"$e\""
 done
-grep -q 'Postscript Request' "$t/session.out" || problem "EXPLAIN output missing"
-grep -q 'ps_ok' "$t/session.out" || problem "stats output missing"
-grep -q 'postscript_fdw: GET /api/v2/keywords' "$t/server.log" || problem "the FDW's DEBUG1 request lines are missing"
+grep -q 'Postscript Request' "$work/session.out" || problem "EXPLAIN output missing"
+grep -q 'ps_ok' "$work/session.out" || problem "stats output missing"
+grep -q 'postscript_fdw: GET /api/v2/keywords' "$work/server.log" || problem "the FDW's DEBUG1 request lines are missing"
 
 # and found nothing
 for s in $SECRETS; do
 	for f in session.out server.log; do
-		if grep -n -- "$s" "$t/$f" >"$t/hits"; then
+		if grep -n -- "$s" "$work/$f" >"$work/hits"; then
 			problem "$s appears in $f:"
-			head -n 5 "$t/hits"
+			head -n 5 "$work/hits"
 		fi
 	done
 done
 # nor a Bearer header, anywhere
-grep -n 'Bearer \|X-Postscript-Shop-Token:' "$t/session.out" "$t/server.log" && problem "an auth header appears"
+grep -n 'Bearer \|X-Postscript-Shop-Token:' "$work/session.out" "$work/server.log" && problem "an auth header appears"
 [ "$status" = 0 ] && printf 'secrets: %d lines of output and %d lines of server log at debug5, no secret\n' \
-	"$(wc -l <"$t/session.out")" "$(wc -l <"$t/server.log")"
+	"$(wc -l <"$work/session.out")" "$(wc -l <"$work/server.log")"
 exit $status

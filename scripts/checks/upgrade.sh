@@ -15,19 +15,10 @@
 # Needs the test environment of scripts/test.sh: PGHOST/PGPORT/PGUSER of a
 # running cluster (as a superuser) on which the extension is installed,
 # PS_MOCK_URL, PG_CONFIG.
-set -u
-: "${PS_MOCK_URL:?}" "${PG_CONFIG:?}"
+. "$(dirname "$0")/../checklib.sh" upgrade
 cd "$(dirname "$0")/../.." || exit 1
-bindir=$("$PG_CONFIG" --bindir)
 old=ps_upgrade_old
 new=ps_upgrade_new
-status=0
-
-psqlc() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
-t=$(mktemp -d /tmp/postscript_fdw.upgrade.XXXXXX)
-cleanup() { "$bindir/dropdb" --if-exists $old 2>/dev/null; "$bindir/dropdb" --if-exists $new 2>/dev/null; }
-trap 'cleanup; rm -rf "$t"' EXIT
-problem() { printf 'upgrade: %s\n' "$*"; status=1; }
 
 # 1. a version to update to
 control="$("$PG_CONFIG" --sharedir)/extension/postscript_fdw.control"
@@ -35,9 +26,7 @@ default=$(sed -nE "s/^default_version *= *'([^']*)'.*/\1/p" "$control")
 [ -n "$default" ] || { problem "no default_version in $control"; exit 1; }
 [ "$default" != 1.0 ] || problem "default_version is still 1.0: there is no update to test (postscript_fdw--1.0--1.1.sql missing?)"
 
-cleanup
-"$bindir/createdb" $old || exit 1
-"$bindir/createdb" $new || exit 1
+fresh_db $old $new
 
 path=$(psqlc -d $old -c "SELECT path FROM pg_extension_update_paths('postscript_fdw')
                           WHERE source = '1.0' AND target = '$default'")
@@ -94,12 +83,12 @@ IMPORT FOREIGN SCHEMA postscript FROM SERVER postscript INTO ps;
 SQL
 [ "$(psqlc -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'postscript_fdw'")" = 1.0 ] \
 	|| problem "CREATE EXTENSION ... VERSION '1.0' did not install 1.0"
-members_sorted $old >$t/v10
-sed -E 's/ returns .*| postscript_fdw_handler .*//' $t/v10 >$t/v10names
+members_sorted $old >$work/v10
+sed -E 's/ returns .*| postscript_fdw_handler .*//' $work/v10 >$work/v10names
 printf '%s\n' 'foreign-data wrapper postscript_fdw' 'function postscript_fdw_handler()' \
-	'function postscript_fdw_validator(text[],oid)' >$t/want10
-diff -u $t/want10 $t/v10names >/dev/null \
-	|| problem "version 1.0 has other objects: $(tr '\n' ';' <$t/v10names)"
+	'function postscript_fdw_validator(text[],oid)' >$work/want10
+diff -u $work/want10 $work/v10names >/dev/null \
+	|| problem "version 1.0 has other objects: $(tr '\n' ';' <$work/v10names)"
 before=$(rows) || problem "reading under version 1.0 failed"
 grep -q '^subscribers|[1-9]' <<<"$before" || problem "no subscribers read under 1.0: $before"
 
@@ -107,9 +96,9 @@ grep -q '^subscribers|[1-9]' <<<"$before" || problem "no subscribers read under 
 psqlc -d $old -c 'ALTER EXTENSION postscript_fdw UPDATE' || problem "ALTER EXTENSION postscript_fdw UPDATE failed"
 version=$(psqlc -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'postscript_fdw'")
 [ "$version" = "$default" ] || problem "after UPDATE the version is $version, not $default"
-members_sorted $old >$t/updated
-added=$(LC_ALL=C comm -13 $t/v10 $t/updated)
-lost=$(LC_ALL=C comm -23 $t/v10 $t/updated)
+members_sorted $old >$work/updated
+added=$(LC_ALL=C comm -13 $work/v10 $work/updated)
+lost=$(LC_ALL=C comm -23 $work/v10 $work/updated)
 [ -n "$added" ] || problem "the update added no object"
 [ -z "$lost" ] || problem "the update dropped or changed 1.0 objects: $lost"
 grep -q '^function postscript_fdw_stats(' <<<"$added" \
@@ -119,9 +108,9 @@ after=$(rows) || problem "reading after the update failed"
 
 # 4. updated == installed fresh
 psqlc -d $new -c 'CREATE EXTENSION postscript_fdw' || problem "CREATE EXTENSION at the default version failed"
-members_sorted $new >$t/fresh
-diff -u $t/fresh $t/updated >$t/diff \
-	|| problem "1.0 + UPDATE differs from a fresh install of $default:"$'\n'"$(cat $t/diff)"
+members_sorted $new >$work/fresh
+diff -u $work/fresh $work/updated >$work/diff \
+	|| problem "1.0 + UPDATE differs from a fresh install of $default:"$'\n'"$(cat $work/diff)"
 
 # 5. META.json
 python3 - "$default" <<'EOF' || status=1

@@ -5,6 +5,7 @@
 #   PostscriptHttp           a request is in flight (the server answers slowly)
 #   PostscriptRateLimit      waiting for a rate-limit token (one request per 30 s)
 #   PostscriptRetryBackoff   waiting before a retry (a 429 with Retry-After: 30)
+#   PostscriptWebhookMain    the webhook receiver waits for deliveries
 # On 15 and 16 each of them is the generic Extension/Extension.  Each wait is
 # made long and the check polls until it sees it (or gives up after two
 # minutes), then cancels the query: it waits for what it looks for, never on
@@ -14,19 +15,10 @@
 #
 # Needs the environment of scripts/test.sh: PGHOST/PGPORT/PGUSER (a
 # superuser), PS_MOCK_URL, PG_CONFIG.
-set -u
-: "${PS_MOCK_URL:?}" "${PG_CONFIG:?}"
-bindir=$("$PG_CONFIG" --bindir)
+. "$(dirname "$0")/../checklib.sh" wait_events
 db=ps_wait_events
-t=$(mktemp -d /tmp/postscript_fdw.wait.XXXXXX)
-admin() { curl -sS -o /dev/null -X "$1" -H 'Content-Type: application/json' ${3:+--data-binary "$3"} "$PS_MOCK_URL$2"; }
-trap '"$bindir/dropdb" --if-exists $db 2>/dev/null; admin DELETE /__admin/faults; rm -rf "$t"' EXIT
-status=0
-problem() { printf 'wait_events: %s\n' "$*"; status=1; }
-psqlc() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At -d $db "$@"; }
-
-"$bindir/dropdb" --if-exists $db 2>/dev/null
-"$bindir/createdb" $db || exit 1
+fresh_db $db
+at_exit 'admin DELETE /__admin/faults >/dev/null'
 psqlc <<SQL || exit 1
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER plain FOREIGN DATA WRAPPER postscript_fdw
@@ -45,7 +37,7 @@ version=$(psqlc -c 'SHOW server_version_num')
 # until its backend shows EVENT, cancels it
 expect() {
 	local name=$1 table=$2 want=$3 got="" i
-	psqlc -c "SELECT count(*) FROM $table /* wait_$name */" >"$t/$name.out" 2>&1 &
+	psqlc -c "SELECT count(*) FROM $table /* wait_$name */" >"$work/$name.out" 2>&1 &
 	for i in $(seq 1 1200); do
 		got=$(psqlc -c "SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity
 		                 WHERE query LIKE '%wait_$name%' AND pid <> pg_backend_pid()")
@@ -55,24 +47,39 @@ expect() {
 	psqlc -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
 	           WHERE query LIKE '%wait_$name%' AND pid <> pg_backend_pid()" >/dev/null
 	wait
-	admin DELETE /__admin/faults
+	admin DELETE /__admin/faults >/dev/null
 	printf 'wait_events: %s: %s\n' "$name" "${got:-nothing}"
 	[ "$got" = "$want" ] || problem "$name: the backend showed ${got:-no wait event}, not $want"
-	grep -q 'canceling statement due to user request' "$t/$name.out" \
-		|| problem "$name: the cancelled scan ended with: $(cat "$t/$name.out")"
+	grep -q 'canceling statement due to user request' "$work/$name.out" \
+		|| problem "$name: the cancelled scan ended with: $(cat "$work/$name.out")"
 }
 
 if [ "$version" -ge 170000 ]; then
 	http=Extension/PostscriptHttp rate=Extension/PostscriptRateLimit retry=Extension/PostscriptRetryBackoff
+	webhook=Extension/PostscriptWebhookMain
 else
 	http=Extension/Extension rate=Extension/Extension retry=Extension/Extension
+	webhook=Extension/Extension
 fi
-admin POST /__admin/reset
-admin POST /__admin/faults '{"kind": "slow", "delay_ms": 20000, "path": "/api/v2/subscribers", "count": 1}'
+admin POST /__admin/reset >/dev/null
+admin POST /__admin/faults '{"kind": "slow", "delay_ms": 20000, "path": "/api/v2/subscribers", "count": 1}' >/dev/null
 expect http plain_subscribers "$http"
-admin POST /__admin/faults '{"kind": "rate_limit", "retry_after": 30, "path": "/api/v2/subscribers", "count": 1}'
+admin POST /__admin/faults '{"kind": "rate_limit", "retry_after": 30, "path": "/api/v2/subscribers", "count": 1}' >/dev/null
 expect retry plain_subscribers "$retry"
 expect rate rated_subscribers "$rate"
+
+# the webhook receiver (started by scripts/test.sh) waits for deliveries;
+# between two it may be handling one, so look until it is seen waiting
+if [ "$(psqlc -c "SHOW postscript_fdw.webhook_port")" != 0 ]; then
+	for i in $(seq 1 600); do
+		got=$(psqlc -c "SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity
+		                 WHERE backend_type = 'postscript_fdw webhook receiver'")
+		[ "$got" = "$webhook" ] && break
+		sleep 0.1
+	done
+	printf 'wait_events: webhook receiver: %s\n' "${got:-nothing}"
+	[ "$got" = "$webhook" ] || problem "the webhook receiver showed ${got:-no wait event}, not $webhook"
+fi
 
 if [ "$version" -ge 180000 ]; then
 	loaded=$(psqlc -c "SELECT version FROM pg_get_loaded_modules() WHERE module_name = 'postscript_fdw'")

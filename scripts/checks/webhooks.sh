@@ -21,16 +21,11 @@
 # shared_preload_libraries=postscript_fdw, postscript_fdw.webhook_port and
 # postscript_fdw.webhook_server set (the worker's database is the default,
 # postgres, where this check makes and drops its objects).
-set -u
-: "${PS_MOCK_URL:?}" "${PS_PG_LOG:?}" "${PG_CONFIG:?}"
-bindir=$("$PG_CONFIG" --bindir)
-status=0
-problem() { printf 'webhooks: %s\n' "$*"; status=1; }
-psqlc() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At -d postgres "$@"; }
+. "$(dirname "$0")/../checklib.sh" webhooks
+: "${PS_PG_LOG:?}"
+db=postgres
 api() { curl -sS -X "$1" -H 'Authorization: Bearer sk_test_shop_key' \
 	-H 'Content-Type: application/json' ${3:+--data-binary "$3"} "$PS_MOCK_URL$2"; }
-admin() { curl -sS -X "$1" -H 'Content-Type: application/json' ${3:+--data-binary "$3"} \
-	"$PS_MOCK_URL/__admin/$2"; }
 # a JSON value out of stdin: python expression over j
 jq_() { python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"; }
 # poll until a command succeeds: description, attempts (0.25 s apart), command
@@ -57,14 +52,14 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 listening() { [ "$(code -X POST -d '{}' "$recv")" = 401 ]; }
 
 cleanup() { psqlc -c "DROP SCHEMA IF EXISTS hooks CASCADE" -c "DROP EXTENSION IF EXISTS postscript_fdw CASCADE" 2>/dev/null; }
-trap cleanup EXIT
+at_exit cleanup
 
 # 1. the worker
 wait_for "the receiver to listen on port $port" 240 listening || exit 1
 [ -n "$(worker_pid)" ] || problem "no webhook receiver in pg_stat_activity"
 
-admin POST reset >/dev/null
-admin POST config '{"webhook_retry_s": 1}' >/dev/null
+admin POST /__admin/reset >/dev/null
+admin POST /__admin/config '{"webhook_retry_s": 1}' >/dev/null
 # without the extension in its database, nothing can be stored: 503, retried
 cleanup
 expect "no extension" "$(code -H "Postscript-Signature: $TOKEN" -d '{"event": "shop.test", "event_data": {}}' "$recv")" 503
@@ -103,11 +98,11 @@ psqlc -c "INSERT INTO hooks.webhooks (callback_url, event)
 expect "webhooks table" "$(psqlc -c "SELECT string_agg(event || ' ' || (callback_url = '$recv'), ',' ORDER BY event) FROM hooks.webhooks")" \
 	"shop.incoming_message true,shop.subscriber.opt_in true,shop.subscriber.opt_out true"
 pending=$(api POST /api/v2/subscribers '{"phone_number": "+15555550142", "keyword": "JOIN"}' | jq_ 'j["id"]')
-active=$(admin POST confirm "{\"id\": \"$pending\"}" | jq_ 'j["id"]')
+active=$(admin POST /__admin/confirm "{\"id\": \"$pending\"}" | jq_ 'j["id"]')
 api PATCH /api/v2/compliance/unsubscribe "{\"postscript_subscriber_id\": \"$active\"}" >/dev/null
 api POST /api/v2/webhooks/test '{"event": "shop.incoming_message"}' >/dev/null
 all_delivered() {
-	admin GET webhooks/deliveries | jq_ 'len(j["deliveries"]) == '"$1"' and all(d["state"] == "delivered" for d in j["deliveries"])' | grep -qx True
+	admin GET /__admin/webhooks/deliveries | jq_ 'len(j["deliveries"]) == '"$1"' and all(d["state"] == "delivered" for d in j["deliveries"])' | grep -qx True
 }
 wait_for "3 deliveries" 240 all_delivered 3
 expect "opt-in view" "$(psqlc -c "SELECT subscriber_id || ' ' || phone_number FROM postscript_fdw_webhook_opt_ins")" "$active +15555550142"
@@ -117,16 +112,16 @@ expect "incoming view" "$(psqlc -c "SELECT id || ' ' || from_number || ' ' || bo
 
 # 4. duplicates, out of order: nine deliveries, three events, each delivered three times
 psqlc -c "TRUNCATE postscript_fdw_webhook_events"
-admin POST reset >/dev/null
-admin POST config '{"webhook_retry_s": 1}' >/dev/null
-admin POST webhooks/deliver "{\"callback_url\": \"$recv\", \"duplicates\": 2, \"out_of_order\": true, \"events\": [
+admin POST /__admin/reset >/dev/null
+admin POST /__admin/config '{"webhook_retry_s": 1}' >/dev/null
+admin POST /__admin/webhooks/deliver "{\"callback_url\": \"$recv\", \"duplicates\": 2, \"out_of_order\": true, \"events\": [
   {\"event\": \"shop.subscriber.opt_in\", \"event_time\": \"2026-03-04T12:00:00\", \"event_data\": {\"id\": \"s_A\", \"phone_number\": \"+15555550001\"}},
   {\"event\": \"shop.subscriber.opt_out\", \"event_time\": \"2026-03-04T12:01:00\", \"event_data\": {\"id\": \"s_A\", \"phone_number\": \"+15555550001\"}},
   {\"event\": \"shop.email_collected\", \"event_time\": \"2026-03-04T12:02:00\", \"event_data\": {\"subscriber_id\": \"s_A\", \"email\": \"a@example.com\"}}]}" >/dev/null
 wait_for "9 deliveries" 240 all_delivered 9
 expect "duplicates" "$(psqlc -c "SELECT string_agg(event || ' ' || deliveries, ',' ORDER BY event_time) FROM postscript_fdw_webhook_events")" \
 	"shop.subscriber.opt_in 3,shop.subscriber.opt_out 3,shop.email_collected 3"
-expect "arrival order" "$(admin GET webhooks/deliveries | jq_ '",".join(d["event"] for d in j["deliveries"][::3])')" \
+expect "arrival order" "$(admin GET /__admin/webhooks/deliveries | jq_ '",".join(d["event"] for d in j["deliveries"][::3])')" \
 	"shop.email_collected,shop.subscriber.opt_out,shop.subscriber.opt_in"
 
 # 5. the rate cap: one delivery per 1000 s, then the default again
@@ -139,36 +134,36 @@ wait_for "the rate cap lifted" 240 listening
 # 6. the database cannot store: a migration holds the table; the worker
 # gives up after its lock_timeout and answers 503; the sender retries
 psqlc -c "TRUNCATE postscript_fdw_webhook_events"
-admin POST reset >/dev/null
-admin POST config '{"webhook_retry_s": 1}' >/dev/null
+admin POST /__admin/reset >/dev/null
+admin POST /__admin/config '{"webhook_retry_s": 1}' >/dev/null
 "$bindir/psql" -X -q -d postgres -c "BEGIN" -c "LOCK TABLE postscript_fdw_webhook_events" \
 	-c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
 locker=$!
 locked() { [ -n "$(psqlc -c "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'postscript_fdw_webhook_events' AND l.mode = 'AccessExclusiveLock' AND l.granted")" ]; }
 wait_for "the lock" 240 locked
-admin POST webhooks/deliver "{\"callback_url\": \"$recv\", \"event\": \"shop.incoming_message\"}" >/dev/null
-refused() { admin GET webhooks/deliveries | jq_ 'any(a["status"] == 503 for a in j["deliveries"][0]["attempts"])' | grep -qx True; }
+admin POST /__admin/webhooks/deliver "{\"callback_url\": \"$recv\", \"event\": \"shop.incoming_message\"}" >/dev/null
+refused() { admin GET /__admin/webhooks/deliveries | jq_ 'any(a["status"] == 503 for a in j["deliveries"][0]["attempts"])' | grep -qx True; }
 wait_for "a 503" 240 refused
 psqlc -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(600)'" >/dev/null
 wait "$locker" 2>/dev/null
 wait_for "the retried delivery" 240 all_delivered 1
 expect "stored after 503" "$(psqlc -c "SELECT count(*) || ' ' || sum(deliveries) FROM postscript_fdw_webhook_events")" "1 1"
-expect "first answer" "$(admin GET webhooks/deliveries | jq_ 'j["deliveries"][0]["attempts"][0]["status"]')" 503
+expect "first answer" "$(admin GET /__admin/webhooks/deliveries | jq_ 'j["deliveries"][0]["attempts"][0]["status"]')" 503
 
 # 7. the worker terminated while deliveries arrive
 psqlc -c "TRUNCATE postscript_fdw_webhook_events"
-admin POST reset >/dev/null
-admin POST config '{"webhook_retry_s": 1}' >/dev/null
+admin POST /__admin/reset >/dev/null
+admin POST /__admin/config '{"webhook_retry_s": 1}' >/dev/null
 old=$(worker_pid)
 events=$(python3 -c 'import json; print(json.dumps([{"event": "shop.incoming_message", "event_data": {"id": "im_R%02d" % i, "body": "hi %d" % i}} for i in range(20)]))')
-admin POST webhooks/deliver "{\"callback_url\": \"$recv\", \"delay_ms\": 100, \"events\": $events}" >/dev/null
+admin POST /__admin/webhooks/deliver "{\"callback_url\": \"$recv\", \"delay_ms\": 100, \"events\": $events}" >/dev/null
 psqlc -c "SELECT pg_terminate_backend($old)" >/dev/null
 restarted() { local p; p=$(worker_pid); [ -n "$p" ] && [ "$p" != "$old" ]; }
 wait_for "the worker's restart" 240 restarted
 wait_for "20 deliveries after the restart" 480 all_delivered 20
 expect "stored after restart" "$(psqlc -c "SELECT count(*) || ' ' || count(DISTINCT id) FROM postscript_fdw_webhook_incoming_messages")" "20 20"
 printf 'webhooks: %s of 20 deliveries were retried across the restart\n' \
-	"$(admin GET webhooks/deliveries | jq_ 'sum(len(d["attempts"]) > 1 for d in j["deliveries"])')"
+	"$(admin GET /__admin/webhooks/deliveries | jq_ 'sum(len(d["attempts"]) > 1 for d in j["deliveries"])')"
 
 # the token in no log line
 tail -c +"$logstart" "$PS_PG_LOG" | grep -qF "$TOKEN" && problem "the webhook token is in the server log"
