@@ -205,14 +205,17 @@ ps_clauses_need_nonnull(List *clauses, Index varno, AttrNumber attno)
 
 /*
  * Wait events: what pg_stat_activity.wait_event shows while a backend waits
- * on Postscript.  17 and later name them (wait_event_type "Extension"); 15
- * and 16 show the generic "Extension" event for all three.
+ * on Postscript, or the webhook receiver waits for deliveries.  17 and later
+ * name them (wait_event_type "Extension"); 15 and 16 show the generic
+ * "Extension" event for all of them.
  */
 typedef enum PsWaitEvent
 {
 	PS_WAIT_HTTP,				/* PostscriptHttp: a request is in flight */
 	PS_WAIT_RATE_LIMIT,			/* PostscriptRateLimit: waiting for a token */
 	PS_WAIT_RETRY,				/* PostscriptRetryBackoff: before a retry */
+	PS_WAIT_WEBHOOK,			/* PostscriptWebhookMain: the webhook
+								 * receiver waits for deliveries */
 	PS_NUM_WAIT_EVENTS
 } PsWaitEvent;
 
@@ -221,7 +224,8 @@ static inline uint32
 ps_wait_event(PsWaitEvent which)
 {
 	static const char *const names[PS_NUM_WAIT_EVENTS] = {
-		"PostscriptHttp", "PostscriptRateLimit", "PostscriptRetryBackoff"
+		"PostscriptHttp", "PostscriptRateLimit", "PostscriptRetryBackoff",
+		"PostscriptWebhookMain"
 	};
 	static uint32 ids[PS_NUM_WAIT_EVENTS];
 
@@ -246,6 +250,7 @@ ps_wait_event(PsWaitEvent which)
 #define PS_WAIT_EVENT_HTTP			ps_wait_event(PS_WAIT_HTTP)
 #define PS_WAIT_EVENT_RATE_LIMIT	ps_wait_event(PS_WAIT_RATE_LIMIT)
 #define PS_WAIT_EVENT_RETRY			ps_wait_event(PS_WAIT_RETRY)
+#define PS_WAIT_EVENT_WEBHOOK		ps_wait_event(PS_WAIT_WEBHOOK)
 
 /*
  * Not PostgreSQL's but a library's differences, met with the json-c of the

@@ -397,7 +397,7 @@ postscript_fdw_webhook_main(Datum main_arg)
 
 		if (MHD_get_timeout(daemon, &mhd_timeout) == MHD_YES)
 			timeout = (long) Min(mhd_timeout, (MHD_UNSIGNED_LONG_LONG) LONG_MAX);
-		(void) WaitEventSetWait(set, timeout, &event, 1, PG_WAIT_EXTENSION);
+		(void) WaitEventSetWait(set, timeout, &event, 1, PS_WAIT_EVENT_WEBHOOK);
 
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
