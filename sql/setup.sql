@@ -66,14 +66,20 @@ BEGIN
   END LOOP;
 END $$;
 
+-- an admin listing of the server (?format=copy) loaded into a table
+CREATE FUNCTION mock.load(target regclass, path text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('TRUNCATE %s', target);
+  EXECUTE format('COPY %s FROM PROGRAM %L', target,
+                 'curl -sS --fail ' || mock.sh((SELECT url FROM mock.settings) || path));
+END $$;
+
 -- the API requests the server received since the last reset
 CREATE FUNCTION mock.requests()
 RETURNS SETOF mock.log LANGUAGE plpgsql AS $$
 BEGIN
-  TRUNCATE mock.log;
-  EXECUTE format('COPY mock.log FROM PROGRAM %L',
-                 'curl -sS --fail ' || mock.sh((SELECT url FROM mock.settings)
-                                               || '/__admin/requests?format=copy'));
+  PERFORM mock.load('mock.log', '/__admin/requests?format=copy');
   RETURN QUERY SELECT * FROM mock.log ORDER BY seq;
 END $$;
 
@@ -81,10 +87,7 @@ END $$;
 CREATE FUNCTION mock.summary()
 RETURNS SETOF mock.summary_rows LANGUAGE plpgsql AS $$
 BEGIN
-  TRUNCATE mock.summary_rows;
-  EXECUTE format('COPY mock.summary_rows FROM PROGRAM %L',
-                 'curl -sS --fail ' || mock.sh((SELECT url FROM mock.settings)
-                                               || '/__admin/summary?format=copy'));
+  PERFORM mock.load('mock.summary_rows', '/__admin/summary?format=copy');
   RETURN QUERY SELECT * FROM mock.summary_rows ORDER BY resource;
 END $$;
 
