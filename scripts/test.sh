@@ -45,6 +45,14 @@ if ! grep -q '^OK' <<<"$out"; then
 	printf '%s\n' "$out" | tail -n 60
 	grep -q ' \.\.\. \(FAIL\|ERROR\)$' <<<"$out" || fail "mock: unit test run"
 fi
+# a test whose result line was broken (a warning printed inside it) would
+# otherwise drop out of the count unseen
+ran=$(sed -nE 's/^Ran ([0-9]+) tests? in .*/\1/p' <<<"$out")
+counted=$(grep -cE ' \.\.\. (ok|skipped.*|FAIL|ERROR)$' <<<"$out")
+if [ "${ran:-0}" != "$counted" ]; then
+	printf '%s\n' "$out" | grep -vE ' \.\.\. (ok|skipped.*|FAIL|ERROR)$' | head -n 20
+	fail "mock: $ran tests ran but $counted result lines were read"
+fi
 
 # 2. pg_regress: one result per test file.  Its lines: up to 15
 # "test NAME ... ok" (or "     NAME ... FAILED" in a parallel group), since
