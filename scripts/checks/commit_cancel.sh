@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# A COMMIT that sends queued writes can be cancelled, and says afterwards
+# exactly what reached Postscript (src/write_queue.c).
+#
+# One session queues three new subscribers and commits; the local server
+# holds the second POST for 30 s.  The check waits until the committing
+# backend is seen in that request, reads its process title (the commit's
+# progress: "sending Postscript write 2 of 3"), and cancels it with
+# pg_cancel_backend (statement_timeout does not cover COMMIT: PostgreSQL
+# disarms it before the commit work).  Expected:
+#   - COMMIT fails with 57014 and the detail "At commit, write 2 of 3 failed.
+#     Applied: 1. Outcome unknown (it may have been applied): 2. Not sent: 3.";
+#   - postscript_fdw_last_commit() in the same session says applied, outcome
+#     unknown (the request was sent: it may have been applied), not sent;
+#   - the server, once its delay is over, did apply write 2 (so "unknown"
+#     was the honest answer) and never received write 3 (its request log).
+# The check waits for what it looks for, never on a clock.
+#
+# Needs the environment of scripts/test.sh (PS_MOCK_URL, PG_CONFIG, a
+# superuser connection).
+. "$(dirname "$0")/../checklib.sh" commit_cancel
+db=ps_commit_cancel
+fresh_db $db
+at_exit 'admin DELETE /__admin/faults >/dev/null; admin POST /__admin/reset >/dev/null'
+
+psqlc <<SQL || exit 1
+CREATE EXTENSION postscript_fdw;
+CREATE SERVER api FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0', request_timeout '300');
+CREATE USER MAPPING FOR CURRENT_USER SERVER api OPTIONS (api_key 'sk_test_shop_key');
+CREATE FOREIGN TABLE subs (id text, phone_number text, keyword text)
+  SERVER api OPTIONS (resource 'subscribers');
+SQL
+admin POST /__admin/reset >/dev/null
+admin POST /__admin/faults '{"kind": "slow", "delay_ms": 30000, "method": "POST", "path": "/api/v2/subscribers", "after": 1, "count": 1}' >/dev/null
+
+PGAPPNAME=ps_commit_cancel "$bindir/psql" -X -q -At -d $db >"$work/session.out" 2>&1 <<'SQL' &
+\set VERBOSITY default
+BEGIN;
+INSERT INTO subs (phone_number, keyword)
+  VALUES ('+14155550901', 'JOIN'), ('+14155550902', 'JOIN'), ('+14155550903', 'JOIN');
+COMMIT;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT write || ' ' || status FROM postscript_fdw_last_commit() ORDER BY write;
+SQL
+session=$!
+
+pid=""
+for i in $(seq 1 1200); do
+	pid=$(psqlc -c "SELECT pid FROM pg_stat_activity
+	                WHERE application_name = 'ps_commit_cancel' AND query LIKE 'COMMIT%'
+	                  AND wait_event_type = 'Extension'")
+	[ -n "$pid" ] && grep -q 'write 2 of 3' "/proc/$pid/cmdline" 2>/dev/null && break
+	pid=""
+	sleep 0.1
+done
+if [ -z "$pid" ]; then
+	problem "the committing backend was never seen sending write 2 of 3"
+else
+	title=$(tr "\0" " " <"/proc/$pid/cmdline" | sed "s/ *$//")
+	printf 'commit_cancel: process title: %s\n' "${title#*: }"
+	psqlc -c "SELECT pg_cancel_backend($pid)" >/dev/null
+fi
+wait $session
+cat "$work/session.out"
+
+grep -q '^ERROR:  canceling statement due to user request' "$work/session.out" \
+	|| problem "COMMIT did not fail with the cancel's error"
+grep -q '^DETAIL:  At commit, write 2 of 3 failed. Applied: 1. Outcome unknown (it may have been applied): 2. Not sent: 3.$' "$work/session.out" \
+	|| problem "the error does not say what was applied"
+grep -q '^sqlstate 57014$' "$work/session.out" || problem "the SQLSTATE is not 57014"
+[ "$(grep -E '^[0-9]+ ' "$work/session.out" | tr '\n' ';')" = "1 applied;2 outcome unknown;3 not sent;" ] \
+	|| problem "postscript_fdw_last_commit() does not say applied, outcome unknown, not sent"
+
+# the held request is applied when the server's delay ends: "unknown" was
+# right.  The server's log: "phone status" of each POST /api/v2/subscribers
+posts() {
+	admin GET /__admin/requests | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["requests"]:
+    if r["method"] == "POST" and r["path"] == "/api/v2/subscribers":
+        print(json.loads(r["body"])["phone_number"], r["status"])'
+}
+for i in $(seq 1 600); do
+	posts | grep -q '^+14155550902 20[01]$' && break
+	sleep 0.1
+done
+[ "$(posts | tr '\n' ';')" = "+14155550901 201;+14155550902 201;" ] \
+	|| problem "the server did not apply writes 1 and 2 alone: $(posts | tr '\n' ';')"
+exit $status
