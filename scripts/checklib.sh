@@ -20,6 +20,9 @@
 #   admin METHOD PATH [JSON]   a request to the local API server (its
 #                              answer on stdout)
 #   need_preload               stop unless the cluster preloads postscript_fdw
+#   wait_for WHAT N COMMAND... run COMMAND until it succeeds, N times at most,
+#                              0.25 s apart; a problem if it never does (the
+#                              way a check waits: for what it looks for)
 set -u
 ps_check_name=$1
 : "${PS_MOCK_URL:?}" "${PG_CONFIG:?}"
@@ -50,4 +53,15 @@ need_preload() {
 	*,postscript_fdw,*) ;;
 	*) problem "the cluster does not preload postscript_fdw"; exit 1 ;;
 	esac
+}
+
+wait_for() {
+	local what=$1 n=$2 i
+	shift 2
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.25
+	done
+	problem "gave up waiting for $what"
+	return 1
 }

@@ -24,17 +24,6 @@ ps_start_cluster -c shared_preload_libraries=postscript_fdw -c postscript_fdw.we
 	-c postscript_fdw.webhook_server=postscript
 db=postgres
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
-# poll until a command succeeds: description, attempts (0.25 s apart), command
-wait_for() {
-	local what=$1 n=$2 i
-	shift 2
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.25
-	done
-	problem "gave up waiting for $what"
-	return 1
-}
 receiver_role() {
 	psqlc -c "SELECT usename FROM pg_stat_activity WHERE backend_type = 'postscript_fdw webhook receiver'"
 }

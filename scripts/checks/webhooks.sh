@@ -28,17 +28,6 @@ api() { curl -sS -X "$1" -H 'Authorization: Bearer sk_test_shop_key' \
 	-H 'Content-Type: application/json' ${3:+--data-binary "$3"} "$PS_MOCK_URL$2"; }
 # a JSON value out of stdin: python expression over j
 jq_() { python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"; }
-# poll until a command succeeds: description, attempts (0.25 s apart), command
-wait_for() {
-	local what=$1 n=$2 i
-	shift 2
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.25
-	done
-	problem "gave up waiting for $what"
-	return 1
-}
 expect() { [ "$2" = "$3" ] || problem "$1: expected '$3', got '$2'"; }
 
 TOKEN=$(api GET /api/v2/webhooks/token | jq_ 'j["token"]')
