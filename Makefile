@@ -35,6 +35,13 @@ PG_CPPFLAGS += -I$(srcdir)/src
 REGRESS = setup import options read pagination errors auth pushdown pushdown_diff writes examples resilience security webhooks sync parser limiter
 REGRESS_OPTS = --inputdir=$(srcdir)
 
+# ASSERTS=1: the extension's Assert()s are checked, as in a server built with
+# --enable-cassert (the server's own stay as they were built).  The test
+# suite builds so (scripts/test.sh); a production build leaves it off.
+ifeq ($(ASSERTS),1)
+PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
+endif
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -2,7 +2,8 @@
 # Source it; it sets no options of its own and starts nothing until asked.
 #
 #   ps_install_deps     apt-get the build and run dependencies that are missing
-#   ps_build_install    make + make install (PG_CONFIG overridable)
+#   ps_build_install    make + make install (PG_CONFIG overridable; PS_ASSERTS=1
+#                       checks the extension's Assert()s, as scripts/test.sh does)
 #   ps_start_cluster    a throwaway PostgreSQL cluster, run as the postgres OS user,
 #                       on a private port and socket directory; exports PGHOST/PGPORT/PGUSER
 #   ps_start_mock       the local Postscript API server on an ephemeral loopback port;
@@ -77,18 +78,20 @@ ps_take_lock() {
 }
 
 ps_build_install() {
-	local stamp="$PS_ROOT/.pg_major" major
+	local stamp="$PS_ROOT/.pg_major" build
 	[ -x "$PG_CONFIG" ] || ps_die "PG_CONFIG=$PG_CONFIG is not executable"
-	# objects compiled for another major version (a --pg run of this tree)
-	# must not be linked into this one: make sees no change in the sources
-	major=$(ps_pg_major "$PG_CONFIG")
-	if [ "$(cat "$stamp" 2>/dev/null)" != "$major" ]; then
+	# objects compiled for another major version (a --pg run of this tree),
+	# or with(out) Assert checking, must not be linked into this build: make
+	# sees no change in the sources
+	build="$(ps_pg_major "$PG_CONFIG") asserts=${PS_ASSERTS:-0}"
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$build" ]; then
 		make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" clean >&2
-		printf '%s\n' "$major" >"$stamp"
+		printf '%s\n' "$build" >"$stamp"
 	fi
-	ps_log "building with $PG_CONFIG"
-	make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" >&2 || ps_die "build failed"
-	make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" install >&2 || ps_die "make install failed"
+	ps_log "building with $PG_CONFIG${PS_ASSERTS:+ (ASSERTS=$PS_ASSERTS)}"
+	make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" ASSERTS="${PS_ASSERTS:-0}" >&2 || ps_die "build failed"
+	make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" ASSERTS="${PS_ASSERTS:-0}" install >&2 \
+		|| ps_die "make install failed"
 }
 
 # A virtual environment holding the packages pinned in requirements/NAME.txt,

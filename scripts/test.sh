@@ -27,7 +27,8 @@ fail() { failed=$((failed + 1)); failures="$failures $1"; printf 'FAILED %s\n' "
 ps_setup_traps
 ps_take_lock
 ps_install_deps
-ps_build_install
+# the extension's Assert()s are checked in every test (Makefile: ASSERTS=1)
+PS_ASSERTS=1 ps_build_install
 # preloaded: one rate-limit bucket per token for all backends (src/ratelimit.c)
 ps_start_cluster -c shared_preload_libraries=postscript_fdw -c postscript_fdw.webhook_port="$(ps_free_port)" -c postscript_fdw.webhook_server=ps_webhooks
 ps_start_mock --subscribers 2000 --page-size 100
