@@ -107,7 +107,7 @@ typedef struct PsScanState
 	int			first_page_rows;	/* records on page 1 */
 	PsPipeline *ahead;			/* pages fetched ahead, in ahead_cxt */
 	int			ahead_next;		/* the next page to queue there */
-	List	   *ids;			/* id lookup: the ids to fetch (char *) */
+	List	   *ids;			/* id lookup: the ids to fetch (String) */
 	int			next_id;
 
 	/* for EXPLAIN ANALYZE */
@@ -285,6 +285,7 @@ scan_requests(PsRelInfo *info, PsScanPlan *plan, double fetched)
 		return id_count(plan);
 	if (!info->table->paginated)
 		return 1;
+	Assert(info->page_size >= 1);	/* page_size_estimate's bound, or observed */
 	return Max(1.0, ceil(fetched / info->page_size));
 }
 
@@ -620,7 +621,7 @@ request_path(PsScanState *st)
 	if (st->id_mode != PS_ID_NONE)
 	{
 		Assert(st->next_id < list_length(st->ids));
-		return id_path(t, list_nth(st->ids, st->next_id));
+		return id_path(t, strVal(list_nth(st->ids, st->next_id)));
 	}
 	Assert(st->query != NULL);
 	Assert(!t->paginated || st->page >= 1);
@@ -921,7 +922,7 @@ explain_id_requests(ForeignScanState *node, ExplainState *es, PsScanState *st)
 		return "none (the id is NULL)";
 	foreach(lc, ps_fetchable_ids(((Const *) e)->constvalue, st->id_mode))
 		appendStringInfo(&buf, "%sGET %s", buf.len ? "; " : "",
-						 id_path(st->table, lfirst(lc)));
+						 id_path(st->table, strVal(lfirst(lc))));
 	return buf.len ? buf.data : "none (no id names an object)";
 }
 

@@ -618,8 +618,8 @@ ps_deparse_query(StringInfo qs, List *params, PsParamValueFn value_of, void *arg
 }
 
 /*
- * The ids an id lookup fetches for the value of its id expression (not
- * NULL): each one that names an object, once, in the order given.  "",
+ * The ids (String) an id lookup fetches for the value of its id expression
+ * (not NULL): each one that names an object, once, in the order given.  "",
  * "." and ".." would make {path}/{id} name another endpoint; no object has
  * such an id, so they are no row.
  */
@@ -647,19 +647,12 @@ ps_fetchable_ids(Datum value, PsIdMode mode)
 	}
 	for (int i = 0; i < n; i++)
 	{
-		char	   *id;
-		ListCell   *lc;
-		bool		dup = false;
+		String	   *id;
 
 		if (nulls != NULL && nulls[i])
 			continue;
-		id = TextDatumGetCString(elems[i]);
-		if (!ps_valid_object_id(id))
-			continue;
-		foreach(lc, ids)
-			if ((dup = strcmp(lfirst(lc), id) == 0))
-				break;
-		if (!dup)
+		id = makeString(TextDatumGetCString(elems[i]));
+		if (ps_valid_object_id(strVal(id)) && !list_member(ids, id))
 			ids = lappend(ids, id);
 	}
 	return ids;
