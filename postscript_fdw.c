@@ -52,14 +52,17 @@ _PG_init(void)
 #define REQUEST_COST			1000.0
 #define ROW_COST				0.05
 
-/* indexes into ForeignScan.fdw_private */
+/*
+ * Indexes into ForeignScan.fdw_private, a List of Nodes (copyObject and
+ * plan caching keep it).  ForeignScan.fdw_exprs holds the values: one per
+ * parameter, in order, then the id expression of an id lookup.
+ */
 enum ScanPrivate
 {
-	SP_PARAM_NAMES,				/* List of String */
-	SP_PARAM_TYPES,				/* List of Integer (type OIDs) */
-	SP_PARAM_ARRAYS,			/* List of Integer: PsParamKind */
+	SP_PARAMS,					/* per PsParam, a List: String name, Integer
+								 * type OID, Integer PsParamKind */
 	SP_SORT,					/* String, "" for none */
-	SP_ID_MODE,					/* Integer: 0 none, 1 one id, 2 id array */
+	SP_ID_MODE,					/* Integer: PsIdMode */
 	SP_ATTRS_USED,				/* List of Integer attnums, or NIL for all */
 	SP_LIMIT					/* Integer: rows a LIMIT needs, -1 if none */
 };
@@ -79,16 +82,15 @@ typedef struct PsScanState
 {
 	PsTable    *table;
 	PsConn	   *conn;
-	List	   *param_names;
-	List	   *param_types;
-	List	   *param_arrays;
-	List	   *param_states;	/* ExprState per parameter */
+	List	   *params;			/* PsParam, with its ExprState */
 	char	   *sort;
-	int			id_mode;
+	PsIdMode	id_mode;
+	Expr	   *id_expr;
 	ExprState  *id_state;
 	Bitmapset  *attrs_used;
 	PsRowReader *reader;		/* the columns the scan reads, from a record */
 
+	MemoryContext params_cxt;	/* the query or ids: reset by each rescan */
 	MemoryContext page_cxt;		/* one response at a time */
 	MemoryContext ahead_cxt;	/* pages fetched ahead, concurrently */
 	MemoryContext row_cxt;		/* one row at a time */
@@ -105,8 +107,7 @@ typedef struct PsScanState
 	int			first_page_rows;	/* records on page 1 */
 	PsPipeline *ahead;			/* pages fetched ahead, in ahead_cxt */
 	int			ahead_next;		/* the next page to queue there */
-	Datum	   *ids;			/* id mode: the ids to fetch */
-	int			nids;
+	List	   *ids;			/* id lookup: the ids to fetch (String) */
 	int			next_id;
 
 	/* for EXPLAIN ANALYZE */
@@ -118,6 +119,30 @@ typedef struct PsScanState
 
 PG_FUNCTION_INFO_V1(postscript_fdw_handler);
 
+/* ---------------------------------------------------------------- requests */
+
+/*
+ * The path of a list request: the endpoint, the query string (filters and
+ * sort, ps_deparse_query) and the page ("1", or "1.." for EXPLAIN; NULL
+ * for an endpoint without pages).
+ */
+static char *
+list_path(PsTable *t, const char *query, const char *page)
+{
+	if (page != NULL)
+		return psprintf("%s?%s%spage=%s", t->endpoint, query, query[0] ? "&" : "", page);
+	if (query[0])
+		return psprintf("%s?%s", t->endpoint, query);
+	return pstrdup(t->endpoint);
+}
+
+/* the path of an id lookup: GET {endpoint}/{id} */
+static char *
+id_path(PsTable *t, const char *id)
+{
+	return psprintf("%s/%s", t->endpoint, ps_url_encode(id));
+}
+
 /* ---------------------------------------------------------------- planning */
 
 /* how many ids an id scan fetches, as far as it is known at plan time */
@@ -126,7 +151,8 @@ id_count(PsScanPlan *plan)
 {
 	Expr	   *e = plan->id_expr;
 
-	if (!plan->id_is_array)
+	Assert(plan->id_mode != PS_ID_NONE);
+	if (plan->id_mode == PS_ID_ONE)
 		return 1;
 	if (IsA(e, Const) && !((Const *) e)->constisnull)
 	{
@@ -137,6 +163,19 @@ id_count(PsScanPlan *plan)
 	if (IsA(e, ArrayExpr))
 		return Max(1, list_length(((ArrayExpr *) e)->elements));
 	return 10;
+}
+
+/* plan time: a value that estimate_expression_value folds to a constant */
+static PsValueSource
+estimated_value(PsParam *param, void *arg, Datum *value, bool *isnull, char **shown)
+{
+	Node	   *v = estimate_expression_value((PlannerInfo *) arg, (Node *) param->expr);
+
+	if (!IsA(v, Const))
+		return PS_VALUE_UNKNOWN;
+	*value = ((Const *) v)->constvalue;
+	*isnull = ((Const *) v)->constisnull;
+	return PS_VALUE_DATUM;
 }
 
 /*
@@ -158,34 +197,13 @@ remote_rows(PlannerInfo *root, RelOptInfo *baserel, PsRelInfo *info,
 	char	   *path;
 	double		n,
 				total_pages = 1;
-	int			i = 0;
 
+	Assert(t->paginated && t->records_key != NULL);
 	*sent = NIL;
 	initStringInfo(&qs);
-	if (plan != NULL)
-	{
-		ListCell   *ln,
-				   *lt,
-				   *la,
-				   *le;
-
-		forfour(ln, plan->param_names, lt, plan->param_types, la, plan->param_arrays,
-				le, plan->param_exprs)
-		{
-			Node	   *v = estimate_expression_value(root, (Node *) lfirst(le));
-			int			len = qs.len;
-
-			i++;
-			if (!IsA(v, Const))
-				continue;
-			if (!ps_append_param(&qs, strVal(lfirst(ln)), ((Const *) v)->constvalue,
-								 ((Const *) v)->constisnull, lfirst_oid(lt), lfirst_int(la)))
-				return 0;		/* a NULL value: no row */
-			if (qs.len > len)
-				*sent = lappend(*sent, list_nth(plan->pushed, i - 1));
-		}
-	}
-	path = psprintf("%s?%s%spage=1", t->endpoint, qs.data, qs.len ? "&" : "");
+	if (!ps_deparse_query(&qs, plan ? plan->params : NIL, estimated_value, root, NULL, sent))
+		return 0;				/* a NULL value: no row */
+	path = list_path(t, qs.data, "1");
 	conn = ps_get_connection(t->serverid,
 							 OidIsValid(baserel->userid) ? baserel->userid : GetUserId());
 	/* the records are counted, none is kept */
@@ -240,12 +258,12 @@ postscriptGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreignt
 		baserel->tuples = DEFAULT_ROWS;
 
 	/* the rows the API returns, and those left after the local quals */
-	if (info->plan.id_expr != NULL)
+	if (info->plan.id_mode != PS_ID_NONE)
 	{
 		info->fetched = id_count(&info->plan);
 		sent = info->plan.pushed;
 	}
-	else if (remote && info->plan.param_names != NIL)
+	else if (remote && info->plan.params != NIL)
 		info->fetched = remote_rows(root, baserel, info, &info->plan, &sent);
 	else
 	{
@@ -263,10 +281,11 @@ postscriptGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreignt
 static double
 scan_requests(PsRelInfo *info, PsScanPlan *plan, double fetched)
 {
-	if (plan->id_expr != NULL)
+	if (plan->id_mode != PS_ID_NONE)
 		return id_count(plan);
 	if (!info->table->paginated)
 		return 1;
+	Assert(info->page_size >= 1);	/* page_size_estimate's bound, or observed */
 	return Max(1.0, ceil(fetched / info->page_size));
 }
 
@@ -372,7 +391,7 @@ postscriptGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntab
 										NIL, baserel->lateral_relids, NIL));
 
 	/* the same scan, sorted by the API */
-	sort = info->plan.id_expr ? NULL : ps_plan_sort(root, baserel, t, &pathkeys);
+	sort = info->plan.id_mode != PS_ID_NONE ? NULL : ps_plan_sort(root, baserel, t, &pathkeys);
 	if (sort != NULL)
 		add_path(baserel, (Path *)
 				 ps_create_foreignscan_path(root, baserel, baserel->rows,
@@ -391,9 +410,9 @@ postscriptGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntab
 						 list_concat_copy(baserel->baserestrictinfo, ppi->ppi_clauses),
 						 &plan);
 		if (list_length(plan.pushed) <= list_length(info->plan.pushed) &&
-			!(plan.id_expr != NULL && info->plan.id_expr == NULL))
+			!(plan.id_mode != PS_ID_NONE && info->plan.id_mode == PS_ID_NONE))
 			continue;
-		fetched = plan.id_expr ? id_count(&plan)
+		fetched = plan.id_mode != PS_ID_NONE ? id_count(&plan)
 			: baserel->tuples * clauselist_selectivity(root, plan.pushed, baserel->relid,
 													   JOIN_INNER, NULL);
 		scan_cost(baserel, scan_requests(info, &plan, fetched), fetched, &startup, &total);
@@ -412,15 +431,10 @@ postscriptGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntabl
 	PsRelInfo  *info = baserel->fdw_private;
 	PsScanPlan	plan;
 	Bitmapset  *attrs_used = bms_copy(info->attrs_used);
-	List	   *names = NIL;
-	List	   *types = NIL;
-	List	   *kinds = NIL;
-	List	   *exprs;
+	List	   *params = NIL;
+	List	   *exprs = NIL;
 	List	   *attrs = NIL;
-	ListCell   *lc,
-			   *lt,
-			   *la;
-	int			id_mode = 0;
+	ListCell   *lc;
 	int			limit = -1;
 	int			k;
 	const char *sort = "";
@@ -428,19 +442,19 @@ postscriptGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntabl
 	/* restrictions, and for a parameterized path its join clauses */
 	ps_plan_pushdown(root, baserel, info->table, scan_clauses, &plan);
 
-	foreach(lc, plan.param_names)
-		names = lappend(names, makeString(pstrdup(strVal(lfirst(lc)))));
-	forboth(lt, plan.param_types, la, plan.param_arrays)
+	/* each parameter as Nodes, its value in fdw_exprs (SP_PARAMS) */
+	foreach(lc, plan.params)
 	{
-		types = lappend(types, makeInteger((int) lfirst_oid(lt)));
-		kinds = lappend(kinds, makeInteger(lfirst_int(la)));
+		PsParam    *p = lfirst(lc);
+
+		params = lappend(params, list_make3(makeString(p->name),
+											makeInteger((int) p->type),
+											makeInteger((int) p->kind)));
+		exprs = lappend(exprs, p->expr);
 	}
-	exprs = list_copy(plan.param_exprs);
-	if (plan.id_expr)
-	{
-		id_mode = plan.id_is_array ? 2 : 1;
+	if (plan.id_mode != PS_ID_NONE)
 		exprs = lappend(exprs, plan.id_expr);
-	}
+	Assert(list_length(exprs) == list_length(params) + (plan.id_mode != PS_ID_NONE));
 	if (best_path->fdw_private != NIL)
 		sort = strVal(linitial(best_path->fdw_private));
 
@@ -467,15 +481,39 @@ postscriptGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntabl
 		limit = (int) Min(root->limit_tuples, (double) INT_MAX);
 
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs,
-							lappend(lappend(list_make5(names, types, kinds,
-													   makeString(pstrdup(sort)),
-													   makeInteger(id_mode)),
-											attrs),
-									makeInteger(limit)),
+							list_make5(params, makeString(pstrdup(sort)),
+									   makeInteger((int) plan.id_mode), attrs,
+									   makeInteger(limit)),
 							NIL, NIL, outer_plan);
 }
 
 /* ---------------------------------------------------------------- execution */
+
+/*
+ * The parameters of a plan (SP_PARAMS), each with its value's expression
+ * from fdw_exprs.
+ */
+static List *
+scan_params(List *private_params, List *exprs)
+{
+	List	   *params = NIL;
+	ListCell   *lc,
+			   *le;
+
+	Assert(list_length(exprs) >= list_length(private_params));
+	forboth(lc, private_params, le, exprs)
+	{
+		List	   *fields = lfirst(lc);
+		PsParam    *p = palloc0(sizeof(PsParam));
+
+		p->name = strVal(linitial(fields));
+		p->type = (Oid) intVal(lsecond(fields));
+		p->kind = (PsParamKind) intVal(lthird(fields));
+		p->expr = lfirst(le);
+		params = lappend(params, p);
+	}
+	return params;
+}
 
 static void
 postscriptBeginForeignScan(ForeignScanState *node, int eflags)
@@ -486,18 +524,19 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 	List	   *priv = fsplan->fdw_private;
 	List	   *exprs = fsplan->fdw_exprs;
 	ListCell   *lc;
-	int			nparams;
 
 	node->fdw_state = st;
 	st->table = ps_get_table(RelationGetRelid(node->ss.ss_currentRelation));
-	st->param_names = list_nth(priv, SP_PARAM_NAMES);
-	st->param_types = list_nth(priv, SP_PARAM_TYPES);
-	st->param_arrays = list_nth(priv, SP_PARAM_ARRAYS);
+	st->params = scan_params(list_nth(priv, SP_PARAMS), exprs);
 	st->sort = strVal(list_nth(priv, SP_SORT));
 	if (st->sort[0] == '\0')
 		st->sort = NULL;
-	st->id_mode = intVal(list_nth(priv, SP_ID_MODE));
+	st->id_mode = (PsIdMode) intVal(list_nth(priv, SP_ID_MODE));
+	Assert(list_length(exprs) == list_length(st->params) + (st->id_mode != PS_ID_NONE));
+	if (st->id_mode != PS_ID_NONE)
+		st->id_expr = llast(exprs);
 	st->limit_rows = intVal(list_nth(priv, SP_LIMIT));
+	Assert(st->limit_rows >= -1);
 	foreach(lc, (List *) list_nth(priv, SP_ATTRS_USED))
 		st->attrs_used = bms_add_member(st->attrs_used,
 										intVal(lfirst(lc)) - FirstLowInvalidHeapAttributeNumber);
@@ -508,12 +547,18 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 	st->conn = ps_get_connection(st->table->serverid, ps_scan_user(fsplan, estate));
 	st->reader = ps_row_reader(st->table, st->attrs_used);
 
-	nparams = list_length(st->param_names);
-	st->param_states = ExecInitExprList(list_truncate(list_copy(exprs), nparams),
-										(PlanState *) node);
-	if (st->id_mode)
-		st->id_state = ExecInitExpr((Expr *) list_nth(exprs, nparams), (PlanState *) node);
+	foreach(lc, st->params)
+	{
+		PsParam    *p = lfirst(lc);
 
+		p->state = ExecInitExpr(p->expr, (PlanState *) node);
+	}
+	if (st->id_mode != PS_ID_NONE)
+		st->id_state = ExecInitExpr(st->id_expr, (PlanState *) node);
+
+	st->params_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										   "postscript_fdw scan params",
+										   ALLOCSET_SMALL_SIZES);
 	st->page_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw page",
 										 ALLOCSET_DEFAULT_SIZES);
 	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw row",
@@ -522,86 +567,46 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 										  ALLOCSET_DEFAULT_SIZES);
 }
 
-/*
- * An id that names an object: "", "." and ".." would make {path}/{id} name
- * another endpoint.  No object has such an id, so they are no row.
- */
-static bool
-fetchable_id(Datum id)
+/* run time: the value of the expression, for the current outer row */
+static PsValueSource
+evaluated_value(PsParam *param, void *arg, Datum *value, bool *isnull, char **shown)
 {
-	return ps_valid_object_id(TextDatumGetCString(id));
+	*value = ExecEvalExpr(param->state, (ExprContext *) arg, isnull);
+	return PS_VALUE_DATUM;
 }
 
 /*
- * Evaluate the pushed-down values and build the query string.  Returns
- * false when a value rules out every row (a NULL), so no request is made.
+ * Evaluate the pushed-down values and build the query string, or the ids
+ * to fetch, in params_cxt, which the next rescan resets.  Returns false
+ * when a value rules out every row (a NULL), so no request is made.
  */
 static bool
 build_query(ForeignScanState *node, PsScanState *st)
 {
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	StringInfoData qs;
-	ListCell   *ln,
-			   *lt,
-			   *la,
-			   *ls;
-	bool		ok = true;
-	MemoryContext old = MemoryContextSwitchTo(econtext->ecxt_per_query_memory);
+	MemoryContext old = MemoryContextSwitchTo(st->params_cxt);
+	bool		ok;
 
-	initStringInfo(&qs);
-	forfour(ln, st->param_names, lt, st->param_types, la, st->param_arrays,
-			ls, st->param_states)
-	{
-		bool		isnull;
-		Datum		v = ExecEvalExpr((ExprState *) lfirst(ls), econtext, &isnull);
-
-		if (!ps_append_param(&qs, strVal(lfirst(ln)), v, isnull,
-							 (Oid) intVal(lfirst(lt)), intVal(lfirst(la))))
-			ok = false;
-	}
-	if (st->sort)
-		appendStringInfo(&qs, "%ssort=%s", qs.len ? "&" : "", st->sort);
-	st->query = qs.data;
-
-	st->nids = 0;
+	st->query = NULL;
+	st->ids = NIL;
 	st->next_id = 0;
-	if (st->id_mode)
+	if (st->id_mode != PS_ID_NONE)
 	{
 		bool		isnull;
 		Datum		v = ExecEvalExpr(st->id_state, econtext, &isnull);
 
-		if (isnull)
-			ok = false;
-		else if (st->id_mode == 1)
-		{
-			st->ids = palloc(sizeof(Datum));
-			st->ids[0] = v;
-			st->nids = fetchable_id(v) ? 1 : 0;
-		}
-		else
-		{
-			ArrayType  *arr = DatumGetArrayTypeP(v);
-			bool	   *nulls;
-			Datum	   *elems;
-			int			n,
-						k = 0;
+		Assert(st->params == NIL);
+		ok = !isnull;
+		if (ok)
+			st->ids = ps_fetchable_ids(v, st->id_mode);
+	}
+	else
+	{
+		StringInfoData qs;
 
-			deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-			st->ids = palloc(sizeof(Datum) * Max(n, 1));
-			for (int i = 0; i < n; i++)
-			{
-				bool		dup = false;
-
-				if (nulls[i] || !fetchable_id(elems[i]))
-					continue;
-				for (int j = 0; j < k && !dup; j++)
-					dup = DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
-																  st->ids[j], elems[i]));
-				if (!dup)
-					st->ids[k++] = elems[i];
-			}
-			st->nids = k;
-		}
+		initStringInfo(&qs);
+		ok = ps_deparse_query(&qs, st->params, evaluated_value, econtext, st->sort, NULL);
+		st->query = qs.data;
 	}
 	MemoryContextSwitchTo(old);
 	return ok;
@@ -613,22 +618,21 @@ request_path(PsScanState *st)
 {
 	PsTable    *t = st->table;
 
-	if (st->id_mode)
-		return psprintf("%s/%s", t->endpoint,
-						ps_url_encode(TextDatumGetCString(st->ids[st->next_id])));
-	if (t->paginated)
-		return psprintf("%s?%s%spage=%d", t->endpoint, st->query,
-						st->query[0] ? "&" : "", st->page);
-	if (st->query[0])
-		return psprintf("%s?%s", t->endpoint, st->query);
-	return pstrdup(t->endpoint);
+	if (st->id_mode != PS_ID_NONE)
+	{
+		Assert(st->next_id < list_length(st->ids));
+		return id_path(t, strVal(list_nth(st->ids, st->next_id)));
+	}
+	Assert(st->query != NULL);
+	Assert(!t->paginated || st->page >= 1);
+	return list_path(t, st->query, t->paginated ? psprintf("%d", st->page) : NULL);
 }
 
 /* a scanner for one response of this scan, in the current memory context */
 static PsPageScan *
 new_page(PsScanState *st)
 {
-	bool		one = st->id_mode || st->table->records_key == NULL;
+	bool		one = st->id_mode != PS_ID_NONE || st->table->records_key == NULL;
 
 	return ps_page_new(st->reader, one ? PS_SCAN_RECORD : PS_SCAN_LIST,
 					   st->table->records_key, st->conn->opts->max_json_depth);
@@ -708,6 +712,7 @@ fetch_next(PsScanState *st)
 	{
 		uint64		nrecords;
 
+		Assert(st->started);
 		if (st->done)
 			return false;
 		CHECK_FOR_INTERRUPTS();
@@ -715,9 +720,9 @@ fetch_next(PsScanState *st)
 		st->records = NULL;
 		old = MemoryContextSwitchTo(st->page_cxt);
 
-		if (st->id_mode)
+		if (st->id_mode != PS_ID_NONE)
 		{
-			if (st->next_id >= st->nids)
+			if (st->next_id >= list_length(st->ids))
 			{
 				st->done = true;
 				MemoryContextSwitchTo(old);
@@ -730,6 +735,8 @@ fetch_next(PsScanState *st)
 		}
 		else
 		{
+			/* not done: the last page known is not reached yet */
+			Assert(st->total_pages < 0 || st->page < st->total_pages);
 			st->page++;
 			path = request_path(st);
 			page_from_ahead(st, &res);
@@ -753,10 +760,10 @@ fetch_next(PsScanState *st)
 		nrecords = ps_scan_nrecords(st->records);
 		st->pages++;
 
-		if (st->id_mode || t->records_key == NULL)
+		if (st->id_mode != PS_ID_NONE || t->records_key == NULL)
 		{
 			/* the response is the record */
-			if (!st->id_mode)
+			if (st->id_mode == PS_ID_NONE)
 				st->done = true;
 		}
 		else
@@ -833,6 +840,9 @@ postscriptReScanForeignScan(ForeignScanState *node)
 	st->done = false;
 	st->records = NULL;
 	st->ahead = NULL;
+	st->query = NULL;
+	st->ids = NIL;
+	MemoryContextReset(st->params_cxt);
 	MemoryContextReset(st->page_cxt);
 	MemoryContextReset(st->ahead_cxt);
 }
@@ -842,6 +852,8 @@ postscriptEndForeignScan(ForeignScanState *node)
 {
 	PsScanState *st = node->fdw_state;
 
+	if (st && st->params_cxt)
+		MemoryContextDelete(st->params_cxt);
 	if (st && st->page_cxt)
 		MemoryContextDelete(st->page_cxt);
 	if (st && st->row_cxt)
@@ -867,46 +879,50 @@ explain_expr(ForeignScanState *node, ExplainState *es, Expr *e)
 	return deparse_expression((Node *) e, ctx, true, false);
 }
 
+/* EXPLAIN's arguments for shown_value */
+typedef struct ExplainArg
+{
+	ForeignScanState *node;
+	ExplainState *es;
+} ExplainArg;
+
+/* EXPLAIN: a constant's value, else the expression that gives it */
+static PsValueSource
+shown_value(PsParam *param, void *arg, Datum *value, bool *isnull, char **shown)
+{
+	ExplainArg *a = arg;
+
+	if (!IsA(param->expr, Const))
+	{
+		*shown = explain_expr(a->node, a->es, param->expr);
+		return PS_VALUE_SHOWN;
+	}
+	*value = ((Const *) param->expr)->constvalue;
+	*isnull = ((Const *) param->expr)->constisnull;
+	return PS_VALUE_DATUM;
+}
+
 /* id lookups: the GET of each id known at plan time */
 static char *
-explain_id_requests(ForeignScanState *node, ExplainState *es, PsScanState *st, Expr *e)
+explain_id_requests(ForeignScanState *node, ExplainState *es, PsScanState *st)
 {
+	Expr	   *e = st->id_expr;
 	StringInfoData buf;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *seen = NIL;
+	ListCell   *lc;
 
+	Assert(st->id_mode != PS_ID_NONE);
 	initStringInfo(&buf);
 	if (!IsA(e, Const))
 	{
 		appendStringInfo(&buf, "GET %s/{id} for id %s %s", st->table->endpoint,
-						 st->id_mode == 2 ? "in" : "=", explain_expr(node, es, e));
+						 st->id_mode == PS_ID_ARRAY ? "in" : "=", explain_expr(node, es, e));
 		return buf.data;
 	}
 	if (((Const *) e)->constisnull)
 		return "none (the id is NULL)";
-	if (st->id_mode == 1)
-	{
-		elems = &((Const *) e)->constvalue;
-		nulls = &((Const *) e)->constisnull;
-		n = 1;
-	}
-	else
-		deconstruct_array(DatumGetArrayTypeP(((Const *) e)->constvalue), TEXTOID, -1,
-						  false, TYPALIGN_INT, &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		char	   *id;
-
-		if (nulls[i] || !fetchable_id(elems[i]))
-			continue;
-		id = ps_url_encode(TextDatumGetCString(elems[i]));
-		if (list_member(seen, makeString(id)))
-			continue;
-		seen = lappend(seen, makeString(id));
-		appendStringInfo(&buf, "%sGET %s/%s", buf.len ? "; " : "", st->table->endpoint, id);
-	}
+	foreach(lc, ps_fetchable_ids(((Const *) e)->constvalue, st->id_mode))
+		appendStringInfo(&buf, "%sGET %s", buf.len ? "; " : "",
+						 id_path(st->table, strVal(lfirst(lc))));
 	return buf.len ? buf.data : "none (no id names an object)";
 }
 
@@ -914,35 +930,16 @@ explain_id_requests(ForeignScanState *node, ExplainState *es, PsScanState *st, E
 static char *
 explain_request(ForeignScanState *node, ExplainState *es, PsScanState *st)
 {
-	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	ExplainArg	arg = {node, es};
 	StringInfoData qs;
-	ListCell   *ln,
-			   *lt,
-			   *la,
-			   *le;
 
-	if (st->id_mode)
-		return explain_id_requests(node, es, st,
-								   list_nth(fsplan->fdw_exprs, list_length(st->param_names)));
+	if (st->id_mode != PS_ID_NONE)
+		return explain_id_requests(node, es, st);
 	initStringInfo(&qs);
-	forfour(ln, st->param_names, lt, st->param_types, la, st->param_arrays,
-			le, fsplan->fdw_exprs)
-	{
-		Expr	   *e = lfirst(le);
-
-		if (!IsA(e, Const))
-			appendStringInfo(&qs, "%s%s=%s", qs.len ? "&" : "", strVal(lfirst(ln)),
-							 explain_expr(node, es, e));
-		else if (!ps_append_param(&qs, strVal(lfirst(ln)), ((Const *) e)->constvalue,
-								  ((Const *) e)->constisnull, (Oid) intVal(lfirst(lt)),
-								  intVal(lfirst(la))))
-			return "none (a pushed value is NULL)";
-	}
-	if (st->sort)
-		appendStringInfo(&qs, "%ssort=%s", qs.len ? "&" : "", st->sort);
-	if (st->table->paginated)
-		appendStringInfo(&qs, "%spage=1..", qs.len ? "&" : "");
-	return psprintf("GET %s%s%s", st->table->endpoint, qs.len ? "?" : "", qs.data);
+	if (!ps_deparse_query(&qs, st->params, shown_value, &arg, st->sort, NULL))
+		return "none (a pushed value is NULL)";
+	return psprintf("GET %s",
+					list_path(st->table, qs.data, st->table->paginated ? "1.." : NULL));
 }
 
 static void

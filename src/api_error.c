@@ -40,10 +40,15 @@ ps_describe_request(const char *method, const char *path)
 	return psprintf("%s %s", method, path);
 }
 
-/* the error context of every API request; use inside ereport() */
+/*
+ * The error context of every API request, for use inside ereport();
+ * server_name NULL where the server is not known (a body's JSON errors).
+ */
 int
 ps_request_errcontext(const char *server_name, const char *method, const char *path)
 {
+	if (server_name == NULL)
+		return errcontext("postscript_fdw request %s", ps_describe_request(method, path));
 	return errcontext("postscript_fdw request %s on server \"%s\"",
 					  ps_describe_request(method, path), server_name);
 }

@@ -176,29 +176,34 @@ like_contains_literal(const char *pat)
 
 static void
 add_filter(PsScanPlan *plan, RestrictInfo *ri, const char *field, const char *suffix,
-		   Expr *value, int kind)
+		   Expr *value, PsParamKind kind)
 {
 	char	   *name = psprintf("%s__%s", field, suffix);
+	PsParam    *p;
 	ListCell   *lc;
 
 	/* one clause per parameter: a second one stays local only */
-	foreach(lc, plan->param_names)
-		if (strcmp(strVal(lfirst(lc)), name) == 0)
+	foreach(lc, plan->params)
+		if (strcmp(((PsParam *) lfirst(lc))->name, name) == 0)
 			return;
-	plan->param_names = lappend(plan->param_names, makeString(name));
-	plan->param_types = lappend_oid(plan->param_types, exprType((Node *) value));
-	plan->param_arrays = lappend_int(plan->param_arrays, kind);
-	plan->param_exprs = lappend(plan->param_exprs, value);
+	p = palloc0(sizeof(PsParam));
+	p->name = name;
+	p->type = exprType((Node *) value);
+	p->kind = kind;
+	p->expr = value;
+	p->clause = ri;
+	plan->params = lappend(plan->params, p);
 	plan->pushed = lappend(plan->pushed, ri);
 }
 
 static void
-set_id(PsScanPlan *plan, RestrictInfo *ri, Expr *value, bool is_array)
+set_id(PsScanPlan *plan, RestrictInfo *ri, Expr *value, PsIdMode mode)
 {
-	if (plan->id_expr != NULL)
+	Assert(mode != PS_ID_NONE);
+	if (plan->id_mode != PS_ID_NONE)
 		return;
+	plan->id_mode = mode;
 	plan->id_expr = value;
-	plan->id_is_array = is_array;
 	plan->id_clause = ri;
 }
 
@@ -245,7 +250,7 @@ classify_opexpr(RelOptInfo *baserel, PsTable *t, RestrictInfo *ri, OpExpr *op,
 	if (kind == 0)
 		return;
 	if (kind == PS_OP_EQ && (col->def->flags & PS_COL_ID) && apitype == TEXTOID)
-		set_id(plan, ri, (Expr *) value, false);
+		set_id(plan, ri, (Expr *) value, PS_ID_ONE);
 	else if (col->def->filter_ops & kind)
 		add_filter(plan, ri, col->def->field, suffix, (Expr *) value, PS_PARAM_SCALAR);
 }
@@ -273,7 +278,7 @@ classify_saop(RelOptInfo *baserel, PsTable *t, RestrictInfo *ri,
 		operator_kind(sa->opno, apitype, elemtype, &suffix) != PS_OP_EQ)
 		return;
 	if ((col->def->flags & PS_COL_ID) && apitype == TEXTOID)
-		set_id(plan, ri, (Expr *) value, true);
+		set_id(plan, ri, (Expr *) value, PS_ID_ARRAY);
 	else if (col->def->filter_ops & PS_OP_IN)
 		add_filter(plan, ri, col->def->field, "in", (Expr *) value, PS_PARAM_ARRAY);
 }
@@ -304,14 +309,14 @@ ps_plan_pushdown(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 			classify_saop(baserel, t, ri, (ScalarArrayOpExpr *) ri->clause, plan);
 	}
 	/* the object endpoint takes no filters: they stay local */
-	if (plan->id_expr != NULL)
+	if (plan->id_mode != PS_ID_NONE)
 	{
-		plan->param_names = NIL;
-		plan->param_types = NIL;
-		plan->param_arrays = NIL;
-		plan->param_exprs = NIL;
+		plan->params = NIL;
 		plan->pushed = list_make1(plan->id_clause);
 	}
+	Assert((plan->id_mode != PS_ID_NONE) == (plan->id_expr != NULL));
+	Assert(plan->id_mode != PS_ID_NONE ||
+		   list_length(plan->pushed) == list_length(plan->params));
 }
 
 /* Would this join clause become a filter (or an id lookup) of the scan? */
@@ -512,6 +517,7 @@ ps_append_param(StringInfo qs, const char *name, Datum value, bool isnull,
 {
 	char	   *s;
 
+	Assert(kind == PS_PARAM_SCALAR || kind == PS_PARAM_ARRAY || kind == PS_PARAM_LIKE);
 	if (isnull)
 		return false;
 	if (kind == PS_PARAM_ARRAY)
@@ -563,4 +569,91 @@ ps_append_param(StringInfo qs, const char *name, Datum value, bool isnull,
 	if (s != NULL)
 		appendStringInfo(qs, "%s%s=%s", qs->len ? "&" : "", name, ps_url_encode(s));
 	return true;
+}
+
+/*
+ * The query string of a list scan, without its page: every filter with the
+ * value value_of gives it (at plan time, run time or for EXPLAIN), then the
+ * sort (NULL: none).  Returns false when a value rules out every row (a
+ * NULL): then no request is needed, and qs is not complete.  When sent is
+ * not NULL, the clauses of the filters the query applies are appended to
+ * *sent (a filter whose value is unknown or that the API cannot take
+ * exactly is not sent).
+ */
+bool
+ps_deparse_query(StringInfo qs, List *params, PsParamValueFn value_of, void *arg,
+				 const char *sort, List **sent)
+{
+	ListCell   *lc;
+
+	foreach(lc, params)
+	{
+		PsParam    *p = lfirst(lc);
+		Datum		value;
+		bool		isnull;
+		char	   *shown;
+		int			len = qs->len;
+
+		switch (value_of(p, arg, &value, &isnull, &shown))
+		{
+			case PS_VALUE_DATUM:
+				if (!ps_append_param(qs, p->name, value, isnull, p->type, p->kind))
+					return false;
+				break;
+			case PS_VALUE_SHOWN:
+				appendStringInfo(qs, "%s%s=%s", qs->len ? "&" : "", p->name, shown);
+				break;
+			case PS_VALUE_UNKNOWN:
+				break;
+		}
+		if (sent != NULL && qs->len > len)
+		{
+			Assert(p->clause != NULL);
+			*sent = lappend(*sent, p->clause);
+		}
+	}
+	if (sort != NULL)
+		appendStringInfo(qs, "%ssort=%s", qs->len ? "&" : "", sort);
+	return true;
+}
+
+/*
+ * The ids (String) an id lookup fetches for the value of its id expression
+ * (not NULL): each one that names an object, once, in the order given.  "",
+ * "." and ".." would make {path}/{id} name another endpoint; no object has
+ * such an id, so they are no row.
+ */
+List *
+ps_fetchable_ids(Datum value, PsIdMode mode)
+{
+	List	   *ids = NIL;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	Assert(mode == PS_ID_ONE || mode == PS_ID_ARRAY);
+	if (mode == PS_ID_ONE)
+	{
+		elems = &value;
+		nulls = NULL;
+		n = 1;
+	}
+	else
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(value);
+
+		Assert(ARR_ELEMTYPE(arr) == TEXTOID);
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		String	   *id;
+
+		if (nulls != NULL && nulls[i])
+			continue;
+		id = makeString(TextDatumGetCString(elems[i]));
+		if (ps_valid_object_id(strVal(id)) && !list_member(ids, id))
+			ids = lappend(ids, id);
+	}
+	return ids;
 }

@@ -156,7 +156,6 @@ static void
 report_transport_error(PsConn *conn, const char *method, const char *path,
 					   CURLcode rc, Transfer *tr)
 {
-	char	   *req = ps_describe_request(method, path);
 	int			code;
 	const char *msg;
 	const char *hint = NULL;
@@ -167,12 +166,12 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 				 errmsg("Postscript response exceeds max_response_size (%lld bytes)",
 						(long long) tr->max_bytes),
 				 errhint("Raise the server's max_response_size option if the response is legitimate."),
-				 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
+				 ps_request_errcontext(conn->server_name, method, path)));
 	if (tr->oom || rc == CURLE_OUT_OF_MEMORY)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory while receiving a Postscript response"),
-				 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
+				 ps_request_errcontext(conn->server_name, method, path)));
 
 	switch (rc)
 	{
@@ -211,7 +210,7 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 			 errmsg("%s", msg),
 			 errdetail("%s", tr->errbuf[0] ? tr->errbuf : curl_easy_strerror(rc)),
 			 hint ? errhint("%s", hint) : 0,
-			 errcontext("postscript_fdw request %s on server \"%s\"", req, conn->server_name)));
+			 ps_request_errcontext(conn->server_name, method, path)));
 }
 
 /* ---------------------------------------------------------------- one attempt */

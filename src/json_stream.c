@@ -46,14 +46,6 @@ ps_page_new(PsRowReader *reader, PsScanMode mode, const char *records_key, int m
 	return scan;
 }
 
-/* errcontext with the request, never a secret: method and path only */
-static int
-request_context(const char *method, const char *path)
-{
-	return errcontext("postscript_fdw request %s %.200s%s", method, path,
-					  strlen(path) > 200 ? "..." : "");
-}
-
 /* a body that is not one JSON value: what is wrong (NULL: it ended early) */
 static void
 json_error(const char *what, int64 len, const char *method, const char *path)
@@ -64,7 +56,7 @@ json_error(const char *what, int64 len, const char *method, const char *path)
 			 errdetail("%s (%lld bytes received).",
 					   what ? what : "The response ended in the middle of a JSON value",
 					   (long long) len),
-			 request_context(method, path)));
+			 ps_request_errcontext(NULL, method, path)));
 }
 
 void
@@ -77,7 +69,7 @@ ps_page_finish(PsPageScan *scan, int64 received, const char *method, const char 
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory while reading a Postscript response"),
 				 errdetail("%lld bytes received.", (long long) received),
-				 request_context(method, path)));
+				 ps_request_errcontext(NULL, method, path)));
 	if (err != PS_SCAN_OK)
 		json_error(err == PS_SCAN_INCOMPLETE ? NULL : ps_scan_error_desc(err),
 				   received, method, path);
@@ -98,7 +90,7 @@ ps_page_check_list(PsPageScan *scan, const char *relname, const char *records_ke
 					: "Postscript response for foreign table \"%s\" has a \"%s\" that is not an array",
 					relname, records_key),
 			 errhint("Check the table's endpoint and records_key options."),
-			 request_context("GET", path)));
+			 ps_request_errcontext(NULL, "GET", path)));
 }
 
 /* ---------------------------------------------------------------- json-c */

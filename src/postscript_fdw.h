@@ -465,18 +465,50 @@ typedef enum PsParamKind
 	PS_PARAM_LIKE = 2			/* a LIKE pattern; sent if it is '%literal%' */
 } PsParamKind;
 
+/* an id lookup: GET {path}/{id} per id instead of the list endpoint */
+typedef enum PsIdMode
+{
+	PS_ID_NONE = 0,				/* a list scan */
+	PS_ID_ONE,					/* id = value */
+	PS_ID_ARRAY					/* id = ANY (array of text) */
+} PsIdMode;
+
+/* one filter the API applies: name=value in the query string */
+typedef struct PsParam
+{
+	char	   *name;			/* "email__eq", ... */
+	Oid			type;			/* the value's type */
+	PsParamKind kind;
+	Expr	   *expr;			/* the value, known when the scan starts */
+	RestrictInfo *clause;		/* planning: the clause it comes from */
+	struct ExprState *state;	/* execution: expr, ready to evaluate */
+} PsParam;
+
 /* what a scan asks of the API, decided at plan time */
 typedef struct PsScanPlan
 {
-	List	   *param_names;	/* String: "email__eq", ... */
-	List	   *param_types;	/* OID: the value's type */
-	List	   *param_arrays;	/* int: PsParamKind */
-	List	   *param_exprs;	/* Expr: the values, evaluated per scan */
-	Expr	   *id_expr;		/* id = x / id = ANY(x): GET {path}/{id} */
-	bool		id_is_array;
+	List	   *params;			/* PsParam: the filters */
+	PsIdMode	id_mode;		/* not PS_ID_NONE: an id lookup, no filter */
+	Expr	   *id_expr;		/* the id(s), evaluated per scan */
 	RestrictInfo *id_clause;	/* the clause id_expr comes from */
 	List	   *pushed;			/* RestrictInfos sent to the API */
 } PsScanPlan;
+
+/*
+ * How a caller of ps_deparse_query obtains a parameter's value: sets
+ * *value and *isnull (PS_VALUE_DATUM), or sets *shown to text that stands
+ * for a value known only later (PS_VALUE_SHOWN, for EXPLAIN), or leaves the
+ * parameter out of the query (PS_VALUE_UNKNOWN, a plan-time estimate).
+ */
+typedef enum PsValueSource
+{
+	PS_VALUE_DATUM,
+	PS_VALUE_SHOWN,
+	PS_VALUE_UNKNOWN
+} PsValueSource;
+
+typedef PsValueSource (*PsParamValueFn) (PsParam *param, void *arg, Datum *value,
+										 bool *isnull, char **shown);
 
 extern void ps_plan_pushdown(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 							 List *conds, PsScanPlan *plan);
@@ -487,6 +519,9 @@ extern char *ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 extern char *ps_format_value(Datum value, Oid typid);
 extern bool ps_append_param(StringInfo qs, const char *name, Datum value,
 							bool isnull, Oid typid, int kind);
+extern bool ps_deparse_query(StringInfo qs, List *params, PsParamValueFn value_of,
+							 void *arg, const char *sort, List **sent);
+extern List *ps_fetchable_ids(Datum value, PsIdMode mode);
 
 /* ----------------------------------------------------------------
  * modify.c -- INSERT and UPDATE
