@@ -145,7 +145,7 @@ typedef struct PsOption
 static const PsOption ps_options[] = {
 	{.name = "api_url", IN_SERVER(api_url), .kind = OPT_URL,
 		.dflt = "https://api.postscript.io",
-	.doc = "Base URL: requests go to `api_url` + `/api/v2/…`. Must be `https://` except for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`); no user, query or fragment."},
+	.doc = "base URL: requests go to `api_url` + `/api/v2/…`; `https://` except for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`); no user, query or fragment"},
 	{.name = "connect_timeout", IN_SERVER(connect_timeout_ms), .kind = OPT_SECONDS,
 		.min = 0.001, .max = 3600, .dflt = "10",
 	.doc = "time to establish a connection"},
