@@ -8,10 +8,10 @@
  * type and unit it is stored), its bounds, its default (text, parsed like a
  * user's value), the field it is stored in, and one line for the README.
  * One function parses a value, for the validator and for the lookups alike;
- * one loop applies a list of options to the structs they are stored in:
- * a server's defaults, then its options, then a table's (which override
- * the server's where both may set one), as postgres_fdw's
- * apply_server_options() and apply_table_options() do.
+ * one loop applies a list of options to the structs they are stored in,
+ * the defaults filling what was not given: a server's options, then a
+ * table's (which override the server's where both may set one), as
+ * postgres_fdw's apply_server_options() and apply_table_options() do.
  * postscript_fdw_options() shows the declarations to SQL: the README's
  * option tables are made from it (scripts/checks/options_documented.sh).
  *
@@ -743,12 +743,17 @@ apply_options(List *options, int cat, void *const home[CAT_COUNT])
 	return given;
 }
 
-/* the defaults of the options that live in catalog cat's struct, dest */
+/*
+ * The defaults of the options that live in catalog cat's struct, dest,
+ * except those given (bits as apply_options returns them): as if set
+ * before the options were applied.
+ */
 static void
-apply_defaults(int cat, void *dest)
+apply_defaults(int cat, void *dest, uint64 given)
 {
 	for (int i = 0; i < lengthof(ps_options); i++)
-		if (ps_options[i].home == cat && ps_options[i].dflt != NULL)
+		if (ps_options[i].home == cat && ps_options[i].dflt != NULL &&
+			!(given & (UINT64CONST(1) << i)))
 			parse_value(&ps_options[i], default_elem(&ps_options[i]),
 						(char *) dest + ps_options[i].offset);
 }
@@ -759,8 +764,7 @@ ps_get_server_options(ForeignServer *server)
 	PsServerOptions *o = palloc0(sizeof(PsServerOptions));
 	void	   *home[CAT_COUNT] = {[CAT_SERVER] = o};
 
-	apply_defaults(CAT_SERVER, o);
-	apply_options(server->options, CAT_SERVER, home);
+	apply_defaults(CAT_SERVER, o, apply_options(server->options, CAT_SERVER, home));
 	return o;
 }
 
@@ -770,8 +774,7 @@ ps_get_user_options(UserMapping *um)
 	PsUserOptions *o = palloc0(sizeof(PsUserOptions));
 	void	   *home[CAT_COUNT] = {[CAT_USER_MAPPING] = o};
 
-	apply_defaults(CAT_USER_MAPPING, o);
-	apply_options(um->options, CAT_USER_MAPPING, home);
+	apply_defaults(CAT_USER_MAPPING, o, apply_options(um->options, CAT_USER_MAPPING, home));
 	return o;
 }
 
@@ -825,8 +828,8 @@ ps_get_table(Oid relid)
 
 	home[CAT_SERVER] = t->sopts;
 	home[CAT_TABLE] = t;
-	apply_defaults(CAT_TABLE, t);
 	given = apply_options(ft->options, CAT_TABLE, home);
+	apply_defaults(CAT_TABLE, t, given);
 	if (t->res == NULL)
 		t->res = ps_resource_by_name(t->relname);
 	if (t->res == NULL)
@@ -855,8 +858,9 @@ ps_get_table(Oid relid)
 		col->typid = att->atttypid;
 		col->typmod = att->atttypmod;
 
-		apply_defaults(CAT_COLUMN, col);
-		apply_options(GetForeignColumnOptions(relid, att->attnum), CAT_COLUMN, colhome);
+		apply_defaults(CAT_COLUMN, col,
+					   apply_options(GetForeignColumnOptions(relid, att->attnum),
+									 CAT_COLUMN, colhome));
 		if (col->field == NULL)
 		{
 			const PsColumnDef *d = ps_column_by_name(t->res, col->name);
