@@ -8,10 +8,10 @@
  * type and unit it is stored), its bounds, its default (text, parsed like a
  * user's value), the field it is stored in, and one line for the README.
  * One function parses a value, for the validator and for the lookups alike;
- * one loop applies a list of options to the structs they are stored in,
- * the defaults filling what was not given: a server's options, then a
- * table's (which override the server's where both may set one), as
- * postgres_fdw's apply_server_options() and apply_table_options() do.
+ * one loop applies a list of options to the structs they are stored in:
+ * over the defaults a server's options, then a table's (which override the
+ * server's where both may set one), as postgres_fdw's
+ * apply_server_options() and apply_table_options() do.
  * postscript_fdw_options() shows the declarations to SQL: the README's
  * option tables are made from it (scripts/checks/options_documented.sh).
  *
@@ -51,8 +51,9 @@
 typedef enum PsOptKind
 {
 	OPT_STRING,					/* non-empty text: char * */
-	OPT_URL,					/* http(s) URL: char *, no trailing slash; only
-								 * a superuser may set one that no
+	OPT_URL,					/* http(s) URL: char *, no trailing slash;
+								 * checked by the validator (check_url), and
+								 * only a superuser may set one that no
 								 * postscript_fdw server has yet */
 	OPT_BOOL,					/* bool */
 	OPT_INT,					/* integer in [min, max]: int */
@@ -430,7 +431,8 @@ invalid_number(const PsOption *opt, const char *value)
 
 /*
  * Check the value of def, an option of kind opt, as its kind says: the same
- * check for a user's value and for the default.  When field is not NULL,
+ * check for a user's value and for the default (a URL's is the validator's
+ * alone).  When field is not NULL,
  * store the value there, in the field's type and unit.  Returns the number
  * a numeric kind holds (0 for others).
  */
@@ -451,7 +453,7 @@ parse_value(const PsOption *opt, DefElem *def, void *field)
 				*(char **) field = pstrdup(value);
 			break;
 		case OPT_URL:
-			check_url(opt->name, value);
+			/* what a URL may be is the validator's: check_url() */
 			if (field)
 			{
 				char	   *url = pstrdup(value);
@@ -616,13 +618,21 @@ postscript_fdw_validator(PG_FUNCTION_ARGS)
 					 errhint("Valid options on %s are: %s.",
 							 context_name(cat), valid_options(cat))));
 		}
-		if (opt->kind == OPT_URL && !superuser() &&
-			!url_in_use(opt->name, defGetString(def), fcinfo->flinfo->fn_oid))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("only a superuser may set option \"%s\"", opt->name),
-					 errdetail("The API URL decides which host the database server connects to."),
-					 errhint("A non-superuser may use only a URL that a superuser already set on a postscript_fdw server.")));
+		/*
+		 * Where the database server connects to is checked when it is set,
+		 * as is who may set it, not each time a server's options are read.
+		 */
+		if (opt->kind == OPT_URL)
+		{
+			if (!superuser() &&
+				!url_in_use(opt->name, defGetString(def), fcinfo->flinfo->fn_oid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only a superuser may set option \"%s\"", opt->name),
+						 errdetail("The API URL decides which host the database server connects to."),
+						 errhint("A non-superuser may use only a URL that a superuser already set on a postscript_fdw server.")));
+			check_url(opt->name, defGetString(def));
+		}
 		d = parse_value(opt, def, NULL);
 		/* a page is held while it is read: its cap bounds a backend's memory */
 		if (opt->superuser_above_default && !superuser() &&
@@ -719,9 +729,9 @@ postscript_fdw_options(PG_FUNCTION_ARGS)
 /*
  * Store the options of a list given on catalog cat in the structs they
  * live in: home[c] is the struct of the options whose home is catalog c.
- * The values are checked again (the catalog may hold what an older
- * validator let through).  Returns the options given, bit i for
- * ps_options[i].
+ * parse_value() checks the values again as it stores them (the catalog
+ * may hold what an older validator let through).  Returns the options
+ * given, bit i for ps_options[i].
  */
 static uint64
 apply_options(List *options, int cat, void *const home[CAT_COUNT])
@@ -744,27 +754,44 @@ apply_options(List *options, int cat, void *const home[CAT_COUNT])
 }
 
 /*
- * The defaults of the options that live in catalog cat's struct, dest,
- * except those given (bits as apply_options returns them): as if set
- * before the options were applied.
+ * The declared defaults: a PsServerOptions as if no option were given.
+ * Only options stored there have one written as a value (the others' come
+ * from the resource or the column, or there is none).  Parsed once per
+ * backend, into TopMemoryContext, and never changed after.
  */
-static void
-apply_defaults(int cat, void *dest, uint64 given)
+static const PsServerOptions *
+server_defaults(void)
 {
-	for (int i = 0; i < lengthof(ps_options); i++)
-		if (ps_options[i].home == cat && ps_options[i].dflt != NULL &&
-			!(given & (UINT64CONST(1) << i)))
-			parse_value(&ps_options[i], default_elem(&ps_options[i]),
-						(char *) dest + ps_options[i].offset);
+	static PsServerOptions *defaults = NULL;
+
+	if (defaults == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		PsServerOptions *d = palloc0(sizeof(PsServerOptions));
+
+		for (int i = 0; i < lengthof(ps_options); i++)
+		{
+			const PsOption *opt = &ps_options[i];
+
+			if (opt->dflt == NULL)
+				continue;
+			Assert(opt->home == CAT_SERVER);
+			parse_value(opt, default_elem(opt), (char *) d + opt->offset);
+		}
+		MemoryContextSwitchTo(old);
+		defaults = d;
+	}
+	return defaults;
 }
 
 PsServerOptions *
 ps_get_server_options(ForeignServer *server)
 {
-	PsServerOptions *o = palloc0(sizeof(PsServerOptions));
+	PsServerOptions *o = palloc(sizeof(PsServerOptions));
 	void	   *home[CAT_COUNT] = {[CAT_SERVER] = o};
 
-	apply_defaults(CAT_SERVER, o, apply_options(server->options, CAT_SERVER, home));
+	*o = *server_defaults();
+	apply_options(server->options, CAT_SERVER, home);
 	return o;
 }
 
@@ -774,7 +801,7 @@ ps_get_user_options(UserMapping *um)
 	PsUserOptions *o = palloc0(sizeof(PsUserOptions));
 	void	   *home[CAT_COUNT] = {[CAT_USER_MAPPING] = o};
 
-	apply_defaults(CAT_USER_MAPPING, o, apply_options(um->options, CAT_USER_MAPPING, home));
+	apply_options(um->options, CAT_USER_MAPPING, home);
 	return o;
 }
 
@@ -829,7 +856,6 @@ ps_get_table(Oid relid)
 	home[CAT_SERVER] = t->sopts;
 	home[CAT_TABLE] = t;
 	given = apply_options(ft->options, CAT_TABLE, home);
-	apply_defaults(CAT_TABLE, t, given);
 	if (t->res == NULL)
 		t->res = ps_resource_by_name(t->relname);
 	if (t->res == NULL)
@@ -858,9 +884,7 @@ ps_get_table(Oid relid)
 		col->typid = att->atttypid;
 		col->typmod = att->atttypmod;
 
-		apply_defaults(CAT_COLUMN, col,
-					   apply_options(GetForeignColumnOptions(relid, att->attnum),
-									 CAT_COLUMN, colhome));
+		apply_options(GetForeignColumnOptions(relid, att->attnum), CAT_COLUMN, colhome);
 		if (col->field == NULL)
 		{
 			const PsColumnDef *d = ps_column_by_name(t->res, col->name);
