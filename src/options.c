@@ -144,91 +144,147 @@ typedef struct PsOption
  * In this order in the hints that list the options valid on an object.
  */
 static const PsOption ps_options[] = {
-	{.name = "api_url", IN_SERVER(api_url), .kind = OPT_URL,
+	{
+		.name = "api_url", IN_SERVER(api_url), .kind = OPT_URL,
 		.dflt = "https://api.postscript.io",
-	.doc = "base URL: requests go to `api_url` + `/api/v2/…`; `https://` except for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`); no user, query or fragment"},
-	{.name = "connect_timeout", IN_SERVER(connect_timeout_ms), .kind = OPT_SECONDS,
+		.doc = "base URL: requests go to `api_url` + `/api/v2/…`; `https://` except for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`); no user, query or fragment"
+	},
+	{
+		.name = "connect_timeout", IN_SERVER(connect_timeout_ms), .kind = OPT_SECONDS,
 		.min = 0.001, .max = 3600, .dflt = "10",
-	.doc = "time to establish a connection"},
-	{.name = "request_timeout", IN_SERVER(request_timeout_ms), .kind = OPT_SECONDS,
+		.doc = "time to establish a connection"
+	},
+	{
+		.name = "request_timeout", IN_SERVER(request_timeout_ms), .kind = OPT_SECONDS,
 		.min = 0.001, .max = 86400, .dflt = "60",
-	.doc = "time one whole request may take"},
-	{.name = "low_speed_time", IN_SERVER(low_speed_time_s), .kind = OPT_INT,
+		.doc = "time one whole request may take"
+	},
+	{
+		.name = "low_speed_time", IN_SERVER(low_speed_time_s), .kind = OPT_INT,
 		.min = 1, .max = 3600, .dflt = "30",
-	.doc = "seconds a response may stall (under 1 byte/s) before it is cut off"},
-	{.name = "max_retries", IN_SERVER(max_retries), .kind = OPT_INT,
+		.doc = "seconds a response may stall (under 1 byte/s) before it is cut off"
+	},
+	{
+		.name = "max_retries", IN_SERVER(max_retries), .kind = OPT_INT,
 		.min = 0, .max = 100, .dflt = "5",
-	.doc = "retries of one request (429, 502/503/504, connection failures)"},
-	{.name = "max_retry_wait", IN_SERVER(max_retry_wait_ms), .kind = OPT_SECONDS,
+		.doc = "retries of one request (429, 502/503/504, connection failures)"
+	},
+	{
+		.name = "max_retry_wait", IN_SERVER(max_retry_wait_ms), .kind = OPT_SECONDS,
 		.min = 0, .max = 3600, .dflt = "60",
-	.doc = "cap on the total time one request spends waiting between retries"},
-	{.name = "rate_limit", IN_SERVER(rate_limit), .kind = OPT_REAL,
+		.doc = "cap on the total time one request spends waiting between retries"
+	},
+	{
+		.name = "rate_limit", IN_SERVER(rate_limit), .kind = OPT_REAL,
 		.min = 0, .max = 10000, .dflt = "15",
-	.doc = "requests per second this client allows itself per API token: never more than that in any one-second window (`0` = no client-side limit)"},
-	{.name = "rate_burst", IN_SERVER(rate_burst), .kind = OPT_INT,
+		.doc = "requests per second this client allows itself per API token: never more than that in any one-second window (`0` = no client-side limit)"
+	},
+	{
+		.name = "rate_burst", IN_SERVER(rate_burst), .kind = OPT_INT,
 		.min = 1, .max = 10000, .dflt = "5",
-	.doc = "requests that may go out at once; the rest of a window is spread at `rate_limit`/s"},
-	{.name = "max_concurrency", IN_SERVER(max_concurrency), .kind = OPT_INT,
+		.doc = "requests that may go out at once; the rest of a window is spread at `rate_limit`/s"
+	},
+	{
+		.name = "max_concurrency", IN_SERVER(max_concurrency), .kind = OPT_INT,
 		.min = 1, .max = 64, .dflt = "4",
-	.doc = "pages of one scan in flight at the same time"},
-	{.name = "shared_rate_limit", IN_SERVER(shared_rate_limit), .kind = OPT_BOOL,
+		.doc = "pages of one scan in flight at the same time"
+	},
+	{
+		.name = "shared_rate_limit", IN_SERVER(shared_rate_limit), .kind = OPT_BOOL,
 		.dflt = "true",
-	.doc = "share one rate-limit state per credential between all backends (needs `shared_preload_libraries = 'postscript_fdw'`; otherwise each backend has its own)"},
-	{.name = "max_response_size", IN_SERVER(max_response_bytes), .kind = OPT_BYTES,
+		.doc = "share one rate-limit state per credential between all backends (needs `shared_preload_libraries = 'postscript_fdw'`; otherwise each backend has its own)"
+	},
+	{
+		.name = "max_response_size", IN_SERVER(max_response_bytes), .kind = OPT_BYTES,
 		.min = 1024, .max = 1073741823, .dflt = "67108864",
 		.superuser_above_default = true,
-	.doc = "a larger response is an error, not an out-of-memory; what a scan holds in memory grows with it"},
-	{.name = "max_json_depth", IN_SERVER(max_json_depth), .kind = OPT_INT,
+		.doc = "a larger response is an error, not an out-of-memory; what a scan holds in memory grows with it"
+	},
+	{
+		.name = "max_json_depth", IN_SERVER(max_json_depth), .kind = OPT_INT,
 		.min = 2, .max = 10000, .dflt = "64",
-	.doc = "deepest JSON nesting accepted"},
-	{.name = "page_size_estimate", IN_SERVER(page_size_estimate), .kind = OPT_INT,
+		.doc = "deepest JSON nesting accepted"
+	},
+	{
+		.name = "page_size_estimate", IN_SERVER(page_size_estimate), .kind = OPT_INT,
 		.min = 1, .max = 100000, .dflt = "100",
-	.doc = "rows per page the planner assumes (the API picks the real size)"},
-	{.name = "default_country", IN_SERVER(default_country), .kind = OPT_COUNTRY,
+		.doc = "rows per page the planner assumes (the API picks the real size)"
+	},
+	{
+		.name = "default_country", IN_SERVER(default_country), .kind = OPT_COUNTRY,
 		.dflt = "US",
-	.doc = "country of phone numbers written without `+`"},
-	{.name = "ca_file", IN_SERVER(ca_file), .kind = OPT_STRING,
+		.doc = "country of phone numbers written without `+`"
+	},
+	{
+		.name = "ca_file", IN_SERVER(ca_file), .kind = OPT_STRING,
 		.dflt_doc = "the system's CAs",
-	.doc = "PEM file of CA certificates to verify the API's TLS certificate"},
-	{.name = "progress_pages", IN_SERVER(progress_pages), .kind = OPT_INT,
+		.doc = "PEM file of CA certificates to verify the API's TLS certificate"
+	},
+	{
+		.name = "progress_pages", IN_SERVER(progress_pages), .kind = OPT_INT,
 		.min = 0, .max = 1000000, .dflt = "0",
-	.doc = "if > 0, a NOTICE every that many pages of a scan"},
-	{.name = "pushdown", IN_SERVER_OR_TABLE(pushdown), .kind = OPT_BOOL,
+		.doc = "if > 0, a NOTICE every that many pages of a scan"
+	},
+	{
+		.name = "pushdown", IN_SERVER_OR_TABLE(pushdown), .kind = OPT_BOOL,
 		.dflt = "true",
-	.doc = "send filters, sorts and limits to the API"},
-	{.name = "use_remote_estimate", IN_SERVER_OR_TABLE(use_remote_estimate), .kind = OPT_BOOL,
+		.doc = "send filters, sorts and limits to the API"
+	},
+	{
+		.name = "use_remote_estimate", IN_SERVER_OR_TABLE(use_remote_estimate), .kind = OPT_BOOL,
 		.dflt = "false",
-	.doc = "ask the API for `total_pages` when planning"},
-	{.name = "batch_size", IN_SERVER_OR_TABLE(batch_size), .kind = OPT_INT,
+		.doc = "ask the API for `total_pages` when planning"
+	},
+	{
+		.name = "batch_size", IN_SERVER_OR_TABLE(batch_size), .kind = OPT_INT,
 		.min = 1, .max = 10000, .dflt = "1",
-	.doc = "rows an `INSERT` sends per batch"},
-	{.name = "send_at_commit", IN_SERVER_OR_TABLE(send_at_commit), .kind = OPT_BOOL,
+		.doc = "rows an `INSERT` sends per batch"
+	},
+	{
+		.name = "send_at_commit", IN_SERVER_OR_TABLE(send_at_commit), .kind = OPT_BOOL,
 		.dflt = "true",
-	.doc = "writes are sent when the transaction commits; `false` sends each row as the statement runs"},
-	{.name = "resource", IN_TABLE(res), .kind = OPT_RESOURCE,
+		.doc = "writes are sent when the transaction commits; `false` sends each row as the statement runs"
+	},
+	{
+		.name = "resource", IN_TABLE(res), .kind = OPT_RESOURCE,
 		.dflt_doc = "the table's name",
-	.doc = "which Postscript object the table is, by resource name (`subscribers`, `campaigns`, …: see Tables and columns)"},
-	{.name = "endpoint", IN_TABLE(endpoint), .kind = OPT_PATH,
+		.doc = "which Postscript object the table is, by resource name (`subscribers`, `campaigns`, …: see Tables and columns)"
+	},
+	{
+		.name = "endpoint", IN_TABLE(endpoint), .kind = OPT_PATH,
 		RESOURCE_DEFAULT(path, "the resource's path"), .requires = "resource",
-	.doc = "another path for the resource's list endpoint, e.g. `/api/v2/sms_campaigns`"},
-	{.name = "records_key", IN_TABLE(records_key), .kind = OPT_STRING,
+		.doc = "another path for the resource's list endpoint, e.g. `/api/v2/sms_campaigns`"
+	},
+	{
+		.name = "records_key", IN_TABLE(records_key), .kind = OPT_STRING,
 		RESOURCE_DEFAULT(records_key, "the resource's key"), .requires = "resource",
-	.doc = "the JSON key holding the rows in a list response"},
-	{.name = "paginated", IN_TABLE(paginated), .kind = OPT_BOOL,
+		.doc = "the JSON key holding the rows in a list response"
+	},
+	{
+		.name = "paginated", IN_TABLE(paginated), .kind = OPT_BOOL,
 		RESOURCE_DEFAULT(paginated, "the resource's"),
-	.doc = "`false` reads one response; `true` walks `page=1,2,…`"},
-	{.name = "api_key", IN_USER_MAPPING(api_key), .kind = OPT_SECRET,
+		.doc = "`false` reads one response; `true` walks `page=1,2,…`"
+	},
+	{
+		.name = "api_key", IN_USER_MAPPING(api_key), .kind = OPT_SECRET,
 		.dflt_doc = "none: required",
-	.doc = "the shop's private key, or a partner's key; sent as `Authorization: Bearer …`"},
-	{.name = "shop_token", IN_USER_MAPPING(shop_token), .kind = OPT_SECRET,
+		.doc = "the shop's private key, or a partner's key; sent as `Authorization: Bearer …`"
+	},
+	{
+		.name = "shop_token", IN_USER_MAPPING(shop_token), .kind = OPT_SECRET,
 		.dflt_doc = "none",
-	.doc = "for partners: the shop's private key, sent as `X-Postscript-Shop-Token`"},
-	{.name = "webhook_token", IN_USER_MAPPING(webhook_token), .kind = OPT_SECRET,
+		.doc = "for partners: the shop's private key, sent as `X-Postscript-Shop-Token`"
+	},
+	{
+		.name = "webhook_token", IN_USER_MAPPING(webhook_token), .kind = OPT_SECRET,
 		.dflt_doc = "none",
-	.doc = "the shop's webhook signing token (`GET /api/v2/webhooks/token`): deliveries must carry it as `Postscript-Signature`; never sent anywhere"},
-	{.name = "field", IN_COLUMN(field), .kind = OPT_STRING,
+		.doc = "the shop's webhook signing token (`GET /api/v2/webhooks/token`): deliveries must carry it as `Postscript-Signature`; never sent anywhere"
+	},
+	{
+		.name = "field", IN_COLUMN(field), .kind = OPT_STRING,
 		.dflt_doc = "the field of the resource's column of that name, else the column's name",
-	.doc = "the JSON key, or a dotted path (`subscriptions.promotional.can_send`, `stats.revenue`); `$` is the whole object"},
+		.doc = "the JSON key, or a dotted path (`subscriptions.promotional.can_send`, `stats.revenue`); `$` is the whole object"
+	},
 };
 
 /* apply_options() tells which were given in a bit mask */
@@ -691,10 +747,8 @@ postscript_fdw_options(PG_FUNCTION_ARGS)
 		bool		numeric = opt->kind == OPT_INT || opt->kind == OPT_BYTES ||
 			opt->kind == OPT_SECONDS || opt->kind == OPT_REAL;
 
-		/* a default is declared, one way or the other, and is valid */
+		/* a default is declared, one way or the other */
 		Assert((opt->dflt == NULL) != (opt->dflt_doc == NULL));
-		if (opt->dflt != NULL)
-			(void) parse_value(opt, default_elem(opt), NULL);
 
 		for (int c = 0; c < CAT_COUNT; c++)
 			if (opt->catalogs & (1 << c))
@@ -812,12 +866,14 @@ apply_resource_defaults(PsTable *t, uint64 given)
 	for (int i = 0; i < lengthof(ps_options); i++)
 	{
 		const PsOption *opt = &ps_options[i];
-		const char *from = (const char *) t->res + opt->resource_field - 1;
-		char	   *to = (char *) t + opt->offset;
+		const char *from;
+		char	   *to;
 
 		if (opt->resource_field == 0 || (given & (UINT64CONST(1) << i)))
 			continue;
 		Assert(opt->home == CAT_TABLE);
+		from = (const char *) t->res + opt->resource_field - 1;
+		to = (char *) t + opt->offset;
 		if (opt->kind == OPT_BOOL)
 			*(bool *) to = *(const bool *) from;
 		else
