@@ -488,9 +488,8 @@ invalid_number(const PsOption *opt, const char *value)
 /*
  * Check the value of def, an option of kind opt, as its kind says: the same
  * check for a user's value and for the default (a URL's is the validator's
- * alone).  When field is not NULL,
- * store the value there, in the field's type and unit.  Returns the number
- * a numeric kind holds (0 for others).
+ * alone).  When field is not NULL, store the value there, in the field's
+ * type and unit.  Returns the number a numeric kind holds (0 for others).
  */
 static double
 parse_value(const PsOption *opt, DefElem *def, void *field)
@@ -674,6 +673,7 @@ postscript_fdw_validator(PG_FUNCTION_ARGS)
 					 errhint("Valid options on %s are: %s.",
 							 context_name(cat), valid_options(cat))));
 		}
+
 		/*
 		 * Where the database server connects to is checked when it is set,
 		 * as is who may set it, not each time a server's options are read.

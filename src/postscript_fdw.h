@@ -185,7 +185,8 @@ extern char *ps_object_path(const char *path, const char *id);
 /*
  * The options, as options.c's declarations store them: a server's, with a
  * foreign table's over them where both may set one (pushdown,
- * use_remote_estimate, batch_size, send_at_commit).
+ * use_remote_estimate, batch_size, send_at_commit).  Read-only: a default's
+ * strings are shared by every copy.
  */
 typedef struct PsServerOptions
 {
