@@ -16,6 +16,24 @@ AS 'MODULE_PATHNAME', 'postscript_fdw_last_commit'
 LANGUAGE C STRICT VOLATILE;
 
 -- ---------------------------------------------------------------------
+-- options
+-- ---------------------------------------------------------------------
+
+-- every option as the validator knows it: where it may be given (contexts),
+-- how its value is checked (kind, min, max), its default (default_value, as
+-- a user would write it; else default_doc says what holds), the option it
+-- needs (requires), who may set it (superuser) and what it does (doc).
+-- The README's option tables are made from it.
+CREATE FUNCTION postscript_fdw_options(
+    OUT name text, OUT contexts text[], OUT kind text,
+    OUT min double precision, OUT max double precision,
+    OUT default_value text, OUT default_doc text, OUT requires text,
+    OUT superuser text, OUT doc text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'postscript_fdw_options'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+-- ---------------------------------------------------------------------
 -- mirrors: local copies of foreign tables, refreshed incrementally
 -- ---------------------------------------------------------------------
 

@@ -43,6 +43,29 @@ CREATE FOREIGN TABLE keywords (id text, keyword text) SERVER good;
 CREATE FOREIGN TABLE kw (id text) SERVER good;
 SELECT * FROM kw;
 
+-- a table's option is over its server's (good has pushdown 'false'); a table
+-- option not given is the resource's (endpoint, paginated)
+CREATE FOREIGN TABLE subs_server (id text, email text) SERVER good OPTIONS (resource 'subscribers');
+CREATE FOREIGN TABLE subs_table (id text, email text) SERVER good
+  OPTIONS (resource 'subscribers', pushdown 'true', paginated 'false');
+EXPLAIN (COSTS OFF) SELECT id FROM subs_server WHERE email = 'a@x.com';
+EXPLAIN (COSTS OFF) SELECT id FROM subs_table WHERE email = 'a@x.com';
+
+-- the declarations, and every declared default is a valid value where the
+-- option is given
+SELECT name, contexts, kind, min, max, default_value, requires, superuser IS NOT NULL AS superuser
+  FROM postscript_fdw_options();
+DO $$
+BEGIN
+  EXECUTE (SELECT format('CREATE SERVER defaults FOREIGN DATA WRAPPER postscript_fdw OPTIONS (%s)',
+                         string_agg(format('%I %L', name, default_value), ', '))
+             FROM postscript_fdw_options()
+            WHERE 'server' = ANY (contexts) AND default_value IS NOT NULL);
+END
+$$;
+SELECT array_length(srvoptions, 1) FROM pg_foreign_server WHERE srvname = 'defaults';
+DROP SERVER defaults;
+
 -- no secret in the catalog outside user mappings
 SELECT count(*) FROM pg_foreign_server WHERE array_to_string(srvoptions, ',') LIKE '%sk_secret%';
 DROP SERVER good CASCADE;

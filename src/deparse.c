@@ -295,7 +295,7 @@ ps_plan_pushdown(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 	ListCell   *lc;
 
 	memset(plan, 0, sizeof(PsScanPlan));
-	if (!t->pushdown)
+	if (!t->sopts->pushdown)
 		return;
 	foreach(lc, conds)
 	{
@@ -356,7 +356,7 @@ ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t, List **pathkeys
 	bool		desc;
 
 	*pathkeys = NIL;
-	if (!t->pushdown || !t->paginated || list_length(root->query_pathkeys) != 1)
+	if (!t->sopts->pushdown || !t->paginated || list_length(root->query_pathkeys) != 1)
 		return NULL;
 	pk = linitial(root->query_pathkeys);
 	if (pk->pk_eclass->ec_has_volatile)

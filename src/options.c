@@ -1,11 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * options.c
- *		Option validation (the FDW's validator function) and lookup.
+ *		Options: their declarations, the FDW's validator, and their lookup.
  *
- * Every option the FDW knows is in one table below, with the catalog it
- * belongs in and how its value is checked; the validator, the error hints
- * and the lookups all read that table.
+ * Every option is declared once, in ps_options[] below: its name, the
+ * catalogs it may appear in, its kind (how a value is checked and in which
+ * type and unit it is stored), its bounds, its default (text, parsed like a
+ * user's value), the field it is stored in, and one line for the README.
+ * One function parses a value, for the validator and for the lookups alike;
+ * one loop applies a list of options to the structs they are stored in:
+ * over the defaults a server's options, then a table's (which override the
+ * server's where both may set one), as postgres_fdw's
+ * apply_server_options() and apply_table_options() do.
+ * postscript_fdw_options() shows the declarations to SQL: the README's
+ * option tables are made from it (scripts/checks/options_documented.sh).
  *
  *-------------------------------------------------------------------------
  */
@@ -28,102 +36,308 @@
 #include "catalog/pg_attribute.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/tuplestore.h"
 
 #include "postscript_fdw.h"
 
+/* how a value is checked, and the type and unit of the field it is stored in */
 typedef enum PsOptKind
 {
-	OPT_STRING,
-	OPT_URL,
-	OPT_BOOL,
-	OPT_INT,					/* integer >= min */
-	OPT_SECONDS,				/* real number of seconds >= 0 */
-	OPT_REAL,
-	OPT_RESOURCE,
-	OPT_PATH,
-	OPT_SECRET,
-	OPT_COUNTRY
+	OPT_STRING,					/* non-empty text: char * */
+	OPT_URL,					/* http(s) URL: char *, no trailing slash;
+								 * checked by the validator (check_url), and
+								 * only a superuser may set one that no
+								 * postscript_fdw server has yet */
+	OPT_BOOL,					/* bool */
+	OPT_INT,					/* integer in [min, max]: int */
+	OPT_BYTES,					/* integer in [min, max]: int64 */
+	OPT_SECONDS,				/* real number of seconds in [min, max]: int
+								 * milliseconds */
+	OPT_REAL,					/* real number in [min, max]: double */
+	OPT_RESOURCE,				/* a resource's name: const PsResource * */
+	OPT_PATH,					/* a path under api_url: char * */
+	OPT_SECRET,					/* a credential: char * */
+	OPT_COUNTRY					/* ISO 3166 two-letter code: char * */
 } PsOptKind;
+
+static const char *const kind_names[] = {
+	[OPT_STRING] = "text",
+	[OPT_URL] = "url",
+	[OPT_BOOL] = "boolean",
+	[OPT_INT] = "integer",
+	[OPT_BYTES] = "bytes",
+	[OPT_SECONDS] = "seconds",
+	[OPT_REAL] = "number",
+	[OPT_RESOURCE] = "resource",
+	[OPT_PATH] = "path",
+	[OPT_SECRET] = "secret",
+	[OPT_COUNTRY] = "country",
+};
+
+/* the catalogs options appear in; each has the struct its options go to */
+typedef enum PsOptCatalog
+{
+	CAT_SERVER,					/* PsServerOptions */
+	CAT_TABLE,					/* PsTable */
+	CAT_USER_MAPPING,			/* PsUserOptions */
+	CAT_COLUMN,					/* PsColumn */
+	CAT_COUNT
+} PsOptCatalog;
+
+static const char *const catalog_names[] = {
+	[CAT_SERVER] = "server",
+	[CAT_TABLE] = "foreign table",
+	[CAT_USER_MAPPING] = "user mapping",
+	[CAT_COLUMN] = "column",
+};
 
 typedef struct PsOption
 {
 	const char *name;
-	Oid			context;		/* catalog the option belongs in */
+	uint32		catalogs;		/* bit (1 << PsOptCatalog): where it may be
+								 * given */
+	PsOptCatalog home;			/* whose struct holds it */
+	size_t		offset;			/* of its field there */
 	PsOptKind	kind;
-	double		min;
+	double		min;			/* numeric kinds: the bounds */
 	double		max;
+	const char *dflt;			/* the default, written as a user would
+								 * write it; NULL: dflt_doc says */
+	const char *dflt_doc;		/* without dflt: what holds when unset */
+	size_t		resource_field; /* unset on a table: 1 + the offset in
+								 * PsResource of the value; 0: none */
+	bool		superuser_above_default;	/* more than dflt needs a
+											 * superuser */
+	const char *requires;		/* an option that must be given with it */
+	const char *doc;			/* what it does: one line of the README */
 } PsOption;
 
+/* where an option may be given, and the field that holds it */
+#define IN_SERVER(field) \
+	.catalogs = 1 << CAT_SERVER, .home = CAT_SERVER, \
+	.offset = offsetof(PsServerOptions, field)
+/* a table's value overrides the server's: both go to PsServerOptions */
+#define IN_SERVER_OR_TABLE(field) \
+	.catalogs = 1 << CAT_SERVER | 1 << CAT_TABLE, .home = CAT_SERVER, \
+	.offset = offsetof(PsServerOptions, field)
+#define IN_TABLE(field) \
+	.catalogs = 1 << CAT_TABLE, .home = CAT_TABLE, \
+	.offset = offsetof(PsTable, field)
+#define IN_USER_MAPPING(field) \
+	.catalogs = 1 << CAT_USER_MAPPING, .home = CAT_USER_MAPPING, \
+	.offset = offsetof(PsUserOptions, field)
+#define IN_COLUMN(field) \
+	.catalogs = 1 << CAT_COLUMN, .home = CAT_COLUMN, \
+	.offset = offsetof(PsColumn, field)
+/* a table option whose default is its resource's field */
+#define RESOURCE_DEFAULT(field, doc) \
+	.resource_field = offsetof(PsResource, field) + 1, .dflt_doc = (doc)
+
+/*
+ * In this order in the hints that list the options valid on an object.
+ */
 static const PsOption ps_options[] = {
-	/* server */
-	{"api_url", ForeignServerRelationId, OPT_URL, 0, 0},
-	{"connect_timeout", ForeignServerRelationId, OPT_SECONDS, 0.001, 3600},
-	{"request_timeout", ForeignServerRelationId, OPT_SECONDS, 0.001, 86400},
-	{"low_speed_time", ForeignServerRelationId, OPT_INT, 1, 3600},
-	{"max_retries", ForeignServerRelationId, OPT_INT, 0, 100},
-	{"max_retry_wait", ForeignServerRelationId, OPT_SECONDS, 0, 3600},
-	{"rate_limit", ForeignServerRelationId, OPT_REAL, 0, 10000},
-	{"rate_burst", ForeignServerRelationId, OPT_INT, 1, 10000},
-	{"max_concurrency", ForeignServerRelationId, OPT_INT, 1, 64},
-	{"shared_rate_limit", ForeignServerRelationId, OPT_BOOL, 0, 0},
-	{"max_response_size", ForeignServerRelationId, OPT_INT, 1024, 1073741823},
-	{"max_json_depth", ForeignServerRelationId, OPT_INT, 2, 10000},
-	{"page_size_estimate", ForeignServerRelationId, OPT_INT, 1, 100000},
-	{"default_country", ForeignServerRelationId, OPT_COUNTRY, 0, 0},
-	{"ca_file", ForeignServerRelationId, OPT_STRING, 0, 0},
-	{"progress_pages", ForeignServerRelationId, OPT_INT, 0, 1000000},
-	/* server or table */
-	{"pushdown", ForeignServerRelationId, OPT_BOOL, 0, 0},
-	{"pushdown", ForeignTableRelationId, OPT_BOOL, 0, 0},
-	{"use_remote_estimate", ForeignServerRelationId, OPT_BOOL, 0, 0},
-	{"use_remote_estimate", ForeignTableRelationId, OPT_BOOL, 0, 0},
-	{"batch_size", ForeignServerRelationId, OPT_INT, 1, 10000},
-	{"batch_size", ForeignTableRelationId, OPT_INT, 1, 10000},
-	{"send_at_commit", ForeignServerRelationId, OPT_BOOL, 0, 0},
-	{"send_at_commit", ForeignTableRelationId, OPT_BOOL, 0, 0},
-	/* table */
-	{"resource", ForeignTableRelationId, OPT_RESOURCE, 0, 0},
-	{"endpoint", ForeignTableRelationId, OPT_PATH, 0, 0},
-	{"records_key", ForeignTableRelationId, OPT_STRING, 0, 0},
-	{"paginated", ForeignTableRelationId, OPT_BOOL, 0, 0},
-	/* user mapping */
-	{"api_key", UserMappingRelationId, OPT_SECRET, 0, 0},
-	{"shop_token", UserMappingRelationId, OPT_SECRET, 0, 0},
-	{"webhook_token", UserMappingRelationId, OPT_SECRET, 0, 0},
-	/* column */
-	{"field", AttributeRelationId, OPT_STRING, 0, 0},
+	{
+		.name = "api_url", IN_SERVER(api_url), .kind = OPT_URL,
+		.dflt = "https://api.postscript.io",
+		.doc = "base URL: requests go to `api_url` + `/api/v2/…`; `https://` except for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`); no user, query or fragment"
+	},
+	{
+		.name = "connect_timeout", IN_SERVER(connect_timeout_ms), .kind = OPT_SECONDS,
+		.min = 0.001, .max = 3600, .dflt = "10",
+		.doc = "time to establish a connection"
+	},
+	{
+		.name = "request_timeout", IN_SERVER(request_timeout_ms), .kind = OPT_SECONDS,
+		.min = 0.001, .max = 86400, .dflt = "60",
+		.doc = "time one whole request may take"
+	},
+	{
+		.name = "low_speed_time", IN_SERVER(low_speed_time_s), .kind = OPT_INT,
+		.min = 1, .max = 3600, .dflt = "30",
+		.doc = "seconds a response may stall (under 1 byte/s) before it is cut off"
+	},
+	{
+		.name = "max_retries", IN_SERVER(max_retries), .kind = OPT_INT,
+		.min = 0, .max = 100, .dflt = "5",
+		.doc = "retries of one request (429, 502/503/504, connection failures)"
+	},
+	{
+		.name = "max_retry_wait", IN_SERVER(max_retry_wait_ms), .kind = OPT_SECONDS,
+		.min = 0, .max = 3600, .dflt = "60",
+		.doc = "cap on the total time one request spends waiting between retries"
+	},
+	{
+		.name = "rate_limit", IN_SERVER(rate_limit), .kind = OPT_REAL,
+		.min = 0, .max = 10000, .dflt = "15",
+		.doc = "requests per second this client allows itself per API token: never more than that in any one-second window (`0` = no client-side limit)"
+	},
+	{
+		.name = "rate_burst", IN_SERVER(rate_burst), .kind = OPT_INT,
+		.min = 1, .max = 10000, .dflt = "5",
+		.doc = "requests that may go out at once; the rest of a window is spread at `rate_limit`/s"
+	},
+	{
+		.name = "max_concurrency", IN_SERVER(max_concurrency), .kind = OPT_INT,
+		.min = 1, .max = 64, .dflt = "4",
+		.doc = "pages of one scan in flight at the same time"
+	},
+	{
+		.name = "shared_rate_limit", IN_SERVER(shared_rate_limit), .kind = OPT_BOOL,
+		.dflt = "true",
+		.doc = "share one rate-limit state per credential between all backends (needs `shared_preload_libraries = 'postscript_fdw'`; otherwise each backend has its own)"
+	},
+	{
+		.name = "max_response_size", IN_SERVER(max_response_bytes), .kind = OPT_BYTES,
+		.min = 1024, .max = 1073741823, .dflt = "67108864",
+		.superuser_above_default = true,
+		.doc = "a larger response is an error, not an out-of-memory; what a scan holds in memory grows with it"
+	},
+	{
+		.name = "max_json_depth", IN_SERVER(max_json_depth), .kind = OPT_INT,
+		.min = 2, .max = 10000, .dflt = "64",
+		.doc = "deepest JSON nesting accepted"
+	},
+	{
+		.name = "page_size_estimate", IN_SERVER(page_size_estimate), .kind = OPT_INT,
+		.min = 1, .max = 100000, .dflt = "100",
+		.doc = "rows per page the planner assumes (the API picks the real size)"
+	},
+	{
+		.name = "default_country", IN_SERVER(default_country), .kind = OPT_COUNTRY,
+		.dflt = "US",
+		.doc = "country of phone numbers written without `+`"
+	},
+	{
+		.name = "ca_file", IN_SERVER(ca_file), .kind = OPT_STRING,
+		.dflt_doc = "the system's CAs",
+		.doc = "PEM file of CA certificates to verify the API's TLS certificate"
+	},
+	{
+		.name = "progress_pages", IN_SERVER(progress_pages), .kind = OPT_INT,
+		.min = 0, .max = 1000000, .dflt = "0",
+		.doc = "if > 0, a NOTICE every that many pages of a scan"
+	},
+	{
+		.name = "pushdown", IN_SERVER_OR_TABLE(pushdown), .kind = OPT_BOOL,
+		.dflt = "true",
+		.doc = "send filters, sorts and limits to the API"
+	},
+	{
+		.name = "use_remote_estimate", IN_SERVER_OR_TABLE(use_remote_estimate), .kind = OPT_BOOL,
+		.dflt = "false",
+		.doc = "ask the API for `total_pages` when planning"
+	},
+	{
+		.name = "batch_size", IN_SERVER_OR_TABLE(batch_size), .kind = OPT_INT,
+		.min = 1, .max = 10000, .dflt = "1",
+		.doc = "rows an `INSERT` sends per batch"
+	},
+	{
+		.name = "send_at_commit", IN_SERVER_OR_TABLE(send_at_commit), .kind = OPT_BOOL,
+		.dflt = "true",
+		.doc = "writes are sent when the transaction commits; `false` sends each row as the statement runs"
+	},
+	{
+		.name = "resource", IN_TABLE(res), .kind = OPT_RESOURCE,
+		.dflt_doc = "the table's name",
+		.doc = "which Postscript object the table is, by resource name (`subscribers`, `campaigns`, …: see Tables and columns)"
+	},
+	{
+		.name = "endpoint", IN_TABLE(endpoint), .kind = OPT_PATH,
+		RESOURCE_DEFAULT(path, "the resource's path"), .requires = "resource",
+		.doc = "another path for the resource's list endpoint, e.g. `/api/v2/sms_campaigns`"
+	},
+	{
+		.name = "records_key", IN_TABLE(records_key), .kind = OPT_STRING,
+		RESOURCE_DEFAULT(records_key, "the resource's key"), .requires = "resource",
+		.doc = "the JSON key holding the rows in a list response"
+	},
+	{
+		.name = "paginated", IN_TABLE(paginated), .kind = OPT_BOOL,
+		RESOURCE_DEFAULT(paginated, "the resource's"),
+		.doc = "`false` reads one response; `true` walks `page=1,2,…`"
+	},
+	{
+		.name = "api_key", IN_USER_MAPPING(api_key), .kind = OPT_SECRET,
+		.dflt_doc = "none: required",
+		.doc = "the shop's private key, or a partner's key; sent as `Authorization: Bearer …`"
+	},
+	{
+		.name = "shop_token", IN_USER_MAPPING(shop_token), .kind = OPT_SECRET,
+		.dflt_doc = "none",
+		.doc = "for partners: the shop's private key, sent as `X-Postscript-Shop-Token`"
+	},
+	{
+		.name = "webhook_token", IN_USER_MAPPING(webhook_token), .kind = OPT_SECRET,
+		.dflt_doc = "none",
+		.doc = "the shop's webhook signing token (`GET /api/v2/webhooks/token`): deliveries must carry it as `Postscript-Signature`; never sent anywhere"
+	},
+	{
+		.name = "field", IN_COLUMN(field), .kind = OPT_STRING,
+		.dflt_doc = "the field of the resource's column of that name, else the column's name",
+		.doc = "the JSON key, or a dotted path (`subscriptions.promotional.can_send`, `stats.revenue`); `$` is the whole object"
+	},
 };
 
-#define DEFAULT_API_URL "https://api.postscript.io"
+/* apply_options() tells which were given in a bit mask */
+StaticAssertDecl(lengthof(ps_options) <= 64, "ps_options[] has more than 64 entries");
 
-static const char *
-context_name(Oid context)
+/* the catalog an options list of the validator belongs to; -1: another */
+static int
+option_catalog(Oid catalog)
 {
-	switch (context)
+	switch (catalog)
 	{
 		case ForeignServerRelationId:
-			return "a server";
+			return CAT_SERVER;
 		case ForeignTableRelationId:
-			return "a foreign table";
+			return CAT_TABLE;
 		case UserMappingRelationId:
-			return "a user mapping";
+			return CAT_USER_MAPPING;
 		case AttributeRelationId:
+			return CAT_COLUMN;
+		default:
+			return -1;
+	}
+}
+
+static const char *
+context_name(int cat)
+{
+	switch (cat)
+	{
+		case CAT_SERVER:
+			return "a server";
+		case CAT_TABLE:
+			return "a foreign table";
+		case CAT_USER_MAPPING:
+			return "a user mapping";
+		case CAT_COLUMN:
 			return "a column";
 		default:
 			return "this object";
 	}
 }
 
+static bool
+option_in(const PsOption *opt, int cat)
+{
+	return cat >= 0 && (opt->catalogs & (1 << cat)) != 0;
+}
+
 static const PsOption *
-find_option(const char *name, Oid context)
+find_option(const char *name, int cat)
 {
 	for (int i = 0; i < lengthof(ps_options); i++)
-		if (ps_options[i].context == context &&
-			strcmp(ps_options[i].name, name) == 0)
+		if (option_in(&ps_options[i], cat) && strcmp(ps_options[i].name, name) == 0)
 			return &ps_options[i];
 	return NULL;
 }
@@ -220,12 +434,13 @@ check_url(const char *name, const char *url)
 
 /*
  * Whether a postscript_fdw server (one whose wrapper has this validator)
- * already has api_url = url.  Only a superuser can have put it there, so a
- * non-superuser may reuse it: the owner of such a server can then change
- * its other options, and nobody can aim the database server anywhere new.
+ * already has the URL option name = url.  Only a superuser can have put it
+ * there, so a non-superuser may reuse it: the owner of such a server can
+ * then change its other options, and nobody can aim the database server
+ * anywhere new.
  */
 static bool
-url_in_use(const char *url, Oid validator)
+url_in_use(const char *name, const char *url, Oid validator)
 {
 	Relation	rel = table_open(ForeignServerRelationId, AccessShareLock);
 	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
@@ -246,7 +461,7 @@ url_in_use(const char *url, Oid validator)
 		{
 			DefElem    *def = (DefElem *) lfirst(lc);
 
-			if (strcmp(def->defname, "api_url") == 0 &&
+			if (strcmp(def->defname, name) == 0 &&
 				strcmp(defGetString(def), url) == 0)
 				found = true;
 		}
@@ -256,10 +471,31 @@ url_in_use(const char *url, Oid validator)
 	return found;
 }
 
+/* the error of a number out of its kind or bounds */
 static void
-check_option_value(const PsOption *opt, DefElem *def, Oid validator)
+invalid_number(const PsOption *opt, const char *value)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+			 errdetail("It must be %s between %g and %g%s.",
+					   opt->kind == OPT_INT || opt->kind == OPT_BYTES ?
+					   "an integer" : "a number",
+					   opt->min, opt->max,
+					   opt->kind == OPT_SECONDS ? " (seconds)" : "")));
+}
+
+/*
+ * Check the value of def, an option of kind opt, as its kind says: the same
+ * check for a user's value and for the default (a URL's is the validator's
+ * alone).  When field is not NULL, store the value there, in the field's
+ * type and unit.  Returns the number a numeric kind holds (0 for others).
+ */
+static double
+parse_value(const PsOption *opt, DefElem *def, void *field)
 {
 	const char *value = defGetString(def);
+	double		d = 0;
 
 	switch (opt->kind)
 	{
@@ -268,57 +504,71 @@ check_option_value(const PsOption *opt, DefElem *def, Oid validator)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("option \"%s\" must not be empty", opt->name)));
+			if (field)
+				*(char **) field = pstrdup(value);
 			break;
 		case OPT_URL:
-			if (!superuser() && !url_in_use(value, validator))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("only a superuser may set option \"%s\"", opt->name),
-						 errdetail("The API URL decides which host the database server connects to."),
-						 errhint("A non-superuser may use only a URL that a superuser already set on a postscript_fdw server.")));
-			check_url(opt->name, value);
+			/* what a URL may be is the validator's: check_url() */
+			if (field)
+			{
+				char	   *url = pstrdup(value);
+				size_t		len = strlen(url);
+
+				while (len > 0 && url[len - 1] == '/')
+					url[--len] = '\0';
+				*(char **) field = url;
+			}
 			break;
 		case OPT_BOOL:
-			(void) defGetBoolean(def);
-			break;
+			{
+				bool		b = defGetBoolean(def);
+
+				if (field)
+					*(bool *) field = b;
+				break;
+			}
 		case OPT_INT:
+		case OPT_BYTES:
 		case OPT_SECONDS:
 		case OPT_REAL:
 			{
 				char	   *end;
-				double		d;
 
 				errno = 0;
 				d = strtod(value, &end);
 				while (*end && isspace((unsigned char) *end))
 					end++;
 				if (errno != 0 || end == value || *end != '\0' ||
-					(opt->kind == OPT_INT && d != (double) (int64) d) ||
+					((opt->kind == OPT_INT || opt->kind == OPT_BYTES) &&
+					 d != (double) (int64) d) ||
 					d < opt->min || d > opt->max)
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
-							 errdetail("It must be %s between %g and %g%s.",
-									   opt->kind == OPT_INT ? "an integer" : "a number",
-									   opt->min, opt->max,
-									   opt->kind == OPT_SECONDS ? " (seconds)" : "")));
-				/* a page is held while it is read: its cap bounds a backend's memory */
-				if (strcmp(opt->name, "max_response_size") == 0 &&
-					d > PS_MAX_RESPONSE_DEFAULT && !superuser())
-					ereport(ERROR,
-							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-							 errmsg("only a superuser may set option \"%s\" above %d bytes",
-									opt->name, PS_MAX_RESPONSE_DEFAULT),
-							 errdetail("What a scan holds in memory grows with the size of a response.")));
+					invalid_number(opt, value);
+				if (field == NULL)
+					break;
+				Assert(opt->max <= PG_INT32_MAX / (opt->kind == OPT_SECONDS ? 1000 : 1));
+				if (opt->kind == OPT_INT)
+					*(int *) field = (int) d;
+				else if (opt->kind == OPT_BYTES)
+					*(int64 *) field = (int64) d;
+				else if (opt->kind == OPT_SECONDS)
+					*(int *) field = (int) (d * 1000);
+				else
+					*(double *) field = d;
 				break;
 			}
 		case OPT_RESOURCE:
-			if (ps_resource_by_name(value) == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("unknown Postscript resource \"%s\"", value),
-						 errhint("Valid resources are: %s.", ps_resource_names())));
-			break;
+			{
+				const PsResource *res = ps_resource_by_name(value);
+
+				if (res == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("unknown Postscript resource \"%s\"", value),
+							 errhint("Valid resources are: %s.", ps_resource_names())));
+				if (field)
+					*(const PsResource **) field = res;
+				break;
+			}
 		case OPT_PATH:
 			if (value[0] != '/' || strpbrk(value, "?# \t\r\n") != NULL ||
 				strstr(value, "..") != NULL || strstr(value, "//") != NULL)
@@ -326,6 +576,8 @@ check_option_value(const PsOption *opt, DefElem *def, Oid validator)
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
 						 errdetail("An endpoint is a path under api_url, such as /api/v2/subscribers, without query string.")));
+			if (field)
+				*(char **) field = pstrdup(value);
 			break;
 		case OPT_SECRET:
 			if (value[0] == '\0')
@@ -342,6 +594,8 @@ check_option_value(const PsOption *opt, DefElem *def, Oid validator)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("option \"%s\" must not contain line breaks", opt->name)));
+			if (field)
+				*(char **) field = pstrdup(value);
 			break;
 		case OPT_COUNTRY:
 			if (strlen(value) != 2 || !isalpha((unsigned char) value[0]) ||
@@ -350,20 +604,42 @@ check_option_value(const PsOption *opt, DefElem *def, Oid validator)
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
 						 errdetail("It must be a two-letter ISO 3166 country code such as US or GB.")));
+			if (field)
+				*(char **) field = pstrdup(value);
 			break;
 	}
+	return d;
+}
+
+/* the default of opt as an option list's element */
+static DefElem *
+default_elem(const PsOption *opt)
+{
+	Assert(opt->dflt != NULL);
+	return makeDefElem(pstrdup(opt->name), (Node *) makeString(pstrdup(opt->dflt)), -1);
 }
 
 static char *
-valid_options(Oid context)
+valid_options(int cat)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	for (int i = 0; i < lengthof(ps_options); i++)
-		if (ps_options[i].context == context)
+		if (option_in(&ps_options[i], cat))
 			appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", ps_options[i].name);
 	return buf.len ? buf.data : pstrdup("(none)");
+}
+
+static bool
+has_option(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+		if (strcmp(((DefElem *) lfirst(lc))->defname, name) == 0)
+			return true;
+	return false;
 }
 
 PG_FUNCTION_INFO_V1(postscript_fdw_validator);
@@ -372,22 +648,22 @@ Datum
 postscript_fdw_validator(PG_FUNCTION_ARGS)
 {
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
-	Oid			catalog = PG_GETARG_OID(1);
+	int			cat = option_catalog(PG_GETARG_OID(1));
 	ListCell   *lc;
 
 	foreach(lc, options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
-		const PsOption *opt = find_option(def->defname, catalog);
+		const PsOption *opt = find_option(def->defname, cat);
+		double		d;
 
 		if (opt == NULL)
 		{
-			if (catalog != UserMappingRelationId &&
-				find_option(def->defname, UserMappingRelationId) != NULL)
+			if (find_option(def->defname, CAT_USER_MAPPING) != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 						 errmsg("option \"%s\" is not allowed on %s",
-								def->defname, context_name(catalog)),
+								def->defname, context_name(cat)),
 						 errdetail("Credentials are kept only in user mappings, which only their user and superusers can read."),
 						 errhint("Use CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (%s '...').",
 								 def->defname)));
@@ -395,127 +671,181 @@ postscript_fdw_validator(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("invalid option \"%s\"", def->defname),
 					 errhint("Valid options on %s are: %s.",
-							 context_name(catalog), valid_options(catalog))));
+							 context_name(cat), valid_options(cat))));
 		}
-		check_option_value(opt, def, fcinfo->flinfo->fn_oid);
+
+		/*
+		 * Where the database server connects to is checked when it is set,
+		 * as is who may set it, not each time a server's options are read.
+		 */
+		if (opt->kind == OPT_URL)
+		{
+			if (!superuser() &&
+				!url_in_use(opt->name, defGetString(def), fcinfo->flinfo->fn_oid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only a superuser may set option \"%s\"", opt->name),
+						 errdetail("The API URL decides which host the database server connects to."),
+						 errhint("A non-superuser may use only a URL that a superuser already set on a postscript_fdw server.")));
+			check_url(opt->name, defGetString(def));
+		}
+		d = parse_value(opt, def, NULL);
+		/* a page is held while it is read: its cap bounds a backend's memory */
+		if (opt->superuser_above_default && !superuser() &&
+			d > parse_value(opt, default_elem(opt), NULL))
+		{
+			Assert(opt->kind == OPT_BYTES);
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser may set option \"%s\" above %s bytes",
+							opt->name, opt->dflt),
+					 errdetail("What a scan holds in memory grows with the size of a response.")));
+		}
 	}
 
-	/* per-table consistency */
-	if (catalog == ForeignTableRelationId)
+	foreach(lc, options)
 	{
-		bool		has_resource = false;
+		DefElem    *def = (DefElem *) lfirst(lc);
+		const PsOption *opt = find_option(def->defname, cat);
 
-		foreach(lc, options)
-			if (strcmp(((DefElem *) lfirst(lc))->defname, "resource") == 0)
-				has_resource = true;
-		if (!has_resource)
-		{
-			foreach(lc, options)
-			{
-				DefElem    *def = (DefElem *) lfirst(lc);
-
-				if (strcmp(def->defname, "endpoint") == 0 ||
-					strcmp(def->defname, "records_key") == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-							 errmsg("option \"%s\" needs option \"resource\"", def->defname),
-							 errhint("Name the Postscript object the endpoint serves: %s.",
-									 ps_resource_names())));
-			}
-		}
+		Assert(opt != NULL);
+		if (opt->requires != NULL && !has_option(options, opt->requires))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("option \"%s\" needs option \"%s\"", opt->name, opt->requires),
+					 errhint("Name the Postscript object the endpoint serves: %s.",
+							 ps_resource_names())));
 	}
 
 	PG_RETURN_VOID();
 }
 
+/* ------------------------------------------------------ the declarations */
+
+PG_FUNCTION_INFO_V1(postscript_fdw_options);
+
+#define OPTIONS_COLS 10
+
+/*
+ * postscript_fdw_options(): one row per option as declared above, for the
+ * manual (scripts/checks/options_documented.sh makes its tables from it).
+ */
+Datum
+postscript_fdw_options(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (int i = 0; i < lengthof(ps_options); i++)
+	{
+		const PsOption *opt = &ps_options[i];
+		Datum		values[OPTIONS_COLS];
+		bool		nulls[OPTIONS_COLS] = {0};
+		Datum		cats[CAT_COUNT];
+		int			ncats = 0;
+		bool		numeric = opt->kind == OPT_INT || opt->kind == OPT_BYTES ||
+			opt->kind == OPT_SECONDS || opt->kind == OPT_REAL;
+
+		/* a default is declared, one way or the other */
+		Assert((opt->dflt == NULL) != (opt->dflt_doc == NULL));
+
+		for (int c = 0; c < CAT_COUNT; c++)
+			if (opt->catalogs & (1 << c))
+				cats[ncats++] = CStringGetTextDatum(catalog_names[c]);
+		values[0] = CStringGetTextDatum(opt->name);
+		values[1] = PointerGetDatum(construct_array(cats, ncats, TEXTOID, -1, false,
+													TYPALIGN_INT));
+		values[2] = CStringGetTextDatum(kind_names[opt->kind]);
+		values[3] = Float8GetDatum(opt->min);
+		values[4] = Float8GetDatum(opt->max);
+		nulls[3] = nulls[4] = !numeric;
+		values[5] = opt->dflt ? CStringGetTextDatum(opt->dflt) : (Datum) 0;
+		nulls[5] = opt->dflt == NULL;
+		values[6] = opt->dflt_doc ? CStringGetTextDatum(opt->dflt_doc) : (Datum) 0;
+		nulls[6] = opt->dflt_doc == NULL;
+		values[7] = opt->requires ? CStringGetTextDatum(opt->requires) : (Datum) 0;
+		nulls[7] = opt->requires == NULL;
+		if (opt->kind == OPT_URL)
+			values[8] = CStringGetTextDatum("Only a superuser may set a URL that no postscript_fdw server has yet; others may reuse one or drop the option.");
+		else if (opt->superuser_above_default)
+			values[8] = CStringGetTextDatum("Only a superuser may set more than the default.");
+		else
+			nulls[8] = true;
+		values[9] = CStringGetTextDatum(opt->doc);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
 /* ---------------------------------------------------------------- lookups */
 
-static double
-opt_real(DefElem *def)
+/*
+ * Store the options of a list given on catalog cat in the structs they
+ * live in: home[c] is the struct of the options whose home is catalog c.
+ * parse_value() checks the values again as it stores them (the catalog
+ * may hold what an older validator let through).  Returns the options
+ * given, bit i for ps_options[i].
+ */
+static uint64
+apply_options(List *options, int cat, void *const home[CAT_COUNT])
 {
-	return strtod(defGetString(def), NULL);
+	uint64		given = 0;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+		const PsOption *opt = find_option(def->defname, cat);
+
+		if (opt == NULL)
+			continue;			/* the validator refuses it: not set by us */
+		Assert(home[opt->home] != NULL);
+		parse_value(opt, def, (char *) home[opt->home] + opt->offset);
+		given |= UINT64CONST(1) << (opt - ps_options);
+	}
+	return given;
+}
+
+/*
+ * The declared defaults: a PsServerOptions as if no option were given.
+ * Only options stored there have one written as a value (the others' come
+ * from the resource or the column, or there is none).  Parsed once per
+ * backend, into TopMemoryContext, and never changed after.
+ */
+static const PsServerOptions *
+server_defaults(void)
+{
+	static PsServerOptions *defaults = NULL;
+
+	if (defaults == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		PsServerOptions *d = palloc0(sizeof(PsServerOptions));
+
+		for (int i = 0; i < lengthof(ps_options); i++)
+		{
+			const PsOption *opt = &ps_options[i];
+
+			if (opt->dflt == NULL)
+				continue;
+			Assert(opt->home == CAT_SERVER);
+			parse_value(opt, default_elem(opt), (char *) d + opt->offset);
+		}
+		MemoryContextSwitchTo(old);
+		defaults = d;
+	}
+	return defaults;
 }
 
 PsServerOptions *
 ps_get_server_options(ForeignServer *server)
 {
-	PsServerOptions *o = palloc0(sizeof(PsServerOptions));
-	ListCell   *lc;
+	PsServerOptions *o = palloc(sizeof(PsServerOptions));
+	void	   *home[CAT_COUNT] = {[CAT_SERVER] = o};
 
-	o->api_url = DEFAULT_API_URL;
-	o->connect_timeout_ms = 10000;
-	o->request_timeout_ms = 60000;
-	o->low_speed_time_s = 30;
-	o->max_retries = 5;
-	o->max_retry_wait_ms = 60000;
-	o->rate_limit = 15;
-	o->rate_burst = 5;
-	o->max_concurrency = 4;
-	o->shared_rate_limit = true;
-	o->max_response_bytes = PS_MAX_RESPONSE_DEFAULT;
-	o->max_json_depth = 64;
-	o->pushdown = true;
-	o->use_remote_estimate = false;
-	o->page_size_estimate = 100;
-	o->batch_size = 1;
-	o->send_at_commit = true;
-	o->default_country = "US";
-	o->ca_file = NULL;
-	o->progress_pages = 0;
-
-	foreach(lc, server->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-		const char *n = def->defname;
-
-		if (strcmp(n, "api_url") == 0)
-		{
-			char	   *url = pstrdup(defGetString(def));
-			size_t		len = strlen(url);
-
-			while (len > 0 && url[len - 1] == '/')
-				url[--len] = '\0';
-			o->api_url = url;
-		}
-		else if (strcmp(n, "connect_timeout") == 0)
-			o->connect_timeout_ms = (int) (opt_real(def) * 1000);
-		else if (strcmp(n, "request_timeout") == 0)
-			o->request_timeout_ms = (int) (opt_real(def) * 1000);
-		else if (strcmp(n, "low_speed_time") == 0)
-			o->low_speed_time_s = (int) opt_real(def);
-		else if (strcmp(n, "max_retries") == 0)
-			o->max_retries = (int) opt_real(def);
-		else if (strcmp(n, "max_retry_wait") == 0)
-			o->max_retry_wait_ms = (int) (opt_real(def) * 1000);
-		else if (strcmp(n, "rate_limit") == 0)
-			o->rate_limit = opt_real(def);
-		else if (strcmp(n, "rate_burst") == 0)
-			o->rate_burst = (int) opt_real(def);
-		else if (strcmp(n, "max_concurrency") == 0)
-			o->max_concurrency = (int) opt_real(def);
-		else if (strcmp(n, "shared_rate_limit") == 0)
-			o->shared_rate_limit = defGetBoolean(def);
-		else if (strcmp(n, "max_response_size") == 0)
-			o->max_response_bytes = (int64) opt_real(def);
-		else if (strcmp(n, "max_json_depth") == 0)
-			o->max_json_depth = (int) opt_real(def);
-		else if (strcmp(n, "page_size_estimate") == 0)
-			o->page_size_estimate = (int) opt_real(def);
-		else if (strcmp(n, "default_country") == 0)
-			o->default_country = pstrdup(defGetString(def));
-		else if (strcmp(n, "ca_file") == 0)
-			o->ca_file = pstrdup(defGetString(def));
-		else if (strcmp(n, "progress_pages") == 0)
-			o->progress_pages = (int) opt_real(def);
-		else if (strcmp(n, "pushdown") == 0)
-			o->pushdown = defGetBoolean(def);
-		else if (strcmp(n, "use_remote_estimate") == 0)
-			o->use_remote_estimate = defGetBoolean(def);
-		else if (strcmp(n, "batch_size") == 0)
-			o->batch_size = (int) opt_real(def);
-		else if (strcmp(n, "send_at_commit") == 0)
-			o->send_at_commit = defGetBoolean(def);
-	}
+	*o = *server_defaults();
+	apply_options(server->options, CAT_SERVER, home);
 	return o;
 }
 
@@ -523,26 +853,45 @@ PsUserOptions *
 ps_get_user_options(UserMapping *um)
 {
 	PsUserOptions *o = palloc0(sizeof(PsUserOptions));
-	ListCell   *lc;
+	void	   *home[CAT_COUNT] = {[CAT_USER_MAPPING] = o};
 
-	foreach(lc, um->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "api_key") == 0)
-			o->api_key = pstrdup(defGetString(def));
-		else if (strcmp(def->defname, "shop_token") == 0)
-			o->shop_token = pstrdup(defGetString(def));
-		else if (strcmp(def->defname, "webhook_token") == 0)
-			o->webhook_token = pstrdup(defGetString(def));
-	}
+	apply_options(um->options, CAT_USER_MAPPING, home);
 	return o;
 }
 
+/* the table options not given (bits of given) whose default is t's resource's */
+static void
+apply_resource_defaults(PsTable *t, uint64 given)
+{
+	for (int i = 0; i < lengthof(ps_options); i++)
+	{
+		const PsOption *opt = &ps_options[i];
+		const char *from;
+		char	   *to;
+
+		if (opt->resource_field == 0 || (given & (UINT64CONST(1) << i)))
+			continue;
+		Assert(opt->home == CAT_TABLE);
+		from = (const char *) t->res + opt->resource_field - 1;
+		to = (char *) t + opt->offset;
+		if (opt->kind == OPT_BOOL)
+			*(bool *) to = *(const bool *) from;
+		else
+		{
+			const char *s = *(const char *const *) from;
+
+			Assert(opt->kind == OPT_STRING || opt->kind == OPT_PATH);
+			*(char **) to = s ? pstrdup(s) : NULL;
+		}
+	}
+}
+
 /*
- * Resolve a foreign table: its resource, endpoint, and for every column the
- * JSON field it reads (column option "field", else the descriptor column of
- * that name, else the column name itself) and how to convert it.
+ * Resolve a foreign table: the server's options with the table's over
+ * them, its resource (option "resource", else the table's name), endpoint,
+ * and for every column the JSON field it reads (column option "field",
+ * else the descriptor column of that name's, else the column name itself)
+ * and how to convert it.
  */
 PsTable *
 ps_get_table(Oid relid)
@@ -550,52 +899,27 @@ ps_get_table(Oid relid)
 	ForeignTable *ft = GetForeignTable(relid);
 	ForeignServer *server = GetForeignServer(ft->serverid);
 	PsTable    *t = palloc0(sizeof(PsTable));
-	const char *resource = NULL;
-	int			paginated = -1;
+	void	   *home[CAT_COUNT] = {NULL};
+	uint64		given;
 	Relation	rel;
 	TupleDesc	tupdesc;
-	ListCell   *lc;
 
 	t->relid = relid;
 	t->relname = get_rel_name(relid);
 	t->serverid = ft->serverid;
 	t->sopts = ps_get_server_options(server);
-	t->pushdown = t->sopts->pushdown;
 
-	foreach(lc, ft->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "resource") == 0)
-			resource = defGetString(def);
-		else if (strcmp(def->defname, "endpoint") == 0)
-			t->endpoint = pstrdup(defGetString(def));
-		else if (strcmp(def->defname, "records_key") == 0)
-			t->records_key = pstrdup(defGetString(def));
-		else if (strcmp(def->defname, "paginated") == 0)
-			paginated = defGetBoolean(def);
-		else if (strcmp(def->defname, "pushdown") == 0)
-			t->pushdown = defGetBoolean(def);
-		else if (strcmp(def->defname, "use_remote_estimate") == 0)
-			t->sopts->use_remote_estimate = defGetBoolean(def);
-		else if (strcmp(def->defname, "batch_size") == 0)
-			t->sopts->batch_size = (int) opt_real(def);
-		else if (strcmp(def->defname, "send_at_commit") == 0)
-			t->sopts->send_at_commit = defGetBoolean(def);
-	}
-	if (resource == NULL)
-		resource = t->relname;
-	t->res = ps_resource_by_name(resource);
+	home[CAT_SERVER] = t->sopts;
+	home[CAT_TABLE] = t;
+	given = apply_options(ft->options, CAT_TABLE, home);
+	if (t->res == NULL)
+		t->res = ps_resource_by_name(t->relname);
 	if (t->res == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("foreign table \"%s\" does not name a Postscript resource", t->relname),
 				 errhint("Add OPTIONS (resource '...') with one of: %s.", ps_resource_names())));
-	if (t->endpoint == NULL)
-		t->endpoint = pstrdup(t->res->path);
-	if (t->records_key == NULL && t->res->records_key)
-		t->records_key = pstrdup(t->res->records_key);
-	t->paginated = paginated >= 0 ? (bool) paginated : t->res->paginated;
+	apply_resource_defaults(t, given);
 
 	rel = table_open(relid, AccessShareLock);
 	tupdesc = RelationGetDescr(rel);
@@ -605,33 +929,25 @@ ps_get_table(Oid relid)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 		PsColumn   *col;
-		List	   *colopts;
-		char	   *field = NULL;
+		void	   *colhome[CAT_COUNT] = {NULL};
 
 		if (att->attisdropped)
 			continue;
 		col = &t->columns[t->ncolumns++];
+		colhome[CAT_COLUMN] = col;
 		col->attnum = att->attnum;
 		col->name = pstrdup(NameStr(att->attname));
 		col->typid = att->atttypid;
 		col->typmod = att->atttypmod;
 
-		colopts = GetForeignColumnOptions(relid, att->attnum);
-		foreach(lc, colopts)
-		{
-			DefElem    *def = (DefElem *) lfirst(lc);
-
-			if (strcmp(def->defname, "field") == 0)
-				field = pstrdup(defGetString(def));
-		}
-		if (field == NULL)
+		apply_options(GetForeignColumnOptions(relid, att->attnum), CAT_COLUMN, colhome);
+		if (col->field == NULL)
 		{
 			const PsColumnDef *d = ps_column_by_name(t->res, col->name);
 
-			field = pstrdup(d ? d->field : col->name);
+			col->field = pstrdup(d ? d->field : col->name);
 		}
-		col->field = field;
-		col->def = ps_column_by_field(t->res, field);
+		col->def = ps_column_by_field(t->res, col->field);
 		ps_column_prepare(col);
 	}
 	table_close(rel, AccessShareLock);

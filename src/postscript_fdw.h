@@ -182,9 +182,12 @@ extern char *ps_object_path(const char *path, const char *id);
  * options.c
  * ----------------------------------------------------------------
  */
-/* max_response_size by default, and the most a non-superuser may set */
-#define PS_MAX_RESPONSE_DEFAULT	(64 * 1024 * 1024)
-
+/*
+ * The options, as options.c's declarations store them: a server's, with a
+ * foreign table's over them where both may set one (pushdown,
+ * use_remote_estimate, batch_size, send_at_commit).  Read-only: a default's
+ * strings are shared by every copy.
+ */
 typedef struct PsServerOptions
 {
 	char	   *api_url;		/* no trailing slash */
@@ -248,11 +251,11 @@ typedef struct PsTable
 	char	   *endpoint;		/* path actually requested */
 	char	   *records_key;	/* NULL: response is one record */
 	bool		paginated;
-	bool		pushdown;
 	int			ncolumns;		/* live (non-dropped) columns */
 	PsColumn   *columns;		/* by position; columns[i].attnum */
 	int			natts;			/* tuple descriptor size */
-	PsServerOptions *sopts;
+	PsServerOptions *sopts;		/* the server's options, the table's over
+								 * them */
 	Oid			serverid;
 } PsTable;
 
