@@ -20,7 +20,8 @@ OBJS = \
 	src/ratelimit.o \
 	src/stats.o \
 	src/webhook.o \
-	src/webhook_worker.o
+	src/webhook_worker.o \
+	src/reference.o
 PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 
 EXTENSION = postscript_fdw
