@@ -47,3 +47,9 @@ src/phone.o: $(srcdir)/src/phone.h
 src/modify.o src/validate.o: $(srcdir)/src/validate.h
 $(OBJS): $(srcdir)/src/pagescan.h
 src/querystring.o src/deparse.o src/http.o: $(srcdir)/src/querystring.h
+
+# docs/reference.md, rendered from the catalog in a throwaway cluster
+# (scripts/gen_reference.sh); scripts/checks/reference.sh fails when it is stale
+reference:
+	PG_CONFIG="$$(command -v $(PG_CONFIG))" bash $(srcdir)/scripts/gen_reference.sh
+.PHONY: reference
