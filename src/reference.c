@@ -165,6 +165,7 @@ postscript_fdw_columns(PG_FUNCTION_ARGS)
 			values[9] = BoolGetDatum((col->flags & PS_COL_WRITE_ONLY) != 0);
 			values[10] = text_or_null(col->body_key, &nulls[10]);
 			values[11] = text_array(written_by, nwritten, &nulls[11]);
+			Assert(col->value < lengthof(value_check) && value_check[col->value]);
 			values[12] = text_or_null(col->body_key ? value_check[col->value] : NULL,
 									  &nulls[12]);
 			values[13] = CStringGetTextDatum(col->doc);
@@ -256,6 +257,8 @@ postscript_fdw_writes(PG_FUNCTION_ARGS)
 			values[2] = CStringGetTextDatum(spec->method);
 			values[3] = CStringGetTextDatum(spec->path);
 			values[4] = text_array(rules, spec->nrules, &nulls[4]);
+			Assert(spec->reconcile < lengthof(if_outcome_unknown) &&
+				   spec->result < lengthof(returning_row));
 			values[5] = CStringGetTextDatum(if_outcome_unknown[spec->reconcile]);
 			values[6] = CStringGetTextDatum(returning_row[spec->result]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
