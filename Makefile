@@ -20,7 +20,8 @@ OBJS = \
 	src/ratelimit.o \
 	src/stats.o \
 	src/webhook.o \
-	src/webhook_worker.o
+	src/webhook_worker.o \
+	src/reference.o
 PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 
 EXTENSION = postscript_fdw
@@ -53,3 +54,9 @@ src/phone.o: $(srcdir)/src/phone.h
 src/modify.o src/validate.o: $(srcdir)/src/validate.h
 $(OBJS): $(srcdir)/src/pagescan.h
 src/querystring.o src/deparse.o src/http.o: $(srcdir)/src/querystring.h
+
+# docs/reference.md, rendered from the catalog in a throwaway cluster
+# (scripts/gen_reference.sh); scripts/checks/reference.sh fails when it is stale
+reference:
+	PG_CONFIG="$$(command -v $(PG_CONFIG))" bash $(srcdir)/scripts/gen_reference.sh
+.PHONY: reference

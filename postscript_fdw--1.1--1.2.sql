@@ -591,3 +591,60 @@ CREATE VIEW postscript_fdw_webhook_emails_collected AS
 SELECT subscriber_id, email, phone_number, event_time, received_at, webhook_id, event_data
   FROM postscript_fdw_webhook_subscriber_events
  WHERE event IN ('shop.email_collected', 'shop.shop.email_collected');
+
+-- The resource catalog (src/resources.c) as rows: the tables, their columns
+-- and their writes, as the code uses them.  docs/reference.md is generated
+-- from these (scripts/gen_reference.sh).
+CREATE FUNCTION postscript_fdw_resources(
+    OUT resource text,
+    OUT description text,
+    OUT documented boolean,
+    OUT readable boolean,
+    OUT endpoint text,
+    OUT records_key text,
+    OUT paginated boolean,
+    OUT object_endpoint text,
+    OUT refused_hint text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION postscript_fdw_resources() IS
+  'the Postscript objects a foreign table can read or write: endpoint, records key, pagination';
+
+CREATE FUNCTION postscript_fdw_columns(
+    OUT resource text,
+    OUT ordinal integer,
+    OUT column_name text,
+    OUT type text,
+    OUT field text,
+    OUT object_id boolean,
+    OUT filters text[],
+    OUT sortable boolean,
+    OUT nullable boolean,
+    OUT write_only boolean,
+    OUT body_key text,
+    OUT written_by text[],
+    OUT value_check text,
+    OUT description text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION postscript_fdw_columns() IS
+  'the columns of each Postscript object: type, JSON field, the query parameters its filters become, sort, body key';
+
+CREATE FUNCTION postscript_fdw_writes(
+    OUT resource text,
+    OUT operation text,
+    OUT method text,
+    OUT path text,
+    OUT required text[],
+    OUT if_outcome_unknown text,
+    OUT returning_row text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION postscript_fdw_writes() IS
+  'the request each INSERT, UPDATE and DELETE row becomes, with its required columns';

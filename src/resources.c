@@ -16,12 +16,12 @@
 #include "postscript_fdw.h"
 
 #define RAW_COLUMN \
-	{"raw", "jsonb", "$", 0, 0, NULL, "the whole JSON object as the API sent it"}
+	{"raw", "jsonb", "$", 0, 0, NULL, "the whole object as the API sent it"}
 
 /* create-subscriber's origin: write-only, reads do not return it */
 #define ORIGIN_COLUMN \
 	{"origin", "text", "origin", 0, PS_COL_WRITE_ONLY, "origin", \
-	 "INSERT only: website, social or other (Postscript's default: other)", PS_VAL_ORIGIN}
+	 "INSERT only, reads do not return it: website, social or other (Postscript's default)", PS_VAL_ORIGIN}
 
 #define TS_FILTERED(name, doc) \
 	{name, "timestamptz", name, PS_OPS_RANGE, PS_COL_SORTABLE, NULL, doc}
@@ -110,31 +110,31 @@ static const PsWriteSpec delete_webhook = {
 /* ---------------------------------------------------------------- columns */
 
 static const PsColumnDef subscriber_columns[] = {
-	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "subscriber id (s_...); pending ids are s_pending_..."},
-	{"ps_id", "bigint", "ps_id", PS_OP_EQ, 0, NULL, "tracking id of the ps_id cookie"},
-	{"phone_number", "text", "phone_number", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_SORTABLE, "phone_number", "E.164 phone number", PS_VAL_PHONE},
-	{"email", "text", "email", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_UPDATABLE | PS_COL_NULLABLE, "email", "email address, may be NULL", PS_VAL_EMAIL},
-	{"shopify_customer_id", "bigint", "shopify_customer_id", PS_OP_EQ | PS_OP_IN, PS_COL_SORTABLE | PS_COL_NULLABLE, "shopify_customer_id", "Shopify customer id, may be NULL", PS_VAL_CUSTOMER_ID},
-	{"tags", "text[]", "tags", 0, PS_COL_UPDATABLE, "tags", "tags; UPDATE adds tags, it never removes one", PS_VAL_TAGS},
-	{"properties", "jsonb", "properties", 0, PS_COL_UPDATABLE, "properties", "custom properties; UPDATE merges them key by key", PS_VAL_SUBSCRIBER_PROPERTIES},
-	{"promotional_can_send", "boolean", "subscriptions.promotional.can_send", 0, 0, NULL, "may receive promotional messages"},
-	{"transactional_can_send", "boolean", "subscriptions.transactional.can_send", 0, 0, NULL, "may receive transactional messages"},
+	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "subscriber id (s_...); an unknown id is no row; in the RETURNING row of an INSERT sent at once, the pending id s_pending_..."},
+	{"ps_id", "bigint", "ps_id", PS_OP_EQ, 0, NULL, "the subscriber's numeric id, as in the ps_id tracking cookie"},
+	{"phone_number", "text", "phone_number", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_SORTABLE, "phone_number", "E.164 phone number (+15555550123)", PS_VAL_PHONE},
+	{"email", "text", "email", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_UPDATABLE | PS_COL_NULLABLE, "email", "may be NULL; UPDATE sends it, but Postscript sets it only where the subscriber has no email or no linked Shopify customer", PS_VAL_EMAIL},
+	{"shopify_customer_id", "bigint", "shopify_customer_id", PS_OP_EQ | PS_OP_IN, PS_COL_SORTABLE | PS_COL_NULLABLE, "shopify_customer_id", "the linked Shopify customer, may be NULL", PS_VAL_CUSTOMER_ID},
+	{"tags", "text[]", "tags", 0, PS_COL_UPDATABLE, "tags", "UPDATE adds the tags given; no tag can be removed", PS_VAL_TAGS},
+	{"properties", "jsonb", "properties", 0, PS_COL_UPDATABLE, "properties", "custom properties; UPDATE merges them key by key; none can be removed", PS_VAL_SUBSCRIBER_PROPERTIES},
+	{"promotional_can_send", "boolean", "subscriptions.promotional.can_send", 0, 0, NULL, "may be sent promotional messages"},
+	{"transactional_can_send", "boolean", "subscriptions.transactional.can_send", 0, 0, NULL, "may be sent transactional messages"},
 	{"data", "jsonb", "data", 0, 0, NULL, "the API's data object"},
 	TS_FILTERED("created_at", "when the subscriber was created"),
 	TS_FILTERED("updated_at", "when the subscriber last changed"),
-	{"is_pending", "boolean", "is_pending", 0, PS_COL_RESULT, NULL, "true in the RETURNING row of an INSERT: the double opt-in is not confirmed yet"},
-	{"keyword_id", "text", "keyword_id", 0, PS_COL_WRITE_ONLY, "keyword_id", "INSERT only: keyword whose double opt-in the subscriber starts"},
-	{"keyword", "text", "keyword", 0, PS_COL_WRITE_ONLY, "keyword", "INSERT only: the keyword by name"},
+	{"is_pending", "boolean", "is_pending", 0, PS_COL_RESULT, NULL, "true in the RETURNING row of an INSERT sent at once: the double opt-in is not confirmed yet"},
+	{"keyword_id", "text", "keyword_id", 0, PS_COL_WRITE_ONLY, "keyword_id", "INSERT only (NULL when read): the keyword whose double opt-in the new subscriber starts"},
+	{"keyword", "text", "keyword", 0, PS_COL_WRITE_ONLY, "keyword", "INSERT only (NULL when read): the keyword by name, instead of keyword_id"},
 	ORIGIN_COLUMN,
 	RAW_COLUMN
 };
 
 static const PsColumnDef keyword_columns[] = {
 	{"id", "text", "id", 0, PS_COL_ID, NULL, "keyword id (kw_...)"},
-	{"keyword", "text", "keyword", 0, 0, NULL, "the keyword text"},
+	{"keyword", "text", "keyword", 0, 0, NULL, "the keyword subscribers text in"},
 	{"triggered_count", "bigint", "triggered_count", 0, 0, NULL, "how often it was texted in"},
-	{"created_at", "timestamptz", "created_at", 0, 0, NULL, "created (the API sends UTC without a zone)"},
-	{"updated_at", "timestamptz", "updated_at", 0, 0, NULL, "last changed (UTC without a zone)"},
+	{"created_at", "timestamptz", "created_at", 0, 0, NULL, "when it was created (the API sends UTC without a zone)"},
+	{"updated_at", "timestamptz", "updated_at", 0, 0, NULL, "when it last changed (UTC without a zone)"},
 	RAW_COLUMN
 };
 
@@ -154,7 +154,7 @@ static const PsColumnDef campaign_columns[] = {
 	{"delivered", "bigint", "stats.delivered", 0, 0, NULL, "stats: messages delivered"},
 	{"clicks", "bigint", "stats.clicks", 0, 0, NULL, "stats: link clicks"},
 	{"conversions", "bigint", "stats.conversions", 0, 0, NULL, "stats: orders attributed"},
-	{"revenue", "numeric", "stats.revenue", 0, 0, NULL, "stats: attributed revenue (a decimal string in the API)"},
+	{"revenue", "numeric", "stats.revenue", 0, 0, NULL, "stats: attributed revenue (a decimal string in the API, exact in numeric)"},
 	{"opt_outs", "bigint", "stats.opt_outs", 0, 0, NULL, "stats: opt-outs caused"},
 	{"credits_used", "bigint", "stats.credits_used", 0, 0, NULL, "stats: SMS credits spent"},
 	RAW_COLUMN
@@ -176,52 +176,52 @@ static const PsColumnDef message_columns[] = {
 };
 
 static const PsColumnDef opt_in_columns[] = {
-	{"id", "text", "id", 0, PS_COL_RESULT, NULL, "opt-in id (oi_...); after INSERT, the pending subscriber id"},
-	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, PS_COL_RESULT, NULL, "the subscriber"},
+	{"id", "text", "id", 0, PS_COL_RESULT, NULL, "opt-in id (oi_...); in the RETURNING row of an INSERT sent at once, the pending subscriber's id"},
+	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, PS_COL_RESULT, NULL, "the subscriber; after an INSERT sent at once, the pending subscriber's id"},
 	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number", PS_VAL_PHONE},
-	{"keyword_id", "text", "keyword_id", 0, 0, "keyword_id", "keyword that was texted in"},
-	{"source", "text", "source", 0, 0, NULL, "keyword, api, ..."},
-	{"status", "text", "status", 0, PS_COL_RESULT, NULL, "pending or confirmed"},
+	{"keyword_id", "text", "keyword_id", 0, 0, "keyword_id", "the keyword texted in; an INSERT names it by keyword_id or keyword"},
+	{"source", "text", "source", 0, 0, NULL, "how it came: keyword, api, ..."},
+	{"status", "text", "status", 0, PS_COL_RESULT, NULL, "pending or confirmed; pending after an INSERT"},
 	TS_FILTERED("created_at", "when the opt-in started"),
 	{"confirmed_at", "timestamptz", "confirmed_at", 0, 0, NULL, "when the double opt-in was confirmed; NULL while pending"},
 	{"keyword", "text", "keyword", 0, PS_COL_WRITE_ONLY, "keyword", "INSERT only: the keyword by name"},
-	{"email", "text", "email", 0, PS_COL_WRITE_ONLY, "email", "INSERT only: the subscriber's email", PS_VAL_EMAIL},
+	{"email", "text", "email", 0, PS_COL_WRITE_ONLY, "email", "INSERT only: the new subscriber's email", PS_VAL_EMAIL},
 	ORIGIN_COLUMN,
 	RAW_COLUMN
 };
 
 static const PsColumnDef opt_out_columns[] = {
 	{"id", "text", "id", 0, 0, NULL, "opt-out id (oo_...)"},
-	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, 0, "postscript_subscriber_id", "the subscriber"},
+	{"subscriber_id", "text", "subscriber_id", PS_OP_EQ, 0, "postscript_subscriber_id", "the subscriber; an INSERT names it by subscriber_id or phone_number"},
 	{"phone_number", "text", "phone_number", PS_OP_EQ, 0, "phone_number", "E.164 phone number", PS_VAL_PHONE},
-	{"source", "text", "source", 0, 0, NULL, "reply_stop, api, ..."},
+	{"source", "text", "source", 0, 0, NULL, "how it came: reply_stop, api, ..."},
 	TS_FILTERED("created_at", "when the subscriber opted out"),
 	RAW_COLUMN
 };
 
 static const PsColumnDef event_columns[] = {
-	{"id", "text", "id", 0, PS_COL_RESULT, NULL, "RETURNING only: the event id the API assigned"},
-	{"type", "text", "type", 0, 0, "type", "event type: letters, digits and underscore", PS_VAL_EVENT_TYPE},
-	{"subscriber_id", "text", "subscriber_id", 0, 0, "subscriber_id", "the subscriber (optional, like phone and email; several may be given)"},
+	{"id", "text", "id", 0, PS_COL_RESULT, NULL, "RETURNING only, sent at once: the event id Postscript assigned"},
+	{"type", "text", "type", 0, 0, "type", "the event's name, e.g. order_placed", PS_VAL_EVENT_TYPE},
+	{"subscriber_id", "text", "subscriber_id", 0, 0, "subscriber_id", "the subscriber it concerns; subscriber_id, phone and email are all optional, and several may be given"},
 	{"phone", "text", "phone", 0, 0, "phone", "the subscriber's phone number", PS_VAL_PHONE},
 	{"email", "text", "email", 0, 0, "email", "the subscriber's email", PS_VAL_EMAIL},
-	{"occurred_at", "timestamptz", "occurred_at", 0, 0, "occurred_at", "when it happened (default: now, by the API); sent as UTC %Y-%m-%d %H:%M:%S.%f", PS_VAL_EVENT_TIME},
-	{"properties", "jsonb", "properties", 0, 0, "properties", "event properties, a JSON object", PS_VAL_OBJECT},
+	{"occurred_at", "timestamptz", "occurred_at", 0, 0, "occurred_at", "when it happened; left out, when Postscript receives it", PS_VAL_EVENT_TIME},
+	{"properties", "jsonb", "properties", 0, 0, "properties", "any JSON object", PS_VAL_OBJECT},
 	{"external_id", "text", "external_id", 0, 0, "external_id", "your id of the event"}
 };
 
 static const PsColumnDef shop_columns[] = {
 	{"resource_id", "text", "resource_id", 0, 0, NULL, "the shop's id"},
 	{"resource_name", "text", "resource_name", 0, 0, NULL, "the shop's name"},
-	{"resource_type", "text", "resource_type", 0, 0, NULL, "shop"},
+	{"resource_type", "text", "resource_type", 0, 0, NULL, "always shop"},
 	RAW_COLUMN
 };
 
 static const PsColumnDef webhook_columns[] = {
 	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "webhook subscription id (a UUID)"},
 	{"callback_url", "text", "callback_url", 0, PS_COL_UPDATABLE, "callback_url", "where Postscript POSTs the deliveries (HTTPS)", PS_VAL_TEXT},
-	{"event", "text", "event", 0, 0, "event", "event type: shop.subscriber.opt_in, shop.incoming_message, ...", PS_VAL_TEXT},
-	{"headers", "jsonb", "headers", 0, PS_COL_UPDATABLE, "headers", "extra headers sent with every delivery", PS_VAL_OBJECT},
+	{"event", "text", "event", 0, 0, "event", "shop.subscriber.opt_in, shop.subscriber.opt_out, shop.incoming_message, shop.shop.email_collected or shop.test; an UPDATE cannot change it", PS_VAL_TEXT},
+	{"headers", "jsonb", "headers", 0, PS_COL_UPDATABLE, "headers", "extra headers Postscript sends with each delivery", PS_VAL_OBJECT},
 	{"created_at", "timestamptz", "created_at", 0, PS_COL_RESULT, NULL, "when the subscription was created"},
 	{"updated_at", "timestamptz", "updated_at", 0, PS_COL_RESULT, NULL, "when it was last changed"},
 	RAW_COLUMN
@@ -233,58 +233,58 @@ const PsResource ps_resources[] = {
 		&create_subscriber, &patch_subscriber, NULL,
 		"Postscript has no delete: INSERT INTO opt_outs to unsubscribe, or use the compliance/redact endpoint outside SQL.",
 		COLS(subscriber_columns),
-		"subscribers of the shop (active; pending ones appear in opt_ins)"
+		"The shop's subscribers; pending ones (double opt-in not confirmed) appear in opt_ins instead."
 	},
 	{
 		"keywords", "/api/v2/keywords", "keywords", false, true, true,
 		NULL, NULL, NULL, NULL,
 		COLS(keyword_columns),
-		"active keywords (one response, not paginated)"
+		"The shop's keywords: what people text in to subscribe."
 	},
 	{
 		"campaigns", "/api/v2/campaigns", "campaigns", true, true, false,
 		NULL, NULL, NULL, NULL,
 		COLS(campaign_columns),
-		"SMS campaigns with their stats"
+		"SMS campaigns, with their stats as columns."
 	},
 	{
 		"messages", "/api/v2/messages", "messages", true, true, false,
 		NULL, NULL, NULL, NULL,
 		COLS(message_columns),
-		"message history, both directions"
+		"Messages sent and received."
 	},
 	{
 		"opt_ins", "/api/v2/opt_ins", "opt_ins", true, true, false,
 		&create_opt_in, NULL, NULL,
 		"The opt-in log cannot be edited.",
 		COLS(opt_in_columns),
-		"consent log: opt-ins, pending and confirmed"
+		"The opt-in log, pending and confirmed; an INSERT starts a double opt-in."
 	},
 	{
 		"opt_outs", "/api/v2/opt_outs", "opt_outs", true, true, false,
 		&unsubscribe, NULL, NULL,
 		"An opt-out cannot be taken back through the API.",
 		COLS(opt_out_columns),
-		"consent log: opt-outs"
+		"The opt-out log; an INSERT unsubscribes."
 	},
 	{
 		"events", "/api/v2/events", NULL, false, false, true,
 		&create_event, NULL, NULL,
 		"Events cannot be deleted.",
 		COLS(event_columns),
-		"custom events (write-only)"
+		"Custom events for Postscript's automations; write-only."
 	},
 	{
 		"shop", "/api/v2/me", NULL, false, true, true,
 		NULL, NULL, NULL, NULL,
 		COLS(shop_columns),
-		"the shop the credentials belong to (GET /me)"
+		"The shop the credentials belong to, one row: SELECT * FROM shop checks them."
 	},
 	{
 		"webhooks", "/api/v2/webhooks", "webhook_subscriptions", false, true, true,
 		&create_webhook, &patch_webhook, &delete_webhook, NULL,
 		COLS(webhook_columns),
-		"webhook subscriptions: which events Postscript POSTs where (not paginated)"
+		"Webhook subscriptions: which events Postscript POSTs to which URL."
 	},
 };
 
