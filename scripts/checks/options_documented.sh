@@ -12,18 +12,12 @@
 # Needs the test environment of scripts/test.sh: PGHOST/PGPORT/PGUSER of a
 # running cluster (as a superuser) on which the extension is installed,
 # PG_CONFIG.
-set -u
-: "${PG_CONFIG:?}"
+. "$(dirname "$0")/../checklib.sh" options_documented
 cd "$(dirname "$0")/../.." || exit 1
-bindir=$("$PG_CONFIG" --bindir)
 db=ps_options_doc
-work=$(mktemp -d /tmp/postscript_fdw.options.XXXXXX)
-trap '"$bindir/dropdb" --if-exists $db 2>/dev/null; rm -rf "$work"' EXIT
-
-"$bindir/dropdb" --if-exists $db 2>/dev/null
-"$bindir/createdb" $db || exit 1
+fresh_db $db
 # one table per catalog: option, values, default, meaning
-"$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At -d $db >"$work/generated" <<'SQL' || exit 1
+psqlc >"$work/generated" <<'SQL' || exit 1
 CREATE EXTENSION postscript_fdw;
 WITH section(ord, context, heading) AS (
   VALUES (1, 'server', 'Server'), (2, 'foreign table', 'Foreign table'),

@@ -22,19 +22,12 @@
 #
 # Needs the environment of scripts/test.sh: PGHOST/PGPORT/PGUSER (a
 # superuser), PS_MOCK_URL, PS_PG_LOG, PG_CONFIG.
-set -u
-: "${PS_MOCK_URL:?}" "${PS_PG_LOG:?}" "${PG_CONFIG:?}"
-bindir=$("$PG_CONFIG" --bindir)
+. "$(dirname "$0")/../checklib.sh" rescan_memory
+: "${PS_PG_LOG:?}"
 db=ps_rescan_memory
 bound_kb=1024
-trap '"$bindir/dropdb" --if-exists $db 2>/dev/null' EXIT
-status=0
-problem() { printf 'rescan_memory: %s\n' "$*"; status=1; }
-psqlc() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At -d $db "$@"; }
-
-"$bindir/dropdb" --if-exists $db 2>/dev/null
-"$bindir/createdb" $db || exit 1
-curl -sS -o /dev/null -X POST "$PS_MOCK_URL/__admin/reset"
+fresh_db $db
+admin POST /__admin/reset >/dev/null
 psqlc <<SQL || exit 1
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER api FOREIGN DATA WRAPPER postscript_fdw
@@ -78,13 +71,13 @@ measure() {
 	want=$(psqlc -c "SELECT count(k.n) || '|2' FROM outer_rows o LEFT JOIN keys k ON k.$col = o.$col")
 	nonnull=$(psqlc -c "SELECT count($col) FROM outer_rows")
 
-	curl -sS -o /dev/null -X DELETE "$PS_MOCK_URL/__admin/requests"
+	admin DELETE /__admin/requests >/dev/null
 	logstart=$(($(stat -c %s "$PS_PG_LOG") + 1))
 	out=$(psqlc -c "$settings" -c 'SELECT pg_backend_pid()' -c "$query")
 	pid=$(head -n 1 <<<"$out")
 	got=$(tail -n 1 <<<"$out")
 	[ "$got" = "$want" ] || problem "$name: the join gave $got (rows joined|memory dumps), not $want"
-	requests=$(curl -sS "$PS_MOCK_URL/__admin/requests?format=copy" | grep -c $'\tGET\t')
+	requests=$(admin GET "/__admin/requests?format=copy" | grep -c $'\tGET\t')
 	[ "$requests" = "$nonnull" ] ||
 		problem "$name: $requests requests for $nonnull outer rows with a key (one each, none for NULL)"
 
