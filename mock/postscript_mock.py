@@ -985,9 +985,10 @@ def limit_sliding(buckets, token, rate, now):
 LIMITERS = {"bucket": limit_bucket, "fixed": limit_fixed, "sliding": limit_sliding}
 
 
-# what POST /__admin/subscribers may change
-ADMIN_CHANGEABLE = {"id", "email", "tags", "properties", "subscriptions", "shopify_customer_id",
-                    "updated_at"}
+# what POST /__admin/subscribers may set on a subscriber
+SETTABLE = {"email", "tags", "properties", "subscriptions", "shopify_customer_id", "updated_at"}
+# how a change names its subscribers (pick_subscribers)
+PICKS = {"id", "ids", "every", "offset"}
 
 FAULT_KINDS = {"status", "rate_limit", "slow", "stall", "truncate", "malformed", "close",
                "applied_500", "body", "huge_page", "endless"}
@@ -1708,55 +1709,67 @@ class Handler(BaseHTTPRequestHandler):
         if route == "events" and method == "GET":
             with state.lock:
                 return self.admin_reply({"events": list(state.data.events)})
-        if route == "subscribers" and method == "POST":
-            # subscribers changed in Postscript (no API request, no log
-            # entry): {"id": ..., field: value, ...} or a list of them; every
-            # change is checked before any is applied
-            changes = obj if isinstance(obj, list) else [obj]
+        if route in ("subscribers", "remove") and method == "POST":
             with state.lock:
-                found = [state.data.index_of(str(c.get("id"))) for c in changes]
-                for c, i in zip(changes, found):
-                    if i is None or not set(c) <= ADMIN_CHANGEABLE:
-                        return self.admin_reply({"error": "no subscriber %s, or a field not in %s"
-                                                 % (c.get("id"), sorted(ADMIN_CHANGEABLE))}, 400)
-                out = []
-                for c, i in zip(changes, found):
-                    sub = json.loads(json.dumps(state.data.subscriber(i)))
-                    sub["updated_at"] = now_iso()
-                    sub.update(c)
-                    state.data.change(i, sub)
-                    out.append(sub)
-            return self.admin_reply({"subscribers": out})
-        if route in ("touch", "remove") and method == "POST":
-            with state.lock:
-                chosen = self.pick_subscribers(obj)
-                if obj.get("updated_at") is not None and parse_ts(str(obj["updated_at"])) is None:
-                    chosen = "updated_at is not an ISO 8601 date-time"
-                if isinstance(chosen, str):
-                    return self.admin_reply({"error": chosen}, 400)
-                for i in chosen:
+                try:
                     if route == "remove":
-                        state.data.remove(i)
-                        continue
-                    sub = json.loads(json.dumps(state.data.subscriber(i)))
-                    sub["properties"]["touched"] = sub["properties"].get("touched", 0) + 1
-                    sub["updated_at"] = obj.get("updated_at") or now_iso()
-                    state.data.change(i, sub)
-            return self.admin_reply({route.rstrip("e") + "ed": len(chosen)})
+                        chosen = self.pick_subscribers(obj)
+                        for i in chosen:
+                            state.data.remove(i)
+                        return self.admin_reply({"removed": len(chosen)})
+                    return self.admin_reply({"changed": self.change_subscribers(obj)})
+                except ApiError as e:
+                    return self.admin_reply(e.body, e.status)
         return self.admin_reply({"error": "no such admin endpoint"}, 404)
 
     def pick_subscribers(self, obj):
-        """Indexes named by {"ids": [...]} or {"every": N, "offset": K} (every Nth
-        listed subscriber from the Kth); an error text if the body is wrong."""
+        """Indexes of the subscribers a body names: {"id": ...}, {"ids": [...]}
+        or {"every": N, "offset": K} (every Nth listed subscriber from the Kth)."""
         data = self.server.state.data
-        if isinstance(obj.get("ids"), list):
+        named = [k for k in ("id", "ids", "every") if k in obj]
+        if named == ["id"]:
+            chosen = [data.index_of(str(obj["id"]))]
+        elif named == ["ids"] and isinstance(obj["ids"], list):
             chosen = [data.index_of(str(sid)) for sid in obj["ids"]]
-            return "unknown subscriber id" if None in chosen else chosen
-        every, offset = obj.get("every"), obj.get("offset", 0)
-        if not isinstance(every, int) or every < 1 or not isinstance(offset, int) or offset < 0:
-            return "give ids, or every (a positive integer) and offset"
-        listed = data.listed() or range(data.count())
-        return [listed[k] for k in range(offset, len(listed), every)]
+        elif named == ["every"]:
+            every, offset = obj["every"], obj.get("offset", 0)
+            if not isinstance(every, int) or every < 1 or not isinstance(offset, int) or offset < 0:
+                raise ApiError(400, {"error": "every is a positive integer, offset one not below 0"})
+            listed = data.listed() or range(data.count())
+            return [listed[k] for k in range(offset, len(listed), every)]
+        else:
+            raise ApiError(400, {"error": "name the subscribers by one of id, ids (a list), every"})
+        if None in chosen:
+            raise ApiError(400, {"error": "unknown subscriber id"})
+        return chosen
+
+    def change_subscribers(self, body):
+        """Subscribers changed in Postscript, as no API request changes them (and
+        none is logged): a change, or a list of them, names subscribers
+        (pick_subscribers) and gives the SETTABLE fields to set; updated_at
+        becomes now unless given.  Every change is checked before any is
+        applied.  Returns how many were changed."""
+        data = self.server.state.data
+        plan = []
+        for change in body if isinstance(body, list) else [body]:
+            if not isinstance(change, dict):
+                raise ApiError(400, {"error": "a change is a JSON object"})
+            fields = {k: v for k, v in change.items() if k not in PICKS}
+            if not set(fields) <= SETTABLE:
+                raise ApiError(400, {"error": "a change sets only %s" % ", ".join(sorted(SETTABLE))})
+            if "updated_at" in fields and parse_ts(str(fields["updated_at"])) is None:
+                raise ApiError(400, {"error": "updated_at is not an ISO 8601 date-time"})
+            plan.append((self.pick_subscribers(change), fields))
+        stamp = now_iso()
+        changed = 0
+        for chosen, fields in plan:
+            for i in chosen:
+                sub = json.loads(json.dumps(data.subscriber(i)))
+                sub["updated_at"] = stamp
+                sub.update(fields)
+                data.change(i, sub)
+                changed += 1
+        return changed
 
     def summary(self):
         data = self.server.state.data

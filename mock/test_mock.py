@@ -242,8 +242,8 @@ class SyncSupportTest(MockTest):
         return pm.list_page(pm.LazySubscribers(data), tests, sort, kind, page, 50)
 
     def test_keyset_pages_equal_filter_and_sort(self):
-        self.c.admin("POST", "touch", {"every": 7, "updated_at": "2026-06-30T00:00:00Z"})
-        self.c.admin("POST", "touch", {"every": 11, "offset": 3})
+        self.c.admin("POST", "subscribers", {"every": 7, "updated_at": "2026-06-30T00:00:00Z"})
+        self.c.admin("POST", "subscribers", {"every": 11, "offset": 3})
         self.c.admin("POST", "remove", {"every": 13, "offset": 5})
         rows, _ = self.c.walk("subscribers")
         for field in ("created_at", "updated_at"):
@@ -261,17 +261,35 @@ class SyncSupportTest(MockTest):
                                          (params, page))
                         self.assertEqual(fast[1], slow[1])
 
-    def test_touch_changes_rows_and_updated_at(self):
+    def test_change_every_nth_and_by_ids(self):
         before, _ = self.c.walk("subscribers")
-        self.assertEqual(self.c.admin("POST", "touch", {"every": 100, "offset": 1}), {"touched": 3})
+        self.assertEqual(self.c.admin("POST", "subscribers", {"every": 100, "offset": 1, "tags": ["changed"]}),
+                         {"changed": 3})
         after, _ = self.c.walk("subscribers")
         changed = [a["id"] for a, b in zip(after, before) if a != b]
         self.assertEqual(changed, [before[k]["id"] for k in (1, 101, 201)])
-        self.assertEqual(after[1]["properties"]["touched"], 1)
+        self.assertEqual(after[1]["tags"], ["changed"])
         self.assertGreater(pm.parse_ts(after[1]["updated_at"]), pm.parse_ts(before[1]["updated_at"]))
-        self.c.admin("POST", "touch", {"ids": [before[2]["id"]], "updated_at": "2030-01-01T00:00:00Z"})
+        self.c.admin("POST", "subscribers", {"ids": [before[2]["id"]], "updated_at": "2030-01-01T00:00:00Z"})
         rows, _ = self.c.walk("subscribers", updated_at__gte="2030-01-01T00:00:00Z")
         self.assertEqual([r["id"] for r in rows], [before[2]["id"]])
+
+    def test_admin_changes_subscribers_without_a_request(self):
+        rows, _ = self.c.walk("subscribers")
+        newest = max(pm.parse_ts(r["updated_at"]) for r in rows)
+        self.c.admin("POST", "reset")
+        changed = self.c.admin("POST", "subscribers", [{"id": rows[5]["id"], "email": "new@x.com"},
+                                                      {"id": rows[9]["id"], "tags": ["t"]}])
+        self.assertEqual(changed, {"changed": 2})
+        self.assertEqual(self.log(), [])
+        after, _ = self.c.walk("subscribers", updated_at__gt=pm.fmt_ts(newest))
+        self.assertEqual([(r["id"], r["email"], r["tags"]) for r in after],
+                         [(rows[5]["id"], "new@x.com", rows[5]["tags"]), (rows[9]["id"], rows[9]["email"], ["t"])])
+        # one bad change: none is applied
+        status, err, _ = self.c.call("POST", "/__admin/subscribers",
+                                     [{"id": rows[1]["id"], "email": "b@x.com"}, {"id": "s_nosuch"}], key=None)
+        self.assertEqual((status, "error" in err), (400, True))
+        self.assertEqual(self.c.get("/api/v2/subscribers/" + rows[1]["id"])[1]["email"], rows[1]["email"])
 
     def test_remove_hides_a_subscriber_everywhere(self):
         before, _ = self.c.walk("subscribers")
@@ -286,7 +304,7 @@ class SyncSupportTest(MockTest):
         self.assertNotIn(gone, [r["id"] for r in rows])
 
     def test_request_log_can_be_emptied_alone(self):
-        self.c.admin("POST", "touch", {"every": 100})
+        self.c.admin("POST", "subscribers", {"every": 100})
         self.c.get("/api/v2/me")
         self.assertEqual(len(self.log()), 1)
         self.assertEqual(self.c.admin("DELETE", "requests"), {"requests": 0})
@@ -295,10 +313,15 @@ class SyncSupportTest(MockTest):
         self.assertEqual(len(rows), 3)
 
     def test_bad_admin_bodies_are_400(self):
-        for body in ({}, {"every": 0}, {"ids": ["s_nosuch"]}, {"every": 2, "updated_at": "soon"}):
-            status, reply, _ = self.c.call("POST", "/__admin/touch", body=body, key=None)
+        sid = self.c.get("/api/v2/subscribers")[1]["subscribers"][0]["id"]
+        for body in ({}, {"every": 0}, {"ids": ["s_nosuch"]}, {"every": 2, "updated_at": "soon"},
+                     {"id": sid, "ids": [sid]}, {"id": sid, "ps_id": 7}, [1]):
+            status, reply, _ = self.c.call("POST", "/__admin/subscribers", body=body, key=None)
             self.assertEqual(status, 400, body)
             self.assertIn("error", reply)
+        for body in ({}, {"every": 0}, {"ids": "s_nosuch"}):
+            self.assertEqual(self.c.call("POST", "/__admin/remove", body=body, key=None)[0], 400, body)
+        self.assertEqual(self.count("subscribers"), 300)
 
 
 class WriteTest(MockTest):
@@ -580,24 +603,6 @@ class ResetTest(MockTest):
         status, payload, _ = self.c.call("GET", "/__admin/requests?format=copy", key=None, raw=True)
         fields = payload.decode().rstrip("\n").split("\t")
         self.assertEqual(fields[1:6], ["GET", "/api/v2/subscribers", "page=2", "shop", "200"])
-
-
-    def test_admin_changes_subscribers_without_a_request(self):
-        rows, _ = self.c.walk("subscribers")
-        newest = max(pm.parse_ts(r["updated_at"]) for r in rows)
-        self.c.admin("POST", "reset")
-        changed = self.c.admin("POST", "subscribers", [{"id": rows[5]["id"], "email": "new@x.com"},
-                                                      {"id": rows[9]["id"], "tags": ["t"]}])
-        self.assertEqual([s["id"] for s in changed["subscribers"]], [rows[5]["id"], rows[9]["id"]])
-        self.assertEqual(self.log(), [])
-        after, _ = self.c.walk("subscribers", updated_at__gt=pm.fmt_ts(newest))
-        self.assertEqual([(r["id"], r["email"], r["tags"]) for r in after],
-                         [(rows[5]["id"], "new@x.com", rows[5]["tags"]), (rows[9]["id"], rows[9]["email"], ["t"])])
-        # one bad change: none is applied
-        status, err, _ = self.c.call("POST", "/__admin/subscribers",
-                                     [{"id": rows[1]["id"], "email": "b@x.com"}, {"id": "s_nosuch"}], key=None)
-        self.assertEqual((status, "error" in err), (400, True))
-        self.assertEqual(self.c.get("/api/v2/subscribers/" + rows[1]["id"])[1]["email"], rows[1]["email"])
 
 
 class DocumentedShapesTest(MockTest):
