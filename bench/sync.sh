@@ -10,7 +10,7 @@
 # limited to 15 requests/s), then measures postscript_fdw_sync():
 #   1. the first sync, a full pass: wall time against the ideal (pages / 15 s),
 #      requests, 429s, and the backend's peak memory (VmHWM, from /proc);
-#   2. 1% of the subscribers change (the server's /__admin/touch): the next
+#   2. 1% of the subscribers change (the server's /__admin/subscribers): the next
 #      sync's requests against the goal (changed / page size + 3);
 #   3. the mirror against a fresh full copy, row for row (EXCEPT ALL both ways;
 #      the copy is read with the server's limit lifted, to save 11 minutes);
@@ -112,7 +112,7 @@ report "   backend VmHWM, shared buffers it touched included: ${hwm0} kB before,
 report ""
 
 # ---------------------------------------------------------------- 2. 1% changed
-changed=$(admin POST touch '{"every": 100}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["touched"])')
+changed=$(admin POST subscribers '{"every": 100}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["changed"])')
 goal=$(( (changed + PAGE - 1) / PAGE + 3 ))
 admin DELETE requests >/dev/null
 ps_log "2. $changed subscribers changed; the next sync"

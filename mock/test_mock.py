@@ -1,4 +1,4 @@
-"""Unit tests of the local Postscript API server (postscript_mock.py).
+"""Unit tests of the local Postscript API server (postscript_mock.py, psmock/).
 
 Run: cd mock && python3 -m unittest discover -v -p 'test_*.py'
 Each test class starts its own server in this process on an ephemeral
@@ -15,13 +15,21 @@ import unittest
 from urllib.parse import quote, urlencode
 
 import postscript_mock as pm
+import psmock.data
+from psmock import routes
+from psmock.answers import RATE_LIMIT_BODY
+from psmock.data import LazySubscribers
+from psmock.limiter import LIMITERS, limit_sliding
+from psmock.lists import LISTS, build_filters, list_page, ts_range_page
+from psmock.server import make_server
+from psmock.values import fmt_ts, parse_ts
 
 SHOP = "sk_test_shop_key"
 PARTNER = "sk_partner_test_key"
 
 
 def start(*argv):
-    server = pm.make_server(pm.parse_args(["--port", "0", "--quiet", *argv]))
+    server = make_server(pm.parse_args(["--port", "0", "--quiet", *argv]))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     return server
@@ -191,11 +199,11 @@ class FilterTest(MockTest):
         self.assertEqual(sorted(r["email"] for r in body["subscribers"]), sorted(emails))
 
     def test_timestamp_range(self):
-        ts = sorted(pm.parse_ts(r["created_at"]) for r in self.all)
+        ts = sorted(parse_ts(r["created_at"]) for r in self.all)
         mid = ts[len(ts) // 2]
-        bound = pm.fmt_ts(mid)
+        bound = fmt_ts(mid)
         rows, _ = self.c.walk("subscribers", created_at__gte=bound)
-        want = [r["id"] for r in self.all if pm.parse_ts(r["created_at"]) >= pm.parse_ts(bound)]
+        want = [r["id"] for r in self.all if parse_ts(r["created_at"]) >= parse_ts(bound)]
         self.assertEqual(sorted(r["id"] for r in rows), sorted(want))
         rows, _ = self.c.walk("subscribers", created_at__lt=bound)
         self.assertEqual(len(rows), 300 - len(want))
@@ -209,7 +217,7 @@ class FilterTest(MockTest):
     def test_sort_both_ways(self):
         asc, _ = self.c.walk("subscribers", sort="created_at__asc")
         desc, _ = self.c.walk("subscribers", sort="created_at__desc")
-        keys = [pm.parse_ts(r["created_at"]) for r in asc]
+        keys = [parse_ts(r["created_at"]) for r in asc]
         self.assertEqual(keys, sorted(keys))
         self.assertEqual([r["id"] for r in desc], [r["id"] for r in reversed(asc)])
 
@@ -237,17 +245,17 @@ class SyncSupportTest(MockTest):
 
     def slow_page(self, params, page):
         data = self.server.state.data
-        tests, sort, _ = pm.build_filters("subscribers", params)
-        kind = pm.LISTS["subscribers"]["sorts"][sort[0]]
-        return pm.list_page(pm.LazySubscribers(data), tests, sort, kind, page, 50)
+        tests, sort, _ = build_filters("subscribers", params)
+        kind = LISTS["subscribers"]["sorts"][sort[0]]
+        return list_page(LazySubscribers(data), tests, sort, kind, page, 50)
 
     def test_keyset_pages_equal_filter_and_sort(self):
-        self.c.admin("POST", "touch", {"every": 7, "updated_at": "2026-06-30T00:00:00Z"})
-        self.c.admin("POST", "touch", {"every": 11, "offset": 3})
+        self.c.admin("POST", "subscribers", {"every": 7, "updated_at": "2026-06-30T00:00:00Z"})
+        self.c.admin("POST", "subscribers", {"every": 11, "offset": 3})
         self.c.admin("POST", "remove", {"every": 13, "offset": 5})
         rows, _ = self.c.walk("subscribers")
         for field in ("created_at", "updated_at"):
-            stamps = sorted({r[field] for r in rows}, key=pm.parse_ts)
+            stamps = sorted({r[field] for r in rows}, key=parse_ts)
             for direction in ("asc", "desc"):
                 for op, value in (("gte", stamps[40]), ("gt", stamps[-3]), ("lt", stamps[10]),
                                   ("eq", "2026-06-30T00:00:00Z"), (None, None)):
@@ -255,23 +263,41 @@ class SyncSupportTest(MockTest):
                     if op:
                         params["%s__%s" % (field, op)] = [value]
                     for page in (1, 2, 3):
-                        fast = pm.ts_range_page(self.server.state.data, params, page, 50)
+                        fast = ts_range_page(self.server.state.data, params, page, 50)
                         slow = self.slow_page(params, page)
                         self.assertEqual([r["id"] for r in fast[0]], [r["id"] for r in slow[0]],
                                          (params, page))
                         self.assertEqual(fast[1], slow[1])
 
-    def test_touch_changes_rows_and_updated_at(self):
+    def test_change_every_nth_and_by_ids(self):
         before, _ = self.c.walk("subscribers")
-        self.assertEqual(self.c.admin("POST", "touch", {"every": 100, "offset": 1}), {"touched": 3})
+        self.assertEqual(self.c.admin("POST", "subscribers", {"every": 100, "offset": 1, "tags": ["changed"]}),
+                         {"changed": 3})
         after, _ = self.c.walk("subscribers")
         changed = [a["id"] for a, b in zip(after, before) if a != b]
         self.assertEqual(changed, [before[k]["id"] for k in (1, 101, 201)])
-        self.assertEqual(after[1]["properties"]["touched"], 1)
-        self.assertGreater(pm.parse_ts(after[1]["updated_at"]), pm.parse_ts(before[1]["updated_at"]))
-        self.c.admin("POST", "touch", {"ids": [before[2]["id"]], "updated_at": "2030-01-01T00:00:00Z"})
+        self.assertEqual(after[1]["tags"], ["changed"])
+        self.assertGreater(parse_ts(after[1]["updated_at"]), parse_ts(before[1]["updated_at"]))
+        self.c.admin("POST", "subscribers", {"ids": [before[2]["id"]], "updated_at": "2030-01-01T00:00:00Z"})
         rows, _ = self.c.walk("subscribers", updated_at__gte="2030-01-01T00:00:00Z")
         self.assertEqual([r["id"] for r in rows], [before[2]["id"]])
+
+    def test_admin_changes_subscribers_without_a_request(self):
+        rows, _ = self.c.walk("subscribers")
+        newest = max(parse_ts(r["updated_at"]) for r in rows)
+        self.c.admin("POST", "reset")
+        changed = self.c.admin("POST", "subscribers", [{"id": rows[5]["id"], "email": "new@x.com"},
+                                                      {"id": rows[9]["id"], "tags": ["t"]}])
+        self.assertEqual(changed, {"changed": 2})
+        self.assertEqual(self.log(), [])
+        after, _ = self.c.walk("subscribers", updated_at__gt=fmt_ts(newest))
+        self.assertEqual([(r["id"], r["email"], r["tags"]) for r in after],
+                         [(rows[5]["id"], "new@x.com", rows[5]["tags"]), (rows[9]["id"], rows[9]["email"], ["t"])])
+        # one bad change: none is applied
+        status, err, _ = self.c.call("POST", "/__admin/subscribers",
+                                     [{"id": rows[1]["id"], "email": "b@x.com"}, {"id": "s_nosuch"}], key=None)
+        self.assertEqual((status, "error" in err), (400, True))
+        self.assertEqual(self.c.get("/api/v2/subscribers/" + rows[1]["id"])[1]["email"], rows[1]["email"])
 
     def test_remove_hides_a_subscriber_everywhere(self):
         before, _ = self.c.walk("subscribers")
@@ -286,7 +312,7 @@ class SyncSupportTest(MockTest):
         self.assertNotIn(gone, [r["id"] for r in rows])
 
     def test_request_log_can_be_emptied_alone(self):
-        self.c.admin("POST", "touch", {"every": 100})
+        self.c.admin("POST", "subscribers", {"every": 100})
         self.c.get("/api/v2/me")
         self.assertEqual(len(self.log()), 1)
         self.assertEqual(self.c.admin("DELETE", "requests"), {"requests": 0})
@@ -295,10 +321,15 @@ class SyncSupportTest(MockTest):
         self.assertEqual(len(rows), 3)
 
     def test_bad_admin_bodies_are_400(self):
-        for body in ({}, {"every": 0}, {"ids": ["s_nosuch"]}, {"every": 2, "updated_at": "soon"}):
-            status, reply, _ = self.c.call("POST", "/__admin/touch", body=body, key=None)
+        sid = self.c.get("/api/v2/subscribers")[1]["subscribers"][0]["id"]
+        for body in ({}, {"every": 0}, {"ids": ["s_nosuch"]}, {"every": 2, "updated_at": "soon"},
+                     {"id": sid, "ids": [sid]}, {"id": sid, "ps_id": 7}, [1]):
+            status, reply, _ = self.c.call("POST", "/__admin/subscribers", body=body, key=None)
             self.assertEqual(status, 400, body)
             self.assertIn("error", reply)
+        for body in ({}, {"every": 0}, {"ids": "s_nosuch"}):
+            self.assertEqual(self.c.call("POST", "/__admin/remove", body=body, key=None)[0], 400, body)
+        self.assertEqual(self.count("subscribers"), 300)
 
 
 class WriteTest(MockTest):
@@ -400,7 +431,7 @@ class RateLimitTest(MockTest):
             status, body, _ = self.c.get("/api/v2/me")
             statuses.append(status)
             if status == 429:
-                self.assertEqual(body, pm.RATE_LIMIT_BODY)
+                self.assertEqual(body, RATE_LIMIT_BODY)
         self.assertIn(200, statuses)
         self.assertIn(429, statuses)
         self.assertLessEqual(statuses.count(200), 4)
@@ -418,7 +449,7 @@ class RateLimitTest(MockTest):
         # each shape at 15/s, on made-up clock readings: no timing involved
         def admitted(shape, times):
             buckets = {}
-            return [pm.LIMITERS[shape](buckets, "t", 15.0, t) for t in times]
+            return [LIMITERS[shape](buckets, "t", 15.0, t) for t in times]
         # a bucket: 15 at once, then one per 1/15 s
         self.assertEqual(admitted("bucket", [0.0] * 16 + [0.07]), [True] * 15 + [False, True])
         # fixed windows: 15 late in one second and 15 early in the next pass
@@ -432,7 +463,7 @@ class RateLimitTest(MockTest):
         self.assertEqual(admitted("sliding", [11.0] * 14 + [10.5, 10.4, 11.6]), [True] * 15 + [False, True])
         # below 1/s: one request per 1/rate seconds
         buckets = {}
-        self.assertEqual([pm.limit_sliding(buckets, "t", 0.5, t) for t in (0.0, 1.0, 2.0)],
+        self.assertEqual([limit_sliding(buckets, "t", 0.5, t) for t in (0.0, 1.0, 2.0)],
                          [True, False, True])
 
     def test_limiter_and_jitter_config(self):
@@ -582,24 +613,6 @@ class ResetTest(MockTest):
         self.assertEqual(fields[1:6], ["GET", "/api/v2/subscribers", "page=2", "shop", "200"])
 
 
-    def test_admin_changes_subscribers_without_a_request(self):
-        rows, _ = self.c.walk("subscribers")
-        newest = max(pm.parse_ts(r["updated_at"]) for r in rows)
-        self.c.admin("POST", "reset")
-        changed = self.c.admin("POST", "subscribers", [{"id": rows[5]["id"], "email": "new@x.com"},
-                                                      {"id": rows[9]["id"], "tags": ["t"]}])
-        self.assertEqual([s["id"] for s in changed["subscribers"]], [rows[5]["id"], rows[9]["id"]])
-        self.assertEqual(self.log(), [])
-        after, _ = self.c.walk("subscribers", updated_at__gt=pm.fmt_ts(newest))
-        self.assertEqual([(r["id"], r["email"], r["tags"]) for r in after],
-                         [(rows[5]["id"], "new@x.com", rows[5]["tags"]), (rows[9]["id"], rows[9]["email"], ["t"])])
-        # one bad change: none is applied
-        status, err, _ = self.c.call("POST", "/__admin/subscribers",
-                                     [{"id": rows[1]["id"], "email": "b@x.com"}, {"id": "s_nosuch"}], key=None)
-        self.assertEqual((status, "error" in err), (400, True))
-        self.assertEqual(self.c.get("/api/v2/subscribers/" + rows[1]["id"])[1]["email"], rows[1]["email"])
-
-
 class DocumentedShapesTest(MockTest):
     """What the OpenAPI file documents (scripts/checks/api_contract.sh checks it all)."""
 
@@ -616,7 +629,7 @@ class DocumentedShapesTest(MockTest):
         self.assertEqual(self.c.get("/api/v2/message_requests/" + mr["id"])[1], mr)
         status, sent, _ = self.c.get("/api/v2/sent_messages/" + mr["sent_message"]["id"])
         self.assertEqual((status, sent), (200, mr["sent_message"]))
-        self.assertEqual((sent["shop_id"], sent["body"]), (pm.SHOP["resource_id"], "hi"))
+        self.assertEqual((sent["shop_id"], sent["body"]), (psmock.data.SHOP["resource_id"], "hi"))
         # unknown ids: 400 as documented, {} and the errors shape
         self.assertEqual(self.c.get("/api/v2/message_requests/mr_nosuch")[:2], (400, {}))
         status, err, _ = self.c.get("/api/v2/sent_messages/msg_nosuch")
@@ -634,6 +647,45 @@ class DocumentedShapesTest(MockTest):
         self.assertEqual(self.c.call("PATCH", "/api/v2/compliance/unsubscribe", {"email": a["email"]})[0], 400)
         self.assertEqual(self.c.call("PATCH", "/api/v2/compliance/redact",
                                      {"email": a["email"], "phone_number": a["phone_number"]})[0], 400)
+
+
+class RouteTableTest(MockTest):
+    """The route table: what it does not serve, and its documented/assumed marks."""
+
+    def test_unknown_path_is_404_without_allow(self):
+        status, body, headers = self.c.get("/api/v2/nosuch")
+        self.assertEqual((status, body), (404, {"error": "Not found: GET /api/v2/nosuch"}))
+        self.assertNotIn("Allow", headers)
+        status, body, headers = self.c.call("POST", "/__admin/nosuch", {}, key=None)
+        self.assertEqual((status, body), (404, {"error": "no such admin endpoint"}))
+        self.assertEqual([e["path"] for e in self.log()], ["/api/v2/nosuch"])
+
+    def test_method_a_path_does_not_take_is_404_with_allow(self):
+        status, body, headers = self.c.call("DELETE", "/api/v2/subscribers")
+        self.assertEqual((status, body), (404, {"error": "Not found: DELETE /api/v2/subscribers"}))
+        self.assertEqual(headers["Allow"], "GET, POST")
+        # a literal path before the pattern it also matches
+        self.assertEqual(self.c.call("PUT", "/api/v2/webhooks/token")[2]["Allow"],
+                         "GET, PATCH, DELETE")
+        self.assertEqual(self.c.call("GET", "/__admin/reset", key=None)[:2],
+                         (404, {"error": "no such admin endpoint"}))
+
+    def test_trailing_slash_and_query_parameters(self):
+        self.assertEqual(self.c.get("/api/v2/me/")[:2], (200, psmock.data.SHOP))
+        status, body, _ = self.c.get("/api/v2/me?x=1")
+        self.assertEqual((status, body["errors"][0]["loc"]), (400, ["query", "x"]))
+        status, body, _ = self.c.call("GET", "/__admin/events?x=1", key=None)
+        self.assertEqual((status, "error" in body), (400, True))
+
+    def test_every_route_is_marked_and_served(self):
+        api = [r for r in routes.ROUTES if r.source != routes.ADMIN]
+        self.assertEqual({r.source for r in api}, {routes.DOCUMENTED, routes.ASSUMED})
+        self.assertEqual(sorted({r.pattern.split("/")[3] for r in api if r.source == routes.ASSUMED}),
+                         ["campaigns", "messages", "opt_ins", "opt_outs"])
+        self.assertEqual(len({(r.method, r.pattern) for r in routes.ROUTES}), len(routes.ROUTES))
+        for r in routes.ROUTES:
+            path = r.pattern.replace("{id}", "nosuch")
+            self.assertIs(routes.resolve(r.method, path)[0], r, (r.method, r.pattern))
 
 
 class DeterminismTest(unittest.TestCase):

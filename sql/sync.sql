@@ -16,10 +16,11 @@ SELECT date_trunc('second', now()) - interval '1 day' AS base \gset
 SET sync.base = :'base';
 SET IntervalStyle = postgres;
 
--- change subscribers upstream, with the updated_at given
+-- change subscribers upstream: properties {"touched": 1}, the updated_at given
 CREATE FUNCTION sync_touch(spec jsonb, at timestamptz) RETURNS text LANGUAGE sql
-  RETURN mock.admin('POST', '/__admin/touch',
-                    (spec || jsonb_build_object('updated_at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text);
+  RETURN mock.admin('POST', '/__admin/subscribers',
+                    (spec || jsonb_build_object('properties', '{"touched": 1}'::jsonb,
+                                                'updated_at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text);
 
 -- a query string with its updated_at value shown relative to the base
 CREATE FUNCTION sync_show(q text) RETURNS text LANGUAGE sql AS $$

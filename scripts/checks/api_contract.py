@@ -38,6 +38,10 @@ Validation rules for the harvested file:
     example's and the test's enum shop.email_collected (part A: expect
     both): each operation is held to its own enum.
 
+The route table of the local server (mock/psmock/routes.py) must mark as
+documented exactly the operations of the file, and those that part A
+documents from the reference's prose (PROSE_ONLY).
+
 Known divergences that another branch is changing (issue 13) are reported,
 not failed; one that no longer occurs is reported as such, to be removed.
 """
@@ -59,6 +63,8 @@ SHOP_KEY = "sk_test_shop_key"
 PARTNER_KEY = "sk_partner_test_key"
 METHODS = ("get", "post", "patch", "put", "delete")
 NOT_SERVED = ()                         # path prefixes the local server has no route for
+# operations part A documents from the reference's prose, not the file
+PROSE_ONLY = {("POST", "/api/v2/subscribers")}
 # body properties that part A says are alternatives: one body per alternative
 ALTERNATIVES = {
     ("POST", "/api/v2/message_requests"): ("subscriber_id", "phone"),
@@ -373,9 +379,25 @@ def check_operation(path, method, op, sample, other):
     return sent
 
 
+def check_route_marks(spec):
+    """The local server's route table marks as documented exactly the file's
+    operations, and those part A documents in prose only."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "mock"))
+    from psmock import routes
+    documented = {(r.method, r.pattern) for r in routes.ROUTES if r.source == routes.DOCUMENTED}
+    in_file = {(m.upper(), path) for path, item in spec["paths"].items() for m in METHODS
+               if m in item and not path.startswith(NOT_SERVED)}
+    for method, path in sorted(documented - in_file - PROSE_ONLY):
+        problems.append("%s %s is marked documented in mock/psmock/routes.py, but the file has no such operation"
+                        % (method, path))
+    for method, path in sorted(in_file - documented):
+        problems.append("%s %s is documented, but mock/psmock/routes.py does not mark it so" % (method, path))
+
+
 def main():
     with open(sys.argv[1], encoding="utf-8") as f:
         spec = yaml.safe_load(f)
+    check_route_marks(spec)
     admin("POST", "reset")
     sample, other = subscribers_for_values()
     served = skipped = sent = 0
