@@ -40,17 +40,17 @@
 #include "postscript_fdw.h"
 #include "querystring.h"
 
+/* the API filter of each btree comparison (suffixes: resources.c) */
 static const struct
 {
 	int			strategy;
 	uint32		op;
-	const char *suffix;
 }			btree_ops[] = {
-	{BTEqualStrategyNumber, PS_OP_EQ, "eq"},
-	{BTLessStrategyNumber, PS_OP_LT, "lt"},
-	{BTLessEqualStrategyNumber, PS_OP_LTE, "lte"},
-	{BTGreaterStrategyNumber, PS_OP_GT, "gt"},
-	{BTGreaterEqualStrategyNumber, PS_OP_GTE, "gte"},
+	{BTEqualStrategyNumber, PS_OP_EQ},
+	{BTLessStrategyNumber, PS_OP_LT},
+	{BTLessEqualStrategyNumber, PS_OP_LTE},
+	{BTGreaterStrategyNumber, PS_OP_GT},
+	{BTGreaterEqualStrategyNumber, PS_OP_GTE},
 };
 
 /* The column a Var of this relation stands for, or NULL */
@@ -159,7 +159,7 @@ operator_kind(Oid opno, Oid apitype, Oid valtype, const char **suffix)
 	for (int i = 0; i < lengthof(btree_ops); i++)
 		if (btree_ops[i].strategy == strategy)
 		{
-			*suffix = btree_ops[i].suffix;
+			*suffix = ps_filter_suffix(btree_ops[i].op);
 			return btree_ops[i].op;
 		}
 	return 0;
@@ -242,7 +242,8 @@ classify_opexpr(RelOptInfo *baserel, PsTable *t, RestrictInfo *ri, OpExpr *op,
 		if (IsA(value, Const) && !((Const *) value)->constisnull &&
 			like_contains_literal(TextDatumGetCString(((Const *) value)->constvalue)) == NULL)
 			return;
-		add_filter(plan, ri, col->def->field, "contains", (Expr *) value, PS_PARAM_LIKE);
+		add_filter(plan, ri, col->def->field, ps_filter_suffix(PS_OP_CONTAINS), (Expr *) value,
+				   PS_PARAM_LIKE);
 		return;
 	}
 
@@ -280,7 +281,8 @@ classify_saop(RelOptInfo *baserel, PsTable *t, RestrictInfo *ri,
 	if ((col->def->flags & PS_COL_ID) && apitype == TEXTOID)
 		set_id(plan, ri, (Expr *) value, PS_ID_ARRAY);
 	else if (col->def->filter_ops & PS_OP_IN)
-		add_filter(plan, ri, col->def->field, "in", (Expr *) value, PS_PARAM_ARRAY);
+		add_filter(plan, ri, col->def->field, ps_filter_suffix(PS_OP_IN), (Expr *) value,
+				   PS_PARAM_ARRAY);
 }
 
 /*

@@ -21,6 +21,7 @@
  *	src/write_queue.c	writes sent at commit, and sending one write
  *	src/validate.c		plain-C checks of written values
  *	src/import.c		IMPORT FOREIGN SCHEMA
+ *	src/reference.c		the catalog as SQL rows, for the generated reference
  *	src/webhook.c		webhook deliveries: verify, store once
  *	src/webhook_worker.c	the receiver: a background worker serving HTTP
  *
@@ -97,7 +98,7 @@ typedef struct PsColumnDef
 	uint32		filter_ops;		/* PS_OP_* the list endpoint accepts */
 	uint32		flags;			/* PS_COL_* */
 	const char *body_key;		/* key in a write's body; NULL = not sent */
-	const char *doc;			/* one line for the README */
+	const char *doc;			/* one line of docs/reference.md */
 	PsValueKind value;			/* written columns: what the value is */
 } PsColumnDef;
 
@@ -170,6 +171,17 @@ typedef struct PsResource
 
 extern const PsResource ps_resources[];
 extern const int ps_nresources;
+
+/* a filter the API takes: {field}__{suffix} */
+typedef struct PsFilterOp
+{
+	uint32		op;				/* PS_OP_* */
+	const char *suffix;
+} PsFilterOp;
+
+extern const PsFilterOp ps_filter_ops[];	/* in the reference's order */
+extern const int ps_nfilter_ops;
+extern const char *ps_filter_suffix(uint32 op);
 
 extern const PsResource *ps_resource_by_name(const char *name);
 extern const PsColumnDef *ps_column_by_name(const PsResource *res, const char *name);

@@ -28,25 +28,6 @@ PG_FUNCTION_INFO_V1(postscript_fdw_resources);
 PG_FUNCTION_INFO_V1(postscript_fdw_columns);
 PG_FUNCTION_INFO_V1(postscript_fdw_writes);
 
-/*
- * The query parameter suffix of each filter operator, in the order they are
- * listed (deparse.c sends {field}__{suffix}; IN and = ANY send __in once per
- * value, LIKE '%x%' sends __contains).
- */
-static const struct
-{
-	uint32		op;
-	const char *suffix;
-}			filter_suffixes[] = {
-	{PS_OP_EQ, "eq"},
-	{PS_OP_LT, "lt"},
-	{PS_OP_LTE, "lte"},
-	{PS_OP_GT, "gt"},
-	{PS_OP_GTE, "gte"},
-	{PS_OP_CONTAINS, "contains"},
-	{PS_OP_IN, "in"},
-};
-
 static Datum
 text_or_null(const char *s, bool *isnull)
 {
@@ -137,17 +118,17 @@ postscript_fdw_columns(PG_FUNCTION_ARGS)
 		for (int c = 0; c < res->ncolumns; c++)
 		{
 			const PsColumnDef *col = &res->columns[c];
-			const char *filters[lengthof(filter_suffixes)];
+			const char **filters = palloc(sizeof(char *) * ps_nfilter_ops);
 			const char *written_by[2];
 			int			nfilters = 0;
 			int			nwritten = 0;
 			Datum		values[14];
 			bool		nulls[14] = {0};
 
-			for (int i = 0; i < lengthof(filter_suffixes); i++)
-				if (col->filter_ops & filter_suffixes[i].op)
+			for (int i = 0; i < ps_nfilter_ops; i++)
+				if (col->filter_ops & ps_filter_ops[i].op)
 					filters[nfilters++] = psprintf("%s__%s", col->field,
-												   filter_suffixes[i].suffix);
+												   ps_filter_ops[i].suffix);
 			if (col->body_key && res->insert)
 				written_by[nwritten++] = "INSERT";
 			if (col->body_key && res->update && (col->flags & PS_COL_UPDATABLE))

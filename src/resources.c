@@ -28,6 +28,34 @@
 
 #define COLS(a) a, lengthof(a)
 
+/* ---------------------------------------------------------------- filters */
+
+/*
+ * The filters of Postscript's list endpoints: {field}__{suffix}, IN and
+ * = ANY as __in once per value, LIKE '%x%' as __contains (deparse.c).
+ */
+const PsFilterOp ps_filter_ops[] = {
+	{PS_OP_EQ, "eq"},
+	{PS_OP_LT, "lt"},
+	{PS_OP_LTE, "lte"},
+	{PS_OP_GT, "gt"},
+	{PS_OP_GTE, "gte"},
+	{PS_OP_CONTAINS, "contains"},
+	{PS_OP_IN, "in"},
+};
+const int	ps_nfilter_ops = lengthof(ps_filter_ops);
+
+/* the query parameter suffix of one PS_OP_* */
+const char *
+ps_filter_suffix(uint32 op)
+{
+	for (int i = 0; i < ps_nfilter_ops; i++)
+		if (ps_filter_ops[i].op == op)
+			return ps_filter_ops[i].suffix;
+	Assert(false);
+	return NULL;
+}
+
 /* ---------------------------------------------------------------- writes */
 
 /* POST /subscribers: the documented create (opt-in by keyword) */

@@ -43,7 +43,7 @@ PG_FUNCTION_INFO_V1(postscript_fdw_webhook_receive);
 PG_FUNCTION_INFO_V1(postscript_fdw_webhook_fetch_token);
 PG_FUNCTION_INFO_V1(postscript_fdw_webhook_timestamp);
 
-/* GUCs (documented in README, "Webhooks") */
+/* GUCs (documented in docs/webhooks.md) */
 int			ps_webhook_port = 0;
 char	   *ps_webhook_listen_address = NULL;
 char	   *ps_webhook_database = NULL;
@@ -331,7 +331,6 @@ postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 	UserMapping *um;
 	AlterUserMappingStmt *stmt;
 	DefElemAction action = DEFELEM_ADD;
-	ListCell   *lc;
 	PsConn	   *conn = ps_get_connection(server->serverid, GetUserId());
 	PsJson	   *answer;
 
@@ -348,10 +347,8 @@ postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 
 	/* SET if role's own mapping has one already, else ADD */
 	um = ps_get_user_mapping(roleid, server->serverid);
-	if (um->userid == roleid)
-		foreach(lc, um->options)
-			if (strcmp(((DefElem *) lfirst(lc))->defname, "webhook_token") == 0)
-				action = DEFELEM_SET;
+	if (um->userid == roleid && ps_get_user_options(um)->webhook_token != NULL)
+		action = DEFELEM_SET;
 
 	stmt = makeNode(AlterUserMappingStmt);
 	stmt->user = makeNode(RoleSpec);
