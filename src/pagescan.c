@@ -60,14 +60,31 @@ struct PsPageSpec
 	int			nslots;
 };
 
+/*
+ * A key's hash, in a few multiplications whatever its length: its first and
+ * last 8 bytes (all of a shorter one), its length and its parent node.  Keys
+ * that differ only in the middle share a hash and are told apart by
+ * edge_find's comparison; the table holds only the spec's keys, so that
+ * costs a few probes at most.
+ */
 static inline uint32_t
 hash_key(uint32_t parent, const char *k, size_t n)
 {
-	uint32_t	h = 2166136261u ^ parent;
+	uint64_t	a = 0,
+				b = 0,
+				h;
 
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char) k[i]) * 16777619u;
-	return h;
+	if (n >= 8)
+	{
+		memcpy(&a, k, 8);
+		memcpy(&b, k + n - 8, 8);
+	}
+	else
+		for (size_t i = 0; i < n; i++)
+			a = (a << 8) | (unsigned char) k[i];
+	h = (a ^ (b * UINT64_C(0x9E3779B97F4A7C15))) + (((uint64_t) parent << 32) | n);
+	h *= UINT64_C(0xFF51AFD7ED558CCD);
+	return (uint32_t) (h >> 32);
 }
 
 static int
@@ -272,6 +289,8 @@ struct PsPageScan
 	size_t		slen;
 	size_t		scap;
 	bool		in_key;
+	bool		str_keep;		/* its text is wanted (a field, a key that
+								 * places one); else sbuf means nothing */
 	uint8_t		str_state;
 	uint8_t		str_flags;
 	uint8_t		hexn;
@@ -1056,6 +1075,15 @@ string_begin(PsPageScan *s, bool in_key)
 {
 	s->state = S_STRING;
 	s->in_key = in_key;
+	if (in_key)
+	{
+		uint8_t		role = s->stack[s->depth - 1].role;
+
+		s->str_keep = (role == R_TOP || role == R_PAGE_INFO ||
+					   role == R_RECORD || role == R_FIELD);
+	}
+	else
+		s->str_keep = next_slot(s) >= 0;
 	s->slen = 0;
 	s->str_state = STR_PLAIN;
 	s->str_flags = 0;
@@ -1115,10 +1143,52 @@ value_start(PsPageScan *s, unsigned char c, bool *consumed)
 	}
 }
 
+/*
+ * The end of a run of plain ASCII in a string (no quote, backslash or
+ * control character): eight bytes at a time while there are that many.
+ */
+#define BYTES8(c)	(UINT64_C(0x0101010101010101) * (c))
+#define HAS_ZERO(x)	(((x) - BYTES8(0x01)) & ~(x) & BYTES8(0x80))
+
+static inline const unsigned char *
+ascii_run(const unsigned char *p, const unsigned char *end)
+{
+	while (end - p >= 8)
+	{
+		uint64_t	x;
+		uint64_t	stop;
+
+		memcpy(&x, p, 8);
+		stop = ((x | ((x - BYTES8(0x20)) & ~x)) & BYTES8(0x80)) |
+			HAS_ZERO(x ^ BYTES8('"')) | HAS_ZERO(x ^ BYTES8('\\'));
+		if (stop != 0)
+		{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/* the lowest byte flagged is the first that stops the run */
+			return p + (__builtin_ctzll(stop) >> 3);
+#else
+			break;
+#endif
+		}
+		p += 8;
+	}
+	while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 static inline bool
 is_ws(unsigned char c)
 {
 	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static inline const unsigned char *
+skip_ws(const unsigned char *p, const unsigned char *end)
+{
+	while (p < end && is_ws(*p))
+		p++;
+	return p;
 }
 
 /* ---------------------------------------------------------------- feeding */
@@ -1161,6 +1231,7 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 				continue;
 
 			case S_VALUE:
+		value:
 				{
 					bool		consumed;
 
@@ -1168,6 +1239,11 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 						return fail(s, PS_SCAN_ERR_UNEXPECTED);
 					if (consumed)
 						p++;
+				}
+				if (s->state == S_STRING && p < end)
+				{
+					c = *p;
+					goto in_string;
 				}
 				break;
 
@@ -1189,6 +1265,7 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 
 			case S_ARR_NEXT:
 			case S_OBJ_NEXT:
+		next_member:
 				{
 					bool		in_object = (s->state == S_OBJ_NEXT);
 
@@ -1198,7 +1275,21 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 					{
 						s->state = in_object ? S_OBJ_KEY : S_VALUE;
 						if (in_object)
+						{
+							/* the usual ', "' in this same turn */
 							s->next_role = R_NONE;
+							p = skip_ws(p, end);
+							if (p < end && *p == '"')
+							{
+								CAP(s, '"');
+								string_begin(s, true);
+								if (++p < end)
+								{
+									c = *p;
+									goto in_string;
+								}
+							}
+						}
 					}
 					else if (c == (in_object ? '}' : ']'))
 					{
@@ -1303,21 +1394,23 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 				}
 
 			case S_STRING:
+		in_string:
 				if (s->str_state == STR_PLAIN && s->u8_need == 0)
 				{
 					/* the common case: a run of plain ASCII */
-					const unsigned char *q = p;
+					const unsigned char *q = ascii_run(p, end);
 
-					while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
-						q++;
 					if (q > p)
 					{
 						size_t		k = (size_t) (q - p);
 
-						if (!SBUF_RESERVE(s, k))
-							return fail(s, PS_SCAN_ERR_OOM);
-						memcpy(s->sbuf + s->slen, p, k);
-						s->slen += k;
+						if (s->str_keep)
+						{
+							if (!SBUF_RESERVE(s, k))
+								return fail(s, PS_SCAN_ERR_OOM);
+							memcpy(s->sbuf + s->slen, p, k);
+							s->slen += k;
+						}
 						if (s->ncaptures > 0)
 						{
 							if (s->caplen + k > s->capcap &&
@@ -1327,7 +1420,10 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 							s->caplen += k;
 						}
 						p = q;
-						break;
+						if (p == end)
+							break;
+						/* what ends the run is read in this same turn */
+						c = *p;
 					}
 				}
 				CAP(s, c);
@@ -1440,9 +1536,30 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 							{
 								key_done(s);
 								s->state = S_COLON;
+								/* the usual ": " and the value, in this same turn */
+								p = skip_ws(p, end);
+								if (p < end && *p == ':')
+								{
+									CAP(s, ':');
+									p = skip_ws(p + 1, end);
+									s->state = S_VALUE;
+									if (p < end)
+									{
+										c = *p;
+										goto value;
+									}
+								}
+								break;
 							}
-							else if (!scalar_done(s, PS_JSON_STRING, s->str_flags))
+							if (!scalar_done(s, PS_JSON_STRING, s->str_flags))
 								return fail(s, PS_SCAN_ERR_OOM);
+							/* the usual ", " and the next key, in this same turn */
+							p = skip_ws(p, end);
+							if (p < end && (s->state == S_OBJ_NEXT || s->state == S_ARR_NEXT))
+							{
+								c = *p;
+								goto next_member;
+							}
 							break;
 						}
 						if (c == '\\')
