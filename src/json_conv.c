@@ -141,6 +141,7 @@ ps_row_reader(PsTable *t, Bitmapset *attrs_used)
 
 	rr->table = t;
 	rr->utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	rr->cxt = CurrentMemoryContext;
 	for (int i = 0; i < t->ncolumns; i++)
 		nkeys += t->columns[i].npath;
 	rr->spec = ps_spec_new(ps_alloc, CurrentMemoryContext, nkeys);
@@ -752,7 +753,17 @@ convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
 
 	if (f->type != PS_JSON_ARRAY)
 		conv_error("Postscript value for array column is not a JSON array%s", "");
-	scan = ps_page_new(NULL, PS_SCAN_ELEMENTS, NULL, PS_MAX_JSON_DEPTH);
+	/* one scanner for all rows: its memory is kept, not made again */
+	if (rr->elements == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(rr->cxt);
+
+		rr->elements = ps_page_new(NULL, PS_SCAN_ELEMENTS, NULL, PS_MAX_JSON_DEPTH);
+		MemoryContextSwitchTo(old);
+	}
+	else
+		ps_scan_reset(rr->elements);
+	scan = rr->elements;
 	if (ps_scan_feed(scan, f->text, f->len) != PS_SCAN_OK ||
 		ps_scan_finish(scan) != PS_SCAN_OK)
 		elog(ERROR, "a JSON array the scanner accepted could not be read again");
