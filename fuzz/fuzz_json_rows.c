@@ -12,8 +12,10 @@
  * (the body itself, or each element of an array) converted to a row of
  * foreign table fuzz.t, whose columns cover the types a user may choose.
  * A PostgreSQL ERROR is an accepted outcome (flushed, memory reset); a
- * crash, a hang or a failed assertion is a finding.  libFuzzer exits the
- * process when the time is up.
+ * crash, a hang or a failed assertion is a finding, and so is a jsonb
+ * column (built from the scanner's compact text, src/json_conv.c) that
+ * differs in text form from what jsonb_in makes of the same text.
+ * libFuzzer exits the process when the time is up.
  *
  * postscript_fdw_fuzz_query('<libFuzzer arguments>') does the same for the
  * query-string builder, ps_append_param(): byte 0 of an input picks a text
@@ -31,6 +33,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/memutils.h"
 
@@ -91,6 +94,50 @@ run_driver(const char *name, text *args_text, int (*cb) (const uint8_t *data, si
 }
 
 /*
+ * Each jsonb column of a record built from an object or array must read as
+ * jsonb_in reads that value's text (its last occurrence: a later duplicate
+ * key wins); jsonb_in refusing what the builder took is a finding too.
+ */
+static void
+check_jsonb(PsRowReader *rr, const PsField *fields, uint32 n, Datum *values,
+			bool *nulls)
+{
+	for (uint32 i = 0; i < n; i++)
+	{
+		const PsField *f = &fields[i];
+		bool		last = true;
+
+		for (uint32 j = i + 1; j < n; j++)
+			last = last && fields[j].slot != f->slot;
+		if (!last || (f->type != PS_JSON_OBJECT && f->type != PS_JSON_ARRAY))
+			continue;
+		for (int k = rr->slot_first[f->slot]; k < rr->slot_first[f->slot + 1]; k++)
+		{
+			PsColumn   *col = rr->slot_cols[k];
+			char	   *ours;
+			char	   *theirs = NULL;
+
+			if (col->conv != PS_CONV_JSONB || nulls[col->attnum - 1])
+				continue;
+			ours = DatumGetCString(DirectFunctionCall1(jsonb_out, values[col->attnum - 1]));
+			PG_TRY();
+			{
+				theirs = DatumGetCString(DirectFunctionCall1(jsonb_out,
+															 DirectFunctionCall1(jsonb_in, CStringGetDatum(f->text))));
+			}
+			PG_CATCH();
+			{
+				elog(PANIC, "fuzz: jsonb_in refuses a value the jsonb builder took: %s", f->text);
+			}
+			PG_END_TRY();
+			if (strcmp(ours, theirs) != 0)
+				elog(PANIC, "fuzz: the jsonb builder made %s of %s, jsonb_in %s",
+					 ours, f->text, theirs);
+		}
+	}
+}
+
+/*
  * A body as the scan path reads it: an array is the records of a list page
  * (wrapped as {"rows": ...}), anything else is one record; then every record
  * converted to a row of fuzz.t.
@@ -117,7 +164,10 @@ convert_rows(const uint8_t *data, size_t size)
 	ps_page_finish(page, (int64) size, "GET", "/fuzz");
 	ps_scan_cursor(page, &cur);
 	while (ps_scan_next_record(&cur, &type, &fields, &n))
+	{
 		ps_row_values(rr, type, fields, n, values, nulls);
+		check_jsonb(rr, fields, n, values, nulls);
+	}
 	fuzz_rows++;
 }
 

@@ -141,6 +141,7 @@ ps_row_reader(PsTable *t, Bitmapset *attrs_used)
 
 	rr->table = t;
 	rr->utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	rr->cxt = CurrentMemoryContext;
 	for (int i = 0; i < t->ncolumns; i++)
 		nkeys += t->columns[i].npath;
 	rr->spec = ps_spec_new(ps_alloc, CurrentMemoryContext, nkeys);
@@ -391,6 +392,286 @@ convert_date(const PsField *f)
 
 /* ---------------------------------------------------------------- json, jsonb, arrays */
 
+/*
+ * jsonb straight from the compact JSON text the scanner keeps for an object
+ * or an array.  That text is valid JSON without white space, so one pass
+ * builds the JsonbValue tree JsonbValueToJsonb encodes: strings point into
+ * the text unless they hold escapes, integers become numerics without
+ * numeric_in, and an object's keys are put in jsonb's order (length, then
+ * bytes; of duplicates the last one wins) by an inlined sort.  A string
+ * jsonb_in rejects (a raw control character, an unpaired surrogate escape)
+ * stops the walk: jsonb_in then reports it, as it always did.
+ */
+typedef struct CompactWalk
+{
+	PsRowReader *rr;
+	const char *p;				/* the next byte to read */
+} CompactWalk;
+
+/* jsonb's key order: shorter first, then bytewise; later duplicates first */
+static inline int
+pair_cmp(const JsonbPair *a, const JsonbPair *b)
+{
+	int			la = a->key.val.string.len;
+	int			lb = b->key.val.string.len;
+	int			r;
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	r = memcmp(a->key.val.string.val, b->key.val.string.val, la);
+	if (r != 0)
+		return r;
+	return a->order > b->order ? -1 : a->order < b->order ? 1 : 0;
+}
+
+static inline bool
+same_key(const JsonbPair *a, const JsonbPair *b)
+{
+	return a->key.val.string.len == b->key.val.string.len &&
+		memcmp(a->key.val.string.val, b->key.val.string.val, a->key.val.string.len) == 0;
+}
+
+#define ST_SORT sort_jsonb_pairs
+#define ST_ELEMENT_TYPE JsonbPair
+#define ST_COMPARE(a, b) pair_cmp(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+static bool compact_value(CompactWalk *w, JsonbValue *v);
+
+/* the 4 hex digits of a \u escape (the scanner checked them) */
+static pg_wchar
+hex4(const char *p)
+{
+	pg_wchar	c = 0;
+
+	for (int i = 0; i < 4; i++)
+		c = (c << 4) | (pg_wchar) (p[i] <= '9' ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
+	return c;
+}
+
+/* the end of a string's run of plain bytes; NULL at a raw control character */
+static inline const char *
+string_run(const char *p)
+{
+	while (*p != '"' && *p != '\\')
+	{
+		if ((unsigned char) *p < 0x20)
+			return NULL;
+		p++;
+	}
+	return p;
+}
+
+/* a string at w->p (its opening quote) */
+static bool
+compact_string(CompactWalk *w, JsonbValue *v)
+{
+	const char *start = w->p + 1;
+	const char *p = string_run(start);
+	StringInfoData buf;
+	char	   *s;
+	int			len;
+
+	if (p == NULL)
+		return false;
+	if (*p == '"')
+	{
+		s = (char *) start;
+		len = (int) (p - start);
+	}
+	else
+	{
+		initStringInfo(&buf);
+		appendBinaryStringInfo(&buf, start, (int) (p - start));
+		while (*p != '"')
+		{
+			const char *run = p;
+			pg_wchar	c;
+			unsigned char utf8[4];
+
+			if ((p = string_run(run)) == NULL)
+				return false;
+			appendBinaryStringInfo(&buf, run, (int) (p - run));
+			if (*p == '"')
+				break;
+			p++;				/* the backslash; the scanner checked what follows */
+			c = (unsigned char) *p++;
+			if (c != 'u')
+			{
+				/* '"', '\\' and '/' stand for themselves */
+				appendStringInfoChar(&buf, c == 'b' ? '\b' : c == 'f' ? '\f' : c == 'n' ? '\n' :
+									 c == 'r' ? '\r' : c == 't' ? '\t' : (char) c);
+				continue;
+			}
+			c = hex4(p);
+			p += 4;
+			if (is_utf16_surrogate_first(c) && p[0] == '\\' && p[1] == 'u')
+			{
+				pg_wchar	lo = hex4(p + 2);
+
+				if (!is_utf16_surrogate_second(lo))
+					return false;
+				c = surrogate_pair_to_codepoint(c, lo);
+				p += 6;
+			}
+			else if (is_utf16_surrogate_first(c) || is_utf16_surrogate_second(c))
+				return false;
+			/* no NUL here: the scanner flagged it, and the caller refused */
+			Assert(c != 0);
+			appendBinaryStringInfo(&buf, (char *) utf8,
+								   pg_utf_mblen(unicode_to_utf8(c, utf8)));
+		}
+		s = buf.data;
+		len = buf.len;
+	}
+	w->p = p + 1;
+	if (!w->rr->utf8)
+	{
+		char	   *conv = pg_any_to_server(s, len, PG_UTF8);
+
+		if (conv != s)
+		{
+			s = conv;
+			len = (int) strlen(conv);
+		}
+	}
+	v->type = jbvString;
+	v->val.string.val = s;
+	v->val.string.len = len;
+	return true;
+}
+
+/* a number at w->p: an integer without numeric_in when it fits 64 bits */
+static void
+compact_number(CompactWalk *w, JsonbValue *v)
+{
+	const char *start = w->p;
+	const char *p = start;
+	bool		neg = (*p == '-');
+	bool		integer = true;
+	uint64		u = 0;
+
+	if (neg)
+		p++;
+	for (; *p >= '0' && *p <= '9'; p++)
+	{
+		if (u > (PG_UINT64_MAX - 9) / 10)
+			integer = false;
+		u = u * 10 + (uint64) (*p - '0');
+	}
+	while (*p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-' ||
+		   (*p >= '0' && *p <= '9'))
+	{
+		integer = false;
+		p++;
+	}
+	if (integer && u > (neg ? (uint64) PG_INT64_MAX + 1 : (uint64) PG_INT64_MAX))
+		integer = false;
+	v->type = jbvNumeric;
+	if (integer)
+		v->val.numeric = int64_to_numeric(neg ? (int64) (0 - u) : (int64) u);
+	else
+		v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+															 CStringGetDatum(pnstrdup(start, p - start)),
+															 ObjectIdGetDatum(InvalidOid),
+															 Int32GetDatum(-1)));
+	w->p = p;
+}
+
+/* an object or array at w->p */
+static bool
+compact_container(CompactWalk *w, JsonbValue *v)
+{
+	bool		is_object = (*w->p == '{');
+	char		close = is_object ? '}' : ']';
+	int			n = 0;
+	int			cap = 8;
+	JsonbPair  *pairs = NULL;
+	JsonbValue *elems = NULL;
+
+	check_stack_depth();
+	if (is_object)
+		pairs = palloc(sizeof(JsonbPair) * cap);
+	else
+		elems = palloc(sizeof(JsonbValue) * cap);
+	w->p++;
+	while (*w->p != close)
+	{
+		if (*w->p == ',')
+			w->p++;
+		if (n == cap)
+		{
+			cap *= 2;
+			if (is_object)
+				pairs = repalloc_huge(pairs, sizeof(JsonbPair) * cap);
+			else
+				elems = repalloc_huge(elems, sizeof(JsonbValue) * cap);
+		}
+		if (is_object)
+		{
+			if (!compact_string(w, &pairs[n].key))
+				return false;
+			w->p++;				/* ':' */
+			pairs[n].order = n;
+			if (!compact_value(w, &pairs[n].value))
+				return false;
+		}
+		else if (!compact_value(w, &elems[n]))
+			return false;
+		n++;
+	}
+	w->p++;
+	if (is_object)
+	{
+		int			k = 0;
+
+		/* jsonb's order; of equal keys the first (the last written) stays */
+		sort_jsonb_pairs(pairs, n);
+		for (int i = 0; i < n; i++)
+			if (k == 0 || !same_key(&pairs[k - 1], &pairs[i]))
+				pairs[k++] = pairs[i];
+		v->type = jbvObject;
+		v->val.object.nPairs = k;
+		v->val.object.pairs = pairs;
+	}
+	else
+	{
+		v->type = jbvArray;
+		v->val.array.nElems = n;
+		v->val.array.elems = elems;
+		v->val.array.rawScalar = false;
+	}
+	return true;
+}
+
+static bool
+compact_value(CompactWalk *w, JsonbValue *v)
+{
+	switch (*w->p)
+	{
+		case '{':
+		case '[':
+			return compact_container(w, v);
+		case '"':
+			return compact_string(w, v);
+		case 't':
+		case 'f':
+			v->type = jbvBool;
+			v->val.boolean = (*w->p == 't');
+			w->p += v->val.boolean ? 4 : 5;
+			return true;
+		case 'n':
+			v->type = jbvNull;
+			w->p += 4;
+			return true;
+		default:
+			compact_number(w, v);
+			return true;
+	}
+}
+
 static Datum
 convert_jsonb(PsRowReader *rr, const PsField *f)
 {
@@ -401,11 +682,23 @@ convert_jsonb(PsRowReader *rr, const PsField *f)
 	{
 		case PS_JSON_OBJECT:
 		case PS_JSON_ARRAY:
-			/* jsonb holds no NUL in a string */
-			if (f->flags & PS_FIELD_NUL)
-				nul_error();
-			return DirectFunctionCall1(jsonb_in,
-									   CStringGetDatum(field_cstring(rr, f, &len)));
+			{
+				CompactWalk w;
+
+				/* jsonb holds no NUL in a string */
+				if (f->flags & PS_FIELD_NUL)
+					nul_error();
+				w.rr = rr;
+				w.p = f->text;
+				if (compact_value(&w, &jv))
+				{
+					Assert(w.p == f->text + f->len);
+					return JsonbPGetDatum(JsonbValueToJsonb(&jv));
+				}
+				/* jsonb_in's error for what it does not take */
+				return DirectFunctionCall1(jsonb_in,
+										   CStringGetDatum(field_cstring(rr, f, &len)));
+			}
 		case PS_JSON_STRING:
 			jv.type = jbvString;
 			jv.val.string.val = field_cstring(rr, f, &len);
@@ -460,7 +753,17 @@ convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
 
 	if (f->type != PS_JSON_ARRAY)
 		conv_error("Postscript value for array column is not a JSON array%s", "");
-	scan = ps_page_new(NULL, PS_SCAN_ELEMENTS, NULL, PS_MAX_JSON_DEPTH);
+	/* one scanner for all rows: its memory is kept, not made again */
+	if (rr->elements == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(rr->cxt);
+
+		rr->elements = ps_page_new(NULL, PS_SCAN_ELEMENTS, NULL, PS_MAX_JSON_DEPTH);
+		MemoryContextSwitchTo(old);
+	}
+	else
+		ps_scan_reset(rr->elements);
+	scan = rr->elements;
 	if (ps_scan_feed(scan, f->text, f->len) != PS_SCAN_OK ||
 		ps_scan_finish(scan) != PS_SCAN_OK)
 		elog(ERROR, "a JSON array the scanner accepted could not be read again");

@@ -60,14 +60,31 @@ struct PsPageSpec
 	int			nslots;
 };
 
+/*
+ * A key's hash, in a few multiplications whatever its length: its first and
+ * last 8 bytes (all of a shorter one), its length and its parent node.  Keys
+ * that differ only in the middle share a hash and are told apart by
+ * edge_find's comparison; the table holds only the spec's keys, so that
+ * costs a few probes at most.
+ */
 static inline uint32_t
 hash_key(uint32_t parent, const char *k, size_t n)
 {
-	uint32_t	h = 2166136261u ^ parent;
+	uint64_t	a = 0,
+				b = 0,
+				h;
 
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char) k[i]) * 16777619u;
-	return h;
+	if (n >= 8)
+	{
+		memcpy(&a, k, 8);
+		memcpy(&b, k + n - 8, 8);
+	}
+	else
+		for (size_t i = 0; i < n; i++)
+			a = (a << 8) | (unsigned char) k[i];
+	h = (a ^ (b * UINT64_C(0x9E3779B97F4A7C15))) + (((uint64_t) parent << 32) | n);
+	h *= UINT64_C(0xFF51AFD7ED558CCD);
+	return (uint32_t) (h >> 32);
 }
 
 static int
@@ -272,6 +289,8 @@ struct PsPageScan
 	size_t		slen;
 	size_t		scap;
 	bool		in_key;
+	bool		str_keep;		/* its text is wanted (a field, a key that
+								 * places one); else sbuf means nothing */
 	uint8_t		str_state;
 	uint8_t		str_flags;
 	uint8_t		hexn;
@@ -731,6 +750,23 @@ cap_byte(PsPageScan *s, unsigned char c)
 	return true;
 }
 
+/* append k bytes to the captured text (when something is captured) */
+static inline bool
+cap_bytes(PsPageScan *s, const unsigned char *p, size_t k)
+{
+	if (s->ncaptures == 0)
+		return true;
+	if (s->caplen + k > s->capcap &&
+		!grow(s, &s->cap, &s->capcap, s->caplen, s->caplen + k))
+	{
+		fail(s, PS_SCAN_ERR_OOM);
+		return false;
+	}
+	memcpy(s->cap + s->caplen, p, k);
+	s->caplen += k;
+	return true;
+}
+
 /* a container opens at byte c; false on error (set) */
 static bool
 open_container(PsPageScan *s, unsigned char c)
@@ -902,9 +938,10 @@ close_container(PsPageScan *s)
 	return true;
 }
 
-/* a scalar has been read (in sbuf for strings and numbers) */
+/* a scalar has been read: text[0..len) for strings and numbers */
 static bool
-scalar_done(PsPageScan *s, PsJsonType type, uint8_t flags)
+scalar_done(PsPageScan *s, PsJsonType type, uint8_t flags, const char *text,
+			size_t len)
 {
 	int			slot = next_slot(s);
 
@@ -919,11 +956,11 @@ scalar_done(PsPageScan *s, PsJsonType type, uint8_t flags)
 		if (type == PS_JSON_NUMBER && (flags & PS_FIELD_INTEGER))
 		{
 			long long	v = 0;
-			bool		neg = s->sbuf[0] == '-';
+			bool		neg = text[0] == '-';
 
-			for (size_t i = neg ? 1 : 0; i < s->slen; i++)
+			for (size_t i = neg ? 1 : 0; i < len; i++)
 			{
-				v = v * 10 + (s->sbuf[i] - '0');
+				v = v * 10 + (text[i] - '0');
 				if (v > 0x7FFFFFFF)
 				{
 					v = 0x7FFFFFFF;
@@ -937,16 +974,16 @@ scalar_done(PsPageScan *s, PsJsonType type, uint8_t flags)
 		s->shape = PS_SHAPE_NOT_ARRAY;
 	else if (slot >= 0)
 	{
-		if (!add_field(s, slot, type, flags, s->sbuf, s->slen))
+		if (!add_field(s, slot, type, flags, text, len))
 			return false;
 	}
 	value_done(s);
 	return true;
 }
 
-/* a key has been read: where its value sits */
+/* a key, text[0..len), has been read: where its value sits */
 static void
-key_done(PsPageScan *s)
+key_done(PsPageScan *s, const char *text, size_t len)
 {
 	Frame	   *f = &s->stack[s->depth - 1];
 
@@ -954,21 +991,21 @@ key_done(PsPageScan *s)
 	switch (f->role)
 	{
 		case R_TOP:
-			if (s->slen == s->records_keylen &&
-				memcmp(s->sbuf, s->records_key, s->slen) == 0)
+			if (len == s->records_keylen &&
+				memcmp(text, s->records_key, len) == 0)
 				s->next_role = R_RECORDS;
-			else if (s->slen == 9 && memcmp(s->sbuf, "page_info", 9) == 0)
+			else if (len == 9 && memcmp(text, "page_info", 9) == 0)
 				s->next_role = R_PAGE_INFO;
 			break;
 		case R_PAGE_INFO:
-			if (s->slen == 11 && memcmp(s->sbuf, "total_pages", 11) == 0)
+			if (len == 11 && memcmp(text, "total_pages", 11) == 0)
 				s->next_role = R_TOTAL_PAGES;
 			break;
 		case R_RECORD:
 		case R_FIELD:
 			{
-				uint32_t	h = hash_key((uint32_t) f->node, s->sbuf, s->slen);
-				int			child = edge_find(s->spec, f->node, s->sbuf, s->slen, h);
+				uint32_t	h = hash_key((uint32_t) f->node, text, len);
+				int			child = edge_find(s->spec, f->node, text, len, h);
 
 				if (child >= 0)
 				{
@@ -1056,6 +1093,15 @@ string_begin(PsPageScan *s, bool in_key)
 {
 	s->state = S_STRING;
 	s->in_key = in_key;
+	if (in_key)
+	{
+		uint8_t		role = s->stack[s->depth - 1].role;
+
+		s->str_keep = (role == R_TOP || role == R_PAGE_INFO ||
+					   role == R_RECORD || role == R_FIELD);
+	}
+	else
+		s->str_keep = next_slot(s) >= 0;
 	s->slen = 0;
 	s->str_state = STR_PLAIN;
 	s->str_flags = 0;
@@ -1115,10 +1161,52 @@ value_start(PsPageScan *s, unsigned char c, bool *consumed)
 	}
 }
 
+/*
+ * The end of a run of plain ASCII in a string (no quote, backslash or
+ * control character): eight bytes at a time while there are that many.
+ */
+#define BYTES8(c)	(UINT64_C(0x0101010101010101) * (c))
+#define HAS_ZERO(x)	(((x) - BYTES8(0x01)) & ~(x) & BYTES8(0x80))
+
+static inline const unsigned char *
+ascii_run(const unsigned char *p, const unsigned char *end)
+{
+	while (end - p >= 8)
+	{
+		uint64_t	x;
+		uint64_t	stop;
+
+		memcpy(&x, p, 8);
+		stop = ((x | ((x - BYTES8(0x20)) & ~x)) & BYTES8(0x80)) |
+			HAS_ZERO(x ^ BYTES8('"')) | HAS_ZERO(x ^ BYTES8('\\'));
+		if (stop != 0)
+		{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/* the lowest byte flagged is the first that stops the run */
+			return p + (__builtin_ctzll(stop) >> 3);
+#else
+			break;
+#endif
+		}
+		p += 8;
+	}
+	while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 static inline bool
 is_ws(unsigned char c)
 {
 	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static inline const unsigned char *
+skip_ws(const unsigned char *p, const unsigned char *end)
+{
+	while (p < end && is_ws(*p))
+		p++;
+	return p;
 }
 
 /* ---------------------------------------------------------------- feeding */
@@ -1128,6 +1216,8 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 {
 	const unsigned char *p = (const unsigned char *) buf;
 	const unsigned char *end = p + n;
+	const char *text;			/* a string just read: in sbuf, or in buf */
+	size_t		len;
 
 	while (p < end)
 	{
@@ -1161,6 +1251,7 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 				continue;
 
 			case S_VALUE:
+		value:
 				{
 					bool		consumed;
 
@@ -1168,6 +1259,11 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 						return fail(s, PS_SCAN_ERR_UNEXPECTED);
 					if (consumed)
 						p++;
+				}
+				if (s->state == S_STRING && p < end)
+				{
+					c = *p;
+					goto in_string;
 				}
 				break;
 
@@ -1189,6 +1285,7 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 
 			case S_ARR_NEXT:
 			case S_OBJ_NEXT:
+		next_member:
 				{
 					bool		in_object = (s->state == S_OBJ_NEXT);
 
@@ -1198,12 +1295,27 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 					{
 						s->state = in_object ? S_OBJ_KEY : S_VALUE;
 						if (in_object)
+						{
+							/* the usual ', "' in this same turn */
 							s->next_role = R_NONE;
+							p = skip_ws(p, end);
+							if (p < end && *p == '"')
+							{
+								CAP(s, '"');
+								string_begin(s, true);
+								if (++p < end)
+								{
+									c = *p;
+									goto in_string;
+								}
+							}
+						}
 					}
 					else if (c == (in_object ? '}' : ']'))
 					{
 						if (!close_container(s))
 							return s->err;
+						goto after_value;
 					}
 					else
 						return fail(s, in_object ? PS_SCAN_ERR_OBJECT_SEP : PS_SCAN_ERR_ARRAY_SEP);
@@ -1214,13 +1326,27 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 				return fail(s, PS_SCAN_ERR_UNEXPECTED);
 
 			case S_LITERAL:
+				{
+					/* the whole literal at once, when it is all here */
+					size_t		k = strlen(s->lit + s->litpos);
+
+					if ((size_t) (end - p) >= k && memcmp(p, s->lit + s->litpos, k) == 0)
+					{
+						if (!cap_bytes(s, p, k))
+							return s->err;
+						p += k;
+						if (!scalar_done(s, (PsJsonType) s->littype, 0, "", 0))
+							return fail(s, PS_SCAN_ERR_OOM);
+						goto after_value;
+					}
+				}
 				if (c != (unsigned char) s->lit[s->litpos])
 					return fail(s, s->littype == PS_JSON_NULL ? PS_SCAN_ERR_NULL : PS_SCAN_ERR_BOOL);
 				CAP(s, c);
 				p++;
 				if (s->lit[++s->litpos] == '\0')
 				{
-					if (!scalar_done(s, (PsJsonType) s->littype, 0))
+					if (!scalar_done(s, (PsJsonType) s->littype, 0, "", 0))
 						return fail(s, PS_SCAN_ERR_OOM);
 				}
 				break;
@@ -1229,6 +1355,26 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 				{
 					bool		ok = true;
 					bool		more = true;
+
+					if ((s->num_state == N_INT || s->num_state == N_FRAC ||
+						 s->num_state == N_EXP) && c >= '0' && c <= '9')
+					{
+						/* a run of digits at once */
+						const unsigned char *q = p;
+
+						while (q < end && *q >= '0' && *q <= '9')
+							q++;
+						if (!SBUF_RESERVE(s, q - p))
+							return fail(s, PS_SCAN_ERR_OOM);
+						memcpy(s->sbuf + s->slen, p, q - p);
+						s->slen += q - p;
+						if (!cap_bytes(s, p, q - p))
+							return s->err;
+						p = q;
+						if (p == end)
+							break;
+						c = *p;
+					}
 
 					switch (s->num_state)
 					{
@@ -1290,9 +1436,10 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 					if (!more)
 					{
 						/* c is not part of it: read it again after */
-						if (!scalar_done(s, PS_JSON_NUMBER, s->num_int ? PS_FIELD_INTEGER : 0))
+						if (!scalar_done(s, PS_JSON_NUMBER, s->num_int ? PS_FIELD_INTEGER : 0,
+								 s->sbuf, s->slen))
 							return fail(s, PS_SCAN_ERR_OOM);
-						break;
+						goto after_value;
 					}
 					if (!SBUF_RESERVE(s, 1))
 						return fail(s, PS_SCAN_ERR_OOM);
@@ -1303,31 +1450,40 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 				}
 
 			case S_STRING:
+		in_string:
 				if (s->str_state == STR_PLAIN && s->u8_need == 0)
 				{
 					/* the common case: a run of plain ASCII */
-					const unsigned char *q = p;
+					const unsigned char *q = ascii_run(p, end);
 
-					while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
-						q++;
 					if (q > p)
 					{
 						size_t		k = (size_t) (q - p);
 
-						if (!SBUF_RESERVE(s, k))
-							return fail(s, PS_SCAN_ERR_OOM);
-						memcpy(s->sbuf + s->slen, p, k);
-						s->slen += k;
-						if (s->ncaptures > 0)
+						if (s->slen == 0 && q < end && *q == '"')
 						{
-							if (s->caplen + k > s->capcap &&
-								!grow(s, &s->cap, &s->capcap, s->caplen, s->caplen + k))
-								return fail(s, PS_SCAN_ERR_OOM);
-							memcpy(s->cap + s->caplen, p, k);
-							s->caplen += k;
+							/* the whole string is here: read in place */
+							if (!cap_bytes(s, p, k + 1))
+								return s->err;
+							text = (const char *) p;
+							len = k;
+							p = q + 1;
+							goto string_end;
 						}
+						if (s->str_keep)
+						{
+							if (!SBUF_RESERVE(s, k))
+								return fail(s, PS_SCAN_ERR_OOM);
+							memcpy(s->sbuf + s->slen, p, k);
+							s->slen += k;
+						}
+						if (!cap_bytes(s, p, k))
+							return s->err;
 						p = q;
-						break;
+						if (p == end)
+							break;
+						/* what ends the run is read in this same turn */
+						c = *p;
 					}
 				}
 				CAP(s, c);
@@ -1431,6 +1587,9 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 				plain:
 						if (c == '"')
 						{
+							text = s->sbuf;
+							len = s->slen;
+					string_end:
 							/* the containers being captured hold a NUL now */
 							if ((s->str_flags & PS_FIELD_NUL) && s->ncaptures > 0)
 								for (int d = 0; d < s->depth; d++)
@@ -1438,12 +1597,26 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 										s->stack[d].cap_flags |= PS_FIELD_NUL;
 							if (s->in_key)
 							{
-								key_done(s);
+								key_done(s, text, len);
 								s->state = S_COLON;
+								/* the usual ": " and the value, in this same turn */
+								p = skip_ws(p, end);
+								if (p < end && *p == ':')
+								{
+									CAP(s, ':');
+									p = skip_ws(p + 1, end);
+									s->state = S_VALUE;
+									if (p < end)
+									{
+										c = *p;
+										goto value;
+									}
+								}
+								break;
 							}
-							else if (!scalar_done(s, PS_JSON_STRING, s->str_flags))
+							if (!scalar_done(s, PS_JSON_STRING, s->str_flags, text, len))
 								return fail(s, PS_SCAN_ERR_OOM);
-							break;
+							goto after_value;
 						}
 						if (c == '\\')
 						{
@@ -1482,6 +1655,16 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 		}
 		if (s->state == S_ERROR)
 			return s->err;
+		continue;
+
+after_value:
+		/* a value has ended: the usual ", " and what follows, in this same turn */
+		p = skip_ws(p, end);
+		if (p < end && (s->state == S_OBJ_NEXT || s->state == S_ARR_NEXT))
+		{
+			c = *p;
+			goto next_member;
+		}
 	}
 	return s->err;
 }
@@ -1496,7 +1679,8 @@ ps_scan_finish(PsPageScan *s)
 		(s->num_state == N_ZERO || s->num_state == N_INT ||
 		 s->num_state == N_FRAC || s->num_state == N_EXP) && s->depth == 0)
 	{
-		if (!scalar_done(s, PS_JSON_NUMBER, s->num_int ? PS_FIELD_INTEGER : 0))
+		if (!scalar_done(s, PS_JSON_NUMBER, s->num_int ? PS_FIELD_INTEGER : 0,
+								 s->sbuf, s->slen))
 			return fail(s, PS_SCAN_ERR_OOM);
 	}
 	if (s->state != S_DONE)

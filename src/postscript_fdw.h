@@ -456,6 +456,8 @@ typedef struct PsRowReader
 	PsColumn  **slot_cols;
 	int			id_slot;		/* the record's "id", for the error context */
 	bool		utf8;			/* the database is UTF8: no conversion */
+	MemoryContext cxt;			/* the reader's, for what it keeps */
+	PsPageScan *elements;		/* reads array columns, reset for each */
 } PsRowReader;
 
 extern void ps_column_prepare(PsColumn *col);
