@@ -50,7 +50,8 @@ typedef struct Transfer
 	CURLcode	rc;				/* and how */
 	double		sent_at;		/* when it was started (ps_now_seconds) */
 	uint64		ticket;			/* its place in the rate limit's window */
-	bool		confirmed;		/* ps_ratelimit_sent was told it left */
+	double		written_at;		/* libcurl began to write it (0: not yet) */
+	bool		confirmed;		/* ps_ratelimit_sent was told when */
 
 	/*
 	 * Reads of pages: a 2xx body is fed to the page scanner chunk by chunk
@@ -148,6 +149,17 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 			tr->retry_after = v;
 	}
 	return n;
+}
+
+/* libcurl is about to write the request: the moment the rate limit counts */
+static int
+prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
+		  int conn_primary_port, int conn_local_port)
+{
+	Transfer   *tr = (Transfer *) userdata;
+
+	tr->written_at = ps_now_seconds();
+	return CURL_PREREQFUNC_OK;
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -248,6 +260,8 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, tr);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, tr);
+	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(h, CURLOPT_PREREQDATA, tr);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, tr->errbuf);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, tr);
 	/* no transparent resend of a write: see the top of this file */
@@ -283,6 +297,7 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	tr->finished = false;
 	tr->rc = CURLE_OK;
 	tr->ticket = 0;
+	tr->written_at = 0;
 	tr->confirmed = false;
 	tr->handle = h;
 	tr->decided = tr->streaming = false;
@@ -321,22 +336,36 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 }
 
 /*
- * Once libcurl has written tr's request (it got past connecting), tell the
- * rate limiter when it really left.
+ * Once libcurl has begun to write tr's request, tell the rate limiter when.
  */
 static void
 confirm_sent(PsConn *conn, Transfer *tr)
 {
-	curl_off_t	pretransfer = 0;
-
-	if (tr->confirmed || tr->ticket == 0)
+	if (tr->confirmed || tr->ticket == 0 || tr->written_at == 0)
 		return;
-	curl_easy_getinfo(tr->handle, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-	if (pretransfer > 0 || tr->finished)
-	{
-		ps_ratelimit_sent(conn, tr->ticket);
-		tr->confirmed = true;
-	}
+	ps_ratelimit_sent(conn, tr->ticket, tr->written_at);
+	tr->confirmed = true;
+}
+
+/*
+ * tr has ended: with an answer, the rate limiter learns its round trip
+ * (request written to first byte back, libcurl's clocks).
+ */
+static void
+transfer_done(PsConn *conn, Transfer *tr, CURLcode rc)
+{
+	curl_off_t	pre = 0;
+	curl_off_t	first = 0;
+
+	tr->rc = rc;
+	tr->finished = true;
+	confirm_sent(conn, tr);
+	if (rc != CURLE_OK || !tr->confirmed)
+		return;
+	curl_easy_getinfo(tr->handle, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	curl_easy_getinfo(tr->handle, CURLINFO_STARTTRANSFER_TIME_T, &first);
+	if (first >= pre && first > 0)
+		ps_ratelimit_answered(conn, tr->ticket, (first - pre) / 1000000.0);
 }
 
 /*
@@ -380,8 +409,7 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &tr);
 			Assert(tr != NULL && tr->handle == msg->easy_handle);
-			tr->rc = msg->data.result;
-			tr->finished = true;
+			transfer_done(conn, tr, msg->data.result);
 		}
 		if (await->finished)
 			break;
