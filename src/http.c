@@ -349,13 +349,15 @@ confirm_sent(PsConn *conn, Transfer *tr)
 
 /*
  * tr has ended: with an answer, the rate limiter learns its round trip
- * (request written to first byte back, libcurl's clocks).
+ * (request written to first byte back, libcurl's clocks) and whether it
+ * went on a new connection.
  */
 static void
 transfer_done(PsConn *conn, Transfer *tr, CURLcode rc)
 {
 	curl_off_t	pre = 0;
 	curl_off_t	first = 0;
+	long		connects = 0;
 
 	tr->rc = rc;
 	tr->finished = true;
@@ -364,8 +366,10 @@ transfer_done(PsConn *conn, Transfer *tr, CURLcode rc)
 		return;
 	curl_easy_getinfo(tr->handle, CURLINFO_PRETRANSFER_TIME_T, &pre);
 	curl_easy_getinfo(tr->handle, CURLINFO_STARTTRANSFER_TIME_T, &first);
+	curl_easy_getinfo(tr->handle, CURLINFO_NUM_CONNECTS, &connects);
 	if (first >= pre && first > 0)
-		ps_ratelimit_answered(conn, tr->ticket, (first - pre) / 1000000.0);
+		ps_ratelimit_answered(conn, tr->ticket, (first - pre) / 1000000.0,
+							  connects > 0);
 }
 
 /*

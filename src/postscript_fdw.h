@@ -557,7 +557,8 @@ extern void ps_ratelimit_conn_init(PsConn *conn);
 extern double ps_ratelimit_try(PsConn *conn, uint64 *ticket);
 extern uint64 ps_ratelimit_wait(PsConn *conn);
 extern void ps_ratelimit_sent(PsConn *conn, uint64 ticket, double at);
-extern void ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt);
+extern void ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt,
+								  bool fresh);
 extern void ps_ratelimit_throttled(PsConn *conn, double retry_after, double sent_at);
 extern void ps_sleep_ms(double ms, uint32 wait_event);
 

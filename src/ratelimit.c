@@ -13,11 +13,14 @@
  * seconds plus how much later than the quickest request it may have
  * reached the server: PS_RATE_MARGIN_S (the jitter allowed for) until its
  * answer comes, then what its round trip says.  A round trip longer than
- * the shortest recent one by x means the request took at most x longer on
- * its way (the rest of the difference is the server's and the way back);
- * one that came back as fast as the quickest cannot have arrived late, and
- * the request N later may go N / rate seconds after it, plus a small guard.
- * The margin is spent only where jitter really was, not on every window.
+ * the shortest of the last ones by x means it took at most x longer on its
+ * way (the rest of the difference is the server's and the way back): one
+ * that came back as fast as the quickest cannot have arrived late, and the
+ * request N later may go N / rate seconds after it, plus a small guard.
+ * The margin is spent where jitter really was, not on every window.  (The
+ * first request on a new connection, which a server may read late while
+ * it sets the connection up, keeps at least the margin, more if its round
+ * trip says so: lateness().)
  * On top of that a token bucket of rate_burst tokens spreads the requests
  * of a window, for servers whose own bucket is small.
  *
@@ -66,8 +69,8 @@
 #define PS_RATE_MARGIN_S	0.040	/* jitter allowed for: the most a request
 									 * may reach the server later than another */
 #define PS_RATE_GUARD_S		0.005	/* added to what a round trip tells */
-#define PS_RATE_RTT_N		32	/* round trips kept for the shortest */
-#define PS_RATE_RTT_TRUST	16	/* trusted once this many are known */
+#define PS_RATE_LATE_MAX_S	0.100	/* the most a new connection may add */
+#define PS_RATE_RTT_TRUST	16	/* round trips that tell the shortest */
 #define PS_RATE_STEP_S		0.03	/* the first learned widening */
 #define PS_RATE_MAX_S		60.0	/* the largest learned widening */
 #define PS_RATE_DECAY_S		50.0	/* time constant of its decay */
@@ -89,11 +92,9 @@ struct PsRateState
 	uint64		nsent;			/* requests recorded; the next goes to
 								 * sent[nsent % PS_RATE_LOG] */
 	double		sent[PS_RATE_LOG];	/* send times of the last ones, a ring */
-	double		late[PS_RATE_LOG];	/* and how much later than the quickest
-									 * each may have reached the server */
-	uint64		nrtt;			/* round trips recorded; the next goes to
-								 * rtt[nrtt % PS_RATE_RTT_N] */
-	double		rtt[PS_RATE_RTT_N]; /* the last ones, seconds */
+	double		rtt_of[PS_RATE_LOG];	/* and their round trips (< 0: no
+										 * answer yet) */
+	bool		fresh_of[PS_RATE_LOG];	/* sent on a new connection */
 };
 
 typedef struct PsBucketTable
@@ -156,7 +157,6 @@ state_reset(PsRateState *s, double rate, int burst, double now)
 	s->last_cut = 0;
 	s->blocked_until = 0;
 	s->nsent = 0;
-	s->nrtt = 0;
 }
 
 /* the connection's own limiter, in its memory (from build_conn) */
@@ -234,7 +234,7 @@ release_state(PsConn *conn)
  * The window: at most *n requests in any *span seconds as the server counts
  * them.  n is rate_limit rounded down (at least 1, at most what sent[]
  * holds); the span is n / rate_limit plus what 429s taught.  Each request
- * stays in it that long after it was sent plus its own late[].
+ * stays in it that long after it was sent plus its lateness().
  */
 static void
 window_of(PsRateState *s, int *n, double *span)
@@ -255,10 +255,34 @@ cmp_double(const void *a, const void *b)
 }
 
 /*
+ * How much later than the quickest request the one of record i may have
+ * reached the server, learned from round trips: the margin while it has no
+ * answer; then how much longer its round trip was than the quickest of
+ * the nrtt recorded sends that have one, plus a guard.  On a connection already in use that can only narrow
+ * the margin: a longer round trip there is a server slow to answer (a page
+ * to render), not to count.  The first request on a new connection may
+ * well have been read late (the server accepting it, starting a worker),
+ * and so may any while too few round trips are known to tell the shortest:
+ * for those it can only add to the margin (up to PS_RATE_LATE_MAX_S).
+ */
+static double
+lateness(PsRateState *s, int i, double quickest, int nrtt)
+{
+	double		measured;
+
+	if (s->rtt_of[i] < 0)
+		return PS_RATE_MARGIN_S;
+	measured = Max(0.0, s->rtt_of[i] - quickest) + PS_RATE_GUARD_S;
+	if (s->fresh_of[i] || nrtt < PS_RATE_RTT_TRUST)
+		return Min(Max(PS_RATE_MARGIN_S, measured), PS_RATE_LATE_MAX_S);
+	return Min(measured, PS_RATE_MARGIN_S);
+}
+
+/*
  * Seconds until fewer than n of the recorded sends are still in the window
- * (each until its time plus span plus its late[]); 0 if that is so now.
+ * (each until its time plus span plus its lateness); 0 if that is so now.
  * Those times are not in order in the ring (ps_ratelimit_sent moves one
- * later, late[] differ): all are looked at.
+ * later, latenesses differ): all are looked at.
  */
 static double
 window_wait(PsRateState *s, int n, double span, double now)
@@ -266,10 +290,20 @@ window_wait(PsRateState *s, int n, double span, double now)
 	double		in[PS_RATE_LOG];
 	int			c = 0;
 	int			have = (int) Min(s->nsent, (uint64) PS_RATE_LOG);
+	int			nrtt = 0;
+	double		quickest = 0;
 
+	/* the shortest round trip of the recorded sends */
 	for (int i = 0; i < have; i++)
 	{
-		double		leaves = s->sent[i] + span + s->late[i];
+		if (s->rtt_of[i] < 0)
+			continue;
+		quickest = nrtt == 0 ? s->rtt_of[i] : Min(quickest, s->rtt_of[i]);
+		nrtt++;
+	}
+	for (int i = 0; i < have; i++)
+	{
+		double		leaves = s->sent[i] + span + lateness(s, i, quickest, nrtt);
 
 		if (leaves > now)
 			in[c++] = leaves;
@@ -331,7 +365,7 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket)
 	{
 		s->tokens -= 1.0;
 		s->sent[s->nsent % PS_RATE_LOG] = now;
-		s->late[s->nsent % PS_RATE_LOG] = PS_RATE_MARGIN_S;
+		s->rtt_of[s->nsent % PS_RATE_LOG] = -1;
 		*ticket = ++s->nsent;
 	}
 	release_state(conn);
@@ -366,13 +400,11 @@ ps_ratelimit_sent(PsConn *conn, uint64 ticket, double at)
 }
 
 /*
- * The request of ticket was answered rtt seconds after it was written
- * (to the first byte of the answer).  Once enough round trips are known,
- * it can have reached the server at most rtt - (the shortest of them)
- * later than the quickest request, less than the margin assumed so far.
+ * The request of ticket, sent on a new connection if fresh, was answered
+ * rtt seconds after it was written (to the first byte of the answer).
  */
 void
-ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt)
+ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt, bool fresh)
 {
 	PsRateState *s;
 	int			i;
@@ -380,14 +412,10 @@ ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt)
 	if (ticket == 0 || conn->opts->rate_limit <= 0 || rtt < 0)
 		return;
 	s = acquire_state(conn, ps_now_seconds());
-	s->rtt[s->nrtt++ % PS_RATE_RTT_N] = rtt;
-	if (s->nrtt >= PS_RATE_RTT_TRUST && (i = record_of(s, ticket)) >= 0)
+	if ((i = record_of(s, ticket)) >= 0)
 	{
-		double		quickest = rtt;
-
-		for (int k = 0; k < (int) Min(s->nrtt, (uint64) PS_RATE_RTT_N); k++)
-			quickest = Min(quickest, s->rtt[k]);
-		s->late[i] = Min(s->late[i], rtt - quickest + PS_RATE_GUARD_S);
+		s->rtt_of[i] = rtt;
+		s->fresh_of[i] = fresh;
 	}
 	release_state(conn);
 }
