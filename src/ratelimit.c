@@ -68,8 +68,8 @@
 #define PS_RATE_LOG			256 /* send times kept: the largest N of a window */
 #define PS_RATE_MARGIN_S	0.040	/* jitter allowed for: the most a request
 									 * may reach the server later than another */
-#define PS_RATE_GUARD_S		0.005	/* added to what a round trip tells */
-#define PS_RATE_LATE_MAX_S	0.100	/* the most a new connection may add */
+#define PS_RATE_GUARD_S		0.015	/* added to what a round trip tells */
+#define PS_RATE_LATE_MAX_S	0.100	/* the most lateness a round trip adds */
 #define PS_RATE_RTT_TRUST	16	/* round trips that tell the shortest */
 #define PS_RATE_STEP_S		0.03	/* the first learned widening */
 #define PS_RATE_MAX_S		60.0	/* the largest learned widening */
@@ -257,13 +257,14 @@ cmp_double(const void *a, const void *b)
 /*
  * How much later than the quickest request the one of record i may have
  * reached the server, learned from round trips: the margin while it has no
- * answer; then how much longer its round trip was than the quickest of
- * the nrtt recorded sends that have one, plus a guard.  On a connection already in use that can only narrow
- * the margin: a longer round trip there is a server slow to answer (a page
- * to render), not to count.  The first request on a new connection may
- * well have been read late (the server accepting it, starting a worker),
- * and so may any while too few round trips are known to tell the shortest:
- * for those it can only add to the margin (up to PS_RATE_LATE_MAX_S).
+ * answer; then how much longer its round trip was than the quickest of the
+ * nrtt recorded sends that have one, plus a guard.  On a connection
+ * already in use that can only narrow the margin: a longer round trip
+ * there is a server slow to answer (a page to render), not to count.  The
+ * first request on a new connection may well have been read late (the
+ * server accepting it, starting a worker), and so may any while too few
+ * round trips are known to tell the quickest: for those it can only add to
+ * the margin, up to PS_RATE_LATE_MAX_S.
  */
 static double
 lateness(PsRateState *s, int i, double quickest, int nrtt)
