@@ -68,7 +68,8 @@
 #define PS_RATE_LOG			256 /* send times kept: the largest N of a window */
 #define PS_RATE_MARGIN_S	0.040	/* jitter allowed for: the most a request
 									 * may reach the server later than another */
-#define PS_RATE_GUARD_S		0.015	/* added to what a round trip tells */
+#define PS_RATE_GUARD_S		0.015	/* added to what a round trip tells, at
+									 * least */
 #define PS_RATE_LATE_MAX_S	0.100	/* the most lateness a round trip adds */
 #define PS_RATE_RTT_TRUST	16	/* round trips that tell the shortest */
 #define PS_RATE_STEP_S		0.03	/* the first learned widening */
@@ -258,7 +259,8 @@ cmp_double(const void *a, const void *b)
  * How much later than the quickest request the one of record i may have
  * reached the server, learned from round trips: the margin while it has no
  * answer; then how much longer its round trip was than the quickest of the
- * nrtt recorded sends that have one, plus a guard.  On a connection
+ * nrtt recorded sends that have one, plus guard: what the round trips
+ * cannot tell apart from the server's own time to answer.  On a connection
  * already in use that can only narrow the margin: a longer round trip
  * there is a server slow to answer (a page to render), not to count.  The
  * first request on a new connection may well have been read late (the
@@ -267,13 +269,13 @@ cmp_double(const void *a, const void *b)
  * the margin, up to PS_RATE_LATE_MAX_S.
  */
 static double
-lateness(PsRateState *s, int i, double quickest, int nrtt)
+lateness(PsRateState *s, int i, double quickest, double guard, int nrtt)
 {
 	double		measured;
 
 	if (s->rtt_of[i] < 0)
 		return PS_RATE_MARGIN_S;
-	measured = Max(0.0, s->rtt_of[i] - quickest) + PS_RATE_GUARD_S;
+	measured = Max(0.0, s->rtt_of[i] - quickest) + guard;
 	if (s->fresh_of[i] || nrtt < PS_RATE_RTT_TRUST)
 		return Min(Max(PS_RATE_MARGIN_S, measured), PS_RATE_LATE_MAX_S);
 	return Min(measured, PS_RATE_MARGIN_S);
@@ -291,20 +293,30 @@ window_wait(PsRateState *s, int n, double span, double now)
 	double		in[PS_RATE_LOG];
 	int			c = 0;
 	int			have = (int) Min(s->nsent, (uint64) PS_RATE_LOG);
+	double		rtts[PS_RATE_LOG];
 	int			nrtt = 0;
 	double		quickest = 0;
+	double		guard = PS_RATE_GUARD_S;
 
-	/* the shortest round trip of the recorded sends */
+	/* the round trips of the recorded sends, by length */
 	for (int i = 0; i < have; i++)
+		if (s->rtt_of[i] >= 0)
+			rtts[nrtt++] = s->rtt_of[i];
+	if (nrtt > 0)
 	{
-		if (s->rtt_of[i] < 0)
-			continue;
-		quickest = nrtt == 0 ? s->rtt_of[i] : Min(quickest, s->rtt_of[i]);
-		nrtt++;
+		qsort(rtts, nrtt, sizeof(double), cmp_double);
+		quickest = rtts[0];
+
+		/*
+		 * Most round trips spread wider than jitter alone may spread them
+		 * (the margin): the rest is the server's time to answer, which may
+		 * make one request look that much less late than it was.
+		 */
+		guard = Max(guard, rtts[(nrtt - 1) * 9 / 10] - quickest - PS_RATE_MARGIN_S);
 	}
 	for (int i = 0; i < have; i++)
 	{
-		double		leaves = s->sent[i] + span + lateness(s, i, quickest, nrtt);
+		double		leaves = s->sent[i] + span + lateness(s, i, quickest, guard, nrtt);
 
 		if (leaves > now)
 			in[c++] = leaves;
