@@ -90,14 +90,20 @@ requests_429() {
 		| python3 -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(sum(1 for e in r if e["status"] == 429), len(r))'
 }
 admin() { curl -sS -o /dev/null -X POST ${2:+-H 'Content-Type: application/json' --data-binary "$2"} "$PS_MOCK_URL/__admin/$1"; }
+# every limiter of the server empty, its request log too
+fresh() { sleep 1.2; admin reset; }
 ratio() { python3 -c "print(round($1 / $2, 3))"; }
 pct() { python3 -c "print(round(100.0 * $1 / max($2, 1), 1))"; }
 
-# sessions N: N sessions scan ps.subscribers at once, sharing one token;
-# prints "wall_s rows_of_each", wall from the first query's start to the
-# last one's end
+# sessions N: on a server emptied of requests, N sessions scan
+# ps.subscribers at once (RATE_PAGES / N pages each), sharing one token;
+# prints "wall_s rows_of_each answered_429 all_requests", wall from the
+# first query's start to the last one's end
 sessions() {
 	local n=$1 i
+	ps_log "scenario 1, $mode: $n sessions of $((RATE_PAGES / n)) pages"
+	fresh
+	admin config "{\"page_size\": $((PAGE * n))}"
 	for i in $(seq 1 "$n"); do
 		psql -X -qAt -F ' ' -d bench -c "SELECT t0, t1, rows FROM bench_span('SELECT count(*) FROM ps.subscribers')" \
 			>"$PS_WORK/session.$i" 2>&1 &
@@ -108,10 +114,11 @@ import sys
 rows = [l.split() for l in sys.stdin if l.strip()]
 try:
     spans = [(float(a), float(b), c) for a, b, c in rows]
-    print(round(max(s[1] for s in spans) - min(s[0] for s in spans), 2), ",".join(s[2] for s in spans))
+    print(round(max(s[1] for s in spans) - min(s[0] for s in spans), 2), ",".join(s[2] for s in spans), end=" ")
 except ValueError:
-    print("0 failed:" + "|".join(" ".join(r) for r in rows)[:200].replace(" ", "_"))
+    print("0 failed:" + "|".join(" ".join(r) for r in rows)[:200].replace(" ", "_"), end=" ")
 '
+	requests_429
 }
 
 report() { printf '%s\n' "$*" | tee -a "$OUT"; }
@@ -130,29 +137,16 @@ for mode in $LIMITERS; do
 		--latency-ms 100 --jitter-ms "$JITTER" --limiter "$mode"
 	prepare_db 15
 	ps_log "scenario 1, $mode: one scan of $RATE_PAGES pages"
-	sleep 1.2	# every limiter empty
-	admin reset
+	fresh
 	read -r f_rows f_wall _ <<<"$(measure fdw_rate "$FDW_Q")"
 	read -r f429 fall <<<"$(requests_429)"
-	sleep 1.2
-	admin reset
+	fresh
 	read -r p_rows p_wall _ <<<"$(measure py_rate "$PY_Q")"
 	read -r p429 pall <<<"$(requests_429)"
 	[ "$f_rows" = "$p_rows" ] || ps_die "$mode: the FDW counted $f_rows rows, PL/Python $p_rows"
 
-	ps_log "scenario 1, $mode: 4 sessions of $((RATE_PAGES / 4)) pages"
-	sleep 1.2
-	admin reset
-	admin config "{\"page_size\": $((PAGE * 4))}"
-	read -r s4_wall s4_rows <<<"$(sessions 4)"
-	read -r s4_429 s4_all <<<"$(requests_429)"
-
-	ps_log "scenario 1, $mode: 8 sessions of $((RATE_PAGES / 8)) pages"
-	sleep 1.2
-	admin reset
-	admin config "{\"page_size\": $((PAGE * 8))}"
-	read -r s8_wall s8_rows <<<"$(sessions 8)"
-	read -r s8_429 s8_all <<<"$(requests_429)"
+	read -r s4_wall s4_rows s4_429 s4_all <<<"$(sessions 4)"
+	read -r s8_wall s8_rows s8_429 s8_all <<<"$(sessions 8)"
 	ps_stop_mock
 	ps_log "$mode: 4 sessions counted $s4_rows, 8 sessions $s8_rows rows"
 	report "   | $mode | $(ratio "$f_wall" "$ideal")x ($f_wall s) | $f429 of $fall ($(pct "$f429" "$fall") %) | $(ratio "$p_wall" "$ideal")x ($p_wall s) | $p429 of $pall | $(ratio "$s4_wall" "$(python3 -c "print(round(($s4_all - $s4_429) / 15, 2))")")x ($s4_wall s for $((s4_all - s4_429)) pages) | $s4_429 of $s4_all ($(pct "$s4_429" "$s4_all") %) | $s8_429 of $s8_all ($(pct "$s8_429" "$s8_all") %), $s8_wall s |"

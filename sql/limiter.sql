@@ -29,6 +29,35 @@ SELECT query, status FROM mock.requests() ORDER BY query;
 SELECT (SELECT array_agg(ps_id) FROM lim_subscribers) = (SELECT array_agg(ps_id) FROM ps.subscribers)
   AS same_order;
 
+-- a page fetched ahead that fails is retried in the pipeline as any request
+-- is: max_retries holds for it too (0: a 429 is the answer, the page is not
+-- asked for again), and a 2xx body that is not JSON is an error at once
+SELECT lim_server('lim_pipe_once', 'rate_limit ''0'', max_concurrency ''4'', max_retries ''0''');
+CREATE FOREIGN TABLE lim_once_subscribers (ps_id bigint) SERVER lim_pipe_once
+  OPTIONS (resource 'subscribers');
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "status", "status": 429, "path": "/api/v2/subscribers", "after": 3, "count": 1}');
+SELECT mock.try('SELECT count(*) FROM lim_once_subscribers');
+SELECT count(*) FILTER (WHERE status = 429) AS answered_429,
+       count(*) - count(DISTINCT query) AS pages_asked_again
+  FROM mock.requests();
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "malformed", "path": "/api/v2/subscribers", "after": 3, "count": 1}');
+SELECT mock.try('SELECT count(*) FROM lim_subscribers');
+SELECT count(*) - count(DISTINCT query) AS pages_asked_again FROM mock.requests();
+-- with retries, each failed page is asked for again and the rows are exact,
+-- in page order
+CREATE TEMP TABLE lim_clean AS SELECT array_agg(ps_id) AS ids FROM lim_subscribers;
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "status", "status": 429, "path": "/api/v2/subscribers", "after": 2, "count": 1}');
+SELECT mock.fault('{"kind": "status", "status": 503, "path": "/api/v2/subscribers", "after": 5, "count": 2}');
+SELECT (SELECT array_agg(ps_id) FROM lim_subscribers) = (SELECT ids FROM lim_clean)
+  AS same_rows_same_order;
+SELECT count(*) FILTER (WHERE status <> 200) AS failed_answers,
+       count(*) FILTER (WHERE status = 200) AS pages,
+       count(DISTINCT query) AS distinct_pages
+  FROM mock.requests();
+
 -------------------------------------------------------------- the window
 -- a server that counts 15 requests in any sliding second, a client at 15/s:
 -- the client keeps under the limit (the old token bucket with its burst of

@@ -50,7 +50,8 @@ typedef struct Transfer
 	CURLcode	rc;				/* and how */
 	double		sent_at;		/* when it was started (ps_now_seconds) */
 	uint64		ticket;			/* its place in the rate limit's window */
-	bool		confirmed;		/* ps_ratelimit_sent was told it left */
+	double		written_at;		/* libcurl began to write it (0: not yet) */
+	bool		confirmed;		/* ps_ratelimit_sent was told when */
 
 	/*
 	 * Reads of pages: a 2xx body is fed to the page scanner chunk by chunk
@@ -64,7 +65,7 @@ typedef struct Transfer
 } Transfer;
 
 static void detach_transfer(CURLM *m, CURL *h, const Transfer *tr);
-static double pipe_pump(PsPipeline *p);
+static double pipe_pump(PsPipeline *p, bool *backing_off);
 static void pipe_confirm(PsPipeline *p);
 
 /* ---------------------------------------------------------------- curl callbacks */
@@ -148,6 +149,17 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 			tr->retry_after = v;
 	}
 	return n;
+}
+
+/* libcurl is about to write the request: the moment the rate limit counts */
+static int
+prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
+		  int conn_primary_port, int conn_local_port)
+{
+	Transfer   *tr = (Transfer *) userdata;
+
+	tr->written_at = ps_now_seconds();
+	return CURL_PREREQFUNC_OK;
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -247,6 +259,8 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, tr);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, tr);
+	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(h, CURLOPT_PREREQDATA, tr);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, tr->errbuf);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, tr);
 	/* no transparent resend of a write: see the top of this file */
@@ -282,6 +296,7 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	tr->finished = false;
 	tr->rc = CURLE_OK;
 	tr->ticket = 0;
+	tr->written_at = 0;
 	tr->confirmed = false;
 	tr->handle = h;
 	tr->decided = tr->streaming = false;
@@ -320,22 +335,40 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 }
 
 /*
- * Once libcurl has written tr's request (it got past connecting), tell the
- * rate limiter when it really left.
+ * Once libcurl has begun to write tr's request, tell the rate limiter when.
  */
 static void
 confirm_sent(PsConn *conn, Transfer *tr)
 {
-	curl_off_t	pretransfer = 0;
-
-	if (tr->confirmed || tr->ticket == 0)
+	if (tr->confirmed || tr->ticket == 0 || tr->written_at == 0)
 		return;
-	curl_easy_getinfo(tr->handle, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-	if (pretransfer > 0 || tr->finished)
-	{
-		ps_ratelimit_sent(conn, tr->ticket);
-		tr->confirmed = true;
-	}
+	ps_ratelimit_sent(conn, tr->ticket, tr->written_at);
+	tr->confirmed = true;
+}
+
+/*
+ * tr has ended: with an answer, the rate limiter learns its round trip
+ * (request written to first byte back, libcurl's clocks) and whether it
+ * went on a new connection.
+ */
+static void
+transfer_done(PsConn *conn, Transfer *tr, CURLcode rc)
+{
+	curl_off_t	pre = 0;
+	curl_off_t	first = 0;
+	long		connects = 0;
+
+	tr->rc = rc;
+	tr->finished = true;
+	confirm_sent(conn, tr);
+	if (rc != CURLE_OK || !tr->confirmed)
+		return;
+	curl_easy_getinfo(tr->handle, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	curl_easy_getinfo(tr->handle, CURLINFO_STARTTRANSFER_TIME_T, &first);
+	curl_easy_getinfo(tr->handle, CURLINFO_NUM_CONNECTS, &connects);
+	if (first >= pre && first > 0)
+		ps_ratelimit_answered(conn, tr->ticket, (first - pre) / 1000000.0,
+							  connects > 0);
 }
 
 /*
@@ -356,10 +389,11 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 		CURLMsg    *msg;
 		int			left;
 		double		timeout = POLL_INTERVAL_MS;
+		bool		backing_off = false;
 
 		if (pipe != NULL)
 		{
-			double		ms = pipe_pump(pipe);
+			double		ms = pipe_pump(pipe, &backing_off);
 
 			if (ms > 0)
 				timeout = Min(timeout, ceil(ms));
@@ -379,13 +413,17 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &tr);
 			Assert(tr != NULL && tr->handle == msg->easy_handle);
-			tr->rc = msg->data.result;
-			tr->finished = true;
+			transfer_done(conn, tr, msg->data.result);
 		}
 		if (await->finished)
 			break;
-		/* nothing on the wire: only the rate limit holds the next start */
-		PS_WAITING(running > 0 ? PS_WAIT_EVENT_HTTP : PS_WAIT_EVENT_RATE_LIMIT,
+		/*
+		 * nothing on the wire: only the rate limit (or a retry's backoff)
+		 * holds the next start
+		 */
+		PS_WAITING(running > 0 ? PS_WAIT_EVENT_HTTP :
+				   backing_off ? PS_WAIT_EVENT_RETRY :
+				   PS_WAIT_EVENT_RATE_LIMIT,
 				   curl_multi_poll(m, NULL, 0, (int) timeout, &nfds));
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -428,6 +466,60 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	return tr->rc;
 }
 
+/* ---------------------------------------------------------------- retries */
+
+/* nothing reached the server: safe to retry any method */
+static bool
+not_sent(CURLcode rc)
+{
+	return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+		rc == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+/*
+ * An attempt that may succeed when made again: a transport failure that is
+ * not the answer's size or memory, a 429, a gateway's 502/503/504.  (A write
+ * that may have been applied is the caller's to decide first.)
+ */
+static bool
+retryable(CURLcode rc, long status, const Transfer *tr)
+{
+	if (rc != CURLE_OK)
+		return !tr->too_large && !tr->oom &&
+			(not_sent(rc) || rc == CURLE_OPERATION_TIMEDOUT ||
+			 rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+			 rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE);
+	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/*
+ * Attempt number attempt (from 0) of a request failed retryably: the
+ * milliseconds to wait before the next one (full jitter on an exponential
+ * backoff, unless the server said when), counted in *waited_ms and the
+ * connection's statistics; -1 when max_retries or max_retry_wait allow no
+ * more.
+ */
+static double
+backoff_ms(PsConn *conn, CURLcode rc, const Transfer *tr, int attempt,
+		   double *waited_ms)
+{
+	double		cap = Min((double) BACKOFF_CAP_MS, BACKOFF_BASE_MS * pow(2.0, attempt));
+	double		delay_ms;
+
+	if (attempt >= conn->opts->max_retries)
+		return -1;
+	if (rc == CURLE_OK && tr->retry_after >= 0)
+		delay_ms = tr->retry_after * 1000.0;
+	else
+		delay_ms = pg_prng_double(&pg_global_prng_state) * cap;
+	if (*waited_ms + delay_ms > conn->opts->max_retry_wait_ms)
+		return -1;
+	*waited_ms += delay_ms;
+	conn->stats.retries++;
+	conn->stats.backoff_wait_ms += delay_ms;
+	return delay_ms;
+}
+
 /* ---------------------------------------------------------------- pages fetched ahead */
 
 /*
@@ -437,7 +529,10 @@ perform_once(PsConn *conn, const char *method, const char *path,
  * arrives, into a scanner of its own made by the caller's new_page.
  * Results are taken in the order the requests were queued.  The caller
  * keeps at most size requests queued and not yet taken, so a new page
- * starts as soon as one is taken, never waiting for a whole round.
+ * starts as soon as one is taken, never waiting for a whole round.  A
+ * request that fails retryably is made again in its slot, after the same
+ * backoff as any request, and through the same rate limiter: the other
+ * pages go on meanwhile, and its page is still taken in its turn.
  *
  * Each slot has its own memory context for its request's path, URL and
  * scanner: reset when the slot takes its next request, so a page taken
@@ -464,6 +559,9 @@ typedef struct PipeEntry
 	char	   *path;
 	char	   *url;
 	bool		started;		/* attached to the multi handle */
+	int			attempt;		/* of its request, from 0 */
+	double		not_before;		/* a retry backing off: not before then */
+	double		waited_ms;		/* backoff so far, for max_retry_wait */
 	Transfer	tr;
 } PipeEntry;
 
@@ -472,7 +570,6 @@ struct PsPipeline
 	PsConn	   *conn;
 	int			size;			/* slots */
 	int			queued;			/* requests queued so far */
-	int			nstarted;		/* of which started */
 	int			taken;			/* of which taken */
 	PipeEntry  *slots;			/* request i is in slots[i % size] */
 	PsNewPageFn new_page;		/* a scanner for one page */
@@ -507,21 +604,40 @@ pipe_cleanup(void *arg)
 	p->conn->active_pipelines--;
 }
 
-/* start the queued requests the rate limiter lets go now */
+/*
+ * Start the queued requests (retries first, being older) that the rate
+ * limiter lets go now; returns the milliseconds until one may start, 0 if
+ * none waits, and in *backing_off (if not NULL) whether only a retry's
+ * backoff holds the next start.
+ */
 static double
-pipe_pump(PsPipeline *p)
+pipe_pump(PsPipeline *p, bool *backing_off)
 {
-	while (p->nstarted < p->queued)
-	{
-		PipeEntry  *e = &p->slots[p->nstarted % p->size];
-		uint64		ticket;
-		double		wait_ms = ps_ratelimit_try(p->conn, &ticket);
+	double		now = ps_now_seconds();
+	double		backoff = 0;
 
+	if (backing_off)
+		*backing_off = false;
+	for (int i = p->taken; i < p->queued; i++)
+	{
+		PipeEntry  *e = &p->slots[i % p->size];
+		uint64		ticket;
+		double		wait_ms;
+
+		if (e->started)
+			continue;
+		if (e->not_before > now)
+		{
+			wait_ms = (e->not_before - now) * 1000.0;
+			backoff = backoff > 0 ? Min(backoff, wait_ms) : wait_ms;
+			continue;
+		}
+		wait_ms = ps_ratelimit_try(p->conn, &ticket);
 		if (wait_ms > 0)
 		{
 			if (p->held_since == 0)
 				p->held_since = ps_now_seconds();
-			return wait_ms;
+			return backoff > 0 ? Min(backoff, wait_ms) : wait_ms;
 		}
 		if (p->held_since > 0)
 			p->conn->stats.rate_wait_ms += (ps_now_seconds() - p->held_since) * 1000.0;
@@ -530,17 +646,30 @@ pipe_pump(PsPipeline *p)
 		e->tr.ticket = ticket;
 		curl_multi_add_handle((CURLM *) p->conn->multi, e->handle);
 		e->started = true;
-		p->nstarted++;
 	}
-	return 0;
+	if (backing_off)
+		*backing_off = backoff > 0;
+	return backoff;
 }
 
 /* tell the rate limiter which of the started requests have left */
 static void
 pipe_confirm(PsPipeline *p)
 {
-	for (int i = p->taken; i < p->nstarted; i++)
+	for (int i = p->taken; i < p->queued; i++)
 		confirm_sent(p->conn, &p->slots[i % p->size].tr);
+}
+
+/* point slot e's handle at its request again, its scanner emptied */
+static void
+pipe_setup(PsPipeline *p, PipeEntry *e)
+{
+	MemoryContext old = MemoryContextSwitchTo(e->cxt);
+	struct curl_slist *ctype;
+
+	setup_easy(p->conn, e->handle, "GET", e->path, NULL, 0, &e->tr, &ctype, &e->url);
+	Assert(ctype == NULL);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -597,7 +726,6 @@ ps_pipeline_add(PsPipeline *p, const char *path)
 {
 	PipeEntry  *e = &p->slots[p->queued % p->size];
 	MemoryContext old;
-	struct curl_slist *ctype;
 	int			running;
 
 	Assert(ps_pipeline_pending(p) < p->size);
@@ -609,64 +737,63 @@ ps_pipeline_add(PsPipeline *p, const char *path)
 	e->path = pstrdup(path);
 	e->tr.scan = p->new_page(p->new_page_arg);
 	Assert(e->tr.scan != NULL);
-	setup_easy(p->conn, e->handle, "GET", e->path, NULL, 0, &e->tr, &ctype, &e->url);
-	Assert(ctype == NULL);
 	MemoryContextSwitchTo(old);
+	pipe_setup(p, e);
+	e->attempt = 0;
+	e->not_before = 0;
+	e->waited_ms = 0;
 	p->queued++;
-	(void) pipe_pump(p);
+	(void) pipe_pump(p, NULL);
 	curl_multi_perform((CURLM *) p->conn->multi, &running);
 	pipe_confirm(p);
 }
 
 /*
- * Wait for the oldest request not yet taken.  A 2xx answer holding one
- * complete JSON value comes back in res->page, its scanner, valid until the
- * next ps_pipeline_add; any other outcome (a transport failure, 429, 5xx, a
- * body that is not JSON) comes back with page NULL, for the caller to
- * repeat with ps_http_read(), which retries and reports errors as for any
- * request.
+ * Wait for the oldest request not yet taken, retried as any request is, and
+ * return its page in res->page (its scanner), valid until the next
+ * ps_pipeline_add.  Its final failure raises the error it means, as
+ * ps_http_read() would.
  */
 void
 ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 {
 	PipeEntry  *e = &p->slots[p->taken % p->size];
-	long		status = 0;
+	long		status;
+	double		delay_ms;
 
 	Assert(ps_pipeline_pending(p) > 0);
 	memset(res, 0, sizeof(PsHttpResult));
-	run_multi(p->conn, &e->tr, p);
-	Assert(e->started && e->tr.finished);
-	detach_transfer((CURLM *) p->conn->multi, e->handle, &e->tr);
-	e->started = false;
+	for (;;)
+	{
+		run_multi(p->conn, &e->tr, p);
+		Assert(e->started && e->tr.finished);
+		pipe_release(p, e);
+		status = 0;
+		if (e->tr.rc == CURLE_OK)
+			curl_easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
+		count_transfer(p->conn, e->tr.rc, status, &e->tr, "GET", e->path);
+		if (!retryable(e->tr.rc, status, &e->tr) ||
+			(delay_ms = backoff_ms(p->conn, e->tr.rc, &e->tr, e->attempt,
+								   &e->waited_ms)) < 0)
+			break;
+		e->attempt++;
+		e->not_before = ps_now_seconds() + delay_ms / 1000.0;
+		pipe_setup(p, e);
+	}
 	p->taken++;
-	if (e->tr.rc == CURLE_OK)
-		curl_easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
-	count_transfer(p->conn, e->tr.rc, status, &e->tr, "GET", e->path);
+	if (e->tr.rc != CURLE_OK)
+		report_transport_error(p->conn, "GET", e->path, e->tr.rc, &e->tr);
+	if (status < 200 || status >= 300)
+		ps_report_http_status(p->conn, "GET", e->path, status,
+							  e->tr.body.data, e->tr.body.len);
+	ps_page_finish(e->tr.scan, e->tr.received, "GET", e->path);
 	res->status = status;
 	res->len = e->tr.received;
-	if (e->tr.rc == CURLE_OK && status >= 200 && status < 300 &&
-		ps_scan_finish(e->tr.scan) == PS_SCAN_OK)
-		res->page = e->tr.scan;
-	pipe_release(p, e);
+	res->retries = e->attempt;
+	res->page = e->tr.scan;
 }
 
 /* ---------------------------------------------------------------- the request */
-
-/* nothing reached the server: safe to retry any method */
-static bool
-not_sent(CURLcode rc)
-{
-	return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-		rc == CURLE_COULDNT_RESOLVE_PROXY;
-}
-
-static bool
-transport_retryable(CURLcode rc)
-{
-	return not_sent(rc) || rc == CURLE_OPERATION_TIMEDOUT ||
-		rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
-		rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE;
-}
 
 static void
 request_loop(PsConn *conn, const char *method, const char *path,
@@ -680,67 +807,38 @@ request_loop(PsConn *conn, const char *method, const char *path,
 	{
 		long		status;
 		CURLcode	rc;
-		bool		retry;
 		double		delay_ms;
 		uint64		ticket;
 
 		ticket = ps_ratelimit_wait(conn);
 		rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
-		if (rc != CURLE_OK)
+		if (rc != CURLE_OK && is_write && !tr->too_large && !tr->oom && !not_sent(rc))
 		{
-			if (tr->too_large || tr->oom)
-				retry = false;
-			else if (is_write && !not_sent(rc))
-			{
-				/* it may have been applied: the caller reconciles */
-				result->status = 0;
-				result->maybe_applied = true;
-				result->retries = attempt;
-				result->body = tr->errbuf[0] ? pstrdup(tr->errbuf)
-					: pstrdup(curl_easy_strerror(rc));
-				result->len = strlen(result->body);
-				return;
-			}
-			else
-				retry = transport_retryable(rc);
+			/* it may have been applied: the caller reconciles */
+			result->status = 0;
+			result->maybe_applied = true;
+			result->retries = attempt;
+			result->body = tr->errbuf[0] ? pstrdup(tr->errbuf)
+				: pstrdup(curl_easy_strerror(rc));
+			result->len = strlen(result->body);
+			return;
 		}
-		else if (status == 429)
-			retry = true;
-		else if (status == 502 || status == 503 || status == 504)
+		if (rc == CURLE_OK && is_write &&
+			(status == 502 || status == 503 || status == 504))
 		{
-			if (is_write)
-			{
-				result->status = status;
-				result->maybe_applied = true;
-				result->retries = attempt;
-				result->body = tr->body.data;
-				result->len = tr->body.len;
-				return;
-			}
-			retry = true;
+			result->status = status;
+			result->maybe_applied = true;
+			result->retries = attempt;
+			result->body = tr->body.data;
+			result->len = tr->body.len;
+			return;
 		}
-		else
-			retry = false;
-
-		if (retry && attempt < conn->opts->max_retries)
+		if (retryable(rc, status, tr) &&
+			(delay_ms = backoff_ms(conn, rc, tr, attempt, &waited_ms)) >= 0)
 		{
-			double		cap = Min((double) BACKOFF_CAP_MS,
-								  BACKOFF_BASE_MS * pow(2.0, attempt));
-
-			/* full jitter, unless the server said when */
-			if (rc == CURLE_OK && tr->retry_after >= 0)
-				delay_ms = tr->retry_after * 1000.0;
-			else
-				delay_ms = pg_prng_double(&pg_global_prng_state) * cap;
-			if (waited_ms + delay_ms <= conn->opts->max_retry_wait_ms)
-			{
-				conn->stats.retries++;
-				waited_ms += delay_ms;
-				ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
-				conn->stats.backoff_wait_ms += delay_ms;
-				continue;
-			}
+			ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
+			continue;
 		}
 
 		/* final answer */

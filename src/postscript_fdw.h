@@ -364,10 +364,10 @@ extern void ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *
  * GETs in flight concurrently on the connection's multi handle (the next
  * pages of a scan): queued in order, each started as soon as the rate
  * limit lets it, each body scanned as it arrives into a scanner of its own
- * (new_page), results taken in order; a result's page is set only for a
- * 2xx answer holding one complete JSON value, and stays valid until the
- * next ps_pipeline_add; any other outcome is for the caller to repeat with
- * ps_http_read().  At most size requests queued and not taken.
+ * (new_page), results taken in order; failures are retried in the
+ * pipeline as ps_http_read() retries them, and a final one raises its
+ * error.  A result's page stays valid until the next ps_pipeline_add.  At
+ * most size requests queued and not taken.
  */
 typedef PsPageScan *(*PsNewPageFn) (void *arg);
 typedef struct PsPipeline PsPipeline;
@@ -608,7 +608,9 @@ extern void ps_ratelimit_init(void);
 extern void ps_ratelimit_conn_init(PsConn *conn);
 extern double ps_ratelimit_try(PsConn *conn, uint64 *ticket);
 extern uint64 ps_ratelimit_wait(PsConn *conn);
-extern void ps_ratelimit_sent(PsConn *conn, uint64 ticket);
+extern void ps_ratelimit_sent(PsConn *conn, uint64 ticket, double at);
+extern void ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt,
+								  bool fresh);
 extern void ps_ratelimit_throttled(PsConn *conn, double retry_after, double sent_at);
 extern void ps_sleep_ms(double ms, uint32 wait_event);
 

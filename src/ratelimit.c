@@ -8,17 +8,28 @@
  * one-second window all fit the sentence, and network jitter compresses or
  * stretches the gaps between requests on the way.  The one rule that keeps
  * a client inside every such shape is the strictest one: never more than N
- * requests in any sliding window of N / rate seconds, widened by a margin
- * for jitter (PS_RATE_MARGIN_S).  On top of it a token bucket of rate_burst
- * tokens spreads the requests of a window, for servers whose own bucket is
- * small.
+ * requests in any sliding window of N / rate seconds as the server sees
+ * them.  So each request keeps its place in the window for N / rate
+ * seconds plus how much later than the quickest request it may have
+ * reached the server: PS_RATE_MARGIN_S (the jitter allowed for) until its
+ * answer comes, then what its round trip says.  A round trip longer than
+ * the shortest of the last ones by x means it took at most x longer on its
+ * way (the rest of the difference is the server's and the way back): one
+ * that came back as fast as the quickest cannot have arrived late, and the
+ * request N later may go N / rate seconds after it, plus a small guard.
+ * The margin is spent where jitter really was, not on every window.  (The
+ * first request on a new connection, which a server may read late while
+ * it sets the connection up, keeps at least the margin, more if its round
+ * trip says so: lateness().)
+ * On top of that a token bucket of rate_burst tokens spreads the requests
+ * of a window, for servers whose own bucket is small.
  *
  * A request is let through only at the moment it is about to be sent, and
  * its time is recorded then: there are no reservations ahead, so a backend
- * that is cancelled while it waits holds nothing.  Once libcurl has written
- * the request, its time is moved to that moment (ps_ratelimit_sent), so a
- * backend that was descheduled in between does not compress the window:
- * later requests are spaced from when it really left.
+ * that is cancelled while it waits holds nothing.  Once libcurl is about to
+ * write the request, its time is moved to that moment (ps_ratelimit_sent),
+ * so a backend that was descheduled in between does not compress the
+ * window: later requests are spaced from when it really left.
  *
  * When a 429 still comes (more jitter than the margin allows, a server
  * that counts differently, another client on the same token), the limiter
@@ -55,7 +66,12 @@
 
 #define PS_SHARED_BUCKETS	64
 #define PS_RATE_LOG			256 /* send times kept: the largest N of a window */
-#define PS_RATE_MARGIN_S	0.040	/* widening of each window, for jitter */
+#define PS_RATE_MARGIN_S	0.040	/* jitter allowed for: the most a request
+									 * may reach the server later than another */
+#define PS_RATE_GUARD_S		0.015	/* added to what a round trip tells, at
+									 * least */
+#define PS_RATE_LATE_MAX_S	0.100	/* the most lateness a round trip adds */
+#define PS_RATE_RTT_TRUST	16	/* round trips that tell the shortest */
 #define PS_RATE_STEP_S		0.03	/* the first learned widening */
 #define PS_RATE_MAX_S		60.0	/* the largest learned widening */
 #define PS_RATE_DECAY_S		50.0	/* time constant of its decay */
@@ -77,6 +93,9 @@ struct PsRateState
 	uint64		nsent;			/* requests recorded; the next goes to
 								 * sent[nsent % PS_RATE_LOG] */
 	double		sent[PS_RATE_LOG];	/* send times of the last ones, a ring */
+	double		rtt_of[PS_RATE_LOG];	/* and their round trips (< 0: no
+										 * answer yet) */
+	bool		fresh_of[PS_RATE_LOG];	/* sent on a new connection */
 };
 
 typedef struct PsBucketTable
@@ -213,9 +232,10 @@ release_state(PsConn *conn)
 }
 
 /*
- * The window: at most *n requests in any *span seconds.  n is rate_limit
- * rounded down (at least 1, at most what sent[] holds); the span is
- * n / rate_limit plus the jitter margin plus what 429s taught.
+ * The window: at most *n requests in any *span seconds as the server counts
+ * them.  n is rate_limit rounded down (at least 1, at most what sent[]
+ * holds); the span is n / rate_limit plus what 429s taught.  Each request
+ * stays in it that long after it was sent plus its lateness().
  */
 static void
 window_of(PsRateState *s, int *n, double *span)
@@ -223,7 +243,7 @@ window_of(PsRateState *s, int *n, double *span)
 	double		k = floor(s->rate);
 
 	*n = (int) Max(1.0, Min(k, (double) PS_RATE_LOG));
-	*span = *n / s->rate + PS_RATE_MARGIN_S + s->widen;
+	*span = *n / s->rate + s->widen;
 }
 
 static int
@@ -236,10 +256,36 @@ cmp_double(const void *a, const void *b)
 }
 
 /*
- * Seconds until fewer than n of the recorded sends are in the window
- * (now - span, now]; 0 if that is so now.  Sends are nearly in order in
- * the ring, not quite (ps_ratelimit_sent moves one later): all are looked
- * at, by time.
+ * How much later than the quickest request the one of record i may have
+ * reached the server, learned from round trips: the margin while it has no
+ * answer; then how much longer its round trip was than the quickest of the
+ * nrtt recorded sends that have one, plus guard: what the round trips
+ * cannot tell apart from the server's own time to answer.  On a connection
+ * already in use that can only narrow the margin: a longer round trip
+ * there is a server slow to answer (a page to render), not to count.  The
+ * first request on a new connection may well have been read late (the
+ * server accepting it, starting a worker), and so may any while too few
+ * round trips are known to tell the quickest: for those it can only add to
+ * the margin, up to PS_RATE_LATE_MAX_S.
+ */
+static double
+lateness(PsRateState *s, int i, double quickest, double guard, int nrtt)
+{
+	double		measured;
+
+	if (s->rtt_of[i] < 0)
+		return PS_RATE_MARGIN_S;
+	measured = Max(0.0, s->rtt_of[i] - quickest) + guard;
+	if (s->fresh_of[i] || nrtt < PS_RATE_RTT_TRUST)
+		return Min(Max(PS_RATE_MARGIN_S, measured), PS_RATE_LATE_MAX_S);
+	return Min(measured, PS_RATE_MARGIN_S);
+}
+
+/*
+ * Seconds until fewer than n of the recorded sends are still in the window
+ * (each until its time plus span plus its lateness); 0 if that is so now.
+ * Those times are not in order in the ring (ps_ratelimit_sent moves one
+ * later, latenesses differ): all are looked at.
  */
 static double
 window_wait(PsRateState *s, int n, double span, double now)
@@ -247,15 +293,39 @@ window_wait(PsRateState *s, int n, double span, double now)
 	double		in[PS_RATE_LOG];
 	int			c = 0;
 	int			have = (int) Min(s->nsent, (uint64) PS_RATE_LOG);
+	double		rtts[PS_RATE_LOG];
+	int			nrtt = 0;
+	double		quickest = 0;
+	double		guard = PS_RATE_GUARD_S;
 
+	/* the round trips of the recorded sends, by length */
 	for (int i = 0; i < have; i++)
-		if (s->sent[i] > now - span)
-			in[c++] = s->sent[i];
+		if (s->rtt_of[i] >= 0)
+			rtts[nrtt++] = s->rtt_of[i];
+	if (nrtt > 0)
+	{
+		qsort(rtts, nrtt, sizeof(double), cmp_double);
+		quickest = rtts[0];
+
+		/*
+		 * Most round trips spread wider than jitter alone may spread them
+		 * (the margin): the rest is the server's time to answer, which may
+		 * make one request look that much less late than it was.
+		 */
+		guard = Max(guard, rtts[(nrtt - 1) * 9 / 10] - quickest - PS_RATE_MARGIN_S);
+	}
+	for (int i = 0; i < have; i++)
+	{
+		double		leaves = s->sent[i] + span + lateness(s, i, quickest, guard, nrtt);
+
+		if (leaves > now)
+			in[c++] = leaves;
+	}
 	if (c < n)
 		return 0;
-	/* the (c - n + 1)-th oldest must leave */
+	/* the (c - n + 1)-th to leave must be gone */
 	qsort(in, c, sizeof(double), cmp_double);
-	return in[c - n] + span - now;
+	return in[c - n] - now;
 }
 
 /*
@@ -285,9 +355,10 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket)
 
 	/* what 429s taught fades once a window has passed without one */
 	window_of(s, &n, &span);
-	if (s->widen > 0 && now - s->last_cut > span)
+	if (s->widen > 0 && now - s->last_cut > span + PS_RATE_MARGIN_S)
 	{
-		double		since = now - Max(s->last_refill, s->last_cut + span);
+		double		since = now - Max(s->last_refill,
+									  s->last_cut + span + PS_RATE_MARGIN_S);
 
 		s->widen *= exp(-since / PS_RATE_DECAY_S);
 		if (s->widen < 0.001)
@@ -307,33 +378,57 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket)
 	{
 		s->tokens -= 1.0;
 		s->sent[s->nsent % PS_RATE_LOG] = now;
+		s->rtt_of[s->nsent % PS_RATE_LOG] = -1;
 		*ticket = ++s->nsent;
 	}
 	release_state(conn);
 	return wait_s > 0 ? Max(wait_s * 1000.0, 1.0) : 0;
 }
 
+/* the ring index of ticket's record, or -1 when newer sends pushed it out */
+static int
+record_of(PsRateState *s, uint64 ticket)
+{
+	if (ticket == 0 || ticket > s->nsent || s->nsent - ticket >= PS_RATE_LOG)
+		return -1;
+	return (int) ((ticket - 1) % PS_RATE_LOG);
+}
+
 /*
- * The request of ticket has now been written to the connection: its place
- * in the window moves to this moment (never earlier), unless newer sends
- * have pushed it out of the ring already.
+ * The request of ticket is being written to the connection at the moment
+ * at: its place in the window moves there (never earlier).
  */
 void
-ps_ratelimit_sent(PsConn *conn, uint64 ticket)
+ps_ratelimit_sent(PsConn *conn, uint64 ticket, double at)
 {
 	PsRateState *s;
-	double		now;
+	int			i;
 
 	if (ticket == 0 || conn->opts->rate_limit <= 0)
 		return;
-	now = ps_now_seconds();
-	s = acquire_state(conn, now);
-	now = ps_now_seconds();
-	if (ticket <= s->nsent && s->nsent - ticket < PS_RATE_LOG)
-	{
-		double	   *t = &s->sent[(ticket - 1) % PS_RATE_LOG];
+	s = acquire_state(conn, ps_now_seconds());
+	if ((i = record_of(s, ticket)) >= 0)
+		s->sent[i] = Max(s->sent[i], at);
+	release_state(conn);
+}
 
-		*t = Max(*t, now);
+/*
+ * The request of ticket, sent on a new connection if fresh, was answered
+ * rtt seconds after it was written (to the first byte of the answer).
+ */
+void
+ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt, bool fresh)
+{
+	PsRateState *s;
+	int			i;
+
+	if (ticket == 0 || conn->opts->rate_limit <= 0 || rtt < 0)
+		return;
+	s = acquire_state(conn, ps_now_seconds());
+	if ((i = record_of(s, ticket)) >= 0)
+	{
+		s->rtt_of[i] = rtt;
+		s->fresh_of[i] = fresh;
 	}
 	release_state(conn);
 }

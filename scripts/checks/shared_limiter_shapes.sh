@@ -8,13 +8,16 @@
 # the shared limiter at 15 requests/s: every session gets every row, and at
 # most 1% of the server's answers are 429 (read from its request log).
 #
-# Why this does not depend on timing: the client lets a request go only when
-# fewer than 15 went in the last second plus a 40 ms margin, and records the
-# moment it lets it go; a loaded machine only delays requests after that
-# moment, which spreads them out.  Only a delay between the client's
-# decision and the server's count that is 40 ms longer for one request than
-# for the one 15 later can compress a window, and a 429 that follows is
-# retried and widens the shared window (the 1% allowance).
+# Why this does not depend on timing: the client lets a request go only
+# when fewer than 15 of its requests may still be in the server's one-second
+# window - each counted for a second after it was written plus how much
+# later than the quickest it may have reached the server (40 ms until its
+# answer, then what its round trip tells) - and records the moment libcurl
+# writes it; a loaded machine only delays requests after that moment, which
+# spreads them out.  Only a server that counts a request later than its
+# round trip shows (a busy server reading it late, beyond the margin on a
+# connection already in use) can compress a window, and a 429 that follows
+# is retried and widens the shared window (the 1% allowance).
 #
 # Needs the environment of scripts/test.sh (a cluster with
 # shared_preload_libraries = postscript_fdw, PS_MOCK_URL, PG_CONFIG).
