@@ -190,8 +190,8 @@ SELECT * FROM mock.explain_analyze('SELECT * FROM conc_subscribers');
 SELECT mock.reset();
 SELECT count(*) FROM (SELECT * FROM conc_subscribers LIMIT 250) s;
 SELECT query FROM mock.requests() ORDER BY substring(query FROM 'page=(\d+)')::int;
--- faults in pages fetched together: each page is fetched again alone, the
--- result is exact
+-- faults in pages fetched together: each page is retried in its place in the
+-- pipeline, the result is exact
 SELECT mock.reset();
 SELECT mock.fault('{"kind": "status", "status": 429, "path": "/api/v2/subscribers", "after": 2, "count": 1}');
 SELECT mock.fault('{"kind": "status", "status": 503, "path": "/api/v2/subscribers", "after": 6, "count": 1}');

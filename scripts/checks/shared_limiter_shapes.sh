@@ -21,25 +21,12 @@
 #
 # Needs the environment of scripts/test.sh (a cluster with
 # shared_preload_libraries = postscript_fdw, PS_MOCK_URL, PG_CONFIG).
-set -u
-: "${PS_MOCK_URL:?}" "${PG_CONFIG:?}"
-bindir=$("$PG_CONFIG" --bindir)
+. "$(dirname "$0")/../checklib.sh" shared_limiter_shapes
 db=ps_limiter_shapes
 sessions=8
-t=$(mktemp -d /tmp/postscript_fdw.shapes.XXXXXX)
-trap '"$bindir/dropdb" --if-exists $db 2>/dev/null; curl -s -o /dev/null -X POST "$PS_MOCK_URL/__admin/reset"; rm -rf "$t"' EXIT
-status=0
-problem() { printf 'shared_limiter_shapes: %s\n' "$*"; status=1; }
-psqlc() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At -d $db "$@"; }
-admin() { curl -sS -o /dev/null -X POST ${2:+-H 'Content-Type: application/json' --data-binary "$2"} "$PS_MOCK_URL/__admin/$1"; }
-
-case ",$("$bindir/psql" -X -At -d postgres -c 'SHOW shared_preload_libraries')," in
-*,postscript_fdw,*) ;;
-*) problem "the cluster does not preload postscript_fdw"; exit 1 ;;
-esac
-
-"$bindir/dropdb" --if-exists $db 2>/dev/null
-"$bindir/createdb" $db || exit 1
+need_preload
+fresh_db $db
+at_exit 'admin POST /__admin/reset >/dev/null'
 psqlc <<SQL || exit 1
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER shapes FOREIGN DATA WRAPPER postscript_fdw
@@ -48,21 +35,21 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER shapes OPTIONS (api_key 'sk_test_sho
 CREATE FOREIGN TABLE subscribers (id text) SERVER shapes OPTIONS (resource 'subscribers');
 SQL
 
-admin reset
-expected=$(curl -sS "$PS_MOCK_URL/__admin/summary" | python3 -c 'import json,sys; print({r["resource"]: r["count"] for r in json.load(sys.stdin)["summary"]}["subscribers"])')
+admin POST /__admin/reset >/dev/null
+expected=$(admin GET /__admin/summary | python3 -c 'import json,sys; print({r["resource"]: r["count"] for r in json.load(sys.stdin)["summary"]}["subscribers"])')
 page_size=$(( (expected + 39) / 40 ))
 
 for shape in bucket fixed sliding; do
-	admin reset
-	admin config "{\"rate_limit\": 15, \"limiter\": \"$shape\", \"page_size\": $page_size}"
+	admin POST /__admin/reset >/dev/null
+	admin POST /__admin/config "{\"rate_limit\": 15, \"limiter\": \"$shape\", \"page_size\": $page_size}" >/dev/null
 	for i in $(seq 1 $sessions); do
-		psqlc -c "SELECT count(*) FROM subscribers" >"$t/$shape.$i" 2>&1 &
+		psqlc -c "SELECT count(*) FROM subscribers" >"$work/$shape.$i" 2>&1 &
 	done
 	wait
 	for i in $(seq 1 $sessions); do
-		[ "$(cat "$t/$shape.$i")" = "$expected" ] || problem "$shape: session $i returned $(head -c 300 "$t/$shape.$i"), not $expected rows"
+		[ "$(cat "$work/$shape.$i")" = "$expected" ] || problem "$shape: session $i returned $(head -c 300 "$work/$shape.$i"), not $expected rows"
 	done
-	read -r n429 nall <<<"$(curl -sS "$PS_MOCK_URL/__admin/requests" \
+	read -r n429 nall <<<"$(admin GET /__admin/requests \
 		| python3 -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(sum(1 for e in r if e["status"] == 429), len(r))')"
 	printf 'shared_limiter_shapes: %s: %d sessions, %s requests, %s answered 429\n' "$shape" $sessions "$nall" "$n429"
 	[ "$nall" -ge $((sessions * 40)) ] || problem "$shape: only $nall requests: the sessions did not scan 40 pages each"

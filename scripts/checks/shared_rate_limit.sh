@@ -13,24 +13,11 @@
 #
 # Needs the environment of scripts/test.sh (a cluster with
 # shared_preload_libraries = postscript_fdw, PS_MOCK_URL, PG_CONFIG).
-set -u
-: "${PS_MOCK_URL:?}" "${PG_CONFIG:?}"
-bindir=$("$PG_CONFIG" --bindir)
+. "$(dirname "$0")/../checklib.sh" shared_rate_limit
 db=ps_shared_rl
-t=$(mktemp -d /tmp/postscript_fdw.shared.XXXXXX)
-trap '"$bindir/dropdb" --if-exists $db 2>/dev/null; curl -s -o /dev/null -X POST -d "{\"rate_limit\": 0}" "$PS_MOCK_URL/__admin/config"; rm -rf "$t"' EXIT
-status=0
-problem() { printf 'shared_rate_limit: %s\n' "$*"; status=1; }
-psqlc() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At -d $db "$@"; }
-admin() { curl -sS -X "$1" ${3:+-H 'Content-Type: application/json' --data-binary "$3"} "$PS_MOCK_URL$2"; }
-
-case ",$("$bindir/psql" -X -At -d postgres -c 'SHOW shared_preload_libraries')," in
-*,postscript_fdw,*) ;;
-*) problem "the cluster does not preload postscript_fdw"; exit 1 ;;
-esac
-
-"$bindir/dropdb" --if-exists $db 2>/dev/null
-"$bindir/createdb" $db || exit 1
+need_preload
+fresh_db $db
+at_exit 'admin POST /__admin/config "{\"rate_limit\": 0}" >/dev/null'
 psqlc <<SQL || exit 1
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER shared FOREIGN DATA WRAPPER postscript_fdw
@@ -52,14 +39,14 @@ run() {
 	sleep 1.2   # the server's bucket full again
 	start=$(date +%s.%N)
 	for i in 1 2 3; do
-		psqlc -c "SELECT count(*) FROM $table" >"$t/$table.$i" 2>&1 &
+		psqlc -c "SELECT count(*) FROM $table" >"$work/$table.$i" 2>&1 &
 	done
 	wait
 	end=$(date +%s.%N)
 	admin GET /__admin/requests \
 		| python3 -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(sum(1 for e in r if e["status"] == 429), len(r))' \
-		>"$t/$table.log"
-	echo "$(cat "$t/$table.log") $(python3 -c "print(round($end - $start, 2))")"
+		>"$work/$table.log"
+	echo "$(cat "$work/$table.log") $(python3 -c "print(round($end - $start, 2))")"
 }
 
 expected=$(admin GET /__admin/summary | python3 -c 'import json,sys; print({r["resource"]: r["count"] for r in json.load(sys.stdin)["summary"]}["subscribers"])')
@@ -68,7 +55,7 @@ read -r s429 sreq ssec <<<"$(run shared_subscribers)"
 read -r l429 lreq lsec <<<"$(run local_subscribers)"
 for table in shared_subscribers local_subscribers; do
 	for i in 1 2 3; do
-		[ "$(cat "$t/$table.$i")" = "$expected" ] || problem "$table session $i returned $(cat "$t/$table.$i"), not $expected rows"
+		[ "$(cat "$work/$table.$i")" = "$expected" ] || problem "$table session $i returned $(cat "$work/$table.$i"), not $expected rows"
 	done
 done
 printf 'shared_rate_limit: shared bucket: %s requests, %s answered 429, %s s; per-backend buckets: %s requests, %s answered 429, %s s\n' \
