@@ -84,23 +84,24 @@ COMMENT ON VIEW postscript_fdw_sync_status IS
   'postscript_fdw_sync(): per mirror, its state, its last or current run, and its cursors';
 
 /*
- * CALL postscript_fdw_sync(source, target [, mode, removed, batch_rows, overlap])
+ * CALL postscript_fdw_sync(source, target [, mode, removed, overlap])
  *
  * Keeps the local table target an exact copy of the foreign table source.
- * A full pass pages the source in created_at order, batch_rows rows per
- * request batch (created_at >= cursor ORDER BY created_at LIMIT n, pushed
- * down), and commits each batch with the cursor, so that a cancelled or
- * failed pass resumes where it stopped; it also finds rows that left the
- * source and deletes or marks them.  Later runs fetch only
- * updated_at >= cursor - overlap, in the same keyset batches.  A source the
- * API cannot page by created_at is read whole each run.
+ * A full pass reads the source in created_at order, one page a batch: each
+ * batch is a query of its own (created_at >= cursor ORDER BY created_at
+ * LIMIT <rows of a page>, pushed down), answered by page 1 of the API, so
+ * that rows moving between pages while a pass runs cannot hide a row (the
+ * API pages by number).  Each batch is committed with its cursor, so that a
+ * cancelled or failed pass resumes where it stopped; a full pass also finds
+ * rows that left the source and deletes or marks them.  Later runs fetch
+ * only updated_at >= cursor - overlap, in the same keyset batches.  A
+ * source the API cannot page by created_at is read whole each run.
  */
 CREATE PROCEDURE postscript_fdw_sync(
     source regclass,
     target text,
     mode text DEFAULT 'auto',
     removed text DEFAULT 'delete',
-    batch_rows integer DEFAULT 1000,
     overlap interval DEFAULT '5 minutes')
 LANGUAGE plpgsql
 AS $proc$
@@ -127,6 +128,9 @@ DECLARE
     hi timestamptz;
     lo timestamptz;
     got bigint;
+    page_rows integer;  -- rows of one API page: each batch asks for that many
+    pages bigint;       -- pages a batch's queries fetched: more than one, and
+                        -- rows moving between them may have hidden one
     done boolean := false;
     cand timestamptz;
     extra bigint;
@@ -143,6 +147,8 @@ DECLARE
     r429_0 bigint;
     req1 bigint;
     r429_1 bigint;
+    ok0 bigint;
+    ok1 bigint;
     plan text;
     failed boolean;
     e_state text;
@@ -159,10 +165,6 @@ BEGIN
         RAISE EXCEPTION 'invalid value "%" for removed', removed
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use ''delete'' (delete rows that left Postscript) or ''mark'' (set their removed_at).';
-    END IF;
-    IF batch_rows IS NULL OR batch_rows < 1 THEN
-        RAISE EXCEPTION 'batch_rows must be at least 1'
-            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF overlap IS NULL OR overlap < interval '0' THEN
         RAISE EXCEPTION 'overlap must not be negative'
@@ -183,7 +185,8 @@ BEGIN
       FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
      WHERE e.extname = 'postscript_fdw';
     state := ext || '.postscript_fdw_sync_state';
-    stats_sql := pg_catalog.format('SELECT coalesce(sum(requests), 0), coalesce(sum(status_429), 0)
+    stats_sql := pg_catalog.format('SELECT coalesce(sum(requests), 0), coalesce(sum(status_429), 0),
+                                           coalesce(sum(status_2xx), 0)
                                       FROM %s.postscript_fdw_stats() WHERE server_name = $1', ext);
 
     SELECT s.srvname INTO srv
@@ -195,6 +198,11 @@ BEGIN
         RAISE EXCEPTION '"%" is not a postscript_fdw foreign table', source
             USING ERRCODE = 'wrong_object_type';
     END IF;
+    -- the rows of a page, until a batch shows fewer: the server's
+    -- page_size_estimate, or the FDW's default for it (src/options.c)
+    SELECT coalesce(pg_catalog.max(pg_catalog.split_part(o, '=', 2)::integer), 100) INTO page_rows
+      FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) o
+     WHERE s.srvname = srv AND o LIKE 'page\_size\_estimate=%';
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
                     WHERE attrelid = source AND attname = 'id' AND attnum > 0 AND NOT attisdropped) THEN
         RAISE EXCEPTION 'foreign table "%" has no column "id"', source
@@ -338,16 +346,21 @@ BEGIN
                                    run_ended = NULL, batches = 0, rows_fetched = 0, rows_inserted = 0,
                                    rows_updated = 0, rows_removed = 0, requests = 0, status_429 = 0
                       WHERE target = $1', state) USING tgt_key, run_mode, t0;
-                -- a batch as fetched, before it is applied
+                -- a batch as fetched, before it is applied.  Emptied by a
+                -- TRUNCATE per batch, not ON COMMIT DELETE ROWS: a COMMIT in a
+                -- procedure runs the on-commit truncation in the procedure's
+                -- memory context, which keeps a few hundred bytes of it per
+                -- batch until the CALL ends.
                 IF pg_catalog.to_regclass('pg_temp.postscript_fdw_sync_batch') IS NOT NULL THEN
                     DROP TABLE pg_temp.postscript_fdw_sync_batch;
                 END IF;
-                EXECUTE pg_catalog.format('CREATE TEMP TABLE postscript_fdw_sync_batch ON COMMIT DELETE ROWS AS
+                EXECUTE pg_catalog.format('CREATE TEMP TABLE postscript_fdw_sync_batch AS
                                            SELECT %s FROM %s WITH NO DATA', cols, tgt);
                 started := true;
             ELSE
+                TRUNCATE pg_temp.postscript_fdw_sync_batch;
                 req0 := NULL;
-                EXECUTE stats_sql INTO req0, r429_0 USING srv;
+                EXECUTE stats_sql INTO req0, r429_0, ok0 USING srv;
                 lo_cond := 'true';
                 hi_cond := 'true';
                 IF run_mode = 'whole' THEN
@@ -363,29 +376,44 @@ BEGIN
                     END IF;
                     EXECUTE pg_catalog.format(
                         'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$s ORDER BY %4$I LIMIT %5$s',
-                        cols, source, lo_cond, key_col, batch_rows);
+                        cols, source, lo_cond, key_col, page_rows);
                     GET DIAGNOSTICS got = ROW_COUNT;
-                    EXECUTE pg_catalog.format('SELECT min(%1$I), max(%1$I) FROM pg_temp.postscript_fdw_sync_batch', key_col)
+                    EXECUTE stats_sql INTO req1, r429_1, ok1 USING srv;
+                    pages := ok1 - ok0;
+                    IF pages > 1 THEN
+                        -- pages are smaller than page_rows: page 1 held at
+                        -- least got / pages of the rows, only those surely
+                        -- came from one answer.  The others are stored too,
+                        -- and read again by the next batch: rows may have
+                        -- moved between the pages.
+                        page_rows := GREATEST(got / pages, 1);
+                    END IF;
+                    -- hi: the last row of page 1 (or of all, when fewer)
+                    EXECUTE pg_catalog.format(
+                        'SELECT min(%1$I), coalesce((SELECT %1$I FROM pg_temp.postscript_fdw_sync_batch ORDER BY %1$I OFFSET %2$s LIMIT 1), max(%1$I))
+                           FROM pg_temp.postscript_fdw_sync_batch', key_col, page_rows - 1)
                         INTO lo, hi;
-                    IF got < batch_rows THEN
-                        -- the last batch: it holds every row from the cursor on
+                    IF pages <= 1 AND got < page_rows THEN
+                        -- the last batch: one response held every row from the cursor on
                         done := true;
                         IF hi IS NOT NULL THEN
                             cur := hi;
                         END IF;
                     ELSIF lo = hi THEN
-                        -- one timestamp fills the batch: take every row of it, then go past it
-                        -- (as a range: an = with a fraction of a second is not pushed down)
+                        -- one timestamp fills a page: take every row of it, page by
+                        -- page, then go past it (as a range: an = with a fraction of
+                        -- a second is not pushed down)
                         EXECUTE pg_catalog.format(
                             'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$I >= %4$L::timestamptz AND %3$I <= %4$L::timestamptz',
                             cols, source, key_col, hi);
                         GET DIAGNOSTICS extra = ROW_COUNT;
                         got := got + extra;
+                        pages := pages + 1;
                         hi_cond := pg_catalog.format('%I <= %L::timestamptz', key_col, hi);
                         cur := hi;
                         cur_incl := false;
                     ELSE
-                        -- rows at hi may go on past the limit: the next batch starts at hi
+                        -- rows at hi may go on past this page: the next batch starts at hi
                         hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col, hi);
                         cur := hi;
                         cur_incl := true;
@@ -395,15 +423,17 @@ BEGIN
                 n_rm := 0;
                 IF run_mode <> 'incremental' THEN
                     -- mirror rows in the range this batch covers that it lacks:
-                    -- gone from Postscript, or hidden from this batch by rows that
-                    -- moved between its pages.  In a paged pass each such
-                    -- created_at is asked for again first, as a range (the API
-                    -- compares whole seconds: an = with a fraction of a second
-                    -- is not pushed down, and would read the whole source).
+                    -- gone from Postscript, or, when the batch took several
+                    -- pages, hidden from it by rows that moved between them.
+                    -- Then each such created_at is asked for again first, as a
+                    -- range (the API compares whole seconds: an = with a
+                    -- fraction of a second is not pushed down, and would read
+                    -- the whole source).  One page is one answer: what it
+                    -- lacks in its range was not there.
                     rm_where := pg_catalog.format(
                         '%s AND %s AND NOT EXISTS (SELECT 1 FROM pg_temp.postscript_fdw_sync_batch b WHERE b.id = t.id)%s',
                         lo_cond, hi_cond, CASE WHEN removed = 'mark' THEN ' AND t.removed_at IS NULL' ELSE '' END);
-                    IF run_mode = 'full' THEN
+                    IF run_mode = 'full' AND pages > 1 THEN
                         FOR cand IN EXECUTE pg_catalog.format('SELECT DISTINCT t.created_at FROM %s t WHERE %s AND t.created_at IS NOT NULL',
                                                               tgt, rm_where) LOOP
                             EXECUTE pg_catalog.format(
@@ -431,7 +461,7 @@ BEGIN
                     GET DIAGNOSTICS n_rm = ROW_COUNT;
                 END IF;
 
-                EXECUTE stats_sql INTO req1, r429_1 USING srv;
+                EXECUTE stats_sql INTO req1, r429_1, ok1 USING srv;
                 -- the change cursor: the newest updated_at stored, but not past
                 -- the run's start on this server's clock, so that a row dated in
                 -- the future is read again by later runs rather than let the
@@ -468,7 +498,7 @@ BEGIN
     IF failed THEN
         -- record what stopped it (its requests happened, though the batch did not)
         IF req0 IS NOT NULL THEN
-            EXECUTE stats_sql INTO req1, r429_1 USING srv;
+            EXECUTE stats_sql INTO req1, r429_1, ok1 USING srv;
         END IF;
         EXECUTE pg_catalog.format(
             'UPDATE %s SET run_status = $2, run_ended = pg_catalog.clock_timestamp(),
