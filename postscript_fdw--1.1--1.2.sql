@@ -27,8 +27,7 @@ CREATE TABLE postscript_fdw_sync_state (
     change_cursor timestamptz,          -- incremental runs fetch updated_at >= this - overlap
     last_full_at timestamptz,           -- when the last full pass ended
     pass_started_at timestamptz,        -- a full pass under way: when it began
-    pass_cursor timestamptz,            -- ... and the created_at it has stored up to
-    pass_cursor_inclusive boolean,      -- ... whether rows at pass_cursor are still to fetch
+    pass_cursor timestamptz,            -- ... and the created_at second it goes on from
     run_mode text,                      -- full, incremental or whole
     run_status text,                    -- running, succeeded, failed, cancelled
     run_started timestamptz,
@@ -123,8 +122,8 @@ DECLARE
     run_mode text;
     full_pass boolean;
     key_col text;       -- the keyset column of this run
-    cur timestamptz;    -- where the run stands in key_col
-    cur_incl boolean;
+    cur timestamptz;    -- where the run stands in key_col: its next batch
+                        -- reads key_col >= this second
     hi timestamptz;
     lo timestamptz;
     got bigint;
@@ -328,18 +327,15 @@ BEGIN
                     key_col := 'created_at';
                     IF st.pass_started_at IS NULL THEN
                         EXECUTE pg_catalog.format(
-                            'UPDATE %s SET pass_started_at = $2, pass_cursor = NULL,
-                                           pass_cursor_inclusive = true WHERE target = $1', state) USING tgt_key, t0;
+                            'UPDATE %s SET pass_started_at = $2, pass_cursor = NULL WHERE target = $1', state)
+                            USING tgt_key, t0;
                         cur := NULL;
-                        cur_incl := true;
                     ELSE
                         cur := st.pass_cursor;
-                        cur_incl := st.pass_cursor_inclusive;
                     END IF;
                 ELSIF run_mode = 'incremental' THEN
                     key_col := 'updated_at';
                     cur := st.change_cursor - overlap;
-                    cur_incl := true;
                 END IF;
                 EXECUTE pg_catalog.format(
                     'UPDATE %s SET run_mode = $2, run_status = ''running'', run_started = $3,
@@ -370,9 +366,12 @@ BEGIN
                     GET DIAGNOSTICS got = ROW_COUNT;
                     done := true;
                 ELSE
+                    -- whole seconds, as the API compares them: what it sends
+                    -- is what the query keeps, so one page answers a LIMIT
+                    -- of a page
                     IF cur IS NOT NULL THEN
-                        lo_cond := pg_catalog.format('%I %s %L::timestamptz', key_col,
-                                                     CASE WHEN cur_incl THEN '>=' ELSE '>' END, cur);
+                        lo_cond := pg_catalog.format('%I >= %L::timestamptz', key_col,
+                                                     pg_catalog.date_trunc('second', cur));
                     END IF;
                     EXECUTE pg_catalog.format(
                         'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$s ORDER BY %4$I LIMIT %5$s',
@@ -388,9 +387,11 @@ BEGIN
                         -- moved between the pages.
                         page_rows := GREATEST(got / pages, 1);
                     END IF;
-                    -- hi: the last row of page 1 (or of all, when fewer)
+                    -- the seconds of the first row and of the last row of page 1
+                    -- (or of all, when fewer)
                     EXECUTE pg_catalog.format(
-                        'SELECT min(%1$I), coalesce((SELECT %1$I FROM pg_temp.postscript_fdw_sync_batch ORDER BY %1$I OFFSET %2$s LIMIT 1), max(%1$I))
+                        'SELECT date_trunc(''second'', min(%1$I)),
+                                date_trunc(''second'', coalesce((SELECT %1$I FROM pg_temp.postscript_fdw_sync_batch ORDER BY %1$I OFFSET %2$s LIMIT 1), max(%1$I)))
                            FROM pg_temp.postscript_fdw_sync_batch', key_col, page_rows - 1)
                         INTO lo, hi;
                     IF pages <= 1 AND got < page_rows THEN
@@ -400,23 +401,21 @@ BEGIN
                             cur := hi;
                         END IF;
                     ELSIF lo = hi THEN
-                        -- one timestamp fills a page: take every row of it, page by
-                        -- page, then go past it (as a range: an = with a fraction of
-                        -- a second is not pushed down)
+                        -- one second fills a page: take every row of it, page by
+                        -- page, then go past it
                         EXECUTE pg_catalog.format(
-                            'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$I >= %4$L::timestamptz AND %3$I <= %4$L::timestamptz',
-                            cols, source, key_col, hi);
+                            'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$I >= %4$L::timestamptz AND %3$I < %5$L::timestamptz ORDER BY %3$I',
+                            cols, source, key_col, hi, hi + interval '1 second');
                         GET DIAGNOSTICS extra = ROW_COUNT;
                         got := got + extra;
                         pages := pages + 1;
-                        hi_cond := pg_catalog.format('%I <= %L::timestamptz', key_col, hi);
-                        cur := hi;
-                        cur_incl := false;
+                        cur := hi + interval '1 second';
+                        hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col, cur);
                     ELSE
-                        -- rows at hi may go on past this page: the next batch starts at hi
+                        -- rows of second hi may go on past this page: the next
+                        -- batch starts at hi
                         hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col, hi);
                         cur := hi;
-                        cur_incl := true;
                     END IF;
                 END IF;
 
@@ -471,18 +470,16 @@ BEGIN
                             rows_inserted = rows_inserted + $3, rows_updated = rows_updated + $4,
                             rows_removed = rows_removed + $5, requests = requests + $6, status_429 = status_429 + $7,
                             pass_cursor = CASE WHEN $8 = ''full'' THEN $9 ELSE pass_cursor END,
-                            pass_cursor_inclusive = CASE WHEN $8 = ''full'' THEN $10 ELSE pass_cursor_inclusive END,
-                            change_cursor = CASE WHEN $8 = ''incremental'' THEN greatest(change_cursor, least($9, $11)) ELSE change_cursor END
+                            change_cursor = CASE WHEN $8 = ''incremental'' THEN greatest(change_cursor, least($9, $10)) ELSE change_cursor END
                       WHERE target = $1', state)
-                    USING tgt_key, got, n_ins, n_upd, n_rm, req1 - req0, r429_1 - r429_0, run_mode, cur, cur_incl, t0;
+                    USING tgt_key, got, n_ins, n_upd, n_rm, req1 - req0, r429_1 - r429_0, run_mode, cur, t0;
                 IF done THEN
                     EXECUTE pg_catalog.format(
                         'UPDATE %s SET run_status = ''succeeded'', run_ended = $3,
                                 last_full_at = CASE WHEN $2 = ''incremental'' THEN last_full_at ELSE $3 END,
                                 change_cursor = CASE WHEN $2 = ''full'' THEN pass_started_at ELSE change_cursor END,
                                 pass_started_at = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_started_at END,
-                                pass_cursor = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor END,
-                                pass_cursor_inclusive = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor_inclusive END
+                                pass_cursor = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor END
                           WHERE target = $1', state) USING tgt_key, run_mode, pg_catalog.clock_timestamp();
                 END IF;
             END IF;

@@ -40,14 +40,19 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- a query string with its updated_at value shown relative to the base
-CREATE FUNCTION sync_show(q text) RETURNS text LANGUAGE sql AS $$
-  SELECT CASE WHEN m IS NULL THEN q
-              ELSE replace(q, m[1], '<base ' || CASE WHEN t >= b THEN '+ ' || (t - b) ELSE '- ' || (b - t) END || '>') END
-    FROM (SELECT regexp_match(q, 'updated_at__(?:gte|gt|eq)=([^&]*)') AS m) x,
-         LATERAL (SELECT replace(m[1], '%3A', ':')::timestamptz AS t,
-                         current_setting('sync.base')::timestamptz AS b) y
-$$;
+-- a query string with its updated_at values shown relative to the base
+CREATE FUNCTION sync_show(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  m text[];
+  t timestamptz;
+  b timestamptz := current_setting('sync.base');
+BEGIN
+  FOR m IN SELECT regexp_matches(q, 'updated_at__(?:gte|gt|lt|lte|eq)=([^&]*)', 'g') LOOP
+    t := replace(m[1], '%3A', ':');
+    q := replace(q, m[1], '<base ' || CASE WHEN t >= b THEN '+ ' || (t - b) ELSE '- ' || (b - t) END || '>');
+  END LOOP;
+  RETURN q;
+END $$;
 
 -- empty the server's request log, keeping its data and faults
 CREATE FUNCTION sync_clear_log() RETURNS void LANGUAGE sql
@@ -83,13 +88,14 @@ SELECT target, strategy, status, run_mode, batches, rows_fetched, rows_inserted,
        rows_updated, rows_removed, requests, status_429, full_pass_pending, last_error_sqlstate, last_error
   FROM postscript_fdw_sync_status;
 
--- where a first pass stopped: what is stored, up to its cursor
-CREATE FUNCTION sync_stopped(mirror text, OUT stored bigint, OUT cursor_at_last_stored_row boolean)
+-- where a first pass stopped: what is stored, and its cursor: the second of
+-- the last row stored, where the next batch begins
+CREATE FUNCTION sync_stopped(mirror text, OUT stored bigint, OUT cursor_at_last_stored_second boolean)
 LANGUAGE plpgsql AS $$
 BEGIN
-  EXECUTE format('SELECT count(*), max(created_at) = (SELECT full_pass_cursor FROM postscript_fdw_sync_status WHERE target = %L) FROM %s',
+  EXECUTE format('SELECT count(*), date_trunc(''second'', max(created_at)) = (SELECT full_pass_cursor FROM postscript_fdw_sync_status WHERE target = %L) FROM %s',
                  'public.' || mirror, mirror)
-    INTO stored, cursor_at_last_stored_row;
+    INTO stored, cursor_at_last_stored_second;
 END $$;
 
 -- 1. The first sync: a full pass, one page of 100 rows a batch, each batch a
@@ -145,8 +151,8 @@ SELECT status, run_mode, batches, rows_fetched, rows_inserted, rows_updated, req
 -- (100).  The first query asks for 100 rows and takes 4 pages for the 18
 -- there are: page 1 held at least 18 / 4 = 4 of them, so the cursor moves
 -- to the 4th row only, and later batches ask for 4 rows (one page).  The
--- page that is all one timestamp is completed with updated_at = that time
--- (every page), the next goes past it.
+-- page that is all one second is completed with every page of that second
+-- (updated_at >= it and < the next), and the next batch starts after it.
 SELECT mock.config('{"page_size": 5}');
 SELECT sync_touch('{"every": 150, "offset": 3}', :'base'::timestamptz + interval '3 hours');
 SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz + interval '2 hours');
