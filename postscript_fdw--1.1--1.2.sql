@@ -45,8 +45,7 @@ CREATE TABLE postscript_fdw_sync_state (
     change_cursor timestamptz,          -- incremental runs fetch updated_at >= this - overlap
     last_full_at timestamptz,           -- when the last full pass ended
     pass_started_at timestamptz,        -- a full pass under way: when it began
-    pass_cursor timestamptz,            -- ... and the created_at it has stored up to
-    pass_cursor_inclusive boolean,      -- ... whether rows at pass_cursor are still to fetch
+    pass_cursor timestamptz,            -- ... and the created_at second it goes on from
     run_mode text,                      -- full, incremental or whole
     run_status text,                    -- running, succeeded, failed, cancelled
     run_started timestamptz,
@@ -102,23 +101,24 @@ COMMENT ON VIEW postscript_fdw_sync_status IS
   'postscript_fdw_sync(): per mirror, its state, its last or current run, and its cursors';
 
 /*
- * CALL postscript_fdw_sync(source, target [, mode, removed, batch_rows, overlap])
+ * CALL postscript_fdw_sync(source, target [, mode, removed, overlap])
  *
  * Keeps the local table target an exact copy of the foreign table source.
- * A full pass pages the source in created_at order, batch_rows rows per
- * request batch (created_at >= cursor ORDER BY created_at LIMIT n, pushed
- * down), and commits each batch with the cursor, so that a cancelled or
- * failed pass resumes where it stopped; it also finds rows that left the
- * source and deletes or marks them.  Later runs fetch only
- * updated_at >= cursor - overlap, in the same keyset batches.  A source the
- * API cannot page by created_at is read whole each run.
+ * A full pass reads the source in created_at order, one page a batch: each
+ * batch is a query of its own (created_at >= cursor ORDER BY created_at
+ * LIMIT <rows of a page>, pushed down), answered by page 1 of the API, so
+ * that rows moving between pages while a pass runs cannot hide a row (the
+ * API pages by number).  Each batch is committed with its cursor, so that a
+ * cancelled or failed pass resumes where it stopped; a full pass also finds
+ * rows that left the source and deletes or marks them.  Later runs fetch
+ * only updated_at >= cursor - overlap, in the same keyset batches.  A
+ * source the API cannot page by created_at is read whole each run.
  */
 CREATE PROCEDURE postscript_fdw_sync(
     source regclass,
     target text,
     mode text DEFAULT 'auto',
     removed text DEFAULT 'delete',
-    batch_rows integer DEFAULT 1000,
     overlap interval DEFAULT '5 minutes')
 LANGUAGE plpgsql
 AS $proc$
@@ -140,11 +140,14 @@ DECLARE
     run_mode text;
     full_pass boolean;
     key_col text;       -- the keyset column of this run
-    cur timestamptz;    -- where the run stands in key_col
-    cur_incl boolean;
+    cur timestamptz;    -- where the run stands in key_col: its next batch
+                        -- reads key_col >= this second
     hi timestamptz;
     lo timestamptz;
     got bigint;
+    page_rows integer;  -- rows of one API page: each batch asks for that many
+    pages bigint;       -- pages a batch's queries fetched: more than one, and
+                        -- rows moving between them may have hidden one
     done boolean := false;
     cand timestamptz;
     extra bigint;
@@ -161,6 +164,8 @@ DECLARE
     r429_0 bigint;
     req1 bigint;
     r429_1 bigint;
+    ok0 bigint;
+    ok1 bigint;
     plan text;
     failed boolean;
     e_state text;
@@ -177,10 +182,6 @@ BEGIN
         RAISE EXCEPTION 'invalid value "%" for removed', removed
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use ''delete'' (delete rows that left Postscript) or ''mark'' (set their removed_at).';
-    END IF;
-    IF batch_rows IS NULL OR batch_rows < 1 THEN
-        RAISE EXCEPTION 'batch_rows must be at least 1'
-            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF overlap IS NULL OR overlap < interval '0' THEN
         RAISE EXCEPTION 'overlap must not be negative'
@@ -201,7 +202,8 @@ BEGIN
       FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
      WHERE e.extname = 'postscript_fdw';
     state := ext || '.postscript_fdw_sync_state';
-    stats_sql := pg_catalog.format('SELECT coalesce(sum(requests), 0), coalesce(sum(status_429), 0)
+    stats_sql := pg_catalog.format('SELECT coalesce(sum(requests), 0), coalesce(sum(status_429), 0),
+                                           coalesce(sum(status_2xx), 0)
                                       FROM %s.postscript_fdw_stats() WHERE server_name = $1', ext);
 
     SELECT s.srvname INTO srv
@@ -213,6 +215,11 @@ BEGIN
         RAISE EXCEPTION '"%" is not a postscript_fdw foreign table', source
             USING ERRCODE = 'wrong_object_type';
     END IF;
+    -- the rows of a page, until a batch shows fewer: the server's
+    -- page_size_estimate, or the FDW's default for it (src/options.c)
+    SELECT coalesce(pg_catalog.max(pg_catalog.split_part(o, '=', 2)::integer), 100) INTO page_rows
+      FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) o
+     WHERE s.srvname = srv AND o LIKE 'page\_size\_estimate=%';
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
                     WHERE attrelid = source AND attname = 'id' AND attnum > 0 AND NOT attisdropped) THEN
         RAISE EXCEPTION 'foreign table "%" has no column "id"', source
@@ -338,34 +345,36 @@ BEGIN
                     key_col := 'created_at';
                     IF st.pass_started_at IS NULL THEN
                         EXECUTE pg_catalog.format(
-                            'UPDATE %s SET pass_started_at = $2, pass_cursor = NULL,
-                                           pass_cursor_inclusive = true WHERE target = $1', state) USING tgt_key, t0;
+                            'UPDATE %s SET pass_started_at = $2, pass_cursor = NULL WHERE target = $1', state)
+                            USING tgt_key, t0;
                         cur := NULL;
-                        cur_incl := true;
                     ELSE
                         cur := st.pass_cursor;
-                        cur_incl := st.pass_cursor_inclusive;
                     END IF;
                 ELSIF run_mode = 'incremental' THEN
                     key_col := 'updated_at';
                     cur := st.change_cursor - overlap;
-                    cur_incl := true;
                 END IF;
                 EXECUTE pg_catalog.format(
                     'UPDATE %s SET run_mode = $2, run_status = ''running'', run_started = $3,
                                    run_ended = NULL, batches = 0, rows_fetched = 0, rows_inserted = 0,
                                    rows_updated = 0, rows_removed = 0, requests = 0, status_429 = 0
                       WHERE target = $1', state) USING tgt_key, run_mode, t0;
-                -- a batch as fetched, before it is applied
+                -- a batch as fetched, before it is applied.  Emptied by a
+                -- TRUNCATE per batch, not ON COMMIT DELETE ROWS: a COMMIT in a
+                -- procedure runs the on-commit truncation in the procedure's
+                -- memory context, which keeps a few hundred bytes of it per
+                -- batch until the CALL ends.
                 IF pg_catalog.to_regclass('pg_temp.postscript_fdw_sync_batch') IS NOT NULL THEN
                     DROP TABLE pg_temp.postscript_fdw_sync_batch;
                 END IF;
-                EXECUTE pg_catalog.format('CREATE TEMP TABLE postscript_fdw_sync_batch ON COMMIT DELETE ROWS AS
+                EXECUTE pg_catalog.format('CREATE TEMP TABLE postscript_fdw_sync_batch AS
                                            SELECT %s FROM %s WITH NO DATA', cols, tgt);
                 started := true;
             ELSE
+                TRUNCATE pg_temp.postscript_fdw_sync_batch;
                 req0 := NULL;
-                EXECUTE stats_sql INTO req0, r429_0 USING srv;
+                EXECUTE stats_sql INTO req0, r429_0, ok0 USING srv;
                 lo_cond := 'true';
                 hi_cond := 'true';
                 IF run_mode = 'whole' THEN
@@ -375,53 +384,73 @@ BEGIN
                     GET DIAGNOSTICS got = ROW_COUNT;
                     done := true;
                 ELSE
+                    -- whole seconds, as the API compares them: what it sends
+                    -- is what the query keeps, so one page answers a LIMIT
+                    -- of a page
                     IF cur IS NOT NULL THEN
-                        lo_cond := pg_catalog.format('%I %s %L::timestamptz', key_col,
-                                                     CASE WHEN cur_incl THEN '>=' ELSE '>' END, cur);
+                        lo_cond := pg_catalog.format('%I >= %L::timestamptz', key_col,
+                                                     pg_catalog.date_trunc('second', cur));
                     END IF;
                     EXECUTE pg_catalog.format(
                         'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$s ORDER BY %4$I LIMIT %5$s',
-                        cols, source, lo_cond, key_col, batch_rows);
+                        cols, source, lo_cond, key_col, page_rows);
                     GET DIAGNOSTICS got = ROW_COUNT;
-                    EXECUTE pg_catalog.format('SELECT min(%1$I), max(%1$I) FROM pg_temp.postscript_fdw_sync_batch', key_col)
+                    EXECUTE stats_sql INTO req1, r429_1, ok1 USING srv;
+                    pages := ok1 - ok0;
+                    IF pages > 1 THEN
+                        -- pages are smaller than page_rows: page 1 held at
+                        -- least got / pages of the rows, only those surely
+                        -- came from one answer.  The others are stored too,
+                        -- and read again by the next batch: rows may have
+                        -- moved between the pages.
+                        page_rows := GREATEST(got / pages, 1);
+                    END IF;
+                    -- the seconds of the first row and of the last row of page 1
+                    -- (or of all, when fewer)
+                    EXECUTE pg_catalog.format(
+                        'SELECT date_trunc(''second'', min(%1$I)),
+                                date_trunc(''second'', coalesce((SELECT %1$I FROM pg_temp.postscript_fdw_sync_batch ORDER BY %1$I OFFSET %2$s LIMIT 1), max(%1$I)))
+                           FROM pg_temp.postscript_fdw_sync_batch', key_col, page_rows - 1)
                         INTO lo, hi;
-                    IF got < batch_rows THEN
-                        -- the last batch: it holds every row from the cursor on
+                    IF pages <= 1 AND got < page_rows THEN
+                        -- the last batch: one response held every row from the cursor on
                         done := true;
                         IF hi IS NOT NULL THEN
                             cur := hi;
                         END IF;
                     ELSIF lo = hi THEN
-                        -- one timestamp fills the batch: take every row of it, then go past it
-                        -- (as a range: an = with a fraction of a second is not pushed down)
+                        -- one second fills a page: take every row of it, page by
+                        -- page, then go past it
                         EXECUTE pg_catalog.format(
-                            'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$I >= %4$L::timestamptz AND %3$I <= %4$L::timestamptz',
-                            cols, source, key_col, hi);
+                            'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$I >= %4$L::timestamptz AND %3$I < %5$L::timestamptz ORDER BY %3$I',
+                            cols, source, key_col, hi, hi + interval '1 second');
                         GET DIAGNOSTICS extra = ROW_COUNT;
                         got := got + extra;
-                        hi_cond := pg_catalog.format('%I <= %L::timestamptz', key_col, hi);
-                        cur := hi;
-                        cur_incl := false;
+                        pages := pages + 1;
+                        cur := hi + interval '1 second';
+                        hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col, cur);
                     ELSE
-                        -- rows at hi may go on past the limit: the next batch starts at hi
+                        -- rows of second hi may go on past this page: the next
+                        -- batch starts at hi
                         hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col, hi);
                         cur := hi;
-                        cur_incl := true;
                     END IF;
                 END IF;
 
                 n_rm := 0;
                 IF run_mode <> 'incremental' THEN
                     -- mirror rows in the range this batch covers that it lacks:
-                    -- gone from Postscript, or hidden from this batch by rows that
-                    -- moved between its pages.  In a paged pass each such
-                    -- created_at is asked for again first, as a range (the API
-                    -- compares whole seconds: an = with a fraction of a second
-                    -- is not pushed down, and would read the whole source).
+                    -- gone from Postscript, or, when the batch took several
+                    -- pages, hidden from it by rows that moved between them.
+                    -- Then each such created_at is asked for again first, as a
+                    -- range (the API compares whole seconds: an = with a
+                    -- fraction of a second is not pushed down, and would read
+                    -- the whole source).  One page is one answer: what it
+                    -- lacks in its range was not there.
                     rm_where := pg_catalog.format(
                         '%s AND %s AND NOT EXISTS (SELECT 1 FROM pg_temp.postscript_fdw_sync_batch b WHERE b.id = t.id)%s',
                         lo_cond, hi_cond, CASE WHEN removed = 'mark' THEN ' AND t.removed_at IS NULL' ELSE '' END);
-                    IF run_mode = 'full' THEN
+                    IF run_mode = 'full' AND pages > 1 THEN
                         FOR cand IN EXECUTE pg_catalog.format('SELECT DISTINCT t.created_at FROM %s t WHERE %s AND t.created_at IS NOT NULL',
                                                               tgt, rm_where) LOOP
                             EXECUTE pg_catalog.format(
@@ -449,7 +478,7 @@ BEGIN
                     GET DIAGNOSTICS n_rm = ROW_COUNT;
                 END IF;
 
-                EXECUTE stats_sql INTO req1, r429_1 USING srv;
+                EXECUTE stats_sql INTO req1, r429_1, ok1 USING srv;
                 -- the change cursor: the newest updated_at stored, but not past
                 -- the run's start on this server's clock, so that a row dated in
                 -- the future is read again by later runs rather than let the
@@ -459,18 +488,16 @@ BEGIN
                             rows_inserted = rows_inserted + $3, rows_updated = rows_updated + $4,
                             rows_removed = rows_removed + $5, requests = requests + $6, status_429 = status_429 + $7,
                             pass_cursor = CASE WHEN $8 = ''full'' THEN $9 ELSE pass_cursor END,
-                            pass_cursor_inclusive = CASE WHEN $8 = ''full'' THEN $10 ELSE pass_cursor_inclusive END,
-                            change_cursor = CASE WHEN $8 = ''incremental'' THEN greatest(change_cursor, least($9, $11)) ELSE change_cursor END
+                            change_cursor = CASE WHEN $8 = ''incremental'' THEN greatest(change_cursor, least($9, $10)) ELSE change_cursor END
                       WHERE target = $1', state)
-                    USING tgt_key, got, n_ins, n_upd, n_rm, req1 - req0, r429_1 - r429_0, run_mode, cur, cur_incl, t0;
+                    USING tgt_key, got, n_ins, n_upd, n_rm, req1 - req0, r429_1 - r429_0, run_mode, cur, t0;
                 IF done THEN
                     EXECUTE pg_catalog.format(
                         'UPDATE %s SET run_status = ''succeeded'', run_ended = $3,
                                 last_full_at = CASE WHEN $2 = ''incremental'' THEN last_full_at ELSE $3 END,
                                 change_cursor = CASE WHEN $2 = ''full'' THEN pass_started_at ELSE change_cursor END,
                                 pass_started_at = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_started_at END,
-                                pass_cursor = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor END,
-                                pass_cursor_inclusive = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor_inclusive END
+                                pass_cursor = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor END
                           WHERE target = $1', state) USING tgt_key, run_mode, pg_catalog.clock_timestamp();
                 END IF;
             END IF;
@@ -486,7 +513,7 @@ BEGIN
     IF failed THEN
         -- record what stopped it (its requests happened, though the batch did not)
         IF req0 IS NOT NULL THEN
-            EXECUTE stats_sql INTO req1, r429_1 USING srv;
+            EXECUTE stats_sql INTO req1, r429_1, ok1 USING srv;
         END IF;
         EXECUTE pg_catalog.format(
             'UPDATE %s SET run_status = $2, run_ended = pg_catalog.clock_timestamp(),

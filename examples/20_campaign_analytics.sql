@@ -55,67 +55,19 @@ REFRESH MATERIALIZED VIEW CONCURRENTLY campaign_analytics_monthly;
 
 
 -- Incremental sync: a local copy of the subscribers that each run brings up
--- to date by fetching only what changed since the last run.  The watermark
--- is the newest updated_at already copied (the API's clock, not ours); the
--- filter `updated_at > watermark` becomes ?updated_at__gt=... so the API
--- sends only the changed rows.
+-- to date.  postscript_fdw_sync() creates the table like the foreign one
+-- (primary key on id), copies everything once in created_at order, a page
+-- a batch, each committed with its cursor (a stopped copy resumes where it
+-- was), then fetches only the subscribers whose updated_at is newer than
+-- its cursor, less an overlap for clock skew.  It is a procedure that
+-- commits: CALL it on its own, outside a transaction block.
 
-CREATE TABLE subscribers_local (
-  id                   text PRIMARY KEY,
-  email                text,
-  phone_number         text NOT NULL,
-  shopify_customer_id  bigint,
-  tags                 text[],
-  properties           jsonb,
-  promotional_can_send boolean,
-  created_at           timestamptz,
-  updated_at           timestamptz NOT NULL
-);
-
-CREATE TABLE sync_state (
-  table_name     text PRIMARY KEY,
-  synced_through timestamptz NOT NULL,
-  last_fetched   bigint,
-  last_run_at    timestamptz
-);
-INSERT INTO sync_state (table_name, synced_through)
-VALUES ('subscribers', '1970-01-01 00:00+00');
-
--- One statement, so the copy and the watermark move together.
-CREATE FUNCTION sync_subscribers(OUT fetched bigint, OUT synced_through timestamptz)
-LANGUAGE sql AS $$
-  WITH changed AS (
-    INSERT INTO subscribers_local AS l
-           (id, email, phone_number, shopify_customer_id, tags, properties,
-            promotional_can_send, created_at, updated_at)
-    SELECT id, email, phone_number, shopify_customer_id, tags, properties,
-           promotional_can_send, created_at, updated_at
-      FROM ps.subscribers
-     WHERE updated_at > (SELECT synced_through FROM sync_state
-                          WHERE table_name = 'subscribers')
-    ON CONFLICT (id) DO UPDATE
-       SET email = excluded.email,
-           phone_number = excluded.phone_number,
-           shopify_customer_id = excluded.shopify_customer_id,
-           tags = excluded.tags,
-           properties = excluded.properties,
-           promotional_can_send = excluded.promotional_can_send,
-           updated_at = excluded.updated_at
-    RETURNING l.updated_at
-  )
-  UPDATE sync_state
-     SET synced_through = greatest(sync_state.synced_through,
-                                   (SELECT max(updated_at) FROM changed)),
-         last_fetched = (SELECT count(*) FROM changed),
-         last_run_at = now()
-   WHERE table_name = 'subscribers'
-  RETURNING last_fetched, sync_state.synced_through
-$$;
-
--- The first run copies everything (updated_at__gt=1970-01-01T00:00:00Z) ...
-SELECT * FROM sync_subscribers();
+-- The first run copies everything ...
+CALL postscript_fdw_sync('ps.subscribers', 'subscribers_local');
 -- ... the second only what changed since: here nothing, in one request.
-SELECT * FROM sync_subscribers();
+CALL postscript_fdw_sync('ps.subscribers', 'subscribers_local');
 
+SELECT run_mode, rows_fetched, rows_inserted, rows_updated, requests, change_cursor
+  FROM postscript_fdw_sync_status WHERE target = 'public.subscribers_local';
 SELECT count(*) AS local_subscribers, max(updated_at) AS newest_change
   FROM subscribers_local;

@@ -83,12 +83,13 @@ SELECT mock.reset();
 \set ECHO all
 
 -- the sent campaigns: a scan for the view, another for REFRESH ...
--- CONCURRENTLY (the monthly view reads the first); the sync: every
--- subscriber page in run 1, then only the changes after the newest
--- updated_at: nothing, one request
+-- CONCURRENTLY (the monthly view reads the first); the sync: run 1 reads
+-- every subscriber page, each page 1 of a query from the last created_at
+-- stored (one row read twice per page), run 2 only the changes since the
+-- pass began, less the overlap: nothing, one request
 SELECT method, path,
-       CASE WHEN query ~ '^updated_at__gt=1970-01-01T00%3A00%3A00Z&page=\d+$' THEN 'sync run 1'
-            WHEN query ~ '^updated_at__gt=[^&]*&page=1$' THEN 'sync run 2'
+       CASE WHEN query ~ '^(created_at__gte=[^&]*&)?sort=created_at__asc&page=1$' THEN 'sync run 1'
+            WHEN query ~ '^updated_at__gte=[^&]*&sort=updated_at__asc&page=1$' THEN 'sync run 2'
             ELSE regexp_replace(query, 'page=\d+', 'page=N') END AS request,
        count(*) AS requests
   FROM mock.requests() WHERE status = 200 GROUP BY 1, 2, 3 ORDER BY 2, 3;
@@ -124,9 +125,8 @@ SELECT DISTINCT method, path, regexp_replace(query, 'page=\d+', 'page=N') AS que
   FROM mock.requests() WHERE status = 200;
 
 -- the sync copied every subscriber; its second run fetched nothing
-SELECT table_name, last_fetched,
-       synced_through = (SELECT max(updated_at) FROM all_subscribers) AS at_newest_change
-  FROM sync_state;
+SELECT status, run_mode, rows_fetched, rows_inserted, rows_updated, requests, last_full_at IS NOT NULL AS full_pass_done
+  FROM postscript_fdw_sync_status WHERE target = 'public.subscribers_local';
 SELECT count(*) AS mismatched
   FROM subscribers_local l FULL JOIN all_subscribers s USING (id)
  WHERE l.id IS NULL OR s.id IS NULL
@@ -136,28 +136,30 @@ SELECT count(*) AS mismatched
        (s.email, s.phone_number, s.shopify_customer_id, s.tags, s.properties,
         s.promotional_can_send, s.created_at, s.updated_at);
 
--- with the watermark set back to before the 150 newest changes, a run
--- fetches just those: every request carries updated_at__gt=<watermark>, at
--- the second precision the API documents (rounded down: the local filter
--- drops the few extra rows)
-UPDATE sync_state
-   SET synced_through = (SELECT updated_at FROM all_subscribers
-                          ORDER BY updated_at DESC OFFSET 150 LIMIT 1)
- RETURNING synced_through AS watermark \gset
+-- with the cursor set back to the 151st newest change (and no overlap), a
+-- run fetches just those: its first request carries updated_at__gte=<cursor>
+-- at the second precision the API documents (rounded down: the local
+-- filter drops the few extra rows), each next one the last updated_at
+-- stored, so each batch after the first reads one row again
+UPDATE postscript_fdw_sync_state
+   SET change_cursor = (SELECT updated_at FROM all_subscribers
+                         ORDER BY updated_at DESC OFFSET 150 LIMIT 1)
+ WHERE target = 'public.subscribers_local'
+ RETURNING change_cursor AS watermark \gset
 SELECT mock.reset();
-SELECT fetched = (SELECT count(*) FROM all_subscribers WHERE updated_at > :'watermark') AS fetched_only_newer,
-       fetched < (SELECT count(*) FROM all_subscribers) AS fetched_fewer,
-       synced_through = (SELECT max(updated_at) FROM all_subscribers) AS at_newest_change
-  FROM sync_subscribers();
+CALL postscript_fdw_sync('ps.subscribers', 'subscribers_local', overlap => '0');
+SELECT rows_fetched - (batches - 1) = (SELECT count(*) FROM all_subscribers WHERE updated_at >= :'watermark') AS fetched_only_newer,
+       rows_updated, change_cursor = (SELECT max(updated_at) FROM all_subscribers) AS at_newest_change
+  FROM postscript_fdw_sync_status WHERE target = 'public.subscribers_local';
 SELECT count(*) AS requests,
        bool_and(path = '/api/v2/subscribers') AS subscribers_only,
-       bool_and(substring(replace(query, '%3A', ':') FROM 'updated_at__gt=([^&]*)')::timestamptz
-                = date_trunc('second', :'watermark'::timestamptz)) AS filtered_at_watermark
+       min(substring(replace(query, '%3A', ':') FROM 'updated_at__gte=([^&]*)')::timestamptz)
+         = date_trunc('second', :'watermark'::timestamptz) AS from_watermark
   FROM mock.requests() WHERE status = 200;
 
 -- clean up
-DROP FUNCTION sync_subscribers();
-DROP TABLE subscribers_local, sync_state;
+DROP TABLE subscribers_local;
+DELETE FROM postscript_fdw_sync_state WHERE target = 'public.subscribers_local';
 DROP MATERIALIZED VIEW campaign_analytics CASCADE;
 DROP TABLE orders CASCADE;
 RESET client_min_messages;

@@ -1,10 +1,11 @@
 --
 -- Mirrors: CALL postscript_fdw_sync(source, target, ...) keeps a local table
--- an exact copy of a foreign table: a full pass in created_at keyset batches,
--- each committed with its cursor; later runs fetch only updated_at >= cursor -
--- overlap; resumable after a cancel or an API failure; one sync per mirror;
--- a full pass finds rows that left Postscript.  Each step asserts the rows,
--- the status view and the requests the local API server received.
+-- an exact copy of a foreign table: a full pass in created_at keyset batches
+-- of one page each, each committed with its cursor; later runs fetch only
+-- updated_at >= cursor - overlap; no row is missed when rows move upstream
+-- between two requests; resumable after a cancel or an API failure; one sync
+-- per mirror; a full pass finds rows that left Postscript.  Each step asserts
+-- the rows, the status view and the requests the local API server received.
 --
 -- Changes made here carry updated_at values relative to a base time one
 -- day ago (the seeded data ends 2026-06-30), and requests show them as
@@ -21,15 +22,38 @@ CREATE FUNCTION sync_touch(spec jsonb, at timestamptz) RETURNS text LANGUAGE sql
   RETURN mock.admin('POST', '/__admin/subscribers',
                     (spec || jsonb_build_object('properties', '{"touched": 1}'::jsonb,
                                                 'updated_at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text);
+-- subscribers disappear upstream (redacted)
+CREATE FUNCTION sync_remove(ids text[]) RETURNS text LANGUAGE sql
+  RETURN mock.admin('POST', '/__admin/remove', jsonb_build_object('ids', ids)::text);
 
--- a query string with its updated_at value shown relative to the base
-CREATE FUNCTION sync_show(q text) RETURNS text LANGUAGE sql AS $$
-  SELECT CASE WHEN m IS NULL THEN q
-              ELSE replace(q, m[1], '<base ' || CASE WHEN t >= b THEN '+ ' || (t - b) ELSE '- ' || (b - t) END || '>') END
-    FROM (SELECT regexp_match(q, 'updated_at__(?:gte|gt|eq)=([^&]*)') AS m) x,
-         LATERAL (SELECT replace(m[1], '%3A', ':')::timestamptz AS t,
-                         current_setting('sync.base')::timestamptz AS b) y
-$$;
+-- Upstream changes made while a sync runs, between two of its requests: a
+-- trigger on the mirror makes the pending ones as the first batch is stored,
+-- so the next request sees them.  (It runs in the sync's transaction.)
+CREATE TABLE sync_pending (change text, ids text[], at timestamptz);
+CREATE FUNCTION sync_pending_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  c record;
+BEGIN
+  FOR c IN DELETE FROM sync_pending RETURNING * LOOP
+    PERFORM CASE c.change WHEN 'touch' THEN sync_touch(jsonb_build_object('ids', c.ids), c.at)
+                          WHEN 'remove' THEN sync_remove(c.ids) END;
+  END LOOP;
+  RETURN NULL;
+END $$;
+
+-- a query string with its updated_at values shown relative to the base
+CREATE FUNCTION sync_show(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  m text[];
+  t timestamptz;
+  b timestamptz := current_setting('sync.base');
+BEGIN
+  FOR m IN SELECT regexp_matches(q, 'updated_at__(?:gte|gt|lt|lte|eq)=([^&]*)', 'g') LOOP
+    t := replace(m[1], '%3A', ':');
+    q := replace(q, m[1], '<base ' || CASE WHEN t >= b THEN '+ ' || (t - b) ELSE '- ' || (b - t) END || '>');
+  END LOOP;
+  RETURN q;
+END $$;
 
 -- empty the server's request log, keeping its data and faults
 CREATE FUNCTION sync_clear_log() RETURNS void LANGUAGE sql
@@ -54,15 +78,34 @@ BEGIN
     INTO missing, extra;
 END $$;
 
+-- the requests in all, and those past page 1 (none: each batch is one page)
+CREATE VIEW sync_request_count AS
+SELECT count(*) AS requests, count(*) FILTER (WHERE query !~ '(^|&)page=1$') AS past_page_1,
+       count(DISTINCT query) AS distinct_queries
+  FROM mock.requests();
+
 CREATE VIEW sync_status AS
 SELECT target, strategy, status, run_mode, batches, rows_fetched, rows_inserted,
        rows_updated, rows_removed, requests, status_429, full_pass_pending, last_error_sqlstate, last_error
   FROM postscript_fdw_sync_status;
 
--- 1. The first sync: a full pass, 500 rows a batch (five pages of 100), the
--- mirror created like the foreign table with a primary key on id
-CALL postscript_fdw_sync('ps.subscribers', 'mirror', batch_rows => 500);
-SELECT method, path, query, pages, status FROM sync_requests;
+-- where a first pass stopped: what is stored, and its cursor: the second of
+-- the last row stored, where the next batch begins
+CREATE FUNCTION sync_stopped(mirror text, OUT stored bigint, OUT cursor_at_last_stored_second boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('SELECT count(*), date_trunc(''second'', max(created_at)) = (SELECT full_pass_cursor FROM postscript_fdw_sync_status WHERE target = %L) FROM %s',
+                 'public.' || mirror, mirror)
+    INTO stored, cursor_at_last_stored_second;
+END $$;
+
+-- 1. The first sync: a full pass, one page of 100 rows a batch, each batch a
+-- query of its own from the last created_at stored (page 1 of each: rows
+-- that move upstream cannot shift one past a batch).  The mirror is created
+-- like the foreign table with a primary key on id.
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+SELECT method, path, query, pages, status FROM sync_requests LIMIT 3;
+SELECT * FROM sync_request_count;
 SELECT * FROM sync_status;
 -- the change cursor is where the pass began: any later change has a newer updated_at
 SELECT change_cursor = run_started AS cursor_at_pass_start, last_full_at = run_ended AS full_at_end,
@@ -104,17 +147,44 @@ CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 SELECT method, path, query, pages, status FROM sync_requests;
 SELECT status, run_mode, batches, rows_fetched, rows_inserted, rows_updated, requests FROM sync_status;
 
--- 3. Equal timestamps: fourteen subscribers share one updated_at, more than a
--- batch (4 rows) holds; pages of 5.  The batch that is all one timestamp is
--- completed with updated_at = that time (every page), the next goes past it.
+-- 3. Equal timestamps: fourteen subscribers share one updated_at, more than
+-- a page holds; pages of 5, smaller than the server's page_size_estimate
+-- (100).  The first query asks for 100 rows and takes 4 pages for the 18
+-- there are: page 1 held at least 18 / 4 = 4 of them, so the cursor moves
+-- to the 4th row only, and later batches ask for 4 rows (one page).  The
+-- page that is all one second is completed with every page of that second
+-- (updated_at >= it and < the next), and the next batch starts after it.
 SELECT mock.config('{"page_size": 5}');
 SELECT sync_touch('{"every": 150, "offset": 3}', :'base'::timestamptz + interval '3 hours');
 SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz + interval '2 hours');
 SELECT sync_clear_log();
-CALL postscript_fdw_sync('ps.subscribers', 'mirror', batch_rows => 4);
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 SELECT method, path, query, pages, status FROM sync_requests;
 SELECT status, run_mode, batches, rows_fetched, rows_inserted, rows_updated, requests FROM sync_status;
 SELECT updated_at - :'base' AS updated_after_base, count(*) FROM mirror WHERE updated_at > :'base' GROUP BY 1 ORDER BY 1;
+
+-- A subscriber changes while an incremental run pages: pages of 5, twelve
+-- subscribers changed one second apart (r1 ... r12), and once the first
+-- batch (r1 ... r5) is stored, r2 changes again.  It moves to the end of
+-- the updated_at order and r6 moves onto page 1: page 2 of the same query
+-- (page-number pagination) would start at r7 and miss r6.  Each batch here
+-- is a new query from the last updated_at stored: none is missed.
+ALTER SERVER ps OPTIONS (ADD page_size_estimate '5');
+UPDATE postscript_fdw_sync_state SET change_cursor = :'base'::timestamptz + interval '4 hours' WHERE target = 'public.mirror';
+SELECT array_agg(id ORDER BY created_at) AS r FROM (SELECT id, created_at FROM ps.subscribers ORDER BY created_at LIMIT 12 OFFSET 100) s \gset
+SELECT count(sync_touch(jsonb_build_object('ids', ARRAY[id]), :'base'::timestamptz + interval '5 hours' + n * interval '1 second'))
+  FROM unnest(:'r'::text[]) WITH ORDINALITY u(id, n);
+INSERT INTO sync_pending VALUES ('touch', ARRAY[(:'r'::text[])[2]], :'base'::timestamptz + interval '6 hours');
+CREATE TRIGGER upstream_changes AFTER INSERT ON mirror FOR EACH STATEMENT EXECUTE FUNCTION sync_pending_changes();
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+SELECT method, path, query, pages, status FROM sync_requests;
+SELECT status, run_mode, batches, rows_fetched, rows_updated, requests FROM sync_status;
+SELECT n, updated_at - :'base' AS updated_after_base
+  FROM unnest(:'r'::text[]) WITH ORDINALITY u(id, n) LEFT JOIN mirror m USING (id) ORDER BY n;
+SELECT * FROM sync_diff('mirror');
+DROP TRIGGER upstream_changes ON mirror;
+ALTER SERVER ps OPTIONS (DROP page_size_estimate);
 SELECT mock.config('{"page_size": 100}');
 
 -- a row dated in the future (by the clock of this server) does not move the
@@ -126,58 +196,49 @@ SELECT rows_fetched, rows_updated, change_cursor = run_started AS cursor_at_run_
 CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 SELECT rows_fetched, rows_updated, change_cursor = run_started AS cursor_at_run_start FROM postscript_fdw_sync_status;
 
--- 4. Resume after a cancel: a second mirror's first pass is stopped by
--- statement_timeout while page 3 of its second batch stalls.  The first batch
--- stays committed with its cursor; the next CALL goes on from that cursor.
+-- 4. A first pass stopped, then resumed: mirror2's by a cancel
+-- (statement_timeout while its 8th request stalls), mirror3's by the API
+-- failing for longer than the retries (503 from the 8th request on, one
+-- retry allowed).  The seven batches before stay committed with their
+-- cursor, the lock is released, and the next CALL goes on from the cursor.
 SELECT mock.reset();
 SELECT mock.fault('{"kind": "stall", "delay_ms": 60000, "path": "/api/v2/subscribers", "after": 7}');
 SET statement_timeout = '5s';
-CALL postscript_fdw_sync('ps.subscribers', 'mirror2', batch_rows => 500);
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2');
 \echo :LAST_ERROR_SQLSTATE
 RESET statement_timeout;
-SELECT * FROM sync_status WHERE target = 'public.mirror2';
-SELECT full_pass_cursor = (SELECT max(created_at) FROM mirror2) AS cursor_at_last_stored_row,
-       (SELECT count(*) FROM mirror2) AS stored
-  FROM postscript_fdw_sync_status WHERE target = 'public.mirror2';
-SELECT method, path, query, pages, status FROM sync_requests;
-SELECT mock.reset();
-CALL postscript_fdw_sync('ps.subscribers', 'mirror2', batch_rows => 500);
--- the resumed pass starts at the cursor: the first batch is not fetched again
-SELECT method, path, query, pages, status FROM sync_requests;
-SELECT * FROM sync_status WHERE target = 'public.mirror2';
-SELECT * FROM sync_diff('mirror2');
-
--- 5. Resume after the API failing for longer than the retries: 503 from the
--- 8th request on; one retry allowed
 ALTER SERVER ps OPTIONS (ADD max_retries '1');
 SELECT mock.reset();
 SELECT mock.fault('{"kind": "status", "status": 503, "path": "/api/v2/subscribers", "after": 7, "count": -1}');
-CALL postscript_fdw_sync('ps.subscribers', 'mirror3', batch_rows => 500);
+CALL postscript_fdw_sync('ps.subscribers', 'mirror3');
 \echo :LAST_ERROR_SQLSTATE
-SELECT * FROM sync_status WHERE target = 'public.mirror3';
-SELECT (SELECT count(*) FROM mirror3) AS stored;
-SELECT method, path, query, pages, status FROM sync_requests;
--- the lock is released: the next CALL runs, from the cursor
-SELECT mock.reset();
-CALL postscript_fdw_sync('ps.subscribers', 'mirror3', batch_rows => 500);
-SELECT method, path, query, pages, status FROM sync_requests;
-SELECT * FROM sync_status WHERE target = 'public.mirror3';
-SELECT * FROM sync_diff('mirror3');
+SELECT method, path, query, pages, status FROM sync_requests ORDER BY first_seq DESC LIMIT 2;
 ALTER SERVER ps OPTIONS (DROP max_retries);
+SELECT s.*, x.* FROM sync_status s, sync_stopped(substring(s.target from 8)) x
+ WHERE target IN ('public.mirror2', 'public.mirror3') ORDER BY target;
+-- resumed at the cursor: only the page in flight is fetched again (14 of
+-- the 21 pages each)
+SELECT mock.reset();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2');
+CALL postscript_fdw_sync('ps.subscribers', 'mirror3');
+SELECT * FROM sync_request_count;
+SELECT s.*, d.* FROM sync_status s, sync_diff(s.target) d
+ WHERE target IN ('public.mirror2', 'public.mirror3') ORDER BY target;
 
 -- 6. A full pass finds rows that left Postscript: two subscribers disappear
--- upstream.  Each created_at that a batch lacks is asked for once more
--- (created_at >= ... AND created_at <= ..., sent as whole seconds) before
--- its row is deleted.  The pass also updates every row that differs: the 17
--- changed in 2. and 3. (the server's reset in 4. made them seeded rows
--- again) and s4, the change the overlap missed in 2.
+-- upstream.  A batch is one page, one answer of the API: a mirror row in
+-- the created_at range it covers that it lacks has left Postscript, and is
+-- deleted.  The pass also updates every row that differs: the 30 changed in
+-- 2. and 3., which the server's reset in 4. made seeded rows again (s4
+-- among them, changed again upstream, older than the cursor by more than
+-- the overlap: only a full pass sees it).
 SELECT mock.reset();
 SELECT id AS gone1 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 700 \gset
 SELECT id AS gone2 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 1999 \gset
-SELECT mock.admin('POST', '/__admin/remove', format('{"ids": ["%s", "%s"]}', :'gone1', :'gone2'));
+SELECT sync_remove(ARRAY[:'gone1', :'gone2']);
 SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), :'base'::timestamptz - interval '10 minutes');
 SELECT sync_clear_log();
-CALL postscript_fdw_sync('ps.subscribers', 'mirror', mode => 'full', batch_rows => 500);
+CALL postscript_fdw_sync('ps.subscribers', 'mirror', mode => 'full');
 SELECT method, path, query ~ 'created_at__lte=' AS recheck, count(*) AS requests
   FROM mock.requests() GROUP BY 1, 2, 3 ORDER BY 3;
 SELECT * FROM sync_status WHERE target = 'public.mirror';
@@ -186,12 +247,12 @@ SELECT * FROM sync_diff('mirror');
 
 -- removed => 'mark': the rows stay, with removed_at set (the column is added)
 SELECT sync_clear_log();
-CALL postscript_fdw_sync('ps.subscribers', 'mirror2', mode => 'full', removed => 'mark', batch_rows => 500);
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2', mode => 'full', removed => 'mark');
 SELECT rows_removed, rows_updated FROM sync_status WHERE target = 'public.mirror2';
 SELECT id = :'gone1' AS is_gone1, removed_at IS NOT NULL AS marked FROM mirror2 WHERE removed_at IS NOT NULL ORDER BY 1;
--- a marked row is not asked for again in the next full pass
+-- a marked row is not marked or counted again by the next full pass
 SELECT sync_clear_log();
-CALL postscript_fdw_sync('ps.subscribers', 'mirror2', mode => 'full', removed => 'mark', batch_rows => 500);
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2', mode => 'full', removed => 'mark');
 SELECT rows_removed, rows_updated, requests FROM sync_status WHERE target = 'public.mirror2';
 
 -- 7. One sync per mirror: while its lock is held (here by this session,
@@ -225,8 +286,6 @@ CALL postscript_fdw_sync('ps.subscribers', 'mirror', mode => 'sometimes');
 \echo :LAST_ERROR_SQLSTATE
 CALL postscript_fdw_sync('ps.subscribers', 'mirror', removed => 'archive');
 \echo :LAST_ERROR_SQLSTATE
-CALL postscript_fdw_sync('ps.subscribers', 'mirror', batch_rows => 0);
-\echo :LAST_ERROR_SQLSTATE
 CREATE TABLE no_key (id text, email text);
 CALL postscript_fdw_sync('ps.subscribers', 'no_key');
 \echo :LAST_ERROR_SQLSTATE
@@ -240,9 +299,33 @@ SELECT 1 AS one \; CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 SELECT status FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
 SELECT count(*) AS requests FROM mock.requests();
 
-DROP TABLE mirror, mirror2, mirror3, kw_mirror, no_key;
+-- 10. A first pass while a subscriber leaves upstream between two of its
+-- requests: once the first page (rows 1 to 100 by created_at) is stored,
+-- row 50 is removed.  The rows after it move one place up, row 101 onto
+-- page 1: page 2 of the same query (page-number pagination) would start at
+-- row 102.  The next batch is a new query from row 100's created_at: row 101
+-- is not missed.  Row 50 stays in the mirror until a full pass, which then
+-- removes it.
+SELECT mock.reset();
+SELECT id AS r50 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 49 \gset
+SELECT id AS r101 FROM ps.subscribers ORDER BY created_at LIMIT 1 OFFSET 100 \gset
+CREATE TABLE mirror4 (LIKE ps.subscribers, PRIMARY KEY (id));
+CREATE TRIGGER upstream_changes AFTER INSERT ON mirror4 FOR EACH STATEMENT EXECUTE FUNCTION sync_pending_changes();
+INSERT INTO sync_pending VALUES ('remove', ARRAY[:'r50']);
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror4');
+SELECT method, path, query, pages, status FROM sync_requests LIMIT 2;
+SELECT * FROM sync_request_count;
+SELECT count(*) FILTER (WHERE id = :'r101') AS has_r101, count(*) FILTER (WHERE id = :'r50') AS has_r50 FROM mirror4;
+SELECT * FROM sync_diff('mirror4');
+CALL postscript_fdw_sync('ps.subscribers', 'mirror4', mode => 'full');
+SELECT rows_inserted, rows_updated, rows_removed FROM sync_status WHERE target = 'public.mirror4';
+SELECT * FROM sync_diff('mirror4');
+
+DROP TABLE mirror, mirror2, mirror3, mirror4, kw_mirror, no_key, sync_pending;
 DELETE FROM postscript_fdw_sync_state;
-DROP VIEW sync_requests, sync_status;
-DROP FUNCTION sync_diff(regclass), sync_clear_log(), sync_touch(jsonb, timestamptz), sync_show(text);
+DROP VIEW sync_requests, sync_request_count, sync_status;
+DROP FUNCTION sync_diff(regclass), sync_clear_log(), sync_touch(jsonb, timestamptz), sync_show(text),
+              sync_remove(text[]), sync_pending_changes(), sync_stopped(text);
 RESET sync.base;
 RESET IntervalStyle;
