@@ -11,7 +11,8 @@
 #   1. backend CPU per row of a full scan reading the 7 columns of
 #      bench/run.sh's CPU scenario, then every column (SELECT s), from
 #      /proc/self/stat before and after (10 ms ticks): the best and the
-#      median of 5 scans, after a warm-up scan in the same backend;
+#      median of 5 scans, after a warm-up scan in the same backend; pages
+#      gzip'd (as the server sends them when asked), then not compressed;
 #   2. with --perf: `perf record -g` on the backend during one more scan,
 #      and the 25 symbols with the most samples (self time);
 #   3. peak backend memory (VmHWM growth) scanning 100 pages and then 1,000
@@ -63,7 +64,11 @@ cpu_per_row() {
 	psql -X -qAt -F ' ' -v ON_ERROR_STOP=1 -d bench <<SQL | tail -n 5 | sort -n -k 2 | awk '
 		{ r = $1; us[NR] = $2 * 1e6 / $1 } END { printf "%d %.2f %.2f\n", r, us[1], us[3] }'
 SELECT count(*) FROM bench_measure('warm-up', \$q\$$1\$q\$);
-SELECT rows, cpu_s FROM bench_measure('scan', \$q\$$1\$q\$), generate_series(1, 5);
+SELECT rows, cpu_s FROM bench_measure('scan', \$q\$$1\$q\$);
+SELECT rows, cpu_s FROM bench_measure('scan', \$q\$$1\$q\$);
+SELECT rows, cpu_s FROM bench_measure('scan', \$q\$$1\$q\$);
+SELECT rows, cpu_s FROM bench_measure('scan', \$q\$$1\$q\$);
+SELECT rows, cpu_s FROM bench_measure('scan', \$q\$$1\$q\$);
 SQL
 }
 report "1. backend CPU per row of a full scan, no latency, no limit (best and median of 5 scans)"
@@ -71,6 +76,14 @@ read -r rows best median <<<"$(cpu_per_row "$Q_SOME")"
 report "   $rows rows, 7 columns (bench/run.sh's): best $best us, median $median us"
 read -r rows best median <<<"$(cpu_per_row "$Q_ALL")"
 report "   $rows rows, every column (SELECT s):    best $best us, median $median us"
+# the same pages, not compressed (the server's gzip switch)
+curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary '{"gzip": 0}' \
+	"$PS_MOCK_URL/__admin/config"
+read -r rows best median <<<"$(cpu_per_row "$Q_SOME")"
+report "   not compressed, 7 columns:                best $best us, median $median us"
+read -r rows best median <<<"$(cpu_per_row "$Q_ALL")"
+report "   not compressed, every column:             best $best us, median $median us"
+curl -sS -o /dev/null -X POST "$PS_MOCK_URL/__admin/reset"
 
 # ---------------------------------------------------------------- 2. profile
 if [ $PERF = 1 ]; then

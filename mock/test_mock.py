@@ -7,6 +7,7 @@ request log against the contract (../shared/postscript-api.md, parts A-C).
 """
 
 import base64
+import gzip
 import http.client
 import json
 import threading
@@ -476,6 +477,18 @@ class RateLimitTest(MockTest):
         self.assertEqual(statuses, [200, 429, 429])
         self.c.admin("POST", "reset")
         self.assertEqual(self.c.admin("GET", "config")["limiter"], "bucket")
+
+    def test_gzip_config(self):
+        # a page is gzip'd when the client accepts it, unless gzip is off
+        gz = {"Accept-Encoding": "gzip"}
+        status, payload, headers = self.c.get("/api/v2/subscribers", raw=True, headers=gz)
+        self.assertEqual((status, headers.get("Content-Encoding")), (200, "gzip"))
+        self.assertIn(b'"subscribers"', gzip.decompress(payload))
+        self.c.admin("POST", "config", {"gzip": 0})
+        status, payload, headers = self.c.get("/api/v2/subscribers", raw=True, headers=gz)
+        self.assertEqual((status, headers.get("Content-Encoding")), (200, None))
+        self.assertIn(b'"subscribers"', payload)
+        self.c.admin("POST", "reset")
 
 
 class FaultTest(MockTest):

@@ -93,7 +93,8 @@ class Handler(BaseHTTPRequestHandler):
                   mode=None, delay_ms=0):
         payload = raw if raw is not None else json.dumps(obj, ensure_ascii=False).encode("utf-8")
         self.flush_log()
-        if "gzip" in (self.headers.get("Accept-Encoding") or "") and len(payload) > 512:
+        if ("gzip" in (self.headers.get("Accept-Encoding") or "") and len(payload) > 512
+                and self.server.state.config["gzip"]):
             payload = gzip.compress(payload, compresslevel=1)
             headers = dict(headers or {}, **{"Content-Encoding": "gzip"})
         self.send_response(status)

@@ -19,7 +19,9 @@ class State:
                              "limiter": args.limiter, "webhook_retry_s": args.webhook_retry_s,
                              # 1: GET /keywords answers {} -- documented (part A) for a shop
                              # without keywords
-                             "keywords_empty": 0}
+                             "keywords_empty": 0,
+                             # 0: never compress an answer (bench/cpu.sh measures both)
+                             "gzip": 1}
         self.reset()
 
     def reset(self):
