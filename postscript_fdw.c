@@ -638,7 +638,7 @@ new_page(PsScanState *st)
 					   st->table->records_key, st->conn->opts->max_json_depth);
 }
 
-/* new_page for the pipeline: it runs in the slot's memory context */
+/* new_page for the pipeline: one scanner per slot, reused for its pages */
 static PsPageScan *
 ahead_page(void *arg)
 {

@@ -525,8 +525,8 @@ backoff_ms(PsConn *conn, CURLcode rc, const Transfer *tr, int attempt,
 /*
  * A pipeline of GETs (the next pages of a scan): requests are queued in
  * order, each leaves as soon as the rate limiter lets it, and up to the
- * pipeline's size are in flight at once; each body is scanned as it
- * arrives, into a scanner of its own made by the caller's new_page.
+ * pipeline's size are in flight at once; each body is scanned into its
+ * slot's scanner, made by the caller's new_page.
  * Results are taken in the order the requests were queued.  The caller
  * keeps at most size requests queued and not yet taken, so a new page
  * starts as soon as one is taken, never waiting for a whole round.  A
@@ -534,9 +534,12 @@ backoff_ms(PsConn *conn, CURLcode rc, const Transfer *tr, int attempt,
  * backoff as any request, and through the same rate limiter: the other
  * pages go on meanwhile, and its page is still taken in its turn.
  *
- * Each slot has its own memory context for its request's path, URL and
- * scanner: reset when the slot takes its next request, so a page taken
- * stays valid until then, and a scan's memory never grows with its pages.
+ * Each slot has its own memory context for its request's path and URL,
+ * reset when the slot takes its next request, and one scanner, made by
+ * new_page for its first request and emptied for each next one (its memory
+ * is reused, not freed and taken again): a page taken stays valid until its
+ * slot takes the next request, and a scan's memory never grows with its
+ * pages.
  */
 /*
  * Take a transfer off the multi handle.  One that did not finish (an error,
@@ -675,8 +678,8 @@ pipe_setup(PsPipeline *p, PipeEntry *e)
 /*
  * A pipeline of at most size requests on conn, freed with the current
  * memory context: transfers still in flight then are abandoned.  Each
- * request's body is scanned into new_page(arg), called in a memory context
- * of the pipeline's when the request is queued.
+ * slot's scanner is made by new_page(arg), in the current memory context,
+ * when the slot takes its first request.
  */
 PsPipeline *
 ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page, void *arg)
@@ -730,14 +733,17 @@ ps_pipeline_add(PsPipeline *p, const char *path)
 
 	Assert(ps_pipeline_pending(p) < p->size);
 	Assert(!e->started);
-	e->tr.scan = NULL;
 	e->path = e->url = NULL;
 	MemoryContextReset(e->cxt);
-	old = MemoryContextSwitchTo(e->cxt);
-	e->path = pstrdup(path);
-	e->tr.scan = p->new_page(p->new_page_arg);
-	Assert(e->tr.scan != NULL);
-	MemoryContextSwitchTo(old);
+	if (e->tr.scan == NULL)
+	{
+		/* the slot's scanner, in the pipeline's memory (pipe_setup empties it) */
+		old = MemoryContextSwitchTo(GetMemoryChunkContext(p));
+		e->tr.scan = p->new_page(p->new_page_arg);
+		Assert(e->tr.scan != NULL);
+		MemoryContextSwitchTo(old);
+	}
+	e->path = MemoryContextStrdup(e->cxt, path);
 	pipe_setup(p, e);
 	e->attempt = 0;
 	e->not_before = 0;

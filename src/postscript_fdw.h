@@ -363,8 +363,9 @@ extern void ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *
 /*
  * GETs in flight concurrently on the connection's multi handle (the next
  * pages of a scan): queued in order, each started as soon as the rate
- * limit lets it, each body scanned as it arrives into a scanner of its own
- * (new_page), results taken in order; failures are retried in the
+ * limit lets it, each body scanned into its slot's scanner (made once by
+ * new_page, emptied for each request), results taken in order; failures
+ * are retried in the
  * pipeline as ps_http_read() retries them, and a final one raises its
  * error.  A result's page stays valid until the next ps_pipeline_add.  At
  * most size requests queued and not taken.
