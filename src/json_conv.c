@@ -406,6 +406,7 @@ typedef struct CompactWalk
 {
 	PsRowReader *rr;
 	const char *p;				/* the next byte to read */
+	const char *end;			/* the end of the text */
 } CompactWalk;
 
 /* jsonb's key order: shorter first, then bytewise; later duplicates first */
@@ -451,17 +452,25 @@ hex4(const char *p)
 	return c;
 }
 
-/* the end of a string's run of plain bytes; NULL at a raw control character */
+/*
+ * The end of a string's run of plain bytes (the quote or backslash after
+ * it); NULL at a raw control character.  The string ends before end (the
+ * scanner checked it).
+ */
 static inline const char *
-string_run(const char *p)
+string_run(const char *p, const char *end)
 {
-	while (*p != '"' && *p != '\\')
+	for (;;)
 	{
+		p = (const char *) ps_ascii_run((const unsigned char *) p,
+										(const unsigned char *) end);
+		Assert(p < end);
+		if (*p == '"' || *p == '\\')
+			return p;
 		if ((unsigned char) *p < 0x20)
 			return NULL;
-		p++;
+		p++;					/* a byte of a UTF-8 sequence */
 	}
-	return p;
 }
 
 /* a string at w->p (its opening quote) */
@@ -469,7 +478,7 @@ static bool
 compact_string(CompactWalk *w, JsonbValue *v)
 {
 	const char *start = w->p + 1;
-	const char *p = string_run(start);
+	const char *p = string_run(start, w->end);
 	StringInfoData buf;
 	char	   *s;
 	int			len;
@@ -491,7 +500,7 @@ compact_string(CompactWalk *w, JsonbValue *v)
 			pg_wchar	c;
 			unsigned char utf8[4];
 
-			if ((p = string_run(run)) == NULL)
+			if ((p = string_run(run, w->end)) == NULL)
 				return false;
 			appendBinaryStringInfo(&buf, run, (int) (p - run));
 			if (*p == '"')
@@ -690,6 +699,7 @@ convert_jsonb(PsRowReader *rr, const PsField *f)
 					nul_error();
 				w.rr = rr;
 				w.p = f->text;
+				w.end = f->text + f->len;
 				if (compact_value(&w, &jv))
 				{
 					Assert(w.p == f->text + f->len);

@@ -1161,40 +1161,6 @@ value_start(PsPageScan *s, unsigned char c, bool *consumed)
 	}
 }
 
-/*
- * The end of a run of plain ASCII in a string (no quote, backslash or
- * control character): eight bytes at a time while there are that many.
- */
-#define BYTES8(c)	(UINT64_C(0x0101010101010101) * (c))
-#define HAS_ZERO(x)	(((x) - BYTES8(0x01)) & ~(x) & BYTES8(0x80))
-
-static inline const unsigned char *
-ascii_run(const unsigned char *p, const unsigned char *end)
-{
-	while (end - p >= 8)
-	{
-		uint64_t	x;
-		uint64_t	stop;
-
-		memcpy(&x, p, 8);
-		stop = ((x | ((x - BYTES8(0x20)) & ~x)) & BYTES8(0x80)) |
-			HAS_ZERO(x ^ BYTES8('"')) | HAS_ZERO(x ^ BYTES8('\\'));
-		if (stop != 0)
-		{
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			/* the lowest byte flagged is the first that stops the run */
-			return p + (__builtin_ctzll(stop) >> 3);
-#else
-			break;
-#endif
-		}
-		p += 8;
-	}
-	while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-		p++;
-	return p;
-}
-
 static inline bool
 is_ws(unsigned char c)
 {
@@ -1454,7 +1420,7 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 				if (s->str_state == STR_PLAIN && s->u8_need == 0)
 				{
 					/* the common case: a run of plain ASCII */
-					const unsigned char *q = ascii_run(p, end);
+					const unsigned char *q = ps_ascii_run(p, end);
 
 					if (q > p)
 					{

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef void *(*PsAllocFn) (void *cxt, size_t size);
 
@@ -144,5 +145,41 @@ extern void ps_scan_cursor(const PsPageScan *s, PsRecordCursor *c);
  */
 extern bool ps_scan_next_record(PsRecordCursor *c, PsJsonType *type,
 								const PsField **fields, uint32_t *nfields);
+
+/*
+ * The end of a run of plain ASCII in a JSON string (no quote, backslash,
+ * control character or byte above 0x7f) from p, at most end: eight bytes at
+ * a time while there are that many.  The scanner's strings, and the compact
+ * text jsonb columns are built from (json_conv.c).
+ */
+#define PS_BYTES8(c)	(UINT64_C(0x0101010101010101) * (c))
+#define PS_HAS_ZERO(x)	(((x) - PS_BYTES8(0x01)) & ~(x) & PS_BYTES8(0x80))
+
+static inline const unsigned char *
+ps_ascii_run(const unsigned char *p, const unsigned char *end)
+{
+	while (end - p >= 8)
+	{
+		uint64_t	x;
+		uint64_t	stop;
+
+		memcpy(&x, p, 8);
+		stop = ((x | ((x - PS_BYTES8(0x20)) & ~x)) & PS_BYTES8(0x80)) |
+			PS_HAS_ZERO(x ^ PS_BYTES8('"')) | PS_HAS_ZERO(x ^ PS_BYTES8('\\'));
+		if (stop != 0)
+		{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/* the lowest byte flagged is the first that stops the run */
+			return p + (__builtin_ctzll(stop) >> 3);
+#else
+			break;
+#endif
+		}
+		p += 8;
+	}
+	while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
 
 #endif							/* PAGESCAN_H */
