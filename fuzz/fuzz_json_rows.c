@@ -161,7 +161,7 @@ convert_rows(const uint8_t *data, size_t size)
 	ps_scan_feed(page, (const char *) data, size);
 	if (list)
 		ps_scan_feed(page, "}", 1);
-	ps_page_finish(page, (int64) size, "GET", "/fuzz");
+	ps_page_finish(page, (int64) size, "fuzz", "GET", "/fuzz");
 	ps_scan_cursor(page, &cur);
 	while (ps_scan_next_record(&cur, &type, &fields, &n))
 	{

@@ -30,8 +30,8 @@
 #define LEGACY_CONFLICT_CODE	3009
 
 /* "GET /api/v2/...": the request, for messages; never a secret */
-char *
-ps_describe_request(const char *method, const char *path)
+static char *
+describe_request(const char *method, const char *path)
 {
 	size_t		len = strlen(path);
 
@@ -40,17 +40,13 @@ ps_describe_request(const char *method, const char *path)
 	return psprintf("%s %s", method, path);
 }
 
-/*
- * The error context of every API request, for use inside ereport();
- * server_name NULL where the server is not known (a body's JSON errors).
- */
+/* The error context of every API request, for use inside ereport() */
 int
 ps_request_errcontext(const char *server_name, const char *method, const char *path)
 {
-	if (server_name == NULL)
-		return errcontext("postscript_fdw request %s", ps_describe_request(method, path));
+	Assert(server_name != NULL);
 	return errcontext("postscript_fdw request %s on server \"%s\"",
-					  ps_describe_request(method, path), server_name);
+					  describe_request(method, path), server_name);
 }
 
 /* the body as a JSON value, or NULL; the caller puts it */

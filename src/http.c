@@ -792,7 +792,7 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 	if (status < 200 || status >= 300)
 		ps_report_http_status(p->conn, "GET", e->path, status,
 							  e->tr.body.data, e->tr.body.len);
-	ps_page_finish(e->tr.scan, e->tr.received, "GET", e->path);
+	ps_page_finish(e->tr.scan, e->tr.received, p->conn->server_name, "GET", e->path);
 	res->status = status;
 	res->len = e->tr.received;
 	res->retries = e->attempt;
@@ -883,7 +883,7 @@ http_request(PsConn *conn, const char *method, const char *path, const char *bod
 	request_loop(conn, method, path, body, flags, result, tr);
 	if (scan != NULL && result->status >= 200 && result->status < 300)
 	{
-		ps_page_finish(scan, tr->received, method, path);
+		ps_page_finish(scan, tr->received, conn->server_name, method, path);
 		result->page = scan;
 		result->body = NULL;
 		result->len = tr->received;

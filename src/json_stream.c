@@ -48,7 +48,8 @@ ps_page_new(PsRowReader *reader, PsScanMode mode, const char *records_key, int m
 
 /* a body that is not one JSON value: what is wrong (NULL: it ended early) */
 static void
-json_error(const char *what, int64 len, const char *method, const char *path)
+json_error(const char *what, int64 len, const char *server, const char *method,
+		   const char *path)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_JSON_TEXT),
@@ -56,11 +57,12 @@ json_error(const char *what, int64 len, const char *method, const char *path)
 			 errdetail("%s (%lld bytes received).",
 					   what ? what : "The response ended in the middle of a JSON value",
 					   (long long) len),
-			 ps_request_errcontext(NULL, method, path)));
+			 ps_request_errcontext(server, method, path)));
 }
 
 void
-ps_page_finish(PsPageScan *scan, int64 received, const char *method, const char *path)
+ps_page_finish(PsPageScan *scan, int64 received, const char *server,
+			   const char *method, const char *path)
 {
 	PsScanError err = ps_scan_finish(scan);
 
@@ -69,15 +71,15 @@ ps_page_finish(PsPageScan *scan, int64 received, const char *method, const char 
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory while reading a Postscript response"),
 				 errdetail("%lld bytes received.", (long long) received),
-				 ps_request_errcontext(NULL, method, path)));
+				 ps_request_errcontext(server, method, path)));
 	if (err != PS_SCAN_OK)
 		json_error(err == PS_SCAN_INCOMPLETE ? NULL : ps_scan_error_desc(err),
-				   received, method, path);
+				   received, server, method, path);
 }
 
 void
 ps_page_check_list(PsPageScan *scan, const char *relname, const char *records_key,
-				   const char *path)
+				   const char *server, const char *path)
 {
 	PsScanShape shape = ps_scan_shape(scan);
 
@@ -90,7 +92,7 @@ ps_page_check_list(PsPageScan *scan, const char *relname, const char *records_ke
 					: "Postscript response for foreign table \"%s\" has a \"%s\" that is not an array",
 					relname, records_key),
 			 errhint("Check the table's endpoint and records_key options."),
-			 ps_request_errcontext(NULL, "GET", path)));
+			 ps_request_errcontext(server, "GET", path)));
 }
 
 /* ---------------------------------------------------------------- json-c */
@@ -113,7 +115,7 @@ only_space(const char *p, size_t n)
 
 PsJson *
 ps_parse_json(const char *body, size_t len, int max_depth,
-			  const char *method, const char *path)
+			  const char *server, const char *method, const char *path)
 {
 	json_tokener *tok;
 	PsJson	   *root;
@@ -145,7 +147,7 @@ ps_parse_json(const char *body, size_t len, int max_depth,
 	}
 	if (root == NULL)
 		json_error(jerr == json_tokener_continue || jerr == json_tokener_success
-				   ? NULL : json_tokener_error_desc(jerr), (int64) len, method, path);
+				   ? NULL : json_tokener_error_desc(jerr), (int64) len, server, method, path);
 	/* the tree lives as long as the current memory context */
 	cb->func = json_put_callback;
 	cb->arg = root;

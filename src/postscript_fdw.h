@@ -385,7 +385,6 @@ extern bool ps_api_conflict(long status, const char *body, size_t len);
 extern bool ps_api_unknown_id(long status, const char *body, size_t len);
 extern void ps_report_http_status(PsConn *conn, const char *method, const char *path,
 								  long status, const char *body, size_t len) pg_attribute_noreturn();
-extern char *ps_describe_request(const char *method, const char *path);
 extern int	ps_request_errcontext(const char *server_name, const char *method,
 								  const char *path);
 
@@ -410,19 +409,23 @@ struct PsRowReader;
 extern PsPageScan *ps_page_new(struct PsRowReader *reader, PsScanMode mode,
 							   const char *records_key, int max_depth);
 
-/* the body has been received whole: raises 22032 unless it was one JSON value */
-extern void ps_page_finish(PsPageScan *scan, int64 received, const char *method,
-						   const char *path);
+/*
+ * The body has been received whole: raises 22032 unless it was one JSON
+ * value.  server, method and path: the request, for the error's context.
+ */
+extern void ps_page_finish(PsPageScan *scan, int64 received, const char *server,
+						   const char *method, const char *path);
 
 /* a list response without its records array: raises, for every reader alike */
 extern void ps_page_check_list(PsPageScan *scan, const char *relname,
-							   const char *records_key, const char *path);
+							   const char *records_key, const char *server,
+							   const char *path);
 
 /* parse a response body (a write's answer) with json-c; the result is freed
  * with the current memory context (a reset callback), raises on malformed
  * JSON */
 extern PsJson *ps_parse_json(const char *body, size_t len, int max_depth,
-							 const char *method, const char *path);
+							 const char *server, const char *method, const char *path);
 
 /* ----------------------------------------------------------------
  * json_conv.c

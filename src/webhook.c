@@ -335,7 +335,8 @@ postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 	PsJson	   *answer;
 
 	ps_http_request(conn, "GET", path, NULL, 0, &res);
-	answer = ps_parse_json(res.body, res.len, conn->opts->max_json_depth, "GET", path);
+	answer = ps_parse_json(res.body, res.len, conn->opts->max_json_depth,
+						   conn->server_name, "GET", path);
 	if (!json_object_is_type(answer, json_type_object) ||
 		!json_object_object_get_ex(answer, "token", &token) ||
 		!json_object_is_type(token, json_type_string) ||

@@ -130,7 +130,7 @@ parse_result(PsConn *conn, PsWrite *w, PsHttpResult *res)
 	PG_TRY();
 	{
 		root = ps_parse_json(res->body, res->len, conn->opts->max_json_depth,
-							 spec->method, w->path);
+							 conn->server_name, spec->method, w->path);
 	}
 	PG_CATCH();
 	{
