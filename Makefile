@@ -27,8 +27,9 @@ PGFILEDESC = "postscript_fdw - foreign data wrapper for the Postscript SMS API"
 EXTENSION = postscript_fdw
 DATA = postscript_fdw--1.0.sql postscript_fdw--1.0--1.1.sql postscript_fdw--1.1--1.2.sql
 
-# libmicrohttpd: the webhook receiver's HTTP server (src/webhook_worker.c)
-SHLIB_LINK += -lcurl -ljson-c -lmicrohttpd
+# libmicrohttpd: the webhook receiver's HTTP server (src/webhook_worker.c);
+# libdeflate: gzip bodies decoded whole (src/http.c)
+SHLIB_LINK += -lcurl -ljson-c -lmicrohttpd -ldeflate
 PG_CPPFLAGS += -I$(srcdir)/src
 
 # pg_regress tests; they need the local API server (see scripts/test.sh),

@@ -77,7 +77,7 @@ json_rows() {
 	done
 	rt=$(clang -print-resource-dir)/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a
 	clang -shared -Wl,-Bsymbolic -o "$work/jr/postscript_fdw_fuzz.so" "$work"/jr/obj/*.o "$rt" \
-		-lcurl -ljson-c -lmicrohttpd -lstdc++ || return 1
+		-lcurl -ljson-c -lmicrohttpd -ldeflate -lstdc++ || return 1
 
 	# a throwaway cluster holding the table the rows are converted into
 	mkdir -p "$work/jr/sock"

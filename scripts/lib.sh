@@ -22,7 +22,7 @@
 
 PS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-PS_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev curl make gcc python3"
+PS_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev libdeflate-dev curl make gcc python3"
 PS_WORK=""
 PS_MOCK_PID=""
 

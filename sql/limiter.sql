@@ -130,4 +130,18 @@ SELECT mock.reset();
 SELECT mock.fault('{"kind": "body", "path": "/api/v2/keywords", "body": "not gzip at all", "headers": {"Content-Encoding": "gzip"}}');
 SELECT count(*) FROM lim_keywords;
 \echo :LAST_ERROR_SQLSTATE
+-- a gzip body cut short: the same error
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/keywords", "body_b64": "H4sIAAAAAAACA6tWyk6tLM8vSilWslKIrlbKTAHSStnl8YlKtToKSPwkpdrYWgBK9g==", "headers": {"Content-Encoding": "gzip"}}');
+SELECT count(*) FROM lim_keywords;
+\echo :LAST_ERROR_SQLSTATE
+-- a compression the request did not accept (it sends Accept-Encoding: gzip)
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/keywords", "body": "...", "headers": {"Content-Encoding": "br"}}');
+SELECT count(*) FROM lim_keywords;
+\echo :LAST_ERROR_SQLSTATE
+-- two gzip members, one after the other (RFC 1952): one body, both read
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/keywords", "body_b64": "H4sIAAAAAAACA6tWyk6tLM8vSilWslKIrlbKTAHSStnl8YlKtToKAHZqvPQeAAAAH4sIAAAAAAACA6tWykxRslJQyi6PT1Kqja0FADwdxrUQAAAA", "headers": {"Content-Encoding": "gzip"}}');
+SELECT id FROM lim_keywords ORDER BY id;
 SELECT mock.reset();

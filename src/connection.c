@@ -149,6 +149,8 @@ build_conn(PsConn *conn, Oid serverid, Oid userid)
 		explicit_bzero(uopts->shop_token, strlen(uopts->shop_token));
 	append_header(conn, "Accept", "application/json");
 	append_header(conn, "User-Agent", "postscript_fdw/1.0");
+	/* the one compression http.c decodes (libdeflate, whole bodies) */
+	append_header(conn, "Accept-Encoding", "gzip");
 	/* no "Expect: 100-continue" round trip before bodies */
 	append_header(conn, "Expect", "");
 

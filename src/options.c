@@ -198,7 +198,7 @@ static const PsOption ps_options[] = {
 		.name = "max_response_size", IN_SERVER(max_response_bytes), .kind = OPT_BYTES,
 		.min = 1024, .max = 1073741823, .dflt = "67108864",
 		.superuser_above_default = true,
-		.doc = "a larger response is an error, not an out-of-memory; what a scan holds in memory grows with it"
+		.doc = "a larger response (compressed as it comes, or decoded) is an error, not an out-of-memory; what a scan holds in memory grows with it: a gzip'd page is held decoded while it is scanned"
 	},
 	{
 		.name = "max_json_depth", IN_SERVER(max_json_depth), .kind = OPT_INT,

@@ -353,7 +353,8 @@ extern void ps_http_request(PsConn *conn, const char *method, const char *path,
 							const char *body, int flags, PsHttpResult *result);
 
 /*
- * GET path, the body scanned as it arrives into scan (ps_page_new): on a
+ * GET path, the body scanned (as it arrives, or once decoded if it came
+ * gzip'd) into scan (ps_page_new): on a
  * 2xx answer result->page is scan, complete and valid JSON (else an ERROR);
  * otherwise as ps_http_request.
  */
