@@ -203,10 +203,13 @@ ps_api_unknown_id(long status, const char *body, size_t len)
 	return empty;
 }
 
-/* raise the error an HTTP error status means; never returns */
+/*
+ * Raise the error an HTTP error status means, the final answer after
+ * retries attempts made again; never returns.
+ */
 void
 ps_report_http_status(PsConn *conn, const char *method, const char *path,
-					  long status, const char *body, size_t len)
+					  long status, const char *body, size_t len, int retries)
 {
 	char	   *apimsg = ps_api_error_message(body, len);
 	int			code;
@@ -244,7 +247,10 @@ ps_report_http_status(PsConn *conn, const char *method, const char *path,
 				break;
 			case 429:
 				code = ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
-				msg = "Postscript's rate limit was still exceeded after retrying";
+				msg = retries > 0 ?
+					psprintf("Postscript's rate limit was still exceeded after %d %s",
+							 retries, retries == 1 ? "retry" : "retries") :
+					"Postscript's rate limit was exceeded";
 				hint = "Lower the server's rate_limit option, or raise max_retries or max_retry_wait.";
 				break;
 			default:

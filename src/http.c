@@ -1007,7 +1007,7 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 		report_transport_error(p->conn, "GET", e->path, e->tr.rc, &e->tr);
 	if (status < 200 || status >= 300)
 		ps_report_http_status(p->conn, "GET", e->path, status,
-							  e->tr.body.data, e->tr.body.len);
+							  e->tr.body.data, e->tr.body.len, e->attempt);
 	ps_page_finish(e->tr.scan, e->tr.received, p->conn->server_name, "GET", e->path);
 	res->status = status;
 	res->len = e->tr.received;
@@ -1081,7 +1081,8 @@ request_loop(PsConn *conn, const char *method, const char *path,
 			result->maybe_applied = true;
 			return;
 		}
-		ps_report_http_status(conn, method, path, status, tr->body.data, tr->body.len);
+		ps_report_http_status(conn, method, path, status, tr->body.data, tr->body.len,
+							  attempt);
 	}
 }
 

@@ -228,7 +228,8 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 			if (w->skip_conflicts)
 				return PS_WRITE_SKIPPED;
 		}
-		ps_report_http_status(conn, spec->method, w->path, res.status, res.body, res.len);
+		ps_report_http_status(conn, spec->method, w->path, res.status, res.body, res.len,
+							  res.retries);
 	}
 }
 
