@@ -6,6 +6,7 @@ OBJS = \
 	src/options.o \
 	src/connection.o \
 	src/http.o \
+	src/gunzip.o \
 	src/api_error.o \
 	src/json_conv.o \
 	src/json_stream.o \
@@ -28,7 +29,7 @@ EXTENSION = postscript_fdw
 DATA = postscript_fdw--1.0.sql postscript_fdw--1.0--1.1.sql postscript_fdw--1.1--1.2.sql
 
 # libmicrohttpd: the webhook receiver's HTTP server (src/webhook_worker.c);
-# libdeflate: gzip bodies decoded whole (src/http.c)
+# libdeflate: gzip bodies decoded whole (src/gunzip.c)
 SHLIB_LINK += -lcurl -ljson-c -lmicrohttpd -ldeflate
 PG_CPPFLAGS += -I$(srcdir)/src
 
@@ -55,6 +56,7 @@ src/phone.o: $(srcdir)/src/phone.h
 src/modify.o src/validate.o: $(srcdir)/src/validate.h
 $(OBJS): $(srcdir)/src/pagescan.h
 src/querystring.o src/deparse.o src/http.o: $(srcdir)/src/querystring.h
+src/gunzip.o src/http.o: $(srcdir)/src/gunzip.h
 
 # docs/reference.md, rendered from the catalog in a throwaway cluster
 # (scripts/gen_reference.sh); scripts/checks/reference.sh fails when it is stale

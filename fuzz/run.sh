@@ -15,6 +15,11 @@
 #   pagescan     fuzz_pagescan.c: src/pagescan.c, the streaming page scanner
 #                (plain C, ASan + UBSan); a body cut into chunks anywhere must
 #                give the same records, field for field, as the body whole
+#   gunzip       fuzz_gunzip.c: src/gunzip.c, gzip bodies decoded whole with
+#                libdeflate (plain C, ASan + UBSan): data gzip'd as one or more
+#                members decodes back exactly, within its bound and not one
+#                byte under it; any other body, cut or corrupted, is refused
+#                or decodes to the same data, nothing leaks
 #   json_rows    fuzz_json_rows.c: a response body through the page scanner and
 #                the page-to-row conversion of src/json_conv.c into a foreign
 #                table with columns of many types.  That code calls
@@ -41,10 +46,10 @@ ps_install_deps clang libclang-rt-dev
 work=$(mktemp -d /tmp/postscript_fdw.fuzz.XXXXXX)
 chmod 755 "$work"
 rc=0
-for t in phone querystring validate pagescan; do
+for t in phone querystring validate pagescan gunzip; do
 	ps_log "fuzz_$t: building"
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-I"$PS_ROOT/src" "fuzz_$t.c" "$PS_ROOT/src/$t.c" -ljson-c -o "$work/fuzz_$t" \
+		-I"$PS_ROOT/src" "fuzz_$t.c" "$PS_ROOT/src/$t.c" -ljson-c -ldeflate -o "$work/fuzz_$t" \
 		|| { rc=1; continue; }
 	if compgen -G "regressions/$t/*" >/dev/null; then
 		ps_log "fuzz_$t: replaying regressions/$t"

@@ -18,19 +18,18 @@
  * counts is exactly one request on the wire.
  *
  * Requests accept gzip, and a gzip body is decoded here, not by libcurl:
- * kept compressed as it arrives, then decoded whole by libdeflate when the
- * transfer ends, and only then scanned or kept.  libdeflate decodes a page
- * about five times faster than zlib's streaming inflate (which libcurl
- * uses), and inflate was a third of a scan's CPU; the price is that a
- * compressed body is held whole, decoded, while it is scanned (bounded by
- * max_response_size like any body).
+ * kept compressed as it arrives, then decoded whole by libdeflate
+ * (gunzip.c) when the transfer ends, and only then scanned or kept.
+ * libdeflate decodes a page about five times faster than zlib's streaming
+ * inflate (which libcurl uses), and inflate was a third of a scan's CPU;
+ * the price is that a compressed body is held whole, decoded, while it is
+ * scanned (bounded by max_response_size like any body).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <curl/curl.h>
-#include <libdeflate.h>
 #include <math.h>
 
 #include "common/pg_prng.h"
@@ -39,6 +38,7 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
+#include "gunzip.h"
 #include "postscript_fdw.h"
 #include "querystring.h"
 
@@ -449,74 +449,40 @@ confirm_sent(PsConn *conn, Transfer *tr)
 	tr->confirmed = true;
 }
 
+/* gunzip.c's memory: the transfer's context, without raising */
+static void *
+gunzip_alloc(void *cxt, size_t size)
+{
+	return MemoryContextAllocExtended((MemoryContext) cxt, size,
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+static void
+gunzip_free(void *cxt, void *p)
+{
+	pfree(p);
+}
+
 /*
- * tr's gzip body has all come: decode it whole (every member, RFC 1952 allows
- * several) and deliver it as if it had come so.  The last member's trailer
- * gives its decoded size, the first guess at the room needed; the room
- * doubles while a member does not fit, up to max_response_size.  A body that
- * is not gzip ends the transfer as CURLE_BAD_CONTENT_ENCODING.
+ * tr's gzip body has all come: decode it whole (gunzip.c) and deliver it
+ * as if it had come so, a megabyte at a time with a cancel check between.
+ * A body that is not gzip ends the transfer as CURLE_BAD_CONTENT_ENCODING.
  */
 static void
 gunzip_body(Transfer *tr)
 {
-	static struct libdeflate_decompressor *inflater = NULL;
-	const unsigned char *in = (const unsigned char *) tr->zbody.data;
-	size_t		left = tr->zbody.len;
-	MemoryContext cxt = GetMemoryChunkContext(tr->body.data);
-	size_t		max = (size_t) tr->max_bytes;
-	size_t		cap;
-	size_t		len = 0;
 	char	   *out;
+	size_t		len;
+	size_t		good;
 
-	Assert(tr->rc == CURLE_OK && left > 0);
-	if (inflater == NULL)
-		inflater = libdeflate_alloc_decompressor();
-	/* ISIZE: the last four bytes, little-endian */
-	cap = left >= 4 ? ((size_t) in[left - 4] | (size_t) in[left - 3] << 8 |
-					   (size_t) in[left - 2] << 16 | (size_t) in[left - 1] << 24) : 0;
-	cap = Min(max, Max(cap, (size_t) 8192));
-	out = inflater ? MemoryContextAllocExtended(cxt, cap, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM) : NULL;
-	if (out == NULL)
+	Assert(tr->rc == CURLE_OK && tr->zbody.len > 0);
+	switch (ps_gunzip((const unsigned char *) tr->zbody.data, tr->zbody.len,
+					  (size_t) tr->max_bytes, gunzip_alloc, gunzip_free,
+					  GetMemoryChunkContext(tr->body.data), &out, &len, &good))
 	{
-		tr->oom = true;
-		tr->rc = CURLE_OUT_OF_MEMORY;
-		return;
-	}
-	while (left > 0)
-	{
-		size_t		used = 0;
-		size_t		got = 0;
-		enum libdeflate_result r;
-
-		r = libdeflate_gzip_decompress_ex(inflater, in, left, out + len, cap - len,
-										  &used, &got);
-		if (r == LIBDEFLATE_INSUFFICIENT_SPACE)
-		{
-			char	   *bigger;
-
-			if (cap >= max)
-			{
-				tr->too_large = true;
-				tr->rc = CURLE_WRITE_ERROR;
-				break;
-			}
-			cap = Min(max, cap * 2);
-			bigger = MemoryContextAllocExtended(cxt, cap, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-			if (bigger == NULL)
-			{
-				tr->oom = true;
-				tr->rc = CURLE_OUT_OF_MEMORY;
-				break;
-			}
-			memcpy(bigger, out, len);
-			pfree(out);
-			out = bigger;
-			continue;
-		}
-		if (r != LIBDEFLATE_SUCCESS)
-		{
-			size_t		good = (const char *) in - tr->zbody.data;
-
+		case PS_GUNZIP_OK:
+			break;
+		case PS_GUNZIP_BAD:
 			tr->rc = CURLE_BAD_CONTENT_ENCODING;
 			if (good == 0)
 				snprintf(tr->errbuf, sizeof(tr->errbuf),
@@ -526,25 +492,26 @@ gunzip_body(Transfer *tr)
 						 "The body (%d bytes) is not valid gzip data after its first %zu bytes.",
 						 tr->zbody.len, good);
 			break;
-		}
-		Assert(used > 0 && used <= left);
-		len += got;
-		in += used;
-		left -= used;
+		case PS_GUNZIP_TOO_LARGE:
+			tr->too_large = true;
+			tr->rc = CURLE_WRITE_ERROR;
+			break;
+		case PS_GUNZIP_OOM:
+			tr->oom = true;
+			tr->rc = CURLE_OUT_OF_MEMORY;
+			break;
 	}
 	resetStringInfo(&tr->zbody);
-	if (tr->rc == CURLE_OK)
+	if (tr->rc != CURLE_OK)
+		return;
+	for (size_t off = 0; off < len; off += FEED_CHUNK)
 	{
-		/* scanned a megabyte at a time, a cancel taken between */
-		for (size_t off = 0; off < len; off += FEED_CHUNK)
+		if (!deliver(tr, out + off, Min((size_t) FEED_CHUNK, len - off)))
 		{
-			if (!deliver(tr, out + off, Min((size_t) FEED_CHUNK, len - off)))
-			{
-				tr->rc = tr->oom ? CURLE_OUT_OF_MEMORY : CURLE_WRITE_ERROR;
-				break;
-			}
-			CHECK_FOR_INTERRUPTS();
+			tr->rc = tr->oom ? CURLE_OUT_OF_MEMORY : CURLE_WRITE_ERROR;
+			break;
 		}
+		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(out);
 }
