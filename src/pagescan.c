@@ -62,7 +62,8 @@ struct PsPageSpec
 
 /*
  * A key's hash, in a few multiplications whatever its length: its first and
- * last 8 bytes (all of a shorter one), its length and its parent node.  Keys
+ * last 8 bytes (4 of a key of 4 to 7 bytes, all of a shorter one), its
+ * length and its parent node.  Keys
  * that differ only in the middle share a hash and are told apart by
  * edge_find's comparison; the table holds only the spec's keys, so that
  * costs a few probes at most.
@@ -78,6 +79,15 @@ hash_key(uint32_t parent, const char *k, size_t n)
 	{
 		memcpy(&a, k, 8);
 		memcpy(&b, k + n - 8, 8);
+	}
+	else if (n >= 4)
+	{
+		uint32_t	x,
+					y;
+
+		memcpy(&x, k, 4);
+		memcpy(&y, k + n - 4, 4);
+		a = ((uint64_t) x << 32) | y;
 	}
 	else
 		for (size_t i = 0; i < n; i++)
@@ -1170,7 +1180,8 @@ is_ws(unsigned char c)
 static inline const unsigned char *
 skip_ws(const unsigned char *p, const unsigned char *end)
 {
-	while (p < end && is_ws(*p))
+	/* every white space byte is <= ' ': one test for the usual token */
+	while (p < end && *p <= ' ' && is_ws(*p))
 		p++;
 	return p;
 }
