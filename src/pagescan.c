@@ -6,7 +6,9 @@
  * One pass over the bytes, a byte-driven state machine that stops and
  * resumes anywhere (inside a string, an escape, a UTF-8 character, a
  * number or a literal), with an explicit stack of open containers bounded
- * by max_depth.  Where a value sits is tracked as it is read: the records
+ * by max_depth.  A record that is whole in its chunk (nearly all of them)
+ * is read by recursive descent instead, into the same tape (see "whole
+ * records" below); the state machine takes what that cannot finish.  Where a value sits is tracked as it is read: the records
  * array and page_info.total_pages at the top, and inside a record the spec's
  * key paths, found through one hash table built with the spec (a key is
  * hashed once, where it ends).
@@ -1072,6 +1074,31 @@ hexdigit(unsigned char c)
 	return -1;
 }
 
+/* what a one-letter escape (after '\\') stands for; -1: none (\\u aside) */
+static inline int
+simple_escape(unsigned char c)
+{
+	switch (c)
+	{
+		case '"':
+		case '\\':
+		case '/':
+			return c;
+		case 'b':
+			return '\b';
+		case 'f':
+			return '\f';
+		case 'n':
+			return '\n';
+		case 'r':
+			return '\r';
+		case 't':
+			return '\t';
+		default:
+			return -1;
+	}
+}
+
 /* a complete \uXXXX escape: surrogates paired, or U+FFFD */
 static bool
 escape_code(PsPageScan *s, uint32_t c)
@@ -1171,6 +1198,39 @@ value_start(PsPageScan *s, unsigned char c, bool *consumed)
 	}
 }
 
+/*
+ * A UTF-8 lead byte: how many continuation bytes follow, and the bounds of
+ * the first (the later ones are 0x80..0xBF); false: c leads nothing (no
+ * overlong forms, no surrogates, nothing above U+10FFFF).
+ */
+static inline bool
+utf8_lead(unsigned char c, uint8_t *need, uint8_t *lo, uint8_t *hi)
+{
+	*lo = 0x80;
+	*hi = 0xBF;
+	if (c >= 0xC2 && c <= 0xDF)
+		*need = 1;
+	else if (c >= 0xE0 && c <= 0xEF)
+	{
+		*need = 2;
+		if (c == 0xE0)
+			*lo = 0xA0;
+		else if (c == 0xED)
+			*hi = 0x9F;
+	}
+	else if (c >= 0xF0 && c <= 0xF4)
+	{
+		*need = 3;
+		if (c == 0xF0)
+			*lo = 0x90;
+		else if (c == 0xF4)
+			*hi = 0x8F;
+	}
+	else
+		return false;
+	return true;
+}
+
 static inline bool
 is_ws(unsigned char c)
 {
@@ -1184,6 +1244,465 @@ skip_ws(const unsigned char *p, const unsigned char *end)
 	while (p < end && *p <= ' ' && is_ws(*p))
 		p++;
 	return p;
+}
+
+/* ---------------------------------------------------------------- whole records */
+
+/*
+ * Most records arrive whole in one chunk: a gzip'd page is decoded whole,
+ * and libcurl hands over 16 kB at a time.  Such a record is read here by
+ * recursive descent straight from the buffer, without the state machine's
+ * dispatch per byte, into the same tape through the same calls (record_begin,
+ * add_field, record_end) in the same order.  Whatever it cannot finish (the
+ * chunk ends inside the record, the JSON is wrong, memory runs out, nesting
+ * goes deeper than WHOLE_MAX_NEST) it undoes, and the state machine reads
+ * the record from its '{' again: records cut by a chunk and every error have
+ * one reader, the state machine.
+ */
+#define WHOLE_MAX_NEST	32
+
+typedef struct Whole
+{
+	PsPageScan *s;
+	const unsigned char *end;
+	uint32_t	nuls;			/* strings read holding U+0000 */
+} Whole;
+
+/* where the tape stood before a record, to undo it */
+typedef struct TapeMark
+{
+	TapeBlock  *cur;
+	uint32_t	n;
+	TextBlock  *text;
+	size_t		used;
+	PsField    *rec_start;
+	PsField    *last_mark;
+	uint32_t	last_mark_len;
+	uint64_t	nrecords;
+	bool		in_record;
+} TapeMark;
+
+static void
+tape_mark(const PsPageScan *s, TapeMark *m)
+{
+	m->cur = s->cur;
+	m->n = s->cur ? s->cur->n : 0;
+	m->text = s->text;
+	m->used = s->text ? s->text->used : 0;
+	m->rec_start = s->rec_start;
+	m->last_mark = s->last_mark;
+	m->last_mark_len = s->last_mark ? s->last_mark->len : 0;
+	m->nrecords = s->nrecords;
+	m->in_record = s->in_record;
+}
+
+static void
+tape_undo(PsPageScan *s, const TapeMark *m)
+{
+	/* blocks after the mark's hold only what is undone */
+	for (TapeBlock *b = m->cur ? m->cur->next : s->first; b; b = b->next)
+		b->n = 0;
+	s->cur = m->cur;
+	if (m->cur)
+		m->cur->n = m->n;
+	for (TextBlock *t = m->text ? m->text->next : s->text_first; t; t = t->next)
+		t->used = 0;
+	s->text = m->text;
+	if (m->text)
+		m->text->used = m->used;
+	s->rec_start = m->rec_start;
+	s->last_mark = m->last_mark;
+	if (m->last_mark)
+		m->last_mark->len = m->last_mark_len;
+	s->nrecords = m->nrecords;
+	s->in_record = m->in_record;
+	s->ncaptures = 0;
+	s->caplen = 0;
+	s->state = S_VALUE;
+	s->err = PS_SCAN_OK;
+}
+
+/*
+ * A string from p (after its opening quote), plain up to q: its value in
+ * *text and *len (decoded into sbuf), its flags in str_flags.  Returns the
+ * byte after the closing quote; NULL when the chunk ends first or the
+ * string is not valid.  The decoding is the state machine's: the same
+ * escape_code and put_code, the same UTF-8 bounds.
+ */
+static const unsigned char *
+whole_string_decode(Whole *w, const unsigned char *p, const unsigned char *q,
+					const char **text, size_t *len)
+{
+	PsPageScan *s = w->s;
+	const unsigned char *end = w->end;
+
+	s->slen = 0;
+	s->hi_surrogate = 0;
+	for (;;)
+	{
+		unsigned char c;
+
+		if (q > p)
+		{
+			if (!SBUF_RESERVE(s, (size_t) (q - p)))
+				return NULL;
+			memcpy(s->sbuf + s->slen, p, q - p);
+			s->slen += q - p;
+		}
+		if (q == end)
+			return NULL;
+		c = *q;
+		if (c == '"')
+			break;
+		if (c == '\\')
+		{
+			if (end - q < 2)
+				return NULL;
+			c = q[1];
+			if (c == 'u')
+			{
+				uint32_t	v = 0;
+
+				if (end - q < 6)
+					return NULL;
+				for (int i = 2; i < 6; i++)
+				{
+					int			h = hexdigit(q[i]);
+
+					if (h < 0)
+						return NULL;
+					v = (v << 4) | (uint32_t) h;
+				}
+				if (!escape_code(s, v))
+					return NULL;
+				q += 6;
+				/* a high surrogate not followed by an escape stands alone */
+				if (s->hi_surrogate)
+				{
+					if (q == end)
+						return NULL;
+					if (*q != '\\')
+					{
+						s->hi_surrogate = 0;
+						if (!put_code(s, 0xFFFD))
+							return NULL;
+					}
+				}
+			}
+			else
+			{
+				int			out = simple_escape(c);
+
+				if (s->hi_surrogate)
+				{
+					s->hi_surrogate = 0;
+					if (!put_code(s, 0xFFFD))
+						return NULL;
+				}
+				if (out < 0 || !SBUF_RESERVE(s, 1))
+					return NULL;
+				s->sbuf[s->slen++] = (char) out;
+				q += 2;
+			}
+		}
+		else if (c < 0x80)
+		{
+			/* a raw control character, kept */
+			if (c == 0)
+				s->str_flags |= PS_FIELD_NUL;
+			if (!SBUF_RESERVE(s, 1))
+				return NULL;
+			s->sbuf[s->slen++] = (char) c;
+			q++;
+		}
+		else
+		{
+			uint8_t		need,
+						lo,
+						hi;
+
+			if (!utf8_lead(c, &need, &lo, &hi))
+				return NULL;
+			if (end - q <= need)
+				return NULL;
+			if (q[1] < lo || q[1] > hi)
+				return NULL;
+			for (int i = 2; i <= need; i++)
+				if (q[i] < 0x80 || q[i] > 0xBF)
+					return NULL;
+			if (!SBUF_RESERVE(s, need + 1))
+				return NULL;
+			memcpy(s->sbuf + s->slen, q, need + 1);
+			s->slen += need + 1;
+			q += need + 1;
+		}
+		p = q;
+		q = ps_ascii_run(p, end);
+	}
+	*text = s->sbuf;
+	*len = s->slen;
+	return q + 1;
+}
+
+/* the usual string, plain ASCII, read in place; else decoded */
+static inline const unsigned char *
+whole_string(Whole *w, const unsigned char *p, const char **text, size_t *len)
+{
+	const unsigned char *q = ps_ascii_run(p, w->end);
+
+	w->s->str_flags = 0;
+	if (q < w->end && *q == '"')
+	{
+		*text = (const char *) p;
+		*len = (size_t) (q - p);
+		return q + 1;
+	}
+	return whole_string_decode(w, p, q, text, len);
+}
+
+static inline bool
+digit_at(const unsigned char *p, const unsigned char *end)
+{
+	return p < end && *p >= '0' && *p <= '9';
+}
+
+/* a number from p: the byte after it, NULL when it may go on past the chunk */
+static const unsigned char *
+whole_number(const unsigned char *p, const unsigned char *end, bool *integer)
+{
+	*integer = true;
+	if (*p == '-')
+		p++;
+	if (digit_at(p, end) && *p == '0')
+		p++;
+	else if (digit_at(p, end))
+		while (digit_at(p, end))
+			p++;
+	else
+		return NULL;
+	if (p < end && *p == '.')
+	{
+		*integer = false;
+		p++;
+		if (!digit_at(p, end))
+			return NULL;
+		while (digit_at(p, end))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		*integer = false;
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (!digit_at(p, end))
+			return NULL;
+		while (digit_at(p, end))
+			p++;
+	}
+	return p < end ? p : NULL;
+}
+
+/*
+ * Past the structural byte at p ('{', '[', ':' or ','), captured when a
+ * container is, and the white space after it; NULL at the chunk's end.
+ */
+static inline const unsigned char *
+whole_past(PsPageScan *s, const unsigned char *p, const unsigned char *end)
+{
+	if (s->ncaptures > 0 && !cap_bytes(s, p, 1))
+		return NULL;
+	p = skip_ws(p + 1, end);
+	return p < end ? p : NULL;
+}
+
+static const unsigned char *whole_container(Whole *w, const unsigned char *p,
+											int node, int slot, bool record,
+											int depth, int nest);
+
+/*
+ * A value at p (no white space before it) that sits at spec node `node`
+ * (-1: none) and fills `slot` (-1: none), inside `depth` open containers.
+ */
+static const unsigned char *
+whole_value(Whole *w, const unsigned char *p, int node, int slot, int depth,
+			int nest)
+{
+	PsPageScan *s = w->s;
+	const unsigned char *q;
+	const char *text;
+	size_t		len;
+	PsJsonType	type;
+	uint8_t		flags;
+
+	switch (*p)
+	{
+		case '{':
+		case '[':
+			return whole_container(w, p, node, slot, false, depth, nest);
+		case '"':
+			q = whole_string(w, p + 1, &text, &len);
+			if (q == NULL)
+				return NULL;
+			type = PS_JSON_STRING;
+			flags = s->str_flags;
+			if (flags & PS_FIELD_NUL)
+				w->nuls++;
+			break;
+		case 't':
+		case 'f':
+		case 'n':
+			{
+				const char *lit = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
+				size_t		k = strlen(lit);
+
+				if ((size_t) (w->end - p) < k || memcmp(p, lit, k) != 0)
+					return NULL;
+				q = p + k;
+				type = *p == 't' ? PS_JSON_TRUE : *p == 'f' ? PS_JSON_FALSE : PS_JSON_NULL;
+				flags = 0;
+				text = "";
+				len = 0;
+				break;
+			}
+		default:
+			{
+				bool		integer;
+
+				q = whole_number(p, w->end, &integer);
+				if (q == NULL)
+					return NULL;
+				type = PS_JSON_NUMBER;
+				flags = integer ? PS_FIELD_INTEGER : 0;
+				text = (const char *) p;
+				len = (size_t) (q - p);
+				break;
+			}
+	}
+	if (s->ncaptures > 0 && !cap_bytes(s, p, q - p))
+		return NULL;
+	if (slot >= 0 && !add_field(s, slot, type, flags, text, len))
+		return NULL;
+	return q;
+}
+
+/*
+ * An object or array at p, at spec node `node` and filling `slot` (-1:
+ * none); a record when `record`: an object record (node 0), or the array
+ * of elements mode, whose elements fill slot 0.  Keys are looked up where
+ * the state machine looks them up: in an object record, and in a wanted
+ * object with wanted children.
+ */
+static const unsigned char *
+whole_container(Whole *w, const unsigned char *p, int node, int slot,
+				bool record, int depth, int nest)
+{
+	PsPageScan *s = w->s;
+	const unsigned char *end = w->end;
+	unsigned char close = (*p == '{') ? '}' : ']';
+	bool		is_object = (close == '}');
+	bool		keys = is_object && node >= 0 &&
+		(record || s->spec->nodes[node].has_children);
+	uint32_t	cap_start = 0;
+	uint32_t	nuls = w->nuls;
+
+	if (depth + 1 >= s->max_depth || nest >= WHOLE_MAX_NEST)
+		return NULL;
+	if (record && !record_begin(s, is_object ? PS_JSON_OBJECT : PS_JSON_ARRAY))
+		return NULL;
+	if (slot >= 0)
+	{
+		if (s->caplen > UINT32_MAX - 1)
+			return NULL;
+		cap_start = (uint32_t) s->caplen;
+		s->ncaptures++;
+	}
+	if ((p = whole_past(s, p, end)) == NULL)
+		return NULL;
+	if (*p != close)
+	{
+		for (;;)
+		{
+			int			child = -1;
+
+			if (is_object)
+			{
+				const unsigned char *k = p;
+				const char *text;
+				size_t		len;
+
+				if (*p != '"' || (p = whole_string(w, p + 1, &text, &len)) == NULL)
+					return NULL;
+				if (s->str_flags & PS_FIELD_NUL)
+					w->nuls++;
+				if (keys)
+					child = edge_find(s->spec, node, text, len,
+									  hash_key((uint32_t) node, text, len));
+				if (s->ncaptures > 0 && !cap_bytes(s, k, p - k))
+					return NULL;
+				p = skip_ws(p, end);
+				if (p == end || *p != ':' || (p = whole_past(s, p, end)) == NULL)
+					return NULL;
+			}
+			p = whole_value(w, p, child,
+							child >= 0 ? s->spec->nodes[child].slot : record && !is_object ? 0 : -1,
+							depth + 1, nest + 1);
+			if (p == NULL)
+				return NULL;
+			p = skip_ws(p, end);
+			if (p == end)
+				return NULL;
+			if (*p != ',')
+				break;
+			if ((p = whole_past(s, p, end)) == NULL)
+				return NULL;
+		}
+		if (*p != close)
+			return NULL;
+	}
+	if (s->ncaptures > 0 && !cap_bytes(s, p, 1))
+		return NULL;
+	if (slot >= 0)
+	{
+		if (!add_field(s, slot, is_object ? PS_JSON_OBJECT : PS_JSON_ARRAY,
+					   w->nuls != nuls ? PS_FIELD_NUL : 0,
+					   s->cap + cap_start, s->caplen - cap_start))
+			return NULL;
+		if (--s->ncaptures == 0)
+			s->caplen = 0;
+	}
+	if (record && !record_end(s))
+		return NULL;
+	return p + 1;
+}
+
+/*
+ * A record starts at p (an object record's '{', or the '[' of the array of
+ * elements mode): read it whole if it is all in the chunk.  The byte after
+ * it, or NULL with nothing changed.
+ */
+static const unsigned char *
+whole_record(PsPageScan *s, const unsigned char *p, const unsigned char *end)
+{
+	Whole		w;
+	TapeMark	m;
+	const unsigned char *q;
+
+	w.s = s;
+	w.end = end;
+	w.nuls = 0;
+	tape_mark(s, &m);
+	if (*p == '{')
+		q = whole_container(&w, p, 0, s->spec->nodes[0].slot, true, s->depth, 0);
+	else
+		q = whole_container(&w, p, -1, -1, true, s->depth, 0);
+	if (q == NULL)
+	{
+		tape_undo(s, &m);
+		return NULL;
+	}
+	value_done(s);
+	return q;
 }
 
 /* ---------------------------------------------------------------- feeding */
@@ -1229,6 +1748,17 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 
 			case S_VALUE:
 		value:
+				if (((c == '{' && s->next_role == R_RECORD) ||
+					 (c == '[' && s->next_role == R_ELEMENTS)) && s->ncaptures == 0)
+				{
+					const unsigned char *q = whole_record(s, p, end);
+
+					if (q != NULL)
+					{
+						p = q;
+						goto after_value;
+					}
+				}
 				{
 					bool		consumed;
 
@@ -1507,42 +2037,21 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 					case STR_ESC:
 				escape:
 						s->str_state = STR_PLAIN;
+						if (c == 'u')
 						{
-							char		out;
+							s->str_state = STR_HEX;
+							s->hexn = 0;
+							s->hexval = 0;
+							continue;
+						}
+						{
+							int			out = simple_escape(c);
 
-							switch (c)
-							{
-								case '"':
-								case '\\':
-								case '/':
-									out = (char) c;
-									break;
-								case 'b':
-									out = '\b';
-									break;
-								case 'f':
-									out = '\f';
-									break;
-								case 'n':
-									out = '\n';
-									break;
-								case 'r':
-									out = '\r';
-									break;
-								case 't':
-									out = '\t';
-									break;
-								case 'u':
-									s->str_state = STR_HEX;
-									s->hexn = 0;
-									s->hexval = 0;
-									continue;
-								default:
-									return fail(s, PS_SCAN_ERR_STRING);
-							}
+							if (out < 0)
+								return fail(s, PS_SCAN_ERR_STRING);
 							if (!SBUF_RESERVE(s, 1))
 								return fail(s, PS_SCAN_ERR_OOM);
-							s->sbuf[s->slen++] = out;
+							s->sbuf[s->slen++] = (char) out;
 						}
 						break;
 					case STR_HEX:
@@ -1600,26 +2109,9 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 							s->str_state = STR_ESC;
 							break;
 						}
-						if (c >= 0x80)
-						{
-							/* the lead byte of a UTF-8 character */
-							if (c >= 0xC2 && c <= 0xDF)
-								s->u8_need = 1, s->u8_lo = 0x80, s->u8_hi = 0xBF;
-							else if (c == 0xE0)
-								s->u8_need = 2, s->u8_lo = 0xA0, s->u8_hi = 0xBF;
-							else if (c == 0xED)
-								s->u8_need = 2, s->u8_lo = 0x80, s->u8_hi = 0x9F;
-							else if (c >= 0xE1 && c <= 0xEF)
-								s->u8_need = 2, s->u8_lo = 0x80, s->u8_hi = 0xBF;
-							else if (c == 0xF0)
-								s->u8_need = 3, s->u8_lo = 0x90, s->u8_hi = 0xBF;
-							else if (c >= 0xF1 && c <= 0xF3)
-								s->u8_need = 3, s->u8_lo = 0x80, s->u8_hi = 0xBF;
-							else if (c == 0xF4)
-								s->u8_need = 3, s->u8_lo = 0x80, s->u8_hi = 0x8F;
-							else
-								return fail(s, PS_SCAN_ERR_UTF8);
-						}
+						/* the lead byte of a UTF-8 character */
+						if (c >= 0x80 && !utf8_lead(c, &s->u8_need, &s->u8_lo, &s->u8_hi))
+							return fail(s, PS_SCAN_ERR_UTF8);
 						/* raw control characters are kept, as json-c does */
 						if (c == 0)
 							s->str_flags |= PS_FIELD_NUL;
