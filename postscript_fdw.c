@@ -561,8 +561,12 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 										   ALLOCSET_SMALL_SIZES);
 	st->page_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw page",
 										 ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * A row's values (texts, an array, a jsonb being encoded) take a few kB:
+	 * the first block, kept across resets, holds them without a malloc.
+	 */
 	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw row",
-										ALLOCSET_SMALL_SIZES);
+										ALLOCSET_DEFAULT_SIZES);
 	st->ahead_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw pages ahead",
 										  ALLOCSET_DEFAULT_SIZES);
 }
