@@ -13,8 +13,8 @@
  * foreign table fuzz.t, whose columns cover the types a user may choose.
  * A PostgreSQL ERROR is an accepted outcome (flushed, memory reset); a
  * crash, a hang or a failed assertion is a finding, and so is a jsonb
- * column (built from the scanner's compact text, src/json_conv.c) that
- * differs in text form from what jsonb_in makes of the same text.
+ * column (encoded from the scanner's compact text, src/json_conv.c) that
+ * differs by a byte from what jsonb_in makes of the same text.
  * libFuzzer exits the process when the time is up.
  *
  * postscript_fdw_fuzz_query('<libFuzzer arguments>') does the same for the
@@ -94,9 +94,10 @@ run_driver(const char *name, text *args_text, int (*cb) (const uint8_t *data, si
 }
 
 /*
- * Each jsonb column of a record built from an object or array must read as
- * jsonb_in reads that value's text (its last occurrence: a later duplicate
- * key wins); jsonb_in refusing what the builder took is a finding too.
+ * Each jsonb column of a record built from an object or array must be, byte
+ * for byte, the jsonb jsonb_in makes of that value's text (its last
+ * occurrence: a later duplicate key wins); jsonb_in refusing what the
+ * encoder took is a finding too.
  */
 static void
 check_jsonb(PsRowReader *rr, const PsField *fields, uint32 n, Datum *values,
@@ -114,25 +115,28 @@ check_jsonb(PsRowReader *rr, const PsField *fields, uint32 n, Datum *values,
 		for (int k = rr->slot_first[f->slot]; k < rr->slot_first[f->slot + 1]; k++)
 		{
 			PsColumn   *col = rr->slot_cols[k];
-			char	   *ours;
-			char	   *theirs = NULL;
+			Jsonb	   *ours;
+			Jsonb	   *theirs = NULL;
 
 			if (col->conv != PS_CONV_JSONB || nulls[col->attnum - 1])
 				continue;
-			ours = DatumGetCString(DirectFunctionCall1(jsonb_out, values[col->attnum - 1]));
+			ours = DatumGetJsonbP(values[col->attnum - 1]);
 			PG_TRY();
 			{
-				theirs = DatumGetCString(DirectFunctionCall1(jsonb_out,
-															 DirectFunctionCall1(jsonb_in, CStringGetDatum(f->text))));
+				theirs = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(f->text)));
 			}
 			PG_CATCH();
 			{
-				elog(PANIC, "fuzz: jsonb_in refuses a value the jsonb builder took: %s", f->text);
+				elog(PANIC, "fuzz: jsonb_in refuses a value the jsonb encoder took: %s", f->text);
 			}
 			PG_END_TRY();
-			if (strcmp(ours, theirs) != 0)
-				elog(PANIC, "fuzz: the jsonb builder made %s of %s, jsonb_in %s",
-					 ours, f->text, theirs);
+			if (VARSIZE(ours) != VARSIZE(theirs) ||
+				memcmp(VARDATA(ours), VARDATA(theirs), VARSIZE(ours) - VARHDRSZ) != 0)
+				elog(PANIC, "fuzz: the jsonb encoder made %s (%u bytes) of %s, jsonb_in %s (%u bytes)",
+					 DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(ours))),
+					 (unsigned) VARSIZE(ours), f->text,
+					 DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(theirs))),
+					 (unsigned) VARSIZE(theirs));
 		}
 	}
 }

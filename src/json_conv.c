@@ -394,52 +394,55 @@ convert_date(const PsField *f)
 
 /*
  * jsonb straight from the compact JSON text the scanner keeps for an object
- * or an array.  That text is valid JSON without white space, so one pass
- * builds the JsonbValue tree JsonbValueToJsonb encodes: strings point into
- * the text unless they hold escapes, integers become numerics without
- * numeric_in, and an object's keys are put in jsonb's order (length, then
- * bytes; of duplicates the last one wins) by an inlined sort.  A string
- * jsonb_in rejects (a raw control character, an unpaired surrogate escape)
- * stops the walk: jsonb_in then reports it, as it always did.
+ * or an array, without a JsonbValue tree in between.  That text is valid
+ * JSON without white space, so it is encoded as it is read, in jsonb's
+ * layout (utils/jsonb.h): a container is its header word, one JEntry per
+ * child (an object's keys first, in jsonb's order: length, then bytes; of
+ * duplicate keys the last written wins), then the children's data; numerics
+ * and containers start 4-byte aligned, the padding counted in their length;
+ * every JB_OFFSET_STRIDE'th JEntry holds an end offset instead of a length.
+ * Strings are copied as they are unless they hold escapes, and integers
+ * become numerics without numeric_in.  A string jsonb_in rejects (a raw
+ * control character, an unpaired surrogate escape) stops the encoding:
+ * jsonb_in then reports it, as it always did.
  */
-typedef struct CompactWalk
+typedef struct JbEncoder
 {
 	PsRowReader *rr;
-	const char *p;				/* the next byte to read */
-	const char *end;			/* the end of the text */
-} CompactWalk;
+	StringInfoData buf;			/* the jsonb datum, its varlena header first */
+} JbEncoder;
+
+/* an object's member: its key, unescaped, and where its value's text starts */
+typedef struct JbMember
+{
+	const char *key;
+	int			keylen;
+	int			order;			/* its place in the text */
+	const char *value;
+} JbMember;
 
 /* jsonb's key order: shorter first, then bytewise; later duplicates first */
 static inline int
-pair_cmp(const JsonbPair *a, const JsonbPair *b)
+member_cmp(const JbMember *a, const JbMember *b)
 {
-	int			la = a->key.val.string.len;
-	int			lb = b->key.val.string.len;
 	int			r;
 
-	if (la != lb)
-		return la < lb ? -1 : 1;
-	r = memcmp(a->key.val.string.val, b->key.val.string.val, la);
+	if (a->keylen != b->keylen)
+		return a->keylen < b->keylen ? -1 : 1;
+	r = memcmp(a->key, b->key, a->keylen);
 	if (r != 0)
 		return r;
 	return a->order > b->order ? -1 : a->order < b->order ? 1 : 0;
 }
 
-static inline bool
-same_key(const JsonbPair *a, const JsonbPair *b)
-{
-	return a->key.val.string.len == b->key.val.string.len &&
-		memcmp(a->key.val.string.val, b->key.val.string.val, a->key.val.string.len) == 0;
-}
-
-#define ST_SORT sort_jsonb_pairs
-#define ST_ELEMENT_TYPE JsonbPair
-#define ST_COMPARE(a, b) pair_cmp(a, b)
+#define ST_SORT sort_jb_members
+#define ST_ELEMENT_TYPE JbMember
+#define ST_COMPARE(a, b) member_cmp(a, b)
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
-static bool compact_value(CompactWalk *w, JsonbValue *v);
+static bool jb_value(JbEncoder *e, const char **pp, const char *end, JEntry *entry);
 
 /* the 4 hex digits of a \u escape (the scanner checked them) */
 static pg_wchar
@@ -454,8 +457,8 @@ hex4(const char *p)
 
 /*
  * The end of a string's run of plain bytes (the quote or backslash after
- * it); NULL at a raw control character.  The string ends before end (the
- * scanner checked it).
+ * it); NULL at a raw control character.  The string ends before the text
+ * does (the scanner checked it), so no bound is needed but the text's end.
  */
 static inline const char *
 string_run(const char *p, const char *end)
@@ -473,22 +476,23 @@ string_run(const char *p, const char *end)
 	}
 }
 
-/* a string at w->p (its opening quote) */
+/*
+ * The string at *pp (its opening quote), unescaped into *s and *len, in
+ * the server encoding; *pp moves past it.  False: jsonb_in would refuse it.
+ */
 static bool
-compact_string(CompactWalk *w, JsonbValue *v)
+jb_string(JbEncoder *e, const char **pp, const char *end, const char **s, int *len)
 {
-	const char *start = w->p + 1;
-	const char *p = string_run(start, w->end);
+	const char *start = *pp + 1;
+	const char *p = string_run(start, end);
 	StringInfoData buf;
-	char	   *s;
-	int			len;
 
 	if (p == NULL)
 		return false;
 	if (*p == '"')
 	{
-		s = (char *) start;
-		len = (int) (p - start);
+		*s = start;
+		*len = (int) (p - start);
 	}
 	else
 	{
@@ -500,7 +504,7 @@ compact_string(CompactWalk *w, JsonbValue *v)
 			pg_wchar	c;
 			unsigned char utf8[4];
 
-			if ((p = string_run(run, w->end)) == NULL)
+			if ((p = string_run(run, end)) == NULL)
 				return false;
 			appendBinaryStringInfo(&buf, run, (int) (p - run));
 			if (*p == '"')
@@ -532,31 +536,224 @@ compact_string(CompactWalk *w, JsonbValue *v)
 			appendBinaryStringInfo(&buf, (char *) utf8,
 								   pg_utf_mblen(unicode_to_utf8(c, utf8)));
 		}
-		s = buf.data;
-		len = buf.len;
+		*s = buf.data;
+		*len = buf.len;
 	}
-	w->p = p + 1;
-	if (!w->rr->utf8)
+	*pp = p + 1;
+	if (!e->rr->utf8)
 	{
-		char	   *conv = pg_any_to_server(s, len, PG_UTF8);
+		char	   *conv = pg_any_to_server(*s, *len, PG_UTF8);
 
-		if (conv != s)
+		if (conv != *s)
 		{
-			s = conv;
-			len = (int) strlen(conv);
+			*s = conv;
+			*len = (int) strlen(conv);
 		}
 	}
-	v->type = jbvString;
-	v->val.string.val = s;
-	v->val.string.len = len;
 	return true;
 }
 
-/* a number at w->p: an integer without numeric_in when it fits 64 bits */
-static void
-compact_number(CompactWalk *w, JsonbValue *v)
+/* the end of the value at p (its text is compact, valid JSON) */
+static const char *
+skip_value(const char *p, const char *end)
 {
-	const char *start = w->p;
+	int			depth = 0;
+
+	do
+	{
+		switch (*p)
+		{
+			case '"':
+				for (p++;;)
+				{
+					p = (const char *) ps_ascii_run((const unsigned char *) p,
+													(const unsigned char *) end);
+					if (*p == '"')
+						break;
+					p += (*p == '\\') ? 2 : 1;
+				}
+				p++;
+				break;
+			case '{':
+			case '[':
+				depth++;
+				p++;
+				break;
+			case '}':
+			case ']':
+				depth--;
+				p++;
+				break;
+			case ',':
+			case ':':
+				p++;
+				break;
+			default:
+				/* a number or a literal */
+				while (p < end && *p != ',' && *p != '}' && *p != ']')
+					p++;
+				break;
+		}
+	} while (depth > 0);
+	return p;
+}
+
+/* append len bytes to the jsonb */
+static inline void
+jb_append(JbEncoder *e, const void *data, int len)
+{
+	if (e->buf.maxlen - e->buf.len <= len)
+		enlargeStringInfo(&e->buf, len);
+	memcpy(e->buf.data + e->buf.len, data, len);
+	e->buf.len += len;
+}
+
+/* pad the data to a 4-byte boundary; how many bytes that took */
+static int
+jb_pad(JbEncoder *e)
+{
+	int			pad = INTALIGN(e->buf.len) - e->buf.len;
+
+	if (pad > 0)
+	{
+		enlargeStringInfo(&e->buf, pad);
+		memset(e->buf.data + e->buf.len, 0, pad);
+		e->buf.len += pad;
+	}
+	return pad;
+}
+
+static void
+jb_too_large(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("total size of jsonb %s elements exceeds the maximum of %u bytes",
+					what, JENTRY_OFFLENMASK)));
+}
+
+/*
+ * One child's data is in: its JEntry goes to slot i of the container whose
+ * JEntries start at `entries` (an offset into the buffer).
+ */
+static void
+jb_entry(JbEncoder *e, int entries, int i, JEntry meta, uint32 *totallen,
+		 const char *what)
+{
+	*totallen += JBE_OFFLENFLD(meta);
+	if (*totallen > JENTRY_OFFLENMASK)
+		jb_too_large(what);
+	if (i % JB_OFFSET_STRIDE == 0)
+		meta = (meta & JENTRY_TYPEMASK) | *totallen | JENTRY_HAS_OFF;
+	memcpy(e->buf.data + entries + sizeof(JEntry) * i, &meta, sizeof(JEntry));
+}
+
+/* the object or array at *pp; *pp moves past it */
+static bool
+jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
+{
+	const char *p = *pp;
+	bool		is_object = (*p == '{');
+	const char *what = is_object ? "object" : "array";
+	char		close = is_object ? '}' : ']';
+	int			n = 0;
+	int			cap = 8;
+	JbMember   *members = palloc(sizeof(JbMember) * cap);
+	int			base = e->buf.len;
+	int			entries;
+	uint32		header;
+	uint32		totallen = 0;
+
+	check_stack_depth();
+	/* the children: an object's keys unescaped, every value's start */
+	for (p++; *p != close;)
+	{
+		if (*p == ',')
+			p++;
+		if (n == cap)
+		{
+			cap *= 2;
+			members = repalloc_huge(members, sizeof(JbMember) * cap);
+		}
+		if (is_object)
+		{
+			if (!jb_string(e, &p, end, &members[n].key, &members[n].keylen))
+				return false;
+			p++;				/* ':' */
+		}
+		members[n].order = n;
+		members[n].value = p;
+		p = skip_value(p, end);
+		n++;
+	}
+	*pp = p + 1;
+	if (is_object && n > 1)
+	{
+		int			k = 0;
+
+		/* jsonb's order; of equal keys the first (the last written) stays */
+		sort_jb_members(members, n);
+		for (int i = 0; i < n; i++)
+		{
+			if (k == 0 || members[k - 1].keylen != members[i].keylen ||
+				memcmp(members[k - 1].key, members[i].key, members[i].keylen) != 0)
+				members[k++] = members[i];
+			else
+			{
+				/* a value overwritten is still read, as jsonb_in reads it */
+				const char *v = members[i].value;
+				int			len = e->buf.len;
+				JEntry		meta;
+
+				if (!jb_value(e, &v, end, &meta))
+					return false;
+				e->buf.len = len;
+			}
+		}
+		n = k;
+	}
+	if (n > JB_CMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("number of jsonb %s exceeds the maximum allowed (%zu)",
+						is_object ? "object pairs" : "array elements", (size_t) JB_CMASK)));
+
+	/* header, JEntries, keys, values */
+	jb_pad(e);
+	header = (uint32) n | (is_object ? JB_FOBJECT : JB_FARRAY);
+	jb_append(e, &header, sizeof(uint32));
+	entries = e->buf.len;
+	enlargeStringInfo(&e->buf, sizeof(JEntry) * n * (is_object ? 2 : 1));
+	e->buf.len += sizeof(JEntry) * n * (is_object ? 2 : 1);
+	if (is_object)
+		for (int i = 0; i < n; i++)
+		{
+			jb_append(e, members[i].key, members[i].keylen);
+			jb_entry(e, entries, i, JENTRY_ISSTRING | (uint32) members[i].keylen,
+					 &totallen, what);
+		}
+	for (int i = 0; i < n; i++)
+	{
+		const char *v = members[i].value;
+		JEntry		meta;
+
+		if (!jb_value(e, &v, end, &meta))
+			return false;
+		jb_entry(e, entries, is_object ? n + i : i, meta, &totallen, what);
+	}
+	pfree(members);
+	totallen = (uint32) (e->buf.len - base);
+	if (totallen > JENTRY_OFFLENMASK)
+		jb_too_large(what);
+	*entry = JENTRY_ISCONTAINER | totallen;
+	return true;
+}
+
+/* a number at *pp: an integer without numeric_in when it fits 64 bits */
+static Numeric
+jb_number(const char **pp, const char *end)
+{
+	const char *start = *pp;
 	const char *p = start;
 	bool		neg = (*p == '-');
 	bool		integer = true;
@@ -564,120 +761,72 @@ compact_number(CompactWalk *w, JsonbValue *v)
 
 	if (neg)
 		p++;
-	for (; *p >= '0' && *p <= '9'; p++)
+	for (; p < end && *p >= '0' && *p <= '9'; p++)
 	{
 		if (u > (PG_UINT64_MAX - 9) / 10)
 			integer = false;
 		u = u * 10 + (uint64) (*p - '0');
 	}
-	while (*p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-' ||
-		   (*p >= '0' && *p <= '9'))
+	while (p < end && (*p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-' ||
+					   (*p >= '0' && *p <= '9')))
 	{
 		integer = false;
 		p++;
 	}
+	*pp = p;
 	if (integer && u > (neg ? (uint64) PG_INT64_MAX + 1 : (uint64) PG_INT64_MAX))
 		integer = false;
-	v->type = jbvNumeric;
 	if (integer)
-		v->val.numeric = int64_to_numeric(neg ? (int64) (0 - u) : (int64) u);
-	else
-		v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-															 CStringGetDatum(pnstrdup(start, p - start)),
-															 ObjectIdGetDatum(InvalidOid),
-															 Int32GetDatum(-1)));
-	w->p = p;
+		return int64_to_numeric(neg ? (int64) (0 - u) : (int64) u);
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in,
+											   CStringGetDatum(pnstrdup(start, p - start)),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
 }
 
-/* an object or array at w->p */
+/* the value at *pp, its data appended and its JEntry in *entry */
 static bool
-compact_container(CompactWalk *w, JsonbValue *v)
+jb_value(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 {
-	bool		is_object = (*w->p == '{');
-	char		close = is_object ? '}' : ']';
-	int			n = 0;
-	int			cap = 8;
-	JsonbPair  *pairs = NULL;
-	JsonbValue *elems = NULL;
-
-	check_stack_depth();
-	if (is_object)
-		pairs = palloc(sizeof(JsonbPair) * cap);
-	else
-		elems = palloc(sizeof(JsonbValue) * cap);
-	w->p++;
-	while (*w->p != close)
-	{
-		if (*w->p == ',')
-			w->p++;
-		if (n == cap)
-		{
-			cap *= 2;
-			if (is_object)
-				pairs = repalloc_huge(pairs, sizeof(JsonbPair) * cap);
-			else
-				elems = repalloc_huge(elems, sizeof(JsonbValue) * cap);
-		}
-		if (is_object)
-		{
-			if (!compact_string(w, &pairs[n].key))
-				return false;
-			w->p++;				/* ':' */
-			pairs[n].order = n;
-			if (!compact_value(w, &pairs[n].value))
-				return false;
-		}
-		else if (!compact_value(w, &elems[n]))
-			return false;
-		n++;
-	}
-	w->p++;
-	if (is_object)
-	{
-		int			k = 0;
-
-		/* jsonb's order; of equal keys the first (the last written) stays */
-		sort_jsonb_pairs(pairs, n);
-		for (int i = 0; i < n; i++)
-			if (k == 0 || !same_key(&pairs[k - 1], &pairs[i]))
-				pairs[k++] = pairs[i];
-		v->type = jbvObject;
-		v->val.object.nPairs = k;
-		v->val.object.pairs = pairs;
-	}
-	else
-	{
-		v->type = jbvArray;
-		v->val.array.nElems = n;
-		v->val.array.elems = elems;
-		v->val.array.rawScalar = false;
-	}
-	return true;
-}
-
-static bool
-compact_value(CompactWalk *w, JsonbValue *v)
-{
-	switch (*w->p)
+	switch (**pp)
 	{
 		case '{':
 		case '[':
-			return compact_container(w, v);
+			return jb_container(e, pp, end, entry);
 		case '"':
-			return compact_string(w, v);
+			{
+				const char *s;
+				int			len;
+
+				if (!jb_string(e, pp, end, &s, &len))
+					return false;
+				if (len > JENTRY_OFFLENMASK)
+					jb_too_large("string");
+				jb_append(e, s, len);
+				*entry = JENTRY_ISSTRING | (uint32) len;
+				return true;
+			}
 		case 't':
+			*entry = JENTRY_ISBOOL_TRUE;
+			*pp += 4;
+			return true;
 		case 'f':
-			v->type = jbvBool;
-			v->val.boolean = (*w->p == 't');
-			w->p += v->val.boolean ? 4 : 5;
+			*entry = JENTRY_ISBOOL_FALSE;
+			*pp += 5;
 			return true;
 		case 'n':
-			v->type = jbvNull;
-			w->p += 4;
+			*entry = JENTRY_ISNULL;
+			*pp += 4;
 			return true;
 		default:
-			compact_number(w, v);
-			return true;
+			{
+				Numeric		num = jb_number(pp, end);
+				int			pad = jb_pad(e);
+
+				jb_append(e, num, VARSIZE_ANY(num));
+				*entry = JENTRY_ISNUMERIC | (uint32) (pad + VARSIZE_ANY(num));
+				return true;
+			}
 	}
 }
 
@@ -692,18 +841,21 @@ convert_jsonb(PsRowReader *rr, const PsField *f)
 		case PS_JSON_OBJECT:
 		case PS_JSON_ARRAY:
 			{
-				CompactWalk w;
+				JbEncoder	e;
+				const char *p = f->text;
+				JEntry		root;
 
 				/* jsonb holds no NUL in a string */
 				if (f->flags & PS_FIELD_NUL)
 					nul_error();
-				w.rr = rr;
-				w.p = f->text;
-				w.end = f->text + f->len;
-				if (compact_value(&w, &jv))
+				e.rr = rr;
+				initStringInfo(&e.buf);
+				appendStringInfoSpaces(&e.buf, VARHDRSZ);
+				if (jb_container(&e, &p, f->text + f->len, &root))
 				{
-					Assert(w.p == f->text + f->len);
-					return JsonbPGetDatum(JsonbValueToJsonb(&jv));
+					Assert(p == f->text + f->len);
+					SET_VARSIZE(e.buf.data, e.buf.len);
+					return PointerGetDatum(e.buf.data);
 				}
 				/* jsonb_in's error for what it does not take */
 				return DirectFunctionCall1(jsonb_in,
