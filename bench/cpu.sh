@@ -10,7 +10,7 @@
 # (~520-byte records, 100 per page), no latency, no rate limit, then reports:
 #   1. backend CPU per row of a full scan reading the 7 columns of
 #      bench/run.sh's CPU scenario, then every column (SELECT s), from
-#      /proc/self/stat before and after (10 ms ticks): the best and the
+#      /proc/self/schedstat before and after (nanoseconds): the best and the
 #      median of 5 scans, after a warm-up scan in the same backend; pages
 #      gzip'd (as the server sends them when asked), then not compressed;
 #   2. with --perf: `perf record -g` on the backend during one more scan,
