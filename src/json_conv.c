@@ -442,6 +442,12 @@ member_cmp(const JbMember *a, const JbMember *b)
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
+static inline bool
+same_key(const JbMember *a, const JbMember *b)
+{
+	return a->keylen == b->keylen && memcmp(a->key, b->key, a->keylen) == 0;
+}
+
 static bool jb_value(JbEncoder *e, const char **pp, const char *end, JEntry *entry);
 
 /* the 4 hex digits of a \u escape (the scanner checked them) */
@@ -632,6 +638,19 @@ jb_too_large(const char *what)
 					what, JENTRY_OFFLENMASK)));
 }
 
+/* a key's or string value's JEntry, within what a JEntry can hold */
+static JEntry
+jb_string_entry(int len)
+{
+	if (len > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("string too long to represent as jsonb string"),
+				 errdetail("Due to an implementation restriction, jsonb strings cannot exceed %d bytes.",
+						   JENTRY_OFFLENMASK)));
+	return JENTRY_ISSTRING | (uint32) len;
+}
+
 /*
  * One child's data is in: its JEntry goes to slot i of the container whose
  * JEntries start at `entries` (an offset into the buffer).
@@ -695,8 +714,7 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 		sort_jb_members(members, n);
 		for (int i = 0; i < n; i++)
 		{
-			if (k == 0 || members[k - 1].keylen != members[i].keylen ||
-				memcmp(members[k - 1].key, members[i].key, members[i].keylen) != 0)
+			if (k == 0 || !same_key(&members[k - 1], &members[i]))
 				members[k++] = members[i];
 			else
 			{
@@ -729,8 +747,7 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 		for (int i = 0; i < n; i++)
 		{
 			jb_append(e, members[i].key, members[i].keylen);
-			jb_entry(e, entries, i, JENTRY_ISSTRING | (uint32) members[i].keylen,
-					 &totallen, what);
+			jb_entry(e, entries, i, jb_string_entry(members[i].keylen), &totallen, what);
 		}
 	for (int i = 0; i < n; i++)
 	{
@@ -800,10 +817,8 @@ jb_value(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 
 				if (!jb_string(e, pp, end, &s, &len))
 					return false;
-				if (len > JENTRY_OFFLENMASK)
-					jb_too_large("string");
+				*entry = jb_string_entry(len);
 				jb_append(e, s, len);
-				*entry = JENTRY_ISSTRING | (uint32) len;
 				return true;
 			}
 		case 't':

@@ -8,10 +8,11 @@
  * number or a literal), with an explicit stack of open containers bounded
  * by max_depth.  A record that is whole in its chunk (nearly all of them)
  * is read by recursive descent instead, into the same tape (see "whole
- * records" below); the state machine takes what that cannot finish.  Where a value sits is tracked as it is read: the records
- * array and page_info.total_pages at the top, and inside a record the spec's
- * key paths, found through one hash table built with the spec (a key is
- * hashed once, where it ends).
+ * records" below); the state machine takes what that cannot finish.  Where
+ * a value sits is tracked as it is read: the records array and
+ * page_info.total_pages at the top, and inside a record the spec's key
+ * paths, found through one hash table built with the spec (a key is hashed
+ * once, where it ends).
  *
  * Strictness is json-c's (JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8),
  * which this replaces for pages: RFC 8259 grammar, an unpaired UTF-16
@@ -65,10 +66,9 @@ struct PsPageSpec
 /*
  * A key's hash, in a few multiplications whatever its length: its first and
  * last 8 bytes (4 of a key of 4 to 7 bytes, all of a shorter one), its
- * length and its parent node.  Keys
- * that differ only in the middle share a hash and are told apart by
- * edge_find's comparison; the table holds only the spec's keys, so that
- * costs a few probes at most.
+ * length and its parent node.  Keys that differ only in the middle share a
+ * hash and are told apart by edge_find's comparison; the table holds only
+ * the spec's keys, so that costs a few probes at most.
  */
 static inline uint32_t
 hash_key(uint32_t parent, const char *k, size_t n)
