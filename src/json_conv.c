@@ -401,10 +401,12 @@ convert_date(const PsField *f)
  * duplicate keys the last written wins), then the children's data; numerics
  * and containers start 4-byte aligned, the padding counted in their length;
  * every JB_OFFSET_STRIDE'th JEntry holds an end offset instead of a length.
- * Strings are copied as they are unless they hold escapes, and integers
- * become numerics without numeric_in.  A string jsonb_in rejects (a raw
- * control character, an unpaired surrogate escape) stops the encoding:
- * jsonb_in then reports it, as it always did.
+ * The text is read once: a container's children are encoded as they come
+ * and moved behind its header once their order is known.  Strings are
+ * copied as they are unless they hold escapes, and integers are written in
+ * numeric's format without numeric_in or a palloc.  A string jsonb_in
+ * rejects (a raw control character, an unpaired surrogate escape) stops the
+ * encoding: jsonb_in then reports it, as it always did.
  */
 typedef struct JbEncoder
 {
@@ -412,13 +414,18 @@ typedef struct JbEncoder
 	StringInfoData buf;			/* the jsonb datum, its varlena header first */
 } JbEncoder;
 
-/* an object's member: its key, unescaped, and where its value's text starts */
+/*
+ * A container's child: an object's key, unescaped, and the value's data,
+ * encoded where the container's own data will go, to be moved into place
+ */
 typedef struct JbMember
 {
 	const char *key;
 	int			keylen;
 	int			order;			/* its place in the text */
-	const char *value;
+	JEntry		type;			/* the value's JEntry type bits */
+	int			off;			/* its data, from the container's start */
+	int			len;			/* its length, without alignment padding */
 } JbMember;
 
 /* jsonb's key order: shorter first, then bytewise; later duplicates first */
@@ -559,51 +566,6 @@ jb_string(JbEncoder *e, const char **pp, const char *end, const char **s, int *l
 	return true;
 }
 
-/* the end of the value at p (its text is compact, valid JSON) */
-static const char *
-skip_value(const char *p, const char *end)
-{
-	int			depth = 0;
-
-	do
-	{
-		switch (*p)
-		{
-			case '"':
-				for (p++;;)
-				{
-					p = (const char *) ps_ascii_run((const unsigned char *) p,
-													(const unsigned char *) end);
-					if (*p == '"')
-						break;
-					p += (*p == '\\') ? 2 : 1;
-				}
-				p++;
-				break;
-			case '{':
-			case '[':
-				depth++;
-				p++;
-				break;
-			case '}':
-			case ']':
-				depth--;
-				p++;
-				break;
-			case ',':
-			case ':':
-				p++;
-				break;
-			default:
-				/* a number or a literal */
-				while (p < end && *p != ',' && *p != '}' && *p != ']')
-					p++;
-				break;
-		}
-	} while (depth > 0);
-	return p;
-}
-
 /* append len bytes to the jsonb */
 static inline void
 jb_append(JbEncoder *e, const void *data, int len)
@@ -618,14 +580,10 @@ jb_append(JbEncoder *e, const void *data, int len)
 static int
 jb_pad(JbEncoder *e)
 {
+	static const char zeros[sizeof(int32) - 1] = {0};
 	int			pad = INTALIGN(e->buf.len) - e->buf.len;
 
-	if (pad > 0)
-	{
-		enlargeStringInfo(&e->buf, pad);
-		memset(e->buf.data + e->buf.len, 0, pad);
-		e->buf.len += pad;
-	}
+	jb_append(e, zeros, pad);
 	return pad;
 }
 
@@ -667,7 +625,12 @@ jb_entry(JbEncoder *e, int entries, int i, JEntry meta, uint32 *totallen,
 	memcpy(e->buf.data + entries + sizeof(JEntry) * i, &meta, sizeof(JEntry));
 }
 
-/* the object or array at *pp; *pp moves past it */
+/*
+ * The object or array at *pp; *pp moves past it.  Its children are read
+ * once: each value is encoded where it comes, after the container's start,
+ * and moved into place when the header, the JEntries and the keys (which
+ * come first) are known.
+ */
 static bool
 jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 {
@@ -682,11 +645,17 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 	int			entries;
 	uint32		header;
 	uint32		totallen = 0;
+	char	   *data = NULL;
+	int			datalen;
 
 	check_stack_depth();
-	/* the children: an object's keys unescaped, every value's start */
-	for (p++; *p != close;)
+	/* the children: an object's keys unescaped, every value encoded */
+	for (p++; *p != close; n++)
 	{
+		int			start;
+		int			pad;
+		JEntry		meta;
+
 		if (*p == ',')
 			p++;
 		if (n == cap)
@@ -700,10 +669,16 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 				return false;
 			p++;				/* ':' */
 		}
+		/* every value is read, an overwritten one too, as jsonb_in reads it */
+		start = e->buf.len;
+		if (!jb_value(e, &p, end, &meta))
+			return false;
+		pad = (JBE_ISNUMERIC(meta) || JBE_ISCONTAINER(meta)) ? INTALIGN(start) - start : 0;
 		members[n].order = n;
-		members[n].value = p;
-		p = skip_value(p, end);
-		n++;
+		members[n].type = meta & JENTRY_TYPEMASK;
+		members[n].off = start + pad - base;
+		members[n].len = (int) JBE_OFFLENFLD(meta) - pad;
+		Assert(e->buf.len == start + pad + members[n].len);
 	}
 	*pp = p + 1;
 	if (is_object && n > 1)
@@ -713,21 +688,8 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 		/* jsonb's order; of equal keys the first (the last written) stays */
 		sort_jb_members(members, n);
 		for (int i = 0; i < n; i++)
-		{
 			if (k == 0 || !same_key(&members[k - 1], &members[i]))
 				members[k++] = members[i];
-			else
-			{
-				/* a value overwritten is still read, as jsonb_in reads it */
-				const char *v = members[i].value;
-				int			len = e->buf.len;
-				JEntry		meta;
-
-				if (!jb_value(e, &v, end, &meta))
-					return false;
-				e->buf.len = len;
-			}
-		}
 		n = k;
 	}
 	if (n > JB_CMASK)
@@ -736,7 +698,14 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 				 errmsg("number of jsonb %s exceeds the maximum allowed (%zu)",
 						is_object ? "object pairs" : "array elements", (size_t) JB_CMASK)));
 
-	/* header, JEntries, keys, values */
+	/* the values' data aside; then header, JEntries, keys, values */
+	datalen = e->buf.len - base;
+	if (datalen > 0)
+	{
+		data = palloc(datalen);
+		memcpy(data, e->buf.data + base, datalen);
+	}
+	e->buf.len = base;
 	jb_pad(e);
 	header = (uint32) n | (is_object ? JB_FOBJECT : JB_FARRAY);
 	jb_append(e, &header, sizeof(uint32));
@@ -751,13 +720,18 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 		}
 	for (int i = 0; i < n; i++)
 	{
-		const char *v = members[i].value;
-		JEntry		meta;
+		const JbMember *m = &members[i];
+		int			pad = 0;
 
-		if (!jb_value(e, &v, end, &meta))
-			return false;
-		jb_entry(e, entries, is_object ? n + i : i, meta, &totallen, what);
+		if (m->type == JENTRY_ISNUMERIC || m->type == JENTRY_ISCONTAINER)
+			pad = jb_pad(e);
+		if (m->len > 0)
+			jb_append(e, data + m->off, m->len);
+		jb_entry(e, entries, is_object ? n + i : i, m->type | (uint32) (pad + m->len),
+				 &totallen, what);
 	}
+	if (data)
+		pfree(data);
 	pfree(members);
 	totallen = (uint32) (e->buf.len - base);
 	if (totallen > JENTRY_OFFLENMASK)
@@ -766,15 +740,67 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 	return true;
 }
 
-/* a number at *pp: an integer without numeric_in when it fits 64 bits */
-static Numeric
-jb_number(const char **pp, const char *end)
+/*
+ * numeric's on-disk short format, as utils/adt/numeric.c writes it (an
+ * on-disk format, so it does not change): a varlena header, a 16-bit header
+ * (short, sign, display scale, weight), then base-10000 digits, without
+ * leading or trailing zero digits.
+ */
+#define JB_NUMERIC_SHORT		0x8000
+#define JB_NUMERIC_SHORT_NEG	0x2000
+#define JB_NUMERIC_WEIGHT_MASK	0x003F
+#define JB_NBASE				10000
+
+/*
+ * An integer's numeric, as numeric_in makes it,
+ * appended (4-byte aligned first); its JEntry.
+ */
+static JEntry
+jb_integer(JbEncoder *e, bool neg, uint64 u)
+{
+	int16		digits[5];		/* 20 decimal digits at most */
+	int			n = 0;
+	int			weight = -1;
+	char		buf[VARHDRSZ + sizeof(uint16) + sizeof(digits)];
+	uint16		header;
+	int			len;
+	int			pad;
+
+	/* base-10000 digits from the last; trailing zero digits dropped */
+	for (; u > 0; u /= JB_NBASE)
+	{
+		int16		d = (int16) (u % JB_NBASE);
+
+		weight++;
+		if (d != 0 || n > 0)
+			digits[n++] = d;
+	}
+	if (n == 0)
+		weight = 0, neg = false;	/* zero: weight 0, positive */
+	header = JB_NUMERIC_SHORT | (neg ? JB_NUMERIC_SHORT_NEG : 0) |
+		(weight & JB_NUMERIC_WEIGHT_MASK);
+	len = VARHDRSZ + sizeof(uint16) + n * sizeof(int16);
+	SET_VARSIZE(buf, len);
+	memcpy(buf + VARHDRSZ, &header, sizeof(uint16));
+	for (int i = 0; i < n; i++)
+		memcpy(buf + VARHDRSZ + sizeof(uint16) + i * sizeof(int16),
+			   &digits[n - 1 - i], sizeof(int16));
+	pad = jb_pad(e);
+	jb_append(e, buf, len);
+	return JENTRY_ISNUMERIC | (uint32) (pad + len);
+}
+
+/* the number at *pp, appended; *pp moves past it; its JEntry */
+static JEntry
+jb_number(JbEncoder *e, const char **pp, const char *end)
 {
 	const char *start = *pp;
 	const char *p = start;
 	bool		neg = (*p == '-');
 	bool		integer = true;
 	uint64		u = 0;
+	Numeric		num;
+	int			pad;
 
 	if (neg)
 		p++;
@@ -791,14 +817,15 @@ jb_number(const char **pp, const char *end)
 		p++;
 	}
 	*pp = p;
-	if (integer && u > (neg ? (uint64) PG_INT64_MAX + 1 : (uint64) PG_INT64_MAX))
-		integer = false;
 	if (integer)
-		return int64_to_numeric(neg ? (int64) (0 - u) : (int64) u);
-	return DatumGetNumeric(DirectFunctionCall3(numeric_in,
-											   CStringGetDatum(pnstrdup(start, p - start)),
-											   ObjectIdGetDatum(InvalidOid),
-											   Int32GetDatum(-1)));
+		return jb_integer(e, neg, u);
+	num = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+											  CStringGetDatum(pnstrdup(start, p - start)),
+											  ObjectIdGetDatum(InvalidOid),
+											  Int32GetDatum(-1)));
+	pad = jb_pad(e);
+	jb_append(e, num, VARSIZE_ANY(num));
+	return JENTRY_ISNUMERIC | (uint32) (pad + VARSIZE_ANY(num));
 }
 
 /* the value at *pp, its data appended and its JEntry in *entry */
@@ -834,14 +861,8 @@ jb_value(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 			*pp += 4;
 			return true;
 		default:
-			{
-				Numeric		num = jb_number(pp, end);
-				int			pad = jb_pad(e);
-
-				jb_append(e, num, VARSIZE_ANY(num));
-				*entry = JENTRY_ISNUMERIC | (uint32) (pad + VARSIZE_ANY(num));
-				return true;
-			}
+			*entry = jb_number(e, pp, end);
+			return true;
 	}
 }
 
