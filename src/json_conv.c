@@ -951,6 +951,12 @@ convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
 
 	if (f->type != PS_JSON_ARRAY)
 		conv_error("Postscript value for array column is not a JSON array%s", "");
+	/* the usual empty array, without reading it again */
+	if (f->len == 2)
+	{
+		Assert(f->text[0] == '[' && f->text[1] == ']');
+		return PointerGetDatum(construct_empty_array(col->elemtype));
+	}
 	/* one scanner for all rows: its memory is kept, not made again */
 	if (rr->elements == NULL)
 	{
