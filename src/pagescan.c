@@ -42,12 +42,20 @@ typedef struct SpecNode
 	bool		has_children;
 } SpecNode;
 
+/* a key as hash_key reads it: its first and last 8 bytes, its hash */
+typedef struct KeyHash
+{
+	uint64_t	a;
+	uint64_t	b;
+	uint32_t	h;
+} KeyHash;
+
 typedef struct SpecEdge
 {
 	int			parent;			/* -1: empty bucket */
 	int			child;
-	uint32_t	hash;
 	uint32_t	keylen;
+	KeyHash		kh;
 	const char *key;
 } SpecEdge;
 
@@ -66,12 +74,12 @@ struct PsPageSpec
 /*
  * A key's hash, in a few multiplications whatever its length: its first and
  * last 8 bytes (4 of a key of 4 to 7 bytes, all of a shorter one), its
- * length and its parent node.  Keys that differ only in the middle share a
- * hash and are told apart by edge_find's comparison; the table holds only
- * the spec's keys, so that costs a few probes at most.
+ * length and its parent node.  Those bytes are kept: with the length they
+ * are the whole key up to 16 bytes, so edge_find compares a key that long
+ * without memcmp, and a longer one by its middle only.
  */
-static inline uint32_t
-hash_key(uint32_t parent, const char *k, size_t n)
+static inline void
+hash_key(uint32_t parent, const char *k, size_t n, KeyHash *kh)
 {
 	uint64_t	a = 0,
 				b = 0,
@@ -96,20 +104,26 @@ hash_key(uint32_t parent, const char *k, size_t n)
 			a = (a << 8) | (unsigned char) k[i];
 	h = (a ^ (b * UINT64_C(0x9E3779B97F4A7C15))) + (((uint64_t) parent << 32) | n);
 	h *= UINT64_C(0xFF51AFD7ED558CCD);
-	return (uint32_t) (h >> 32);
+	kh->a = a;
+	kh->b = b;
+	kh->h = (uint32_t) (h >> 32);
 }
 
-static int
-edge_find(const PsPageSpec *spec, int parent, const char *k, size_t n, uint32_t h)
+/* the edge from parent by key k: its child, or -(empty bucket) - 1 */
+static inline int
+edge_find(const PsPageSpec *spec, int parent, const char *k, size_t n,
+		  KeyHash *kh)
 {
-	for (uint32_t b = h & spec->mask;; b = (b + 1) & spec->mask)
+	hash_key((uint32_t) parent, k, n, kh);
+	for (uint32_t i = kh->h & spec->mask;; i = (i + 1) & spec->mask)
 	{
-		const SpecEdge *e = &spec->edges[b];
+		const SpecEdge *e = &spec->edges[i];
 
 		if (e->parent < 0)
-			return -(int) b - 1;
-		if (e->hash == h && e->parent == parent && e->keylen == n &&
-			memcmp(e->key, k, n) == 0)
+			return -(int) i - 1;
+		if (e->kh.h == kh->h && e->parent == parent && e->keylen == n &&
+			e->kh.a == kh->a && e->kh.b == kh->b &&
+			(n <= 16 || memcmp(e->key + 8, k + 8, n - 16) == 0))
 			return e->child;
 	}
 }
@@ -153,8 +167,8 @@ ps_spec_add(PsPageSpec *spec, const char *const *path, int npath)
 	for (int i = 0; i < npath; i++)
 	{
 		size_t		n = strlen(path[i]);
-		uint32_t	h = hash_key((uint32_t) node, path[i], n);
-		int			found = edge_find(spec, node, path[i], n, h);
+		KeyHash		kh;
+		int			found = edge_find(spec, node, path[i], n, &kh);
 
 		if (found < 0)
 		{
@@ -164,7 +178,7 @@ ps_spec_add(PsPageSpec *spec, const char *const *path, int npath)
 				return -1;
 			e->parent = node;
 			e->child = spec->nnodes;
-			e->hash = h;
+			e->kh = kh;
 			e->keylen = (uint32_t) n;
 			e->key = path[i];
 			spec->nodes[node].has_children = true;
@@ -443,9 +457,9 @@ grow(PsPageScan *s, char **buf, size_t *cap, size_t len, size_t need)
 #define SBUF_RESERVE(s, k) \
 	((s)->slen + (k) <= (s)->scap || grow((s), &(s)->sbuf, &(s)->scap, (s)->slen, (s)->slen + (k)))
 
-/* k bytes of text (NUL-terminated) for the tape */
+/* k bytes of text (NUL-terminated) for the tape, in a block after s->text */
 static char *
-text_alloc(PsPageScan *s, size_t k)
+text_alloc_block(PsPageScan *s, size_t k)
 {
 	TextBlock  *t = s->text;
 
@@ -478,53 +492,74 @@ text_alloc(PsPageScan *s, size_t k)
 	return t->data + t->used - k;
 }
 
+/* k bytes of text (NUL-terminated) for the tape */
+static inline char *
+text_alloc(PsPageScan *s, size_t k)
+{
+	TextBlock  *t = s->text;
+
+	if (t != NULL && t->used + k < t->cap)
+	{
+		t->used += k + 1;
+		return t->data + t->used - k - 1;
+	}
+	return text_alloc_block(s, k);
+}
+
 /*
- * A new tape entry.  A record's fields stay in one block: when the block is
- * full, the record so far moves to the next one.
+ * A new tape entry in a new block.  A record's fields stay in one block:
+ * when the block is full, the record so far moves to the next one.
  */
 static PsField *
+tape_push_block(PsPageScan *s)
+{
+	TapeBlock  *b = s->cur;
+	uint32_t	carry = 0;
+	TapeBlock  *nb = b ? b->next : NULL;
+
+	if (s->in_record && s->rec_start != NULL && b != NULL)
+		carry = (uint32_t) (&b->f[b->n] - s->rec_start);
+	if (nb != NULL && nb->cap < carry + 1)
+		nb = NULL;
+	if (nb == NULL)
+	{
+		uint32_t	cap = s->next_fields;
+
+		if (s->next_fields < BLOCK_FIELDS_MAX)
+			s->next_fields *= 2;
+		while (cap < carry * 2 + 1)
+			cap *= 2;
+		nb = s->alloc(s->cxt, sizeof(TapeBlock) + sizeof(PsField) * cap);
+		if (nb == NULL)
+			return NULL;
+		nb->cap = cap;
+		nb->next = b ? b->next : NULL;
+		if (b)
+			b->next = nb;
+		else
+			s->first = nb;
+	}
+	nb->n = 0;
+	if (carry)
+	{
+		memcpy(nb->f, s->rec_start, sizeof(PsField) * carry);
+		b->n -= carry;
+		s->rec_start = nb->f;
+		nb->n = carry;
+	}
+	s->cur = b = nb;
+	return &b->f[b->n++];
+}
+
+/* a new tape entry */
+static inline PsField *
 tape_push(PsPageScan *s)
 {
 	TapeBlock  *b = s->cur;
 
-	if (b == NULL || b->n == b->cap)
-	{
-		uint32_t	carry = 0;
-		TapeBlock  *nb = b ? b->next : NULL;
-
-		if (s->in_record && s->rec_start != NULL && b != NULL)
-			carry = (uint32_t) (&b->f[b->n] - s->rec_start);
-		if (nb != NULL && nb->cap < carry + 1)
-			nb = NULL;
-		if (nb == NULL)
-		{
-			uint32_t	cap = s->next_fields;
-
-			if (s->next_fields < BLOCK_FIELDS_MAX)
-				s->next_fields *= 2;
-			while (cap < carry * 2 + 1)
-				cap *= 2;
-			nb = s->alloc(s->cxt, sizeof(TapeBlock) + sizeof(PsField) * cap);
-			if (nb == NULL)
-				return NULL;
-			nb->cap = cap;
-			nb->next = b ? b->next : NULL;
-			if (b)
-				b->next = nb;
-			else
-				s->first = nb;
-		}
-		nb->n = 0;
-		if (carry)
-		{
-			memcpy(nb->f, s->rec_start, sizeof(PsField) * carry);
-			b->n -= carry;
-			s->rec_start = nb->f;
-			nb->n = carry;
-		}
-		s->cur = b = nb;
-	}
-	return &b->f[b->n++];
+	if (b != NULL && b->n < b->cap)
+		return &b->f[b->n++];
+	return tape_push_block(s);
 }
 
 static bool
@@ -1016,8 +1051,8 @@ key_done(PsPageScan *s, const char *text, size_t len)
 		case R_RECORD:
 		case R_FIELD:
 			{
-				uint32_t	h = hash_key((uint32_t) f->node, text, len);
-				int			child = edge_find(s->spec, f->node, text, len, h);
+				KeyHash		kh;
+				int			child = edge_find(s->spec, f->node, text, len, &kh);
 
 				if (child >= 0)
 				{
@@ -1636,8 +1671,11 @@ whole_container(Whole *w, const unsigned char *p, int node, int slot,
 				if (s->str_flags & PS_FIELD_NUL)
 					w->nuls++;
 				if (keys)
-					child = edge_find(s->spec, node, text, len,
-									  hash_key((uint32_t) node, text, len));
+				{
+					KeyHash		kh;
+
+					child = edge_find(s->spec, node, text, len, &kh);
+				}
 				if (s->ncaptures > 0 && !cap_bytes(s, k, p - k))
 					return NULL;
 				p = skip_ws(p, end);
