@@ -1134,6 +1134,14 @@ simple_escape(unsigned char c)
 	}
 }
 
+/* the high surrogate before stands alone: U+FFFD for it; false: no memory */
+static inline bool
+lone_surrogate(PsPageScan *s)
+{
+	s->hi_surrogate = 0;
+	return put_code(s, 0xFFFD);
+}
+
 /* a complete \uXXXX escape: surrogates paired, or U+FFFD */
 static bool
 escape_code(PsPageScan *s, uint32_t c)
@@ -1142,10 +1150,12 @@ escape_code(PsPageScan *s, uint32_t c)
 	{
 		uint32_t	hi = s->hi_surrogate;
 
-		s->hi_surrogate = 0;
 		if (c >= 0xDC00 && c <= 0xDFFF)
+		{
+			s->hi_surrogate = 0;
 			return put_code(s, 0x10000 + ((hi - 0xD800) << 10) + (c - 0xDC00));
-		if (!put_code(s, 0xFFFD))
+		}
+		if (!lone_surrogate(s))
 			return false;
 	}
 	if (c >= 0xD800 && c <= 0xDBFF)
@@ -1416,24 +1426,16 @@ whole_string_decode(Whole *w, const unsigned char *p, const unsigned char *q,
 				{
 					if (q == end)
 						return NULL;
-					if (*q != '\\')
-					{
-						s->hi_surrogate = 0;
-						if (!put_code(s, 0xFFFD))
-							return NULL;
-					}
+					if (*q != '\\' && !lone_surrogate(s))
+						return NULL;
 				}
 			}
 			else
 			{
 				int			out = simple_escape(c);
 
-				if (s->hi_surrogate)
-				{
-					s->hi_surrogate = 0;
-					if (!put_code(s, 0xFFFD))
-						return NULL;
-				}
+				if (s->hi_surrogate && !lone_surrogate(s))
+					return NULL;
 				if (out < 0 || !SBUF_RESERVE(s, 1))
 					return NULL;
 				s->sbuf[s->slen++] = (char) out;
@@ -2055,8 +2057,7 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 							break;
 						}
 						/* an unpaired high surrogate */
-						s->hi_surrogate = 0;
-						if (!put_code(s, 0xFFFD))
+						if (!lone_surrogate(s))
 							return fail(s, PS_SCAN_ERR_OOM);
 						s->str_state = STR_PLAIN;
 						goto plain;
@@ -2068,8 +2069,7 @@ ps_scan_feed(PsPageScan *s, const char *buf, size_t n)
 							s->hexval = 0;
 							break;
 						}
-						s->hi_surrogate = 0;
-						if (!put_code(s, 0xFFFD))
+						if (!lone_surrogate(s))
 							return fail(s, PS_SCAN_ERR_OOM);
 						goto escape;
 					case STR_ESC:
