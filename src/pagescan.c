@@ -34,6 +34,13 @@
 #define STACK_MIN			16
 #define NO_NODE			(-1)
 
+/* for the few functions of the per-member path the compiler leaves out of line */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
 /* ---------------------------------------------------------------- the spec */
 
 typedef struct SpecNode
@@ -110,7 +117,7 @@ hash_key(uint32_t parent, const char *k, size_t n, KeyHash *kh)
 }
 
 /* the edge from parent by key k: its child, or -(empty bucket) - 1 */
-static inline int
+static ALWAYS_INLINE int
 edge_find(const PsPageSpec *spec, int parent, const char *k, size_t n,
 		  KeyHash *kh)
 {
@@ -562,7 +569,7 @@ tape_push(PsPageScan *s)
 	return tape_push_block(s);
 }
 
-static bool
+static ALWAYS_INLINE bool
 add_field(PsPageScan *s, int slot, PsJsonType type, uint8_t flags,
 		  const char *text, size_t len)
 {
