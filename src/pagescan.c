@@ -1318,6 +1318,8 @@ typedef struct Whole
 	PsPageScan *s;
 	const unsigned char *end;
 	uint32_t	nuls;			/* strings read holding U+0000 */
+	const unsigned char *cap_from;	/* while a container is captured: the
+									 * bytes from here on are still to add */
 } Whole;
 
 /* where the tape stood before a record, to undo it */
@@ -1548,16 +1550,43 @@ whole_number(const unsigned char *p, const unsigned char *end, bool *integer)
 }
 
 /*
- * Past the structural byte at p ('{', '[', ':' or ','), captured when a
- * container is, and the white space after it; NULL at the chunk's end.
+ * A captured container's text is the chunk's bytes less the white space
+ * between tokens: it is added a run at a time, up to each white space
+ * skipped and at the container's end, not token by token.
+ */
+static inline bool
+whole_cap_flush(Whole *w, const unsigned char *to)
+{
+	if (w->cap_from != NULL && to > w->cap_from &&
+		!cap_bytes(w->s, w->cap_from, (size_t) (to - w->cap_from)))
+		return false;
+	return true;
+}
+
+/* white space from p: past it, the run before it captured; NULL: no memory */
+static inline const unsigned char *
+whole_ws(Whole *w, const unsigned char *p)
+{
+	const unsigned char *q = skip_ws(p, w->end);
+
+	if (q != p && w->cap_from != NULL)
+	{
+		if (!whole_cap_flush(w, p))
+			return NULL;
+		w->cap_from = q;
+	}
+	return q;
+}
+
+/*
+ * Past the structural byte at p ('{', '[', ':' or ',') and the white space
+ * after it; NULL at the chunk's end.
  */
 static inline const unsigned char *
-whole_past(PsPageScan *s, const unsigned char *p, const unsigned char *end)
+whole_past(Whole *w, const unsigned char *p)
 {
-	if (s->ncaptures > 0 && !cap_bytes(s, p, 1))
-		return NULL;
-	p = skip_ws(p + 1, end);
-	return p < end ? p : NULL;
+	p = whole_ws(w, p + 1);
+	return p != NULL && p < w->end ? p : NULL;
 }
 
 static const unsigned char *whole_container(Whole *w, const unsigned char *p,
@@ -1623,8 +1652,6 @@ whole_value(Whole *w, const unsigned char *p, int node, int slot, int depth,
 				break;
 			}
 	}
-	if (s->ncaptures > 0 && !cap_bytes(s, p, q - p))
-		return NULL;
 	if (slot >= 0 && !add_field(s, slot, type, flags, text, len))
 		return NULL;
 	return q;
@@ -1656,12 +1683,16 @@ whole_container(Whole *w, const unsigned char *p, int node, int slot,
 		return NULL;
 	if (slot >= 0)
 	{
+		/* the enclosing capture's bytes so far, then this one's */
+		if (!whole_cap_flush(w, p))
+			return NULL;
+		w->cap_from = p;
 		if (s->caplen > UINT32_MAX - 1)
 			return NULL;
 		cap_start = (uint32_t) s->caplen;
 		s->ncaptures++;
 	}
-	if ((p = whole_past(s, p, end)) == NULL)
+	if ((p = whole_past(w, p)) == NULL)
 		return NULL;
 	if (*p != close)
 	{
@@ -1671,7 +1702,6 @@ whole_container(Whole *w, const unsigned char *p, int node, int slot,
 
 			if (is_object)
 			{
-				const unsigned char *k = p;
 				const char *text;
 				size_t		len;
 
@@ -1685,10 +1715,8 @@ whole_container(Whole *w, const unsigned char *p, int node, int slot,
 
 					child = edge_find(s->spec, node, text, len, &kh);
 				}
-				if (s->ncaptures > 0 && !cap_bytes(s, k, p - k))
-					return NULL;
-				p = skip_ws(p, end);
-				if (p == end || *p != ':' || (p = whole_past(s, p, end)) == NULL)
+				if ((p = whole_ws(w, p)) == NULL ||
+					p == end || *p != ':' || (p = whole_past(w, p)) == NULL)
 					return NULL;
 			}
 			p = whole_value(w, p, child,
@@ -1696,27 +1724,30 @@ whole_container(Whole *w, const unsigned char *p, int node, int slot,
 							depth + 1, nest + 1);
 			if (p == NULL)
 				return NULL;
-			p = skip_ws(p, end);
-			if (p == end)
+			if ((p = whole_ws(w, p)) == NULL || p == end)
 				return NULL;
 			if (*p != ',')
 				break;
-			if ((p = whole_past(s, p, end)) == NULL)
+			if ((p = whole_past(w, p)) == NULL)
 				return NULL;
 		}
 		if (*p != close)
 			return NULL;
 	}
-	if (s->ncaptures > 0 && !cap_bytes(s, p, 1))
-		return NULL;
 	if (slot >= 0)
 	{
+		if (!whole_cap_flush(w, p + 1))
+			return NULL;
+		w->cap_from = p + 1;
 		if (!add_field(s, slot, is_object ? PS_JSON_OBJECT : PS_JSON_ARRAY,
 					   w->nuls != nuls ? PS_FIELD_NUL : 0,
 					   s->cap + cap_start, s->caplen - cap_start))
 			return NULL;
 		if (--s->ncaptures == 0)
+		{
 			s->caplen = 0;
+			w->cap_from = NULL;
+		}
 	}
 	if (record && !record_end(s))
 		return NULL;
@@ -1738,6 +1769,7 @@ whole_record(PsPageScan *s, const unsigned char *p, const unsigned char *end)
 	w.s = s;
 	w.end = end;
 	w.nuls = 0;
+	w.cap_from = NULL;
 	tape_mark(s, &m);
 	if (*p == '{')
 		q = whole_container(&w, p, 0, s->spec->nodes[0].slot, true, s->depth, 0);
