@@ -408,12 +408,6 @@ convert_date(const PsField *f)
  * rejects (a raw control character, an unpaired surrogate escape) stops the
  * encoding: jsonb_in then reports it, as it always did.
  */
-typedef struct JbEncoder
-{
-	PsRowReader *rr;
-	StringInfoData buf;			/* the jsonb datum, its varlena header first */
-} JbEncoder;
-
 /*
  * A container's child: an object's key, unescaped, and the value's data,
  * encoded where the container's own data will go, to be moved into place
@@ -427,6 +421,40 @@ typedef struct JbMember
 	int			off;			/* its data, from the container's start */
 	int			len;			/* its length, without alignment padding */
 } JbMember;
+
+/*
+ * What the encoder keeps from row to row (in the reader's context): the
+ * open containers' children and their values' data, each container's
+ * above its parent's, so a row's jsonb allocates nothing but itself.
+ */
+typedef struct JbStacks
+{
+	JbMember   *members;
+	int			nmembers;
+	int			maxmembers;
+	StringInfoData data;
+} JbStacks;
+
+typedef struct JbEncoder
+{
+	PsRowReader *rr;
+	StringInfoData buf;			/* the jsonb datum, its varlena header first */
+	JbStacks   *st;
+} JbEncoder;
+
+/* a child on top of the members stack */
+static JbMember *
+jb_push_member(JbEncoder *e)
+{
+	JbStacks   *st = e->st;
+
+	if (st->nmembers == st->maxmembers)
+	{
+		st->maxmembers *= 2;
+		st->members = repalloc_huge(st->members, sizeof(JbMember) * st->maxmembers);
+	}
+	return &st->members[st->nmembers++];
+}
 
 /* jsonb's key order: shorter first, then bytewise; later duplicates first */
 static inline int
@@ -634,38 +662,37 @@ jb_entry(JbEncoder *e, int entries, int i, JEntry meta, uint32 *totallen,
 static bool
 jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 {
+	JbStacks   *st = e->st;
 	const char *p = *pp;
 	bool		is_object = (*p == '{');
 	const char *what = is_object ? "object" : "array";
 	char		close = is_object ? '}' : ']';
 	int			n = 0;
-	int			cap = 8;
-	JbMember   *members = palloc(sizeof(JbMember) * cap);
+	int			mark = st->nmembers;	/* the children: members[mark..] */
+	int			dmark = st->data.len;	/* their data: data.data[dmark..] */
+	JbMember   *members;
+	const char *data;
 	int			base = e->buf.len;
 	int			entries;
 	uint32		header;
 	uint32		totallen = 0;
-	char	   *data = NULL;
-	int			datalen;
 
 	check_stack_depth();
 	/* the children: an object's keys unescaped, every value encoded */
 	for (p++; *p != close; n++)
 	{
+		const char *key = NULL;
+		int			keylen = 0;
 		int			start;
 		int			pad;
 		JEntry		meta;
+		JbMember   *m;
 
 		if (*p == ',')
 			p++;
-		if (n == cap)
-		{
-			cap *= 2;
-			members = repalloc_huge(members, sizeof(JbMember) * cap);
-		}
 		if (is_object)
 		{
-			if (!jb_string(e, &p, end, &members[n].key, &members[n].keylen))
+			if (!jb_string(e, &p, end, &key, &keylen))
 				return false;
 			p++;				/* ':' */
 		}
@@ -673,14 +700,20 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 		start = e->buf.len;
 		if (!jb_value(e, &p, end, &meta))
 			return false;
+		/* after the value: its own children are off the stack again */
+		Assert(st->nmembers == mark + n);
+		m = jb_push_member(e);
 		pad = (JBE_ISNUMERIC(meta) || JBE_ISCONTAINER(meta)) ? INTALIGN(start) - start : 0;
-		members[n].order = n;
-		members[n].type = meta & JENTRY_TYPEMASK;
-		members[n].off = start + pad - base;
-		members[n].len = (int) JBE_OFFLENFLD(meta) - pad;
-		Assert(e->buf.len == start + pad + members[n].len);
+		m->key = key;
+		m->keylen = keylen;
+		m->order = n;
+		m->type = meta & JENTRY_TYPEMASK;
+		m->off = start + pad - base;
+		m->len = (int) JBE_OFFLENFLD(meta) - pad;
+		Assert(e->buf.len == start + pad + m->len);
 	}
 	*pp = p + 1;
+	members = st->members + mark;
 	if (is_object && n > 1)
 	{
 		int			k = 0;
@@ -699,12 +732,8 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 						is_object ? "object pairs" : "array elements", (size_t) JB_CMASK)));
 
 	/* the values' data aside; then header, JEntries, keys, values */
-	datalen = e->buf.len - base;
-	if (datalen > 0)
-	{
-		data = palloc(datalen);
-		memcpy(data, e->buf.data + base, datalen);
-	}
+	appendBinaryStringInfo(&st->data, e->buf.data + base, e->buf.len - base);
+	data = st->data.data + dmark;
 	e->buf.len = base;
 	jb_pad(e);
 	header = (uint32) n | (is_object ? JB_FOBJECT : JB_FARRAY);
@@ -725,14 +754,13 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 
 		if (m->type == JENTRY_ISNUMERIC || m->type == JENTRY_ISCONTAINER)
 			pad = jb_pad(e);
-		if (m->len > 0)
-			jb_append(e, data + m->off, m->len);
+		jb_append(e, data + m->off, m->len);
 		jb_entry(e, entries, is_object ? n + i : i, m->type | (uint32) (pad + m->len),
 				 &totallen, what);
 	}
-	if (data)
-		pfree(data);
-	pfree(members);
+	/* off the stacks */
+	st->nmembers = mark;
+	st->data.len = dmark;
 	totallen = (uint32) (e->buf.len - base);
 	if (totallen > JENTRY_OFFLENMASK)
 		jb_too_large(what);
@@ -885,6 +913,19 @@ convert_jsonb(PsRowReader *rr, const PsField *f)
 				if (f->flags & PS_FIELD_NUL)
 					nul_error();
 				e.rr = rr;
+				if (rr->jb == NULL)
+				{
+					MemoryContext old = MemoryContextSwitchTo(rr->cxt);
+
+					rr->jb = palloc(sizeof(JbStacks));
+					rr->jb->maxmembers = 32;
+					rr->jb->members = palloc(sizeof(JbMember) * rr->jb->maxmembers);
+					initStringInfo(&rr->jb->data);
+					MemoryContextSwitchTo(old);
+				}
+				e.st = rr->jb;
+				e.st->nmembers = 0;
+				resetStringInfo(&e.st->data);
 				initStringInfo(&e.buf);
 				appendStringInfoSpaces(&e.buf, VARHDRSZ);
 				if (jb_container(&e, &p, f->text + f->len, &root))

@@ -464,6 +464,7 @@ typedef struct PsRowReader
 	bool		utf8;			/* the database is UTF8: no conversion */
 	MemoryContext cxt;			/* the reader's, for what it keeps */
 	PsPageScan *elements;		/* reads array columns, reset for each */
+	struct JbStacks *jb;		/* the jsonb encoder's, kept between rows */
 } PsRowReader;
 
 extern void ps_column_prepare(PsColumn *col);
