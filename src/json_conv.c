@@ -410,7 +410,7 @@ convert_date(const PsField *f)
  */
 /*
  * A container's child: an object's key, unescaped, and the value's data,
- * encoded where the container's own data will go, to be moved into place
+ * encoded where the container's own data will go, to be moved into place.
  */
 typedef struct JbMember
 {
@@ -779,20 +779,30 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 #define JB_NUMERIC_WEIGHT_MASK	0x003F
 #define JB_NBASE				10000
 
-/*
- * An integer's numeric, as numeric_in makes it,
- * appended (4-byte aligned first); its JEntry.
- */
+/* a numeric datum appended, 4-byte aligned first; its JEntry */
+static JEntry
+jb_numeric(JbEncoder *e, const void *num, int len)
+{
+	int			pad = jb_pad(e);
+
+	jb_append(e, num, len);
+	return JENTRY_ISNUMERIC | (uint32) (pad + len);
+}
+
+/* an integer's numeric, as numeric_in makes it, appended; its JEntry */
 static JEntry
 jb_integer(JbEncoder *e, bool neg, uint64 u)
 {
 	int16		digits[5];		/* 20 decimal digits at most */
 	int			n = 0;
 	int			weight = -1;
-	char		buf[VARHDRSZ + sizeof(uint16) + sizeof(digits)];
+	union
+	{
+		int32		align;		/* SET_VARSIZE writes a 4-byte word */
+		char		data[VARHDRSZ + sizeof(uint16) + sizeof(digits)];
+	}			buf;
 	uint16		header;
 	int			len;
-	int			pad;
 
 	/* base-10000 digits from the last; trailing zero digits dropped */
 	for (; u > 0; u /= JB_NBASE)
@@ -808,14 +818,12 @@ jb_integer(JbEncoder *e, bool neg, uint64 u)
 	header = JB_NUMERIC_SHORT | (neg ? JB_NUMERIC_SHORT_NEG : 0) |
 		(weight & JB_NUMERIC_WEIGHT_MASK);
 	len = VARHDRSZ + sizeof(uint16) + n * sizeof(int16);
-	SET_VARSIZE(buf, len);
-	memcpy(buf + VARHDRSZ, &header, sizeof(uint16));
+	SET_VARSIZE(buf.data, len);
+	memcpy(buf.data + VARHDRSZ, &header, sizeof(uint16));
 	for (int i = 0; i < n; i++)
-		memcpy(buf + VARHDRSZ + sizeof(uint16) + i * sizeof(int16),
+		memcpy(buf.data + VARHDRSZ + sizeof(uint16) + i * sizeof(int16),
 			   &digits[n - 1 - i], sizeof(int16));
-	pad = jb_pad(e);
-	jb_append(e, buf, len);
-	return JENTRY_ISNUMERIC | (uint32) (pad + len);
+	return jb_numeric(e, buf.data, len);
 }
 
 /* the number at *pp, appended; *pp moves past it; its JEntry */
@@ -828,7 +836,6 @@ jb_number(JbEncoder *e, const char **pp, const char *end)
 	bool		integer = true;
 	uint64		u = 0;
 	Numeric		num;
-	int			pad;
 
 	if (neg)
 		p++;
@@ -851,9 +858,7 @@ jb_number(JbEncoder *e, const char **pp, const char *end)
 											  CStringGetDatum(pnstrdup(start, p - start)),
 											  ObjectIdGetDatum(InvalidOid),
 											  Int32GetDatum(-1)));
-	pad = jb_pad(e);
-	jb_append(e, num, VARSIZE_ANY(num));
-	return JENTRY_ISNUMERIC | (uint32) (pad + VARSIZE_ANY(num));
+	return jb_numeric(e, num, VARSIZE_ANY(num));
 }
 
 /* the value at *pp, its data appended and its JEntry in *entry */

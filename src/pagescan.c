@@ -118,18 +118,19 @@ hash_key(uint32_t parent, const char *k, size_t n, KeyHash *kh)
 
 /* the edge from parent by key k: its child, or -(empty bucket) - 1 */
 static ALWAYS_INLINE int
-edge_find(const PsPageSpec *spec, int parent, const char *k, size_t n,
-		  KeyHash *kh)
+edge_find(const PsPageSpec *spec, int parent, const char *k, size_t n)
 {
-	hash_key((uint32_t) parent, k, n, kh);
-	for (uint32_t i = kh->h & spec->mask;; i = (i + 1) & spec->mask)
+	KeyHash		kh;
+
+	hash_key((uint32_t) parent, k, n, &kh);
+	for (uint32_t i = kh.h & spec->mask;; i = (i + 1) & spec->mask)
 	{
 		const SpecEdge *e = &spec->edges[i];
 
 		if (e->parent < 0)
 			return -(int) i - 1;
-		if (e->kh.h == kh->h && e->parent == parent && e->keylen == n &&
-			e->kh.a == kh->a && e->kh.b == kh->b &&
+		if (e->kh.h == kh.h && e->parent == parent && e->keylen == n &&
+			e->kh.a == kh.a && e->kh.b == kh.b &&
 			(n <= 16 || memcmp(e->key + 8, k + 8, n - 16) == 0))
 			return e->child;
 	}
@@ -174,8 +175,7 @@ ps_spec_add(PsPageSpec *spec, const char *const *path, int npath)
 	for (int i = 0; i < npath; i++)
 	{
 		size_t		n = strlen(path[i]);
-		KeyHash		kh;
-		int			found = edge_find(spec, node, path[i], n, &kh);
+		int			found = edge_find(spec, node, path[i], n);
 
 		if (found < 0)
 		{
@@ -185,7 +185,7 @@ ps_spec_add(PsPageSpec *spec, const char *const *path, int npath)
 				return -1;
 			e->parent = node;
 			e->child = spec->nnodes;
-			e->kh = kh;
+			hash_key((uint32_t) node, path[i], n, &e->kh);
 			e->keylen = (uint32_t) n;
 			e->key = path[i];
 			spec->nodes[node].has_children = true;
@@ -1058,8 +1058,7 @@ key_done(PsPageScan *s, const char *text, size_t len)
 		case R_RECORD:
 		case R_FIELD:
 			{
-				KeyHash		kh;
-				int			child = edge_find(s->spec, f->node, text, len, &kh);
+				int			child = edge_find(s->spec, f->node, text, len);
 
 				if (child >= 0)
 				{
@@ -1710,11 +1709,7 @@ whole_container(Whole *w, const unsigned char *p, int node, int slot,
 				if (s->str_flags & PS_FIELD_NUL)
 					w->nuls++;
 				if (keys)
-				{
-					KeyHash		kh;
-
-					child = edge_find(s->spec, node, text, len, &kh);
-				}
+					child = edge_find(s->spec, node, text, len);
 				if ((p = whole_ws(w, p)) == NULL ||
 					p == end || *p != ':' || (p = whole_past(w, p)) == NULL)
 					return NULL;
