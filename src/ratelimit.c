@@ -246,13 +246,49 @@ window_of(PsRateState *s, int *n, double *span)
 	*span = *n / s->rate + s->widen;
 }
 
-static int
-cmp_double(const void *a, const void *b)
+/*
+ * The k-th smallest (from 0) of a[0..n-1], which it reorders: Hoare's
+ * selection, linear on average.  window_wait() runs at every try, under
+ * the shared lock, and needs two order statistics, not an order: sorting
+ * the round trips there with qsort() took more CPU than the rest of a
+ * rate-limited scan's work per page.
+ */
+static double
+kth_smallest(double *a, int n, int k)
 {
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
+	int			lo = 0;
+	int			hi = n - 1;
 
-	return x < y ? -1 : x > y ? 1 : 0;
+	Assert(k >= 0 && k < n);
+	while (lo < hi)
+	{
+		double		pivot = a[lo + (hi - lo) / 2];
+		int			i = lo;
+		int			j = hi;
+
+		while (i <= j)
+		{
+			while (a[i] < pivot)
+				i++;
+			while (a[j] > pivot)
+				j--;
+			if (i <= j)
+			{
+				double		t = a[i];
+
+				a[i++] = a[j];
+				a[j--] = t;
+			}
+		}
+		/* now a[lo..j] <= pivot <= a[i..hi], and pivot fills j+1..i-1 */
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return a[k];
 }
 
 /*
@@ -298,21 +334,25 @@ window_wait(PsRateState *s, int n, double span, double now)
 	double		quickest = 0;
 	double		guard = PS_RATE_GUARD_S;
 
-	/* the round trips of the recorded sends, by length */
+	/* the round trips of the recorded sends, and the quickest */
 	for (int i = 0; i < have; i++)
 		if (s->rtt_of[i] >= 0)
-			rtts[nrtt++] = s->rtt_of[i];
+		{
+			rtts[nrtt] = s->rtt_of[i];
+			if (nrtt == 0 || rtts[nrtt] < quickest)
+				quickest = rtts[nrtt];
+			nrtt++;
+		}
 	if (nrtt > 0)
 	{
-		qsort(rtts, nrtt, sizeof(double), cmp_double);
-		quickest = rtts[0];
 
 		/*
 		 * Most round trips spread wider than jitter alone may spread them
 		 * (the margin): the rest is the server's time to answer, which may
 		 * make one request look that much less late than it was.
 		 */
-		guard = Max(guard, rtts[(nrtt - 1) * 9 / 10] - quickest - PS_RATE_MARGIN_S);
+		guard = Max(guard, kth_smallest(rtts, nrtt, (nrtt - 1) * 9 / 10) -
+					quickest - PS_RATE_MARGIN_S);
 	}
 	for (int i = 0; i < have; i++)
 	{
@@ -324,8 +364,7 @@ window_wait(PsRateState *s, int n, double span, double now)
 	if (c < n)
 		return 0;
 	/* the (c - n + 1)-th to leave must be gone */
-	qsort(in, c, sizeof(double), cmp_double);
-	return in[c - n] - now;
+	return kth_smallest(in, c, c - n) - now;
 }
 
 /*
