@@ -63,7 +63,8 @@ enum ScanPrivate
 								 * type OID, Integer PsParamKind */
 	SP_SORT,					/* String, "" for none */
 	SP_ID_MODE,					/* Integer: PsIdMode */
-	SP_ATTRS_USED,				/* List of Integer attnums, or NIL for all */
+	SP_ATTRS_USED,				/* List of Integer attnums (0: the whole
+								 * row, every column); NIL for none */
 	SP_LIMIT					/* Integer: rows a LIMIT needs, -1 if none */
 };
 
@@ -462,14 +463,17 @@ postscriptGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntabl
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 	pull_varattnos((Node *) scan_clauses, baserel->relid, &attrs_used);
 
-	/* whole-row references need every column */
-	if (!bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used))
+	/*
+	 * The columns to convert: a whole-row reference (0) needs every one,
+	 * count(*) none (its records are counted, nothing in them converted)
+	 */
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used))
+		attrs = list_make1(makeInteger(0));
+	else
 	{
 		k = -1;
 		while ((k = bms_next_member(attrs_used, k)) >= 0)
 			attrs = lappend(attrs, makeInteger(k + FirstLowInvalidHeapAttributeNumber));
-		if (attrs == NIL)
-			attrs = list_make1(makeInteger(0));
 	}
 
 	/*

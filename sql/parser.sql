@@ -79,6 +79,13 @@ SELECT col, v, pg_temp.read_time(col, v) AS read
        unnest(ARRAY['yesterday', 'now', 'epoch', 'infinity', '2026-02-30', '2026-01-02 03:04:05 PST',
                     'Jan 2 2026', '2026-1-2', '2026-01-02T25:00:00Z', '2026-01-02T03:04:05.123Z']) v
  ORDER BY col, v;
+-- count(*) converts no column (nor do postgres_fdw and file_fdw): a value
+-- that cannot be read fails only a query that reads its column
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/times", "count": 2,
+  "body": "{\"rows\": [{\"id\": \"t1\", \"ts\": \"yesterday\"}, {\"id\": \"t2\"}]}"}');
+SELECT count(*) FROM times;
+SELECT count(ts) FROM times;
+\echo :LAST_ERROR_SQLSTATE
 RESET TimeZone;
 DROP FOREIGN TABLE times;
 

@@ -124,16 +124,15 @@ ps_column_prepare(PsColumn *col)
 
 /*
  * The reader of a table's records for the columns in attrs_used (offset by
- * FirstLowInvalidHeapAttributeNumber; NULL or a whole-row reference: all),
- * in the current memory context.  The record's "id" is read too when a
- * column is, for the error context.
+ * FirstLowInvalidHeapAttributeNumber; a whole-row reference: all; none:
+ * the records are only counted), in the current memory context.  The
+ * record's "id" is read too when a column is, for the error context.
  */
 PsRowReader *
-ps_row_reader(PsTable *t, Bitmapset *attrs_used)
+ps_row_reader(PsTable *t, const Bitmapset *attrs_used)
 {
 	PsRowReader *rr = palloc0(sizeof(PsRowReader));
-	bool		all = attrs_used == NULL ||
-		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used);
+	bool		all = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used);
 	static const char *const id_path[] = {"id"};
 	int			nkeys = 1;
 	int		   *col_slot = palloc(sizeof(int) * Max(t->ncolumns, 1));
@@ -1173,14 +1172,14 @@ ps_row_values(PsRowReader *rr, PsJsonType type, const PsField *fields,
 }
 
 /*
- * One record parsed by json-c (a write's answer) to values/nulls, through
- * the same conversion as a page: its text is read as a one-record page.
+ * One record parsed by json-c (a write's answer) to values/nulls, every
+ * column, through the same conversion as a page: its text is read as a
+ * one-record page.
  */
 void
-ps_record_to_values(PsTable *t, PsJson *rec, Datum *values, bool *nulls,
-					Bitmapset *attrs_used)
+ps_record_to_values(PsTable *t, PsJson *rec, Datum *values, bool *nulls)
 {
-	PsRowReader *rr = ps_row_reader(t, attrs_used);
+	PsRowReader *rr = ps_row_reader(t, bms_make_singleton(0 - FirstLowInvalidHeapAttributeNumber));
 	const char *text = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN |
 													  JSON_C_TO_STRING_NOSLASHESCAPE);
 	PsPageScan *scan = ps_page_new(rr, PS_SCAN_RECORD, NULL, PS_MAX_JSON_DEPTH);

@@ -512,7 +512,7 @@ fill_slot(PsModifyState *st, TupleTableSlot *slot, PendingRow *row, PsJson *rec)
 	bool	   *nulls = palloc(sizeof(bool) * natts);
 
 	if (rec != NULL && json_object_is_type(rec, json_type_object))
-		ps_record_to_values(st->table, rec, values, nulls, NULL);
+		ps_record_to_values(st->table, rec, values, nulls);
 	else
 		memset(nulls, true, sizeof(bool) * natts);
 	for (int i = 0; i < natts; i++)

@@ -468,11 +468,11 @@ typedef struct PsRowReader
 } PsRowReader;
 
 extern void ps_column_prepare(PsColumn *col);
-extern PsRowReader *ps_row_reader(PsTable *t, Bitmapset *attrs_used);
+extern PsRowReader *ps_row_reader(PsTable *t, const Bitmapset *attrs_used);
 extern void ps_row_values(PsRowReader *rr, PsJsonType type, const PsField *fields,
 						  uint32 nfields, Datum *values, bool *nulls);
 extern void ps_record_to_values(PsTable *t, PsJson *rec, Datum *values,
-								bool *nulls, Bitmapset *attrs_used);
+								bool *nulls);
 extern PsJson *ps_datum_to_json(Datum value, Oid typid);
 extern bool ps_parse_iso8601(const char *s, size_t len, int64 *result);
 
