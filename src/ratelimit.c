@@ -332,28 +332,32 @@ window_wait(PsRateState *s, int n, double span, double now)
 	double		rtts[PS_RATE_LOG];
 	int			nrtt = 0;
 	double		quickest = 0;
+	double		longest = 0;
 	double		guard = PS_RATE_GUARD_S;
 
-	/* the round trips of the recorded sends, and the quickest */
+	/* the round trips of the recorded sends, the quickest and the longest */
 	for (int i = 0; i < have; i++)
 		if (s->rtt_of[i] >= 0)
 		{
-			rtts[nrtt] = s->rtt_of[i];
-			if (nrtt == 0 || rtts[nrtt] < quickest)
-				quickest = rtts[nrtt];
-			nrtt++;
-		}
-	if (nrtt > 0)
-	{
+			double		rtt = s->rtt_of[i];
 
-		/*
-		 * Most round trips spread wider than jitter alone may spread them
-		 * (the margin): the rest is the server's time to answer, which may
-		 * make one request look that much less late than it was.
-		 */
+			if (nrtt == 0 || rtt < quickest)
+				quickest = rtt;
+			if (nrtt == 0 || rtt > longest)
+				longest = rtt;
+			rtts[nrtt++] = rtt;
+		}
+
+	/*
+	 * Most round trips spread wider than jitter alone may spread them (the
+	 * margin): the rest is the server's time to answer, which may make one
+	 * request look that much less late than it was.  (When even the longest
+	 * is within the margin and the guard of the quickest, the 90th
+	 * percentile cannot move the guard: the usual case, not looked for.)
+	 */
+	if (nrtt > 0 && longest - quickest - PS_RATE_MARGIN_S > guard)
 		guard = Max(guard, kth_smallest(rtts, nrtt, (nrtt - 1) * 9 / 10) -
 					quickest - PS_RATE_MARGIN_S);
-	}
 	for (int i = 0; i < have; i++)
 	{
 		double		leaves = s->sent[i] + span + lateness(s, i, quickest, guard, nrtt);
