@@ -593,13 +593,20 @@ jb_string(JbEncoder *e, const char **pp, const char *end, const char **s, int *l
 	return true;
 }
 
+/* room for len more bytes in the jsonb */
+static inline void
+jb_reserve(JbEncoder *e, int len)
+{
+	if (e->buf.maxlen - e->buf.len <= len)
+		enlargeStringInfo(&e->buf, len);
+}
+
 /* append len bytes to the jsonb */
 static inline void
 jb_append(JbEncoder *e, const void *data, int len)
 {
-	if (e->buf.maxlen - e->buf.len <= len)
-		enlargeStringInfo(&e->buf, len);
-	memcpy(e->buf.data + e->buf.len, data, len);
+	jb_reserve(e, len);
+	ps_copy(e->buf.data + e->buf.len, data, len);
 	e->buf.len += len;
 }
 
@@ -607,10 +614,11 @@ jb_append(JbEncoder *e, const void *data, int len)
 static int
 jb_pad(JbEncoder *e)
 {
-	static const char zeros[sizeof(int32) - 1] = {0};
 	int			pad = INTALIGN(e->buf.len) - e->buf.len;
 
-	jb_append(e, zeros, pad);
+	jb_reserve(e, pad);
+	for (int i = 0; i < pad; i++)
+		e->buf.data[e->buf.len++] = '\0';
 	return pad;
 }
 
@@ -784,7 +792,9 @@ jb_numeric(JbEncoder *e, const void *num, int len)
 {
 	int			pad = jb_pad(e);
 
-	jb_append(e, num, len);
+	jb_reserve(e, len);
+	memcpy(e->buf.data + e->buf.len, num, len);
+	e->buf.len += len;
 	return JENTRY_ISNUMERIC | (uint32) (pad + len);
 }
 
@@ -980,6 +990,17 @@ convert_json(PsRowReader *rr, const PsField *f)
 	return DirectFunctionCall1(json_in, CStringGetDatum(s));
 }
 
+/* a text datum of len bytes (cstring_to_text_with_len, its copy inline) */
+static inline Datum
+text_datum(const char *s, int len)
+{
+	text	   *t = (text *) palloc(len + VARHDRSZ);
+
+	SET_VARSIZE(t, len + VARHDRSZ);
+	ps_copy(VARDATA(t), s, len);
+	return PointerGetDatum(t);
+}
+
 /* a JSON array (compact text) to a one-dimensional array */
 static Datum
 convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
@@ -1037,7 +1058,7 @@ convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
 		}
 		s = field_cstring(rr, e, &len);
 		if (col->elemtype == TEXTOID)
-			values[i] = PointerGetDatum(cstring_to_text_with_len(s, len));
+			values[i] = text_datum(s, len);
 		else
 			values[i] = InputFunctionCall(&col->elem_infunc, s, col->elem_ioparam, -1);
 	}
@@ -1061,7 +1082,7 @@ field_to_datum(PsRowReader *rr, const PsField *f, PsColumn *col)
 	{
 		case PS_CONV_TEXT:
 			s = field_cstring(rr, f, &len);
-			return PointerGetDatum(cstring_to_text_with_len(s, len));
+			return text_datum(s, len);
 		case PS_CONV_INT8:
 			if (t == PS_JSON_NUMBER && (f->flags & PS_FIELD_INTEGER))
 				return Int64GetDatum(field_int_in(f, PG_INT64_MIN, PG_INT64_MAX, "bigint"));

@@ -595,8 +595,7 @@ add_field(PsPageScan *s, int slot, PsJsonType type, uint8_t flags,
 	t = text_alloc(s, len);
 	if (t == NULL)
 		return false;
-	if (len)
-		memcpy(t, text, len);
+	ps_copy(t, text, len);
 	t[len] = '\0';
 	f->text = t;
 	return true;
@@ -816,7 +815,7 @@ cap_bytes(PsPageScan *s, const unsigned char *p, size_t k)
 		fail(s, PS_SCAN_ERR_OOM);
 		return false;
 	}
-	memcpy(s->cap + s->caplen, p, k);
+	ps_copy(s->cap + s->caplen, p, k);
 	s->caplen += k;
 	return true;
 }
@@ -1399,7 +1398,7 @@ whole_string_decode(Whole *w, const unsigned char *p, const unsigned char *q,
 		{
 			if (!SBUF_RESERVE(s, (size_t) (q - p)))
 				return NULL;
-			memcpy(s->sbuf + s->slen, p, q - p);
+			ps_copy(s->sbuf + s->slen, p, q - p);
 			s->slen += q - p;
 		}
 		if (q == end)

@@ -150,6 +150,52 @@ extern bool ps_scan_next_record(PsRecordCursor *c, PsJsonType *type,
 								const PsField **fields, uint32_t *nfields);
 
 /*
+ * memcpy for the many short copies of a page's strings, keys and values:
+ * up to 16 bytes by two fixed-size moves that may overlap (no call, and
+ * one branch on the size class rather than memcpy's several), longer ones
+ * by memcpy.  The two ranges may not overlap.
+ */
+static inline void
+ps_copy(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = (unsigned char *) dst;
+	const unsigned char *s = (const unsigned char *) src;
+
+	if (n >= 8)
+	{
+		uint64_t	a,
+					b;
+
+		if (n > 16)
+		{
+			memcpy(d, s, n);
+			return;
+		}
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	}
+	else if (n >= 4)
+	{
+		uint32_t	a,
+					b;
+
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+	}
+	else if (n > 0)
+	{
+		/* 1 to 3 bytes: the first, the middle and the last */
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	}
+}
+
+/*
  * The end of a run of plain ASCII in a JSON string (no quote, backslash,
  * control character or byte above 0x7f) from p, at most end: sixteen bytes
  * at a time where SSE2 is (every x86-64), then eight at a time while there
