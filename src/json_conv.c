@@ -455,9 +455,14 @@ jb_push_member(JbEncoder *e)
 	return &st->members[st->nmembers++];
 }
 
-/* jsonb's key order: shorter first, then bytewise; later duplicates first */
+/*
+ * jsonb's key order: shorter first, then bytewise; later duplicates first.
+ * Equal keys set *dups: a sort compares every two members that end up next
+ * to each other (else it could not tell their order), so after one, *dups
+ * says whether any key came twice.
+ */
 static inline int
-member_cmp(const JbMember *a, const JbMember *b)
+member_cmp(const JbMember *a, const JbMember *b, bool *dups)
 {
 	int			r;
 
@@ -466,12 +471,14 @@ member_cmp(const JbMember *a, const JbMember *b)
 	r = memcmp(a->key, b->key, a->keylen);
 	if (r != 0)
 		return r;
+	*dups = true;
 	return a->order > b->order ? -1 : a->order < b->order ? 1 : 0;
 }
 
 #define ST_SORT sort_jb_members
 #define ST_ELEMENT_TYPE JbMember
-#define ST_COMPARE(a, b) member_cmp(a, b)
+#define ST_COMPARE(a, b, dups) member_cmp(a, b, dups)
+#define ST_COMPARE_ARG_TYPE bool
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"
@@ -723,14 +730,19 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 	members = st->members + mark;
 	if (is_object && n > 1)
 	{
-		int			k = 0;
+		bool		dups = false;
 
 		/* jsonb's order; of equal keys the first (the last written) stays */
-		sort_jb_members(members, n);
-		for (int i = 0; i < n; i++)
-			if (k == 0 || !same_key(&members[k - 1], &members[i]))
-				members[k++] = members[i];
-		n = k;
+		sort_jb_members(members, n, &dups);
+		if (dups)
+		{
+			int			k = 0;
+
+			for (int i = 0; i < n; i++)
+				if (k == 0 || !same_key(&members[k - 1], &members[i]))
+					members[k++] = members[i];
+			n = k;
+		}
 	}
 	if (n > JB_CMASK)
 		ereport(ERROR,
