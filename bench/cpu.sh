@@ -24,9 +24,9 @@
 #      is Python and takes ~4 ms a page; the backend is done with one in
 #      ~0.3 ms and sleeps until the next, and every sleep and wake costs it
 #      CPU and leaves its caches cold.  nginx keeps up, so this is the
-#      backend's own cost per row (best and median of 5 scans, 7 columns
-#      and every column); then 10,000 rows at rate_limit 15, the pace of a
-#      real scan, where every page starts cold (best and median of 3).
+#      backend's own cost per row (best and median of 5 scans, 7 columns,
+#      every column, count(*)); then 10,000 rows at rate_limit 15, the pace
+#      of a real scan, where every page starts cold (best and median of 3).
 # Figures go to stdout and to bench/cpu-results.txt.  Not part of CI.
 # bench/run.sh holds the rate-limited and PL/Python comparisons.
 set -u
@@ -199,6 +199,8 @@ read -r rows best median <<<"$(cpu_per_row "${Q_SOME/ps./ps_static.}")"
 report "   $rows rows, 7 columns, no limit:       best $best us, median $median us"
 read -r rows best median <<<"$(cpu_per_row "${Q_ALL/ps./ps_static.}")"
 report "   $rows rows, every column, no limit:    best $best us, median $median us"
+read -r rows best median <<<"$(cpu_per_row "SELECT count(*) FROM ps_static.subscribers")"
+report "   $rows rows, count(*), no limit:        best $best us, median $median us"
 psql -X -q -d bench -c "ALTER SERVER ps_static OPTIONS (SET rate_limit '15')" >/dev/null
 Q_PACED="SELECT count(ROW(ps_id, email, phone_number, updated_at, tags, properties, promotional_can_send)) FROM (SELECT * FROM ps_static.subscribers LIMIT 10000) s"
 read -r rows best median <<<"$(cpu_per_row "$Q_PACED" 3)"
