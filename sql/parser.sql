@@ -92,8 +92,9 @@ DROP FOREIGN TABLE times;
 -------------------------------------------------------------- jsonb
 -- objects and arrays become jsonb without jsonb_in: the same values, the
 -- same text and the same size, as PostgreSQL's own reading of the JSON the
--- API sent (the json_rows fuzzer compares them byte for byte)
-CREATE FOREIGN TABLE docs (id text, doc jsonb)
+-- API sent (the json_rows fuzzer compares them byte for byte); read beside
+-- the whole record (raw), a column of one key is a copy of its member
+CREATE FOREIGN TABLE docs (id text, doc jsonb, raw jsonb OPTIONS (field '$'))
   SERVER ps OPTIONS (resource 'keywords', endpoint '/api/v2/docs', records_key 'rows');
 CREATE TEMP TABLE doc_src (id text, doc text);
 INSERT INTO doc_src VALUES
@@ -109,14 +110,18 @@ INSERT INTO doc_src VALUES
   ('many keys', (SELECT '{' || string_agg(format('"k%s": %s', i % 37, i), ', ') || '}'
                    FROM generate_series(1, 300) i)),
   ('long', (SELECT '[' || string_agg(format('"%s"', repeat('x', i)), ',') || ']'
-              FROM generate_series(1, 100) i));
-SELECT mock.fault(jsonb_build_object('kind', 'body', 'path', '/api/v2/docs', 'count', 1, 'body',
+              FROM generate_series(1, 100) i)),
+  ('scalar', '"not a container"');
+SELECT mock.fault(jsonb_build_object('kind', 'body', 'path', '/api/v2/docs', 'count', 2, 'body',
   '{"rows": [' || string_agg(format('{"id": %s, "doc": %s}', to_json(id), doc), ', ') || ']}'))
   FROM doc_src;
-CREATE TEMP TABLE doc_read AS SELECT *, pg_column_size(doc) AS size FROM docs;
+CREATE TEMP TABLE doc_read AS SELECT id, doc, pg_column_size(doc) AS size FROM docs;
+CREATE TEMP TABLE doc_with_raw AS SELECT id, doc, pg_column_size(doc) AS size, raw FROM docs;
 SELECT s.id, r.doc::text = s.doc::jsonb::text AS same_text, r.doc = s.doc::jsonb AS equal,
-       r.size = pg_column_size(s.doc::jsonb) AS same_size
-  FROM doc_src s LEFT JOIN doc_read r USING (id) ORDER BY s.id;
+       r.size = pg_column_size(s.doc::jsonb) AS same_size,
+       w.doc::text = r.doc::text AND w.size = r.size AS same_beside_raw,
+       w.raw = jsonb_build_object('id', s.id, 'doc', s.doc::jsonb) AS raw_equal
+  FROM doc_src s LEFT JOIN doc_read r USING (id) LEFT JOIN doc_with_raw w USING (id) ORDER BY s.id;
 SELECT doc FROM doc_read WHERE id IN ('keys', 'strings', 'escaped keys') ORDER BY id;
 -- what jsonb_in refuses inside an object, it still reports: a raw control
 -- character (in a value a later duplicate key overwrites too), an unpaired

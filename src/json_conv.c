@@ -178,6 +178,31 @@ ps_row_reader(PsTable *t, const Bitmapset *attrs_used)
 				rr->slot_cols[rr->slot_first[col_slot[i]] + fill[col_slot[i]]++] = &t->columns[i];
 		pfree(fill);
 	}
+
+	/*
+	 * A jsonb column of the whole record (raw) holds every jsonb column of
+	 * one key (properties, data): those are copied out of it, not encoded
+	 * again
+	 */
+	for (int i = 0; i < t->ncolumns && rr->whole_jsonb == NULL; i++)
+		if (col_slot[i] >= 0 && t->columns[i].npath == 0 &&
+			t->columns[i].conv == PS_CONV_JSONB)
+		{
+			rr->whole_jsonb = &t->columns[i];
+			rr->whole_slot = col_slot[i];
+		}
+	if (rr->whole_jsonb != NULL)
+	{
+		bool		any = false;
+
+		rr->from_whole = palloc0(sizeof(bool) * Max(t->natts, 1));
+		for (int i = 0; i < t->ncolumns; i++)
+			if (col_slot[i] >= 0 && t->columns[i].npath == 1 &&
+				t->columns[i].conv == PS_CONV_JSONB)
+				any = rr->from_whole[t->columns[i].attnum - 1] = true;
+		if (!any)
+			rr->whole_jsonb = NULL;
+	}
 	pfree(col_slot);
 	return rr;
 }
@@ -434,11 +459,35 @@ typedef struct JbStacks
 	StringInfoData data;
 } JbStacks;
 
+/*
+ * Where the members of a record's own object landed in its jsonb: a jsonb
+ * column of one key (properties) is then a copy of its member's bytes, a
+ * container being the same bytes nested or at the root (as jsonb's own
+ * -> operator copies one out).
+ */
+typedef struct JbRootMember
+{
+	const char *key;
+	int			keylen;
+	JEntry		type;			/* JEntry type bits */
+	int			off;			/* the value's data in the datum */
+	int			len;
+} JbRootMember;
+
+typedef struct JbRoot
+{
+	const char *datum;
+	int			n;
+	JbRootMember *m;
+} JbRoot;
+
 typedef struct JbEncoder
 {
 	PsRowReader *rr;
 	StringInfoData buf;			/* the jsonb datum, its varlena header first */
 	JbStacks   *st;
+	JbRoot	   *root;			/* not NULL: record the outermost object's
+								 * members there */
 } JbEncoder;
 
 /* a child on top of the members stack */
@@ -690,8 +739,11 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 	int			entries;
 	uint32		header;
 	uint32		totallen = 0;
+	JbRoot	   *root = e->root;
+	JbRootMember *rm = NULL;
 
 	check_stack_depth();
+	e->root = NULL;				/* only the outermost container's */
 	/* the children: an object's keys unescaped, every value encoded */
 	for (p++; *p != close; n++)
 	{
@@ -766,6 +818,12 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 			jb_append(e, members[i].key, members[i].keylen);
 			jb_entry(e, entries, i, jb_string_entry(members[i].keylen), &totallen, what);
 		}
+	if (root != NULL && is_object)
+	{
+		root->n = n;
+		root->m = palloc(sizeof(JbRootMember) * Max(n, 1));
+		rm = root->m;
+	}
 	for (int i = 0; i < n; i++)
 	{
 		const JbMember *m = &members[i];
@@ -773,6 +831,11 @@ jb_container(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 
 		if (m->type == JENTRY_ISNUMERIC || m->type == JENTRY_ISCONTAINER)
 			pad = jb_pad(e);
+		if (rm != NULL)
+			rm[i] = (JbRootMember)
+			{
+				m->key, m->keylen, m->type, e->buf.len, m->len
+			};
 		jb_append(e, data + m->off, m->len);
 		jb_entry(e, entries, is_object ? n + i : i, m->type | (uint32) (pad + m->len),
 				 &totallen, what);
@@ -920,50 +983,94 @@ jb_value(JbEncoder *e, const char **pp, const char *end, JEntry *entry)
 	}
 }
 
+/*
+ * An object or array field (no NUL in it) as a jsonb datum in *out; when
+ * root is not NULL, where the members of an object landed.  False: a
+ * string jsonb_in refuses, for the caller to let jsonb_in report.
+ */
+static inline bool
+jb_encode(PsRowReader *rr, const PsField *f, JbRoot *root, Datum *out)
+{
+	JbEncoder	e;
+	const char *p = f->text;
+	JEntry		entry;
+
+	Assert(!(f->flags & PS_FIELD_NUL));
+	e.rr = rr;
+	if (rr->jb == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(rr->cxt);
+
+		rr->jb = palloc(sizeof(JbStacks));
+		rr->jb->maxmembers = 32;
+		rr->jb->members = palloc(sizeof(JbMember) * rr->jb->maxmembers);
+		initStringInfo(&rr->jb->data);
+		MemoryContextSwitchTo(old);
+	}
+	e.st = rr->jb;
+	e.st->nmembers = 0;
+	resetStringInfo(&e.st->data);
+	e.root = root;
+	if (root != NULL)
+		root->n = 0;
+	initStringInfo(&e.buf);
+	appendStringInfoSpaces(&e.buf, VARHDRSZ);
+	if (!jb_container(&e, &p, f->text + f->len, &entry))
+		return false;
+	Assert(p == f->text + f->len);
+	SET_VARSIZE(e.buf.data, e.buf.len);
+	if (root != NULL)
+		root->datum = e.buf.data;
+	*out = PointerGetDatum(e.buf.data);
+	return true;
+}
+
+/*
+ * The jsonb of the outermost object's member key, when that is an object
+ * or an array: a copy of its bytes in root's datum.  False otherwise.
+ */
+static bool
+jb_root_member(const JbRoot *root, const char *key, Datum *out)
+{
+	size_t		keylen = strlen(key);
+
+	for (int i = 0; i < root->n; i++)
+	{
+		const JbRootMember *m = &root->m[i];
+		Jsonb	   *jb;
+
+		if ((size_t) m->keylen != keylen || memcmp(m->key, key, keylen) != 0)
+			continue;
+		if (m->type != JENTRY_ISCONTAINER)
+			return false;
+		jb = palloc(VARHDRSZ + m->len);
+		SET_VARSIZE(jb, VARHDRSZ + m->len);
+		memcpy(VARDATA(jb), root->datum + m->off, m->len);
+		*out = JsonbPGetDatum(jb);
+		return true;
+	}
+	return false;
+}
+
 static Datum
 convert_jsonb(PsRowReader *rr, const PsField *f)
 {
 	JsonbValue	jv;
 	int			len;
+	Datum		d;
 
 	switch ((PsJsonType) f->type)
 	{
 		case PS_JSON_OBJECT:
 		case PS_JSON_ARRAY:
-			{
-				JbEncoder	e;
-				const char *p = f->text;
-				JEntry		root;
-
-				/* jsonb holds no NUL in a string */
-				if (f->flags & PS_FIELD_NUL)
-					nul_error();
-				e.rr = rr;
-				if (rr->jb == NULL)
-				{
-					MemoryContext old = MemoryContextSwitchTo(rr->cxt);
-
-					rr->jb = palloc(sizeof(JbStacks));
-					rr->jb->maxmembers = 32;
-					rr->jb->members = palloc(sizeof(JbMember) * rr->jb->maxmembers);
-					initStringInfo(&rr->jb->data);
-					MemoryContextSwitchTo(old);
-				}
-				e.st = rr->jb;
-				e.st->nmembers = 0;
-				resetStringInfo(&e.st->data);
-				initStringInfo(&e.buf);
-				appendStringInfoSpaces(&e.buf, VARHDRSZ);
-				if (jb_container(&e, &p, f->text + f->len, &root))
-				{
-					Assert(p == f->text + f->len);
-					SET_VARSIZE(e.buf.data, e.buf.len);
-					return PointerGetDatum(e.buf.data);
-				}
-				/* jsonb_in's error for what it does not take */
-				return DirectFunctionCall1(jsonb_in,
-										   CStringGetDatum(field_cstring(rr, f, &len)));
-			}
+			/* jsonb holds no NUL in a string */
+			if (f->flags & PS_FIELD_NUL)
+				nul_error();
+			if (jb_encode(rr, f, NULL, &d))
+				return d;
+			/* jsonb_in's error for what it does not take */
+			return DirectFunctionCall1(jsonb_in,
+									   CStringGetDatum(field_cstring(rr, f, &len)));
 		case PS_JSON_STRING:
 			jv.type = jbvString;
 			jv.val.string.val = field_cstring(rr, f, &len);
@@ -1165,6 +1272,8 @@ ps_row_values(PsRowReader *rr, PsJsonType type, const PsField *fields,
 {
 	ErrorContextCallback errcb;
 	ConvState	cs;
+	JbRoot		whole;
+	bool		have_whole = false;
 
 	memset(nulls, true, sizeof(bool) * rr->table->natts);
 	if (type != PS_JSON_OBJECT)
@@ -1183,6 +1292,32 @@ ps_row_values(PsRowReader *rr, PsJsonType type, const PsField *fields,
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
+	/*
+	 * The whole record's jsonb first, when other jsonb columns are copied
+	 * out of it.  Should the encoder refuse it, every column is converted
+	 * in its turn below, and the first to fail reports, as without it.
+	 */
+	if (rr->whole_jsonb != NULL)
+	{
+		for (uint32 i = nfields; i-- > 0;)
+		{
+			const PsField *f = &fields[i];
+			int			idx = rr->whole_jsonb->attnum - 1;
+
+			if (f->slot != rr->whole_slot)
+				continue;
+			cs.column = rr->whole_jsonb;
+			cs.value = f;
+			if (f->type == PS_JSON_OBJECT && !(f->flags & PS_FIELD_NUL) &&
+				jb_encode(rr, f, &whole, &values[idx]))
+			{
+				nulls[idx] = false;
+				have_whole = true;
+			}
+			break;
+		}
+	}
+
 	for (uint32 i = 0; i < nfields; i++)
 	{
 		const PsField *f = &fields[i];
@@ -1193,11 +1328,19 @@ ps_row_values(PsRowReader *rr, PsJsonType type, const PsField *fields,
 			PsColumn   *col = rr->slot_cols[k];
 			int			idx = col->attnum - 1;
 
+			if (have_whole && col == rr->whole_jsonb)
+				continue;
 			cs.column = col;
 			cs.value = f;
 			/* a later duplicate key wins, as in a parsed object */
 			nulls[idx] = (f->type == PS_JSON_NULL);
-			values[idx] = nulls[idx] ? (Datum) 0 : field_to_datum(rr, f, col);
+			if (nulls[idx])
+				values[idx] = (Datum) 0;
+			else if (!(have_whole && rr->from_whole[idx] &&
+					   (f->type == PS_JSON_OBJECT || f->type == PS_JSON_ARRAY) &&
+					   !(f->flags & PS_FIELD_NUL) &&
+					   jb_root_member(&whole, col->path[0], &values[idx])))
+				values[idx] = field_to_datum(rr, f, col);
 		}
 	}
 

@@ -465,6 +465,11 @@ typedef struct PsRowReader
 	MemoryContext cxt;			/* the reader's, for what it keeps */
 	PsPageScan *elements;		/* reads array columns, reset for each */
 	struct JbStacks *jb;		/* the jsonb encoder's, kept between rows */
+	PsColumn   *whole_jsonb;	/* a jsonb column of the whole record, when
+								 * jsonb columns of one key are read too:
+								 * those are copied out of its value */
+	int			whole_slot;
+	bool	   *from_whole;		/* by attnum - 1: such a column of one key */
 } PsRowReader;
 
 extern void ps_column_prepare(PsColumn *col);
