@@ -122,6 +122,13 @@ ps_column_prepare(PsColumn *col)
 
 /* ---------------------------------------------------------------- the row reader */
 
+/* a jsonb column of one top-level key: copied out of raw's value beside it */
+static inline bool
+jsonb_of_one_key(const PsColumn *col)
+{
+	return col->npath == 1 && col->conv == PS_CONV_JSONB;
+}
+
 /*
  * The reader of a table's records for the columns in attrs_used (offset by
  * FirstLowInvalidHeapAttributeNumber; a whole-row reference: all; none:
@@ -195,11 +202,8 @@ ps_row_reader(PsTable *t, const Bitmapset *attrs_used)
 	{
 		bool		any = false;
 
-		rr->from_whole = palloc0(sizeof(bool) * Max(t->natts, 1));
 		for (int i = 0; i < t->ncolumns; i++)
-			if (col_slot[i] >= 0 && t->columns[i].npath == 1 &&
-				t->columns[i].conv == PS_CONV_JSONB)
-				any = rr->from_whole[t->columns[i].attnum - 1] = true;
+			any |= col_slot[i] >= 0 && jsonb_of_one_key(&t->columns[i]);
 		if (!any)
 			rr->whole_jsonb = NULL;
 	}
@@ -1336,7 +1340,7 @@ ps_row_values(PsRowReader *rr, PsJsonType type, const PsField *fields,
 			nulls[idx] = (f->type == PS_JSON_NULL);
 			if (nulls[idx])
 				values[idx] = (Datum) 0;
-			else if (!(have_whole && rr->from_whole[idx] &&
+			else if (!(have_whole && jsonb_of_one_key(col) &&
 					   (f->type == PS_JSON_OBJECT || f->type == PS_JSON_ARRAY) &&
 					   !(f->flags & PS_FIELD_NUL) &&
 					   jb_root_member(&whole, col->path[0], &values[idx])))

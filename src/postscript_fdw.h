@@ -469,7 +469,6 @@ typedef struct PsRowReader
 								 * jsonb columns of one key are read too:
 								 * those are copied out of its value */
 	int			whole_slot;
-	bool	   *from_whole;		/* by attnum - 1: such a column of one key */
 } PsRowReader;
 
 extern void ps_column_prepare(PsColumn *col);
