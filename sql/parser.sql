@@ -77,7 +77,9 @@ END $$;
 SELECT col, v, pg_temp.read_time(col, v) AS read
   FROM (VALUES ('ts'), ('d')) c(col),
        unnest(ARRAY['yesterday', 'now', 'epoch', 'infinity', '2026-02-30', '2026-01-02 03:04:05 PST',
-                    'Jan 2 2026', '2026-1-2', '2026-01-02T25:00:00Z', '2026-01-02T03:04:05.123Z']) v
+                    'Jan 2 2026', '2026-1-2', '2026-01-02T25:00:00Z', '2026-01-02T03:04:05.123Z',
+                    '2024-02-29T23:59:59Z', '2025-02-29T00:00:00Z', '2026-01-02T03:04:60Z',
+                    '2026-01-02T03:04:5Z', '2026-01-02T03:04:05', '2026-01-02T03:04:05.9999995+05:30']) v
  ORDER BY col, v;
 -- count(*) converts no column (nor do postgres_fdw and file_fdw): a value
 -- that cannot be read fails only a query that reads its column
@@ -88,6 +90,26 @@ SELECT count(ts) FROM times;
 \echo :LAST_ERROR_SQLSTATE
 RESET TimeZone;
 DROP FOREIGN TABLE times;
+
+-------------------------------------------------------------- arrays
+-- a text[] column of plain ASCII strings is read in place, any other array
+-- by the scanner: both give what PostgreSQL makes of the same JSON
+CREATE FOREIGN TABLE arrs (id text, a text[])
+  SERVER ps OPTIONS (resource 'keywords', endpoint '/api/v2/arrs', records_key 'rows');
+CREATE TEMP TABLE arr_src (id text, a text);
+INSERT INTO arr_src VALUES
+  ('plain', '["vip", "new", "x"]'), ('empty string', '["", "b"]'), ('one', '["a"]'),
+  ('sixteen', (SELECT json_agg('t' || i)::text FROM generate_series(1, 16) i)),
+  ('seventeen', (SELECT json_agg('t' || i)::text FROM generate_series(1, 17) i)),
+  ('escapes', '["a\"b", "c\\d", "u\u0041"]'), ('not ascii', '["x", "é"]'),
+  ('null', '["x", null]'), ('mixed', '["a", 1, true, 2.50]'), ('empty', '[]');
+SELECT mock.fault(jsonb_build_object('kind', 'body', 'path', '/api/v2/arrs', 'count', 1,
+  'body', '{"rows": [' || string_agg(format('{"id": %s, "a": %s}', to_json(id), a), ', ') || ']}'))
+  FROM arr_src;
+CREATE TEMP TABLE arr_read AS SELECT * FROM arrs;
+SELECT s.id, r.a, r.a IS NOT DISTINCT FROM ARRAY(SELECT jsonb_array_elements_text(s.a::jsonb)) AS same
+  FROM arr_src s LEFT JOIN arr_read r USING (id) ORDER BY s.id;
+DROP FOREIGN TABLE arrs;
 
 -------------------------------------------------------------- jsonb
 -- objects and arrays become jsonb without jsonb_in: the same values, the

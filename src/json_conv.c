@@ -1124,6 +1124,39 @@ text_datum(const char *s, int len)
 	return PointerGetDatum(t);
 }
 
+/*
+ * A short array of plain ASCII strings, the usual shape of tags, read in
+ * place from its compact text (which the scanner validated): the count of
+ * elements, each in s[] and len[]; -1 when it holds anything else or more
+ * than max, for the scanner to read.  ASCII is the same in every server
+ * encoding.
+ */
+static int
+plain_strings(const char *p, const char *end, int max, const char **s, int *len)
+{
+	int			n = 0;
+
+	Assert(*p == '[' && end[-1] == ']');
+	for (p++;; p++)
+	{
+		const char *q;
+
+		if (*p != '"' || n == max)
+			return -1;
+		q = (const char *) ps_ascii_run((const unsigned char *) p + 1,
+										(const unsigned char *) end);
+		if (q == end || *q != '"')
+			return -1;
+		s[n] = p + 1;
+		len[n++] = (int) (q - (p + 1));
+		p = q + 1;
+		if (*p == ']')
+			return n;
+		if (*p != ',')
+			return -1;
+	}
+}
+
 /* a JSON array (compact text) to a one-dimensional array */
 static Datum
 convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
@@ -1145,6 +1178,24 @@ convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
 	{
 		Assert(f->text[0] == '[' && f->text[1] == ']');
 		return PointerGetDatum(construct_empty_array(col->elemtype));
+	}
+	/* tags and their like, without reading them again */
+	if (col->elemtype == TEXTOID)
+	{
+#define PLAIN_MAX 16
+		const char *s[PLAIN_MAX];
+		int			len[PLAIN_MAX];
+		int			k = plain_strings(f->text, f->text + f->len, PLAIN_MAX, s, len);
+
+		if (k > 0)
+		{
+			values = palloc(sizeof(Datum) * k);
+			for (int i = 0; i < k; i++)
+				values[i] = text_datum(s[i], len[i]);
+			return PointerGetDatum(construct_array(values, k, col->elemtype, col->elem_len,
+												   col->elem_byval, col->elem_align));
+		}
+#undef PLAIN_MAX
 	}
 	/* one scanner for all rows: its memory is kept, not made again */
 	if (rr->elements == NULL)
@@ -1382,6 +1433,40 @@ ps_record_to_values(PsTable *t, PsJson *rec, Datum *values, bool *nulls)
 }
 
 /*
+ * YYYY-MM-DDTHH:MM:SS, the head of every time the API sends, read without
+ * a bound check per digit; false for anything else (the general reading
+ * then takes it, or refuses it).  Ranges are the caller's to check.
+ */
+static inline bool
+iso8601_head(const char *s, size_t len, int *y, int *mo, int *d, int *h, int *mi,
+			 int *sec)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	unsigned	v[14];
+	bool		bad = false;
+
+	if (len < 19 || u[4] != '-' || u[7] != '-' || u[10] != 'T' || u[13] != ':' ||
+		u[16] != ':')
+		return false;
+#define HEAD_DIGIT(i, at) (v[i] = (unsigned) u[at] - '0', bad |= (v[i] > 9))
+	/* a byte below '0' wraps round to above 9 */
+	HEAD_DIGIT(0, 0), HEAD_DIGIT(1, 1), HEAD_DIGIT(2, 2), HEAD_DIGIT(3, 3);
+	HEAD_DIGIT(4, 5), HEAD_DIGIT(5, 6), HEAD_DIGIT(6, 8), HEAD_DIGIT(7, 9);
+	HEAD_DIGIT(8, 11), HEAD_DIGIT(9, 12), HEAD_DIGIT(10, 14), HEAD_DIGIT(11, 15);
+	HEAD_DIGIT(12, 17), HEAD_DIGIT(13, 18);
+#undef HEAD_DIGIT
+	if (bad)
+		return false;
+	*y = (int) (v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3]);
+	*mo = (int) (v[4] * 10 + v[5]);
+	*d = (int) (v[6] * 10 + v[7]);
+	*h = (int) (v[8] * 10 + v[9]);
+	*mi = (int) (v[10] * 10 + v[11]);
+	*sec = (int) (v[12] * 10 + v[13]);
+	return true;
+}
+
+/*
  * ISO 8601 date-time to TimestampTz, without the cost of the general
  * parser: YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|(+|-)HH[[:]MM]].  No
  * zone means UTC.  Returns false for anything else: the only form the API
@@ -1400,6 +1485,8 @@ ps_parse_iso8601(const char *s, size_t len, int64 *result)
 				sec = 0;
 	int64		usec = 0;
 	int			tzsec = 0;
+	bool		has_time = true;
+	bool		has_sec = true;
 
 #define DIGITS(n, out) \
 	do { \
@@ -1411,67 +1498,75 @@ ps_parse_iso8601(const char *s, size_t len, int64 *result)
 		(out) = _v; \
 	} while (0)
 
-	DIGITS(4, y);
-	if (p >= end || *p++ != '-')
-		return false;
-	DIGITS(2, mo);
-	if (p >= end || *p++ != '-')
-		return false;
-	DIGITS(2, d);
-	if (p < end && (*p == 'T' || *p == 't' || *p == ' '))
+	if (iso8601_head(s, len, &y, &mo, &d, &h, &mi, &sec))
+		p = s + 19;
+	else
 	{
-		p++;
-		DIGITS(2, h);
-		if (p >= end || *p++ != ':')
+		DIGITS(4, y);
+		if (p >= end || *p++ != '-')
 			return false;
-		DIGITS(2, mi);
-		if (p < end && *p == ':')
+		DIGITS(2, mo);
+		if (p >= end || *p++ != '-')
+			return false;
+		DIGITS(2, d);
+		has_time = (p < end && (*p == 'T' || *p == 't' || *p == ' '));
+		has_sec = false;
+		if (has_time)
 		{
 			p++;
-			DIGITS(2, sec);
-			if (p < end && (*p == '.' || *p == ','))
+			DIGITS(2, h);
+			if (p >= end || *p++ != ':')
+				return false;
+			DIGITS(2, mi);
+			has_sec = (p < end && *p == ':');
+			if (has_sec)
 			{
-				int64		scale = 100000;
-
 				p++;
-				if (p >= end || *p < '0' || *p > '9')
-					return false;
-				for (int ndig = 0; p < end && *p >= '0' && *p <= '9'; ndig++, p++)
-				{
-					if (ndig < 6)
-					{
-						usec += (*p - '0') * scale;
-						scale /= 10;
-					}
-					else if (ndig == 6 && *p >= '5')
-						usec++;		/* round half up, like timestamptz_in */
-				}
+				DIGITS(2, sec);
 			}
 		}
-		if (p < end && (*p == 'Z' || *p == 'z'))
-			p++;
-		else if (p < end && (*p == '+' || *p == '-'))
-		{
-			int			sign = (*p++ == '-') ? -1 : 1;
-			int			tzh,
-						tzm = 0;
+	}
+	if (has_sec && p < end && (*p == '.' || *p == ','))
+	{
+		static const int scale[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
+		int			ndig = 0;
+		bool		round_up = false;
 
-			DIGITS(2, tzh);
-			if (p < end && *p == ':')
-				p++;
-			if (p < end)
-				DIGITS(2, tzm);
-			if (tzh > 15 || tzm > 59)
-				return false;
-			tzsec = sign * (tzh * 3600 + tzm * 60);
+		p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return false;
+		for (; p < end && *p >= '0' && *p <= '9'; ndig++, p++)
+		{
+			if (ndig < 6)
+				usec = usec * 10 + (*p - '0');
+			else if (ndig == 6)
+				round_up = (*p >= '5');	/* round half up, like timestamptz_in */
 		}
+		usec = usec * scale[Min(ndig, 6)] + round_up;
+	}
+	if (has_time && p < end && (*p == 'Z' || *p == 'z'))
+		p++;
+	else if (has_time && p < end && (*p == '+' || *p == '-'))
+	{
+		int			sign = (*p++ == '-') ? -1 : 1;
+		int			tzh,
+					tzm = 0;
+
+		DIGITS(2, tzh);
+		if (p < end && *p == ':')
+			p++;
+		if (p < end)
+			DIGITS(2, tzm);
+		if (tzh > 15 || tzm > 59)
+			return false;
+		tzsec = sign * (tzh * 3600 + tzm * 60);
 	}
 	if (p != end)
 		return false;
 #undef DIGITS
 
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 ||
-		d > day_tab[isleap(y)][mo - 1] || h > 23 || mi > 59 || sec > 59)
+		(d > 28 && d > day_tab[isleap(y)][mo - 1]) || h > 23 || mi > 59 || sec > 59)
 		return false;
 
 	*result = ((int64) (date2j(y, mo, d) - POSTGRES_EPOCH_JDATE) * SECS_PER_DAY +
