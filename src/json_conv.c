@@ -1498,6 +1498,9 @@ ps_parse_iso8601(const char *s, size_t len, int64 *result)
 		(out) = _v; \
 	} while (0)
 
+	/* no longer than timestamptz_in reads */
+	if (len > MAXDATELEN)
+		return false;
 	if (iso8601_head(s, len, &y, &mo, &d, &h, &mi, &sec))
 		p = s + 19;
 	else
@@ -1529,20 +1532,26 @@ ps_parse_iso8601(const char *s, size_t len, int64 *result)
 	if (has_sec && p < end && (*p == '.' || *p == ','))
 	{
 		static const int scale[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
+		const char *frac = p;
 		int			ndig = 0;
-		bool		round_up = false;
 
 		p++;
 		if (p >= end || *p < '0' || *p > '9')
 			return false;
 		for (; p < end && *p >= '0' && *p <= '9'; ndig++, p++)
-		{
 			if (ndig < 6)
 				usec = usec * 10 + (*p - '0');
-			else if (ndig == 6)
-				round_up = (*p >= '5');	/* round half up, like timestamptz_in */
+		if (ndig <= 6)
+			usec *= scale[ndig];
+		else
+		{
+			/* finer than a microsecond: rounded as timestamptz_in rounds it */
+			char	   *f = pnstrdup(frac, p - frac);
+
+			f[0] = '.';
+			usec = (int64) rint(strtod(f, NULL) * USECS_PER_SEC);
+			pfree(f);
 		}
-		usec = usec * scale[Min(ndig, 6)] + round_up;
 	}
 	if (has_time && p < end && (*p == 'Z' || *p == 'z'))
 		p++;
@@ -1554,8 +1563,11 @@ ps_parse_iso8601(const char *s, size_t len, int64 *result)
 
 		DIGITS(2, tzh);
 		if (p < end && *p == ':')
+		{
 			p++;
-		if (p < end)
+			DIGITS(2, tzm);
+		}
+		else if (p < end)
 			DIGITS(2, tzm);
 		if (tzh > 15 || tzm > 59)
 			return false;
