@@ -14,7 +14,9 @@
  * A PostgreSQL ERROR is an accepted outcome (flushed, memory reset); a
  * crash, a hang or a failed assertion is a finding, and so is a jsonb
  * column (encoded from the scanner's compact text, src/json_conv.c) that
- * differs by a byte from what jsonb_in makes of the same text.
+ * differs by a byte from what jsonb_in makes of the same text, and a time
+ * string read into a timestamptz column that timestamptz_in refuses or
+ * reads otherwise (in UTC, as the FDW reads a time without a zone).
  * libFuzzer exits the process when the time is up.
  *
  * postscript_fdw_fuzz_query('<libFuzzer arguments>') does the same for the
@@ -27,13 +29,16 @@
  */
 #include "postgres.h"
 
+#include "access/sysattr.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "nodes/bitmapset.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 #include "utils/memutils.h"
 
@@ -94,14 +99,12 @@ run_driver(const char *name, text *args_text, int (*cb) (const uint8_t *data, si
 }
 
 /*
- * Each jsonb column of a record built from an object or array must be, byte
- * for byte, the jsonb jsonb_in makes of that value's text (its last
- * occurrence: a later duplicate key wins); jsonb_in refusing what the
- * encoder took is a finding too.
+ * check(f, col, value) for each column converted from field f, the last of
+ * its key in the record (a later duplicate key wins), and not null.
  */
 static void
-check_jsonb(PsRowReader *rr, const PsField *fields, uint32 n, Datum *values,
-			bool *nulls)
+each_value(PsRowReader *rr, const PsField *fields, uint32 n, Datum *values,
+		   bool *nulls, void (*check) (const PsField *f, PsColumn *col, Datum value))
 {
 	for (uint32 i = 0; i < n; i++)
 	{
@@ -110,35 +113,81 @@ check_jsonb(PsRowReader *rr, const PsField *fields, uint32 n, Datum *values,
 
 		for (uint32 j = i + 1; j < n; j++)
 			last = last && fields[j].slot != f->slot;
-		if (!last || (f->type != PS_JSON_OBJECT && f->type != PS_JSON_ARRAY))
+		if (!last)
 			continue;
 		for (int k = rr->slot_first[f->slot]; k < rr->slot_first[f->slot + 1]; k++)
 		{
 			PsColumn   *col = rr->slot_cols[k];
-			Jsonb	   *ours;
-			Jsonb	   *theirs = NULL;
 
-			if (col->conv != PS_CONV_JSONB || nulls[col->attnum - 1])
-				continue;
-			ours = DatumGetJsonbP(values[col->attnum - 1]);
-			PG_TRY();
-			{
-				theirs = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(f->text)));
-			}
-			PG_CATCH();
-			{
-				elog(PANIC, "fuzz: jsonb_in refuses a value the jsonb encoder took: %s", f->text);
-			}
-			PG_END_TRY();
-			if (VARSIZE(ours) != VARSIZE(theirs) ||
-				memcmp(VARDATA(ours), VARDATA(theirs), VARSIZE(ours) - VARHDRSZ) != 0)
-				elog(PANIC, "fuzz: the jsonb encoder made %s (%u bytes) of %s, jsonb_in %s (%u bytes)",
-					 DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(ours))),
-					 (unsigned) VARSIZE(ours), f->text,
-					 DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(theirs))),
-					 (unsigned) VARSIZE(theirs));
+			if (!nulls[col->attnum - 1])
+				check(f, col, values[col->attnum - 1]);
 		}
 	}
+}
+
+/*
+ * A jsonb column built from an object or array must be, byte for byte, the
+ * jsonb jsonb_in makes of that value's text; jsonb_in refusing what the
+ * encoder took is a finding too.
+ */
+static void
+check_jsonb(const PsField *f, PsColumn *col, Datum value)
+{
+	Jsonb	   *ours;
+	Jsonb	   *theirs = NULL;
+
+	if (col->conv != PS_CONV_JSONB || (f->type != PS_JSON_OBJECT && f->type != PS_JSON_ARRAY))
+		return;
+	ours = DatumGetJsonbP(value);
+	PG_TRY();
+	{
+		theirs = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(f->text)));
+	}
+	PG_CATCH();
+	{
+		elog(PANIC, "fuzz: jsonb_in refuses a value the jsonb encoder took: %s", f->text);
+	}
+	PG_END_TRY();
+	if (VARSIZE(ours) != VARSIZE(theirs) ||
+		memcmp(VARDATA(ours), VARDATA(theirs), VARSIZE(ours) - VARHDRSZ) != 0)
+		elog(PANIC, "fuzz: the jsonb encoder made %s (%u bytes) of %s, jsonb_in %s (%u bytes)",
+			 DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(ours))),
+			 (unsigned) VARSIZE(ours), f->text,
+			 DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(theirs))),
+			 (unsigned) VARSIZE(theirs));
+}
+
+/*
+ * A string read into a timestamptz column is the time timestamptz_in reads
+ * (session time zone UTC); ISO 8601's decimal comma, which the FDW takes
+ * and timestamptz_in does not, is given to it as a point.
+ */
+static void
+check_time(const PsField *f, PsColumn *col, Datum value)
+{
+	char	   *text;
+	char	   *comma;
+	TimestampTz theirs = 0;
+
+	if (col->typid != TIMESTAMPTZOID || f->type != PS_JSON_STRING)
+		return;
+	text = pstrdup(f->text);
+	if ((comma = strchr(text, ',')) != NULL)
+		*comma = '.';
+	PG_TRY();
+	{
+		theirs = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text),
+														 ObjectIdGetDatum(InvalidOid),
+														 Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		elog(PANIC, "fuzz: timestamptz_in refuses a time the FDW read: %s", f->text);
+	}
+	PG_END_TRY();
+	if (theirs != DatumGetTimestampTz(value))
+		elog(PANIC, "fuzz: the FDW read %s as " INT64_FORMAT ", timestamptz_in as " INT64_FORMAT,
+			 f->text, (int64) DatumGetTimestampTz(value), (int64) theirs);
 }
 
 /*
@@ -151,7 +200,9 @@ convert_rows(const uint8_t *data, size_t size)
 {
 	Datum	   *values = palloc(sizeof(Datum) * fuzz_table->natts);
 	bool	   *nulls = palloc(sizeof(bool) * fuzz_table->natts);
-	PsRowReader *rr = ps_row_reader(fuzz_table, NULL);
+	/* every column: the whole row */
+	PsRowReader *rr = ps_row_reader(fuzz_table,
+									bms_make_singleton(0 - FirstLowInvalidHeapAttributeNumber));
 	bool		list = size > 0 && data[0] == '[';
 	PsPageScan *page = ps_page_new(rr, list ? PS_SCAN_LIST : PS_SCAN_RECORD,
 								   list ? "rows" : NULL, 64);
@@ -170,7 +221,8 @@ convert_rows(const uint8_t *data, size_t size)
 	while (ps_scan_next_record(&cur, &type, &fields, &n))
 	{
 		ps_row_values(rr, type, fields, n, values, nulls);
-		check_jsonb(rr, fields, n, values, nulls);
+		each_value(rr, fields, n, values, nulls, check_jsonb);
+		each_value(rr, fields, n, values, nulls, check_time);
 	}
 	fuzz_rows++;
 }
@@ -187,6 +239,16 @@ Datum
 postscript_fdw_fuzz_rows(PG_FUNCTION_ARGS)
 {
 	fuzz_table = ps_get_table(PG_GETARG_OID(0));
+	SetConfigOption("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION);
+	/* a reader that converts no column would make this fuzzer blind */
+	{
+		PsRowReader *rr = ps_row_reader(fuzz_table,
+										bms_make_singleton(0 - FirstLowInvalidHeapAttributeNumber));
+
+		if (rr->slot_first[rr->nslots] != fuzz_table->ncolumns)
+			elog(PANIC, "fuzz: the row reader converts %d of the %d columns",
+				 rr->slot_first[rr->nslots], fuzz_table->ncolumns);
+	}
 	run_driver("postscript_fdw_fuzz_rows", PG_GETARG_TEXT_PP(1), rows_input);
 	PG_RETURN_VOID();
 }
