@@ -16,7 +16,8 @@
  * column (encoded from the scanner's compact text, src/json_conv.c) that
  * differs by a byte from what jsonb_in makes of the same text, and a time
  * string read into a timestamptz column that timestamptz_in refuses or
- * reads otherwise (in UTC, as the FDW reads a time without a zone).
+ * reads otherwise (in UTC, as the FDW reads a time without a zone), and a
+ * text[] laid out otherwise than construct_md_array lays out its elements.
  * libFuzzer exits the process when the time is up.
  *
  * postscript_fdw_fuzz_query('<libFuzzer arguments>') does the same for the
@@ -158,6 +159,31 @@ check_jsonb(const PsField *f, PsColumn *col, Datum value)
 }
 
 /*
+ * A text[] is, byte for byte, the array construct_md_array makes of its
+ * elements (the FDW lays out a plain one itself).
+ */
+static void
+check_text_array(const PsField *f, PsColumn *col, Datum value)
+{
+	ArrayType  *ours;
+	ArrayType  *theirs;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	int			lb = 1;
+
+	if (col->typid != TEXTARRAYOID)
+		return;
+	ours = DatumGetArrayTypeP(value);
+	deconstruct_array(ours, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+	theirs = n == 0 ? construct_empty_array(TEXTOID) :
+		construct_md_array(elems, enulls, 1, &n, &lb, TEXTOID, -1, false, TYPALIGN_INT);
+	if (VARSIZE(ours) != VARSIZE(theirs) || memcmp(ours, theirs, VARSIZE(ours)) != 0)
+		elog(PANIC, "fuzz: the text[] read from %s (%u bytes) is not laid out as construct_md_array lays it (%u bytes)",
+			 f->text, (unsigned) VARSIZE(ours), (unsigned) VARSIZE(theirs));
+}
+
+/*
  * A string read into a timestamptz column is the time timestamptz_in reads
  * (session time zone UTC); ISO 8601's decimal comma, which the FDW takes
  * and timestamptz_in does not, is given to it as a point.
@@ -223,6 +249,7 @@ convert_rows(const uint8_t *data, size_t size)
 		ps_row_values(rr, type, fields, n, values, nulls);
 		each_value(rr, fields, n, values, nulls, check_jsonb);
 		each_value(rr, fields, n, values, nulls, check_time);
+		each_value(rr, fields, n, values, nulls, check_text_array);
 	}
 	fuzz_rows++;
 }

@@ -30,8 +30,9 @@
 #                libFuzzer's no-main runtime, and a SQL function hands control
 #                to LLVMFuzzerRunDriver.  (No ASan there: the postgres
 #                executable is not instrumented.)  Every jsonb column must be
-#                jsonb_in's reading of its text, byte for byte, and every
-#                timestamptz timestamptz_in's.
+#                jsonb_in's reading of its text, byte for byte, every
+#                timestamptz timestamptz_in's, and every text[] laid out as
+#                construct_md_array lays out its elements.
 #   query        the same library's second entry point: ps_append_param, the
 #                query-string builder, with text values, LIKE patterns, text
 #                arrays and timestamps; the query string must decode back to

@@ -1157,6 +1157,38 @@ plain_strings(const char *p, const char *end, int max, const char **s, int *len)
 	}
 }
 
+/*
+ * A one-dimensional text[] of n elements, none null, laid out as
+ * construct_array lays it out (each element a 4-byte-header varlena,
+ * int-aligned), without a datum per element first.
+ */
+static Datum
+text_array(const char *const *s, const int *len, int n)
+{
+	Size		size = ARR_OVERHEAD_NONULLS(1);
+	ArrayType  *a;
+	char	   *p;
+
+	for (int i = 0; i < n; i++)
+		size += INTALIGN(VARHDRSZ + len[i]);
+	a = (ArrayType *) palloc0(size);
+	SET_VARSIZE(a, size);
+	a->ndim = 1;
+	a->dataoffset = 0;
+	a->elemtype = TEXTOID;
+	ARR_DIMS(a)[0] = n;
+	ARR_LBOUND(a)[0] = 1;
+	p = ARR_DATA_PTR(a);
+	for (int i = 0; i < n; i++)
+	{
+		SET_VARSIZE(p, VARHDRSZ + len[i]);
+		ps_copy(p + VARHDRSZ, s[i], len[i]);
+		p += INTALIGN(VARHDRSZ + len[i]);
+	}
+	Assert(p == (char *) a + size);
+	return PointerGetDatum(a);
+}
+
 /* a JSON array (compact text) to a one-dimensional array */
 static Datum
 convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
@@ -1188,13 +1220,7 @@ convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
 		int			k = plain_strings(f->text, f->text + f->len, PLAIN_MAX, s, len);
 
 		if (k > 0)
-		{
-			values = palloc(sizeof(Datum) * k);
-			for (int i = 0; i < k; i++)
-				values[i] = text_datum(s[i], len[i]);
-			return PointerGetDatum(construct_array(values, k, col->elemtype, col->elem_len,
-												   col->elem_byval, col->elem_align));
-		}
+			return text_array(s, len, k);
 #undef PLAIN_MAX
 	}
 	/* one scanner for all rows: its memory is kept, not made again */
