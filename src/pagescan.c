@@ -1583,16 +1583,7 @@ whole_ws(Whole *w, const unsigned char *p)
 static inline const unsigned char *
 whole_past(Whole *w, const unsigned char *p)
 {
-	p++;
-	/* compact JSON, and the one space of ", " and ": " outside a capture */
-	if (w->end - p >= 2)
-	{
-		if (p[0] > ' ')
-			return p;
-		if (p[0] == ' ' && p[1] > ' ' && w->cap_from == NULL)
-			return p + 1;
-	}
-	p = whole_ws(w, p);
+	p = whole_ws(w, p + 1);
 	return p != NULL && p < w->end ? p : NULL;
 }
 
