@@ -26,7 +26,12 @@
 #      CPU and leaves its caches cold.  nginx keeps up, so this is the
 #      backend's own cost per row (best and median of 5 scans, 7 columns,
 #      every column, count(*)); then 10,000 rows at rate_limit 15, the pace
-#      of a real scan, where every page starts cold (best and median of 3).
+#      of a real scan, where every page starts cold (best and median of 3);
+#   0. and 5. (first and last) what a sleep costs on this machine at the
+#      time (bench/coldprobe.c): the CPU time of touching 256 kB four times,
+#      warm and right after a 20 ms sleep.  The figures that include the
+#      backend's waits for pages (the local server's, the paced one) move
+#      with it; nginx's unpaced ones, where the backend never waits, do not.
 # Figures go to stdout and to bench/cpu-results.txt.  Not part of CI.
 # bench/run.sh holds the rate-limited and PL/Python comparisons.
 set -u
@@ -65,6 +70,17 @@ Q_ALL='SELECT count(s) FROM ps.subscribers s'
 report() { printf '%s\n' "$*" | tee -a "$OUT"; }
 : >"$OUT"
 report "postscript_fdw scan-path benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git -C "$PS_ROOT" rev-parse --short HEAD)"
+
+# ---------------------------------------------------------------- 0. the machine
+# what a sleep costs here (bench/coldprobe.c): the figures that include the
+# backend's waits for pages move with it, so it is taken first and last
+gcc -O2 -Wall -o "$PS_WORK/coldprobe" "$PS_ROOT/bench/coldprobe.c" || ps_die "could not build bench/coldprobe.c"
+machine() {
+	local warm cold
+	read -r warm cold <<<"$("$PS_WORK/coldprobe" 256 20)" || ps_die "bench/coldprobe.c failed"
+	report "$1 the machine: touching 256 kB four times costs $warm us of CPU warm, $cold us after a 20 ms sleep"
+}
+machine "0."
 
 # ---------------------------------------------------------------- 1. CPU per row
 # cpu_per_row QUERY [SCANS]: one backend, a warm-up scan, then SCANS
@@ -205,4 +221,5 @@ psql -X -q -d bench -c "ALTER SERVER ps_static OPTIONS (SET rate_limit '15')" >/
 Q_PACED="SELECT count(ROW(ps_id, email, phone_number, updated_at, tags, properties, promotional_can_send)) FROM (SELECT * FROM ps_static.subscribers LIMIT 10000) s"
 read -r rows best median <<<"$(cpu_per_row "$Q_PACED" 3)"
 report "   $rows rows, 7 columns, rate_limit 15:   best $best us, median $median us"
+machine "5."
 ps_log "figures written to $OUT"
