@@ -76,8 +76,9 @@ report "postscript_fdw scan-path benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc
 # backend's waits for pages move with it, so it is taken first and last
 gcc -O2 -Wall -o "$PS_WORK/coldprobe" "$PS_ROOT/bench/coldprobe.c" || ps_die "could not build bench/coldprobe.c"
 machine() {
-	local warm cold
-	read -r warm cold <<<"$("$PS_WORK/coldprobe" 256 20)" || ps_die "bench/coldprobe.c failed"
+	local out warm cold
+	out=$("$PS_WORK/coldprobe" 256 20) || ps_die "bench/coldprobe.c failed"
+	read -r warm cold <<<"$out"
 	report "$1 the machine: touching 256 kB four times costs $warm us of CPU warm, $cold us after a 20 ms sleep"
 }
 machine "0."
