@@ -614,6 +614,17 @@ class ResetTest(MockTest):
         finally:
             state.record = original
 
+    def test_log_is_in_arrival_order_when_requests_finish_out_of_order(self):
+        # requests that finished late take their place by seq; one from
+        # before a reset is dropped
+        state = self.server.state
+        self.c.admin("POST", "reset")
+        gen = state.generation
+        for seq in (1, 2, 5, 3, 6, 4):
+            state.record({"seq": seq}, gen)
+        state.record({"seq": 7}, gen - 1)
+        self.assertEqual([e["seq"] for e in state.log], [1, 2, 3, 4, 5, 6])
+
     def test_fractional_rate_limit_lets_requests_through(self):
         self.c.admin("POST", "config", {"rate_limit": 0.5})
         self.assertEqual(self.c.get("/api/v2/me")[0], 200)
