@@ -11,7 +11,7 @@
 #   1. backend CPU per row of a full scan reading the 7 columns of
 #      bench/run.sh's CPU scenario, then every column (SELECT s), from
 #      /proc/self/schedstat before and after (nanoseconds): the best and the
-#      median of 5 scans, after a warm-up scan in the same backend; pages
+#      median of 5 scans, each in a fresh backend after a warm-up scan; pages
 #      gzip'd (as the server sends them when asked), then not compressed;
 #   2. with --perf: `perf record -g` on the backend during one more scan,
 #      and the 25 symbols with the most samples (self time);
@@ -84,30 +84,37 @@ machine() {
 machine "0."
 
 # ---------------------------------------------------------------- 1. CPU per row
-# cpu_per_row QUERY [SCANS]: one backend, a warm-up scan, then SCANS
-# measured ones (5, odd); prints "rows best_us median_us"
+# cpu_per_row QUERY [SCANS]: SCANS measured scans (5, odd), each in a fresh
+# backend after a warm-up scan of the same query in it (the first scan of a
+# backend pays for loading the library, the connection and the caches);
+# prints "rows best_us median_us", nothing and a failure if a scan failed.
+# One backend can be slower or faster than the next for the whole of its
+# life (where its memory lands on this virtual machine), so its scans are
+# not counted as five.
 cpu_per_row() {
 	local k=${2:-5} i
-	{
-		printf 'SELECT count(*) FROM bench_measure(%s, $q$%s$q$);\n' "'warm-up'" "$1"
-		for i in $(seq 1 "$k"); do
-			printf 'SELECT rows, cpu_s FROM bench_measure(%s, $q$%s$q$);\n' "'scan'" "$1"
-		done
-	} | psql -X -qAt -F ' ' -v ON_ERROR_STOP=1 -d bench | tail -n "$k" | sort -n -k 2 | awk -v k="$k" '
-		{ r = $1; us[NR] = $2 * 1e6 / $1 } END { printf "%d %.2f %.2f\n", r, us[1], us[(k + 1) / 2] }'
+	for i in $(seq 1 "$k"); do
+		printf 'SELECT count(*) FROM bench_measure(%s, $q$%s$q$);\nSELECT rows, cpu_s FROM bench_measure(%s, $q$%s$q$);\n' \
+			"'warm-up'" "$1" "'scan'" "$1" | psql -X -qAt -F ' ' -v ON_ERROR_STOP=1 -d bench | tail -n 1
+	done | sort -n -k 2 | awk -v k="$k" '
+		NF == 2 { r = $1; us[++n] = $2 * 1e6 / $1 }
+		END { if (n != k) exit 1; printf "%d %.2f %.2f\n", r, us[1], us[(k + 1) / 2] }'
 }
-report "1. backend CPU per row of a full scan, no latency, no limit (best and median of 5 scans)"
-read -r rows best median <<<"$(cpu_per_row "$Q_SOME")"
-report "   $rows rows, 7 columns (bench/run.sh's): best $best us, median $median us"
-read -r rows best median <<<"$(cpu_per_row "$Q_ALL")"
-report "   $rows rows, every column (SELECT s):    best $best us, median $median us"
+# measure LABEL QUERY [SCANS]: one line of the report
+measure() {
+	local out rows best median
+	out=$(cpu_per_row "$2" "${3:-5}") || ps_die "a measured scan failed: $2"
+	read -r rows best median <<<"$out"
+	report "$(printf "$1" "$rows"): best $best us, median $median us"
+}
+report "1. backend CPU per row of a full scan, no latency, no limit (best and median of 5 scans, a backend each)"
+measure "   %s rows, 7 columns (bench/run.sh's)" "$Q_SOME"
+measure "   %s rows, every column (SELECT s)   " "$Q_ALL"
 # the same pages, not compressed (the server's gzip switch)
 curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary '{"gzip": 0}' \
 	"$PS_MOCK_URL/__admin/config"
-read -r rows best median <<<"$(cpu_per_row "$Q_SOME")"
-report "   not compressed, 7 columns:                best $best us, median $median us"
-read -r rows best median <<<"$(cpu_per_row "$Q_ALL")"
-report "   not compressed, every column:             best $best us, median $median us"
+measure "   not compressed, 7 columns              " "$Q_SOME"
+measure "   not compressed, every column           " "$Q_ALL"
 curl -sS -o /dev/null -X POST "$PS_MOCK_URL/__admin/reset"
 
 # ---------------------------------------------------------------- 2. profile
@@ -212,15 +219,11 @@ CREATE SCHEMA ps_static;
 IMPORT FOREIGN SCHEMA postscript LIMIT TO (subscribers) FROM SERVER ps_static INTO ps_static;
 SQL
 report "4. the same pages from nginx (gzip'd), backend CPU per row (best and median)"
-read -r rows best median <<<"$(cpu_per_row "${Q_SOME/ps./ps_static.}")"
-report "   $rows rows, 7 columns, no limit:       best $best us, median $median us"
-read -r rows best median <<<"$(cpu_per_row "${Q_ALL/ps./ps_static.}")"
-report "   $rows rows, every column, no limit:    best $best us, median $median us"
-read -r rows best median <<<"$(cpu_per_row "SELECT count(*) FROM ps_static.subscribers")"
-report "   $rows rows, count(*), no limit:        best $best us, median $median us"
+measure "   %s rows, 7 columns, no limit    " "${Q_SOME/ps./ps_static.}"
+measure "   %s rows, every column, no limit " "${Q_ALL/ps./ps_static.}"
+measure "   %s rows, count(*), no limit     " "SELECT count(*) FROM ps_static.subscribers"
 psql -X -q -d bench -c "ALTER SERVER ps_static OPTIONS (SET rate_limit '15')" >/dev/null
 Q_PACED="SELECT count(ROW(ps_id, email, phone_number, updated_at, tags, properties, promotional_can_send)) FROM (SELECT * FROM ps_static.subscribers LIMIT 10000) s"
-read -r rows best median <<<"$(cpu_per_row "$Q_PACED" 3)"
-report "   $rows rows, 7 columns, rate_limit 15:   best $best us, median $median us"
+measure "   %s rows, 7 columns, rate_limit 15" "$Q_PACED" 3
 machine "5."
 ps_log "figures written to $OUT"
