@@ -88,9 +88,9 @@ machine "0."
 # backend after a warm-up scan of the same query in it (the first scan of a
 # backend pays for loading the library, the connection and the caches);
 # prints "rows best_us median_us", nothing and a failure if a scan failed.
-# One backend can be slower or faster than the next for the whole of its
-# life (where its memory lands on this virtual machine), so its scans are
-# not counted as five.
+# On this virtual machine one backend can stay slower or faster than the
+# next for much of its life (why is not known), so one backend's scans
+# are not counted as five.
 cpu_per_row() {
 	local k=${2:-5} i
 	for i in $(seq 1 "$k"); do
