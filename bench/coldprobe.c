@@ -5,10 +5,11 @@
  *
  * prints the CPU time, in microseconds, of reading and writing every cache
  * line of a KB-kilobyte buffer four times over, median of 101 tries, right
- * after the previous try ("warm") and right after a SLEEP_MS sleep.  On a
- * shared virtual machine the host runs others on an idle vCPU, and the
- * caches come back cold: the backend pays that on every page it waits for,
- * so the figures of bench/cpu.sh that include waits move with it.
+ * after the previous try ("warm") and right after a SLEEP_MS sleep.  On the
+ * development VM the caches come back cold after a sleep (whether the host
+ * ran others on the idle vCPU or the core slept deeply is not known): the
+ * backend pays that on every page it waits for, so the figures of
+ * bench/cpu.sh that include waits move with it.
  */
 #include <poll.h>
 #include <stdio.h>
