@@ -1,5 +1,6 @@
 # Shared shell functions for scripts/test.sh, scripts/demo.sh and bench/.
-# Source it; it sets no options of its own and starts nothing until asked.
+# Source it; it sets no options of its own and starts nothing until asked,
+# but it exports no_proxy (below).
 #
 #   ps_install_deps     apt-get the build and run dependencies that are missing
 #   ps_build_install    make + make install (PG_CONFIG overridable; PS_ASSERTS=1
@@ -25,6 +26,12 @@ export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PS_PACKAGES="postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev libdeflate-dev curl make gcc python3"
 PS_WORK=""
 PS_MOCK_PID=""
+# Everything here talks to servers on loopback: a proxy in the caller's
+# environment (one for the package archives, say) must not stand between the
+# extension, curl or Python and them.  libcurl, curl and Python's urllib all
+# read no_proxy; the package tools still use the proxy for the archives.
+export no_proxy="127.0.0.1,::1,localhost${no_proxy:+,$no_proxy}"
+export NO_PROXY="$no_proxy"
 
 ps_log() { printf '==> %s\n' "$*" >&2; }
 ps_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
