@@ -30,7 +30,11 @@ PS_MOCK_PID=""
 # environment (one for the package archives, say) must not stand between the
 # extension, curl or Python and them.  libcurl, curl and Python's urllib all
 # read no_proxy; the package tools still use the proxy for the archives.
-export no_proxy="127.0.0.1,::1,localhost${no_proxy:+,$no_proxy}"
+# (Sourced again by the checks and in a chroot: added once.)
+case ",${no_proxy:-}," in
+*,127.0.0.1,::1,localhost,*) ;;
+*) export no_proxy="127.0.0.1,::1,localhost${no_proxy:+,$no_proxy}" ;;
+esac
 export NO_PROXY="$no_proxy"
 
 ps_log() { printf '==> %s\n' "$*" >&2; }
