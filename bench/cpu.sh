@@ -27,7 +27,11 @@
 #      backend's own cost per row (best and median of 5 scans, 7 columns,
 #      every column, count(*)); then 10,000 rows at rate_limit 15, the pace
 #      of a real scan, where every page starts cold (best and median of 3);
-#   0. and 5. (first and last) what a sleep costs on this machine at the
+#   5. the local server with 100 ms +-20 ms latency a request, as
+#      bench/run.sh's limiter benchmark runs it: 20,000 rows with no limit
+#      (max_concurrency pages in flight; best and median of 5), then 10,000
+#      rows at 15 requests/s, a sliding window on both sides (of 3);
+#   0. and 6. (first and last) what a sleep costs on this machine at the
 #      time (bench/coldprobe.c): the CPU time of touching 256 kB four times,
 #      warm and right after a 20 ms sleep.  The figures that include the
 #      backend's waits for pages (the local server's, the paced one) move
@@ -225,5 +229,19 @@ measure "   %s rows, count(*), no limit     " "SELECT count(*) FROM ps_static.su
 psql -X -q -d bench -c "ALTER SERVER ps_static OPTIONS (SET rate_limit '15')" >/dev/null
 Q_PACED="SELECT count(ROW(ps_id, email, phone_number, updated_at, tags, properties, promotional_can_send)) FROM (SELECT * FROM ps_static.subscribers LIMIT 10000) s"
 measure "   %s rows, 7 columns, rate_limit 15" "$Q_PACED" 3
-machine "5."
+
+# ---------------------------------------------------------------- 5. latency
+# the local server as bench/run.sh's limiter benchmark runs it: every
+# request 100 ms +-20 ms, with no limit (max_concurrency pages in flight),
+# then 15 requests/s counted in a sliding window on both sides
+curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"latency_ms": 100, "jitter_ms": 20}' "$PS_MOCK_URL/__admin/config"
+report "5. the local server with 100 ms +-20 ms latency, backend CPU per row (best and median)"
+Q_LAT="SELECT count(ROW(ps_id, email, phone_number, updated_at, tags, properties, promotional_can_send)) FROM (SELECT * FROM ps.subscribers LIMIT %d) s"
+measure "   %s rows, 7 columns, no limit     " "$(printf "$Q_LAT" 20000)"
+curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"rate_limit": 15, "limiter": "sliding"}' "$PS_MOCK_URL/__admin/config"
+psql -X -q -d bench -c "ALTER SERVER ps OPTIONS (SET rate_limit '15')" >/dev/null
+measure "   %s rows, 7 columns, rate_limit 15" "$(printf "$Q_LAT" 10000)" 3
+machine "6."
 ps_log "figures written to $OUT"
