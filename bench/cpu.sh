@@ -234,13 +234,15 @@ measure "   %s rows, 7 columns, rate_limit 15" "$Q_PACED" 3
 # the local server as bench/run.sh's limiter benchmark runs it: every
 # request 100 ms +-20 ms, with no limit (max_concurrency pages in flight),
 # then 15 requests/s counted in a sliding window on both sides
-curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
-	--data-binary '{"latency_ms": 100, "jitter_ms": 20}' "$PS_MOCK_URL/__admin/config"
+curl -sS -f -o /dev/null -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"latency_ms": 100, "jitter_ms": 20}' "$PS_MOCK_URL/__admin/config" ||
+	ps_die "could not give the local server its latency"
 report "5. the local server with 100 ms +-20 ms latency, backend CPU per row (best and median)"
 Q_LAT="SELECT count(ROW(ps_id, email, phone_number, updated_at, tags, properties, promotional_can_send)) FROM (SELECT * FROM ps.subscribers LIMIT %d) s"
 measure "   %s rows, 7 columns, no limit     " "$(printf "$Q_LAT" 20000)"
-curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
-	--data-binary '{"rate_limit": 15, "limiter": "sliding"}' "$PS_MOCK_URL/__admin/config"
+curl -sS -f -o /dev/null -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"rate_limit": 15, "limiter": "sliding"}' "$PS_MOCK_URL/__admin/config" ||
+	ps_die "could not give the local server its rate limit"
 psql -X -q -d bench -c "ALTER SERVER ps OPTIONS (SET rate_limit '15')" >/dev/null
 measure "   %s rows, 7 columns, rate_limit 15" "$(printf "$Q_LAT" 10000)" 3
 machine "6."
