@@ -115,11 +115,10 @@ report "1. backend CPU per row of a full scan, no latency, no limit (best and me
 measure "   %s rows, 7 columns (bench/run.sh's)" "$Q_SOME"
 measure "   %s rows, every column (SELECT s)   " "$Q_ALL"
 # the same pages, not compressed (the server's gzip switch)
-curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary '{"gzip": 0}' \
-	"$PS_MOCK_URL/__admin/config"
+ps_mock_admin config '{"gzip": 0}'
 measure "   not compressed, 7 columns              " "$Q_SOME"
 measure "   not compressed, every column           " "$Q_ALL"
-curl -sS -o /dev/null -X POST "$PS_MOCK_URL/__admin/reset"
+ps_mock_admin reset
 
 # ---------------------------------------------------------------- 2. profile
 if [ $PERF = 1 ]; then
@@ -145,10 +144,9 @@ fi
 sub='{"id": "s_NVsTxUqLKdK3dSt3eOk5", "ps_id": 1000, "phone_number": "+16173234567", "email": "eve.garcia0@example.co.uk", "shopify_customer_id": 6000000000000, "tags": ["VIP", "tea"], "properties": {"has_purchased": false, "days_since_purchase": 8, "categories": ["Tea & Coffee"], "birthday": "1980-11-12", "first_name": "Eve", "last_name": "Garcia", "city": "S\u00e3o Paulo"}, "subscriptions": {"promotional": {"can_send": true}, "transactional": {"can_send": true}}, "data": {"source": "popup"}, "created_at": "2022-01-01T00:40:10Z", "updated_at": "2022-01-06T12:40:10Z"}'
 subjs=$(printf '%s' "$sub" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')
 peak_kb() {
-	curl -sS -o /dev/null -X POST "$PS_MOCK_URL/__admin/reset"
-	curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary \
-		"{\"kind\": \"huge_page\", \"path\": \"/api/v2/subscribers\", \"records\": 1000, \"total_pages\": $1, \"count\": $1, \"record\": $subjs}" \
-		"$PS_MOCK_URL/__admin/faults"
+	ps_mock_admin reset
+	ps_mock_admin faults \
+		"{\"kind\": \"huge_page\", \"path\": \"/api/v2/subscribers\", \"records\": 1000, \"total_pages\": $1, \"count\": $1, \"record\": $subjs}"
 	psql -X -qAt -d bench <<SQL | tail -n 1
 SELECT count(*) FROM bench_measure('warm-up', 'SELECT 1::bigint');
 COPY (SELECT 5) TO '/proc/self/clear_refs';
@@ -161,7 +159,7 @@ report "3. backend peak memory growth (VmHWM), ~600-byte subscribers, 1,000 per 
 report "   $r1 rows: +$m1 kB; $r2 rows: +$m2 kB"
 
 # ---------------------------------------------------------------- 4. a static server
-curl -sS -o /dev/null -X POST "$PS_MOCK_URL/__admin/reset"
+ps_mock_admin reset
 if ! command -v nginx >/dev/null; then
 	# the package starts its own service on install: not on this machine
 	made_policy=""
@@ -234,15 +232,11 @@ measure "   %s rows, 7 columns, rate_limit 15" "$Q_PACED" 3
 # the local server as bench/run.sh's limiter benchmark runs it: every
 # request 100 ms +-20 ms, with no limit (max_concurrency pages in flight),
 # then 15 requests/s counted in a sliding window on both sides
-curl -sS -f -o /dev/null -X POST -H 'Content-Type: application/json' \
-	--data-binary '{"latency_ms": 100, "jitter_ms": 20}' "$PS_MOCK_URL/__admin/config" ||
-	ps_die "could not give the local server its latency"
+ps_mock_admin config '{"latency_ms": 100, "jitter_ms": 20}'
 report "5. the local server with 100 ms +-20 ms latency, backend CPU per row (best and median)"
 Q_LAT="SELECT count(ROW(ps_id, email, phone_number, updated_at, tags, properties, promotional_can_send)) FROM (SELECT * FROM ps.subscribers LIMIT %d) s"
 measure "   %s rows, 7 columns, no limit     " "$(printf "$Q_LAT" 20000)"
-curl -sS -f -o /dev/null -X POST -H 'Content-Type: application/json' \
-	--data-binary '{"rate_limit": 15, "limiter": "sliding"}' "$PS_MOCK_URL/__admin/config" ||
-	ps_die "could not give the local server its rate limit"
+ps_mock_admin config '{"rate_limit": 15, "limiter": "sliding"}'
 psql -X -q -d bench -c "ALTER SERVER ps OPTIONS (SET rate_limit '15')" >/dev/null
 measure "   %s rows, 7 columns, rate_limit 15" "$(printf "$Q_LAT" 10000)" 3
 machine "6."

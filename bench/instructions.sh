@@ -71,8 +71,7 @@ per_row() {
 		$(((fi - bi) / (N - 100))) $(((fm - bm) / (N - 100)))
 }
 gzip_pages() {
-	curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary "{\"gzip\": $1}" \
-		"$PS_MOCK_URL/__admin/config"
+	ps_mock_admin config "{\"gzip\": $1}"
 }
 
 report() { printf '%s\n' "$*" | tee -a "$OUT"; }

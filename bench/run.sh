@@ -89,9 +89,8 @@ requests_429() {
 	curl -s "$PS_MOCK_URL/__admin/requests" \
 		| python3 -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(sum(1 for e in r if e["status"] == 429), len(r))'
 }
-admin() { curl -sS -o /dev/null -X POST ${2:+-H 'Content-Type: application/json' --data-binary "$2"} "$PS_MOCK_URL/__admin/$1"; }
 # every limiter of the server empty, its request log too
-fresh() { sleep 1.2; admin reset; }
+fresh() { sleep 1.2; ps_mock_admin reset; }
 ratio() { python3 -c "print(round($1 / $2, 3))"; }
 pct() { python3 -c "print(round(100.0 * $1 / max($2, 1), 1))"; }
 
@@ -103,7 +102,7 @@ sessions() {
 	local n=$1 i
 	ps_log "scenario 1, $mode: $n sessions of $((RATE_PAGES / n)) pages"
 	fresh
-	admin config "{\"page_size\": $((PAGE * n))}"
+	ps_mock_admin config "{\"page_size\": $((PAGE * n))}"
 	for i in $(seq 1 "$n"); do
 		psql -X -qAt -F ' ' -d bench -c "SELECT t0, t1, rows FROM bench_span('SELECT count(*) FROM ps.subscribers')" \
 			>"$PS_WORK/session.$i" 2>&1 &

@@ -9,6 +9,9 @@
 #                       on a private port and socket directory; exports PGHOST/PGPORT/PGUSER
 #   ps_start_mock       the local Postscript API server on an ephemeral loopback port;
 #                       exports PS_MOCK_URL
+#   ps_mock_admin WHAT [JSON]
+#                       POST to its /__admin/WHAT (config, reset, faults), with a JSON
+#                       body if given; stops the script if the server refuses it
 #   ps_venv NAME [PY]   a Python virtual environment (of interpreter PY) with
 #                       requirements/NAME.txt installed; prints its directory
 #   ps_python V...      the first of those Python versions to be had
@@ -208,6 +211,11 @@ ps_start_mock() {
 	[ -s "$PS_WORK/mock.port" ] || ps_die "the local API server did not start"
 	export PS_MOCK_URL="http://127.0.0.1:$(cat "$PS_WORK/mock.port")"
 	ps_log "local Postscript API server at $PS_MOCK_URL"
+}
+
+ps_mock_admin() {
+	curl -sS -f -o /dev/null -X POST ${2:+-H 'Content-Type: application/json' --data-binary "$2"} \
+		"$PS_MOCK_URL/__admin/$1" || ps_die "the local API server refused /__admin/$1 ${2:-}"
 }
 
 ps_stop_mock() {
