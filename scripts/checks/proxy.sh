@@ -142,12 +142,13 @@ IMPORT FOREIGN SCHEMA postscript LIMIT TO (keywords) FROM SERVER tunnel INTO tun
 SQL
 
 rows() { psqlc -c "SELECT count(*) || ' ' || md5(string_agg(k::text, ',' ORDER BY id)) FROM $1.keywords k"; }
-seen() { grep -c "$1" "$work/proxy.log"; }
+# seen PATTERN [LOG]: how many lines of the proxy's log (or LOG) match
+seen() { grep -c -- "$1" "${2:-$work/proxy.log}"; }
 
 via=$(rows via_proxy) || problem "reading through the proxy failed"
 [ "$(seen "^GET http://127.0.0.1:$mock_port/api/v2/keywords")" -ge 1 ] \
 	|| problem "the proxy saw no request for the keywords of http://127.0.0.1:$mock_port"
-grep -q "^GET http://127.0.0.1:$mock_port/api/v2/keywords.* key=yes$" "$work/proxy.log" \
+[ "$(seen "^GET http://127.0.0.1:$mock_port/api/v2/keywords.* key=yes$")" -ge 1 ] \
 	|| problem "the request through the proxy carried no Authorization header"
 
 before=$(wc -l <"$work/proxy.log")
@@ -160,7 +161,7 @@ tls=$(rows tunnel) || problem "reading https://$host through the proxy failed"
 	|| problem "the proxy saw no CONNECT $host:443 (or one with a key)"
 [ "$(seen "$host.*/api/")" = 0 ] \
 	|| problem "the proxy saw a request line of https://$host: it should see only the tunnel"
-[ "$(grep -c "^GET /api/v2/keywords.* key=yes$" "$work/tls.log")" -ge 1 ] \
+[ "$(seen "^GET /api/v2/keywords.* key=yes$" "$work/tls.log")" -ge 1 ] \
 	|| problem "the TLS front saw no request for the keywords, with the key"
 
 [ -n "$via" ] && [ "$via" = "$dir" ] && [ "$via" = "$tls" ] \
