@@ -68,6 +68,7 @@ release_conn(PsConn *conn)
 	if (conn->headers)
 		curl_slist_free_all(conn->headers);
 	conn->easy = conn->multi = conn->headers = NULL;
+	conn->multi_state = NULL;
 	if (conn->cxt)
 		MemoryContextDelete(conn->cxt);
 	conn->cxt = NULL;
@@ -120,7 +121,7 @@ build_conn(PsConn *conn, Oid serverid, Oid userid)
 													ObjectIdGetDatum(um->umid));
 
 	conn->easy = curl_easy_init();
-	conn->multi = curl_multi_init();
+	ps_http_multi_init(conn);
 	if (conn->easy == NULL || conn->multi == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),

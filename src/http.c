@@ -31,6 +31,7 @@
 
 #include <curl/curl.h>
 #include <math.h>
+#include <poll.h>
 
 #include "common/pg_prng.h"
 #include "miscadmin.h"
@@ -88,7 +89,28 @@ typedef struct Transfer
 	bool		bad_encoding;	/* a body came in an encoding not asked for */
 } Transfer;
 
-static void detach_transfer(CURLM *m, CURL *h, const Transfer *tr);
+/*
+ * The multi handle is driven socket by socket (curl_multi_socket_action):
+ * libcurl names the sockets it wants watched (socket_cb), run_multi polls
+ * them and hands libcurl only those that are ready, and libcurl's timers
+ * (a transfer just added is due at once) run when curl_multi_timeout says
+ * they are due.  curl_multi_perform would instead walk every transfer on
+ * every wake and poll each one's socket: with four pages in flight whose
+ * answers come one at a time, a dozen polls a page.
+ */
+typedef struct PsMultiState
+{
+	MemoryContext cxt;			/* the connection's */
+	struct pollfd *watch;		/* the sockets libcurl wants watched */
+	int			nwatch;
+	int			maxwatch;
+	struct pollfd *ready;		/* run_multi's copy of watch, polled */
+	int			maxready;
+	int			on_wire;		/* transfers attached and not finished */
+} PsMultiState;
+
+static void attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket);
+static void detach_transfer(PsConn *conn, CURL *h, const Transfer *tr);
 static double pipe_pump(PsPipeline *p, bool *backing_off);
 static void pipe_confirm(PsPipeline *p);
 
@@ -530,6 +552,8 @@ transfer_done(PsConn *conn, Transfer *tr, CURLcode rc)
 
 	tr->rc = rc;
 	tr->finished = true;
+	conn->multi_state->on_wire--;
+	Assert(conn->multi_state->on_wire >= 0);
 	confirm_sent(conn, tr);
 	if (tr->bad_encoding)
 	{
@@ -553,6 +577,147 @@ transfer_done(PsConn *conn, Transfer *tr, CURLcode rc)
 		gunzip_body(tr);
 }
 
+/* ---------------------------------------------------------------- driving the multi handle */
+
+/*
+ * libcurl's CURLMOPT_SOCKETFUNCTION: watch socket s for what (CURL_POLL_*).
+ * Called from inside libcurl: allocates without raising, and a -1 return
+ * fails the transfers instead.
+ */
+static int
+socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	PsMultiState *ms = (PsMultiState *) userp;
+	int			i;
+
+	for (i = 0; i < ms->nwatch; i++)
+		if (ms->watch[i].fd == s)
+			break;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < ms->nwatch)
+			ms->watch[i] = ms->watch[--ms->nwatch];
+		return 0;
+	}
+	if (i == ms->nwatch)
+	{
+		if (ms->nwatch == ms->maxwatch)
+		{
+			int			n = ms->maxwatch * 2;
+			struct pollfd *w = MemoryContextAllocExtended(ms->cxt, sizeof(struct pollfd) * n,
+														  MCXT_ALLOC_NO_OOM);
+
+			if (w == NULL)
+				return -1;
+			memcpy(w, ms->watch, sizeof(struct pollfd) * ms->nwatch);
+			pfree(ms->watch);
+			ms->watch = w;
+			ms->maxwatch = n;
+		}
+		ms->watch[ms->nwatch++].fd = s;
+	}
+	ms->watch[i].events = ((what & CURL_POLL_IN) ? POLLIN : 0) |
+		((what & CURL_POLL_OUT) ? POLLOUT : 0);
+	return 0;
+}
+
+/* A multi handle for conn, driven by run_multi, in conn->multi */
+void
+ps_http_multi_init(PsConn *conn)
+{
+	PsMultiState *ms = MemoryContextAllocZero(conn->cxt, sizeof(PsMultiState));
+
+	ms->cxt = conn->cxt;
+	ms->maxwatch = ms->maxready = 8;
+	ms->watch = MemoryContextAlloc(conn->cxt, sizeof(struct pollfd) * ms->maxwatch);
+	ms->ready = MemoryContextAlloc(conn->cxt, sizeof(struct pollfd) * ms->maxready);
+	conn->multi_state = ms;
+	conn->multi = curl_multi_init();
+	if (conn->multi != NULL &&
+		(curl_multi_setopt(conn->multi, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
+		 curl_multi_setopt(conn->multi, CURLMOPT_SOCKETDATA, ms) != CURLM_OK))
+	{
+		curl_multi_cleanup(conn->multi);
+		conn->multi = NULL;
+	}
+}
+
+/* what the multi handle answered: anything but CURLM_OK raises */
+static void
+multi_check(CURLMcode rc)
+{
+	if (rc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("libcurl could not drive the Postscript API requests"),
+				 errdetail("%s", curl_multi_strerror(rc))));
+}
+
+/* hand libcurl one socket that is ready, or (CURL_SOCKET_TIMEOUT) its timers */
+static void
+multi_action(PsConn *conn, curl_socket_t fd, int ev)
+{
+	int			running;
+
+	multi_check(curl_multi_socket_action((CURLM *) conn->multi, fd, ev, &running));
+}
+
+/*
+ * Run libcurl's timers that are due (a transfer just added starts so);
+ * returns the milliseconds until the next one, -1 if none.
+ */
+static long
+multi_timers(PsConn *conn)
+{
+	long		ms;
+
+	for (;;)
+	{
+		multi_check(curl_multi_timeout((CURLM *) conn->multi, &ms));
+		if (ms != 0)
+			return ms;
+		multi_action(conn, CURL_SOCKET_TIMEOUT, 0);
+	}
+}
+
+/*
+ * Wait up to timeout_ms (reported as wait_event) for a socket libcurl
+ * watches (none: just sleep) and hand it those that became ready.  A signal
+ * ends the wait early.
+ */
+static void
+multi_wait(PsConn *conn, int timeout_ms, uint32 wait_event)
+{
+	PsMultiState *ms = conn->multi_state;
+	int			n = ms->nwatch;
+	int			rc;
+
+	if (n > ms->maxready)
+	{
+		ms->ready = repalloc(ms->ready, sizeof(struct pollfd) * ms->maxwatch);
+		ms->maxready = ms->maxwatch;
+	}
+	/* a copy: libcurl may change what it watches while it is handed these */
+	memcpy(ms->ready, ms->watch, sizeof(struct pollfd) * n);
+	PS_WAITING(wait_event, rc = poll(ms->ready, n, timeout_ms));
+	if (rc < 0 && errno != EINTR)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not wait for the Postscript API: %m")));
+	for (int i = 0; rc > 0 && i < n; i++)
+	{
+		short		re = ms->ready[i].revents;
+
+		if (re == 0)
+			continue;
+		rc--;
+		multi_action(conn, ms->ready[i].fd,
+					 ((re & (POLLIN | POLLHUP)) ? CURL_CSELECT_IN : 0) |
+					 ((re & POLLOUT) ? CURL_CSELECT_OUT : 0) |
+					 ((re & (POLLERR | POLLNVAL)) ? CURL_CSELECT_ERR : 0));
+	}
+}
+
 /*
  * Drive the multi handle until the transfer await has ended; interruptible.
  * Every transfer that ends meanwhile (pages fetched ahead share the handle)
@@ -566,12 +731,11 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 
 	for (;;)
 	{
-		int			running = 0;
-		int			nfds;
 		CURLMsg    *msg;
 		int			left;
 		double		timeout = POLL_INTERVAL_MS;
 		bool		backing_off = false;
+		long		next;
 
 		if (pipe != NULL)
 		{
@@ -580,10 +744,9 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 			if (ms > 0)
 				timeout = Min(timeout, ceil(ms));
 		}
-		if (curl_multi_perform(m, &running) != CURLM_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("libcurl could not drive the Postscript API requests")));
+		next = multi_timers(conn);
+		if (next >= 0)
+			timeout = Min(timeout, (double) next);
 		confirm_sent(conn, await);
 		if (pipe != NULL)
 			pipe_confirm(pipe);
@@ -603,10 +766,10 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 		 * nothing on the wire: only the rate limit (or a retry's backoff)
 		 * holds the next start
 		 */
-		PS_WAITING(running > 0 ? PS_WAIT_EVENT_HTTP :
+		multi_wait(conn, (int) timeout,
+				   conn->multi_state->on_wire > 0 ? PS_WAIT_EVENT_HTTP :
 				   backing_off ? PS_WAIT_EVENT_RETRY :
-				   PS_WAIT_EVENT_RATE_LIMIT,
-				   curl_multi_poll(m, NULL, 0, (int) timeout, &nfds));
+				   PS_WAIT_EVENT_RATE_LIMIT);
 		CHECK_FOR_INTERRUPTS();
 	}
 }
@@ -617,16 +780,13 @@ perform_once(PsConn *conn, const char *method, const char *path,
 			 long *status)
 {
 	CURL	   *h = (CURL *) conn->easy;
-	CURLM	   *m = (CURLM *) conn->multi;
 	char	   *url;
 	struct curl_slist *ctype;
 
 	setup_easy(conn, h, method, path, body, flags, tr, &ctype, &url);
 	*status = 0;
 
-	tr->sent_at = ps_now_seconds();
-	tr->ticket = ticket;
-	curl_multi_add_handle(m, h);
+	attach_transfer(conn, h, tr, ticket);
 	conn->busy = true;
 	PG_TRY();
 	{
@@ -634,7 +794,7 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	}
 	PG_FINALLY();
 	{
-		detach_transfer(m, h, tr);
+		detach_transfer(conn, h, tr);
 		conn->busy = false;
 		if (ctype)
 			curl_slist_free_all(ctype);
@@ -723,6 +883,16 @@ backoff_ms(PsConn *conn, CURLcode rc, const Transfer *tr, int attempt,
  * slot takes the next request, and a scan's memory never grows with its
  * pages.
  */
+/* Start tr (on h, set up) on the multi handle: it has its rate-limit ticket */
+static void
+attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket)
+{
+	tr->sent_at = ps_now_seconds();
+	tr->ticket = ticket;
+	multi_check(curl_multi_add_handle((CURLM *) conn->multi, h));
+	conn->multi_state->on_wire++;
+}
+
 /*
  * Take a transfer off the multi handle.  One that did not finish (an error,
  * a cancel, a scan that stopped early) may leave its connection holding an
@@ -730,11 +900,15 @@ backoff_ms(PsConn *conn, CURLcode rc, const Transfer *tr, int attempt,
  * request.
  */
 static void
-detach_transfer(CURLM *m, CURL *h, const Transfer *tr)
+detach_transfer(PsConn *conn, CURL *h, const Transfer *tr)
 {
 	if (!tr->finished)
+	{
 		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-	curl_multi_remove_handle(m, h);
+		conn->multi_state->on_wire--;
+		Assert(conn->multi_state->on_wire >= 0);
+	}
+	curl_multi_remove_handle((CURLM *) conn->multi, h);
 }
 
 typedef struct PipeEntry
@@ -768,7 +942,7 @@ static void
 pipe_release(PsPipeline *p, PipeEntry *e)
 {
 	if (e->started)
-		detach_transfer((CURLM *) p->conn->multi, e->handle, &e->tr);
+		detach_transfer(p->conn, e->handle, &e->tr);
 	e->started = false;
 }
 
@@ -827,9 +1001,7 @@ pipe_pump(PsPipeline *p, bool *backing_off)
 		if (p->held_since > 0)
 			p->conn->stats.rate_wait_ms += (ps_now_seconds() - p->held_since) * 1000.0;
 		p->held_since = 0;
-		e->tr.sent_at = ps_now_seconds();
-		e->tr.ticket = ticket;
-		curl_multi_add_handle((CURLM *) p->conn->multi, e->handle);
+		attach_transfer(p->conn, e->handle, &e->tr, ticket);
 		e->started = true;
 	}
 	if (backing_off)
@@ -912,7 +1084,6 @@ ps_pipeline_add(PsPipeline *p, const char *path)
 {
 	PipeEntry  *e = &p->slots[p->queued % p->size];
 	MemoryContext old;
-	int			running;
 
 	Assert(ps_pipeline_pending(p) < p->size);
 	Assert(!e->started);
@@ -933,7 +1104,7 @@ ps_pipeline_add(PsPipeline *p, const char *path)
 	e->waited_ms = 0;
 	p->queued++;
 	(void) pipe_pump(p, NULL);
-	curl_multi_perform((CURLM *) p->conn->multi, &running);
+	(void) multi_timers(p->conn);
 	pipe_confirm(p);
 }
 

@@ -308,7 +308,8 @@ typedef struct PsConn
 	MemoryContext cxt;			/* holds opts and header strings */
 	PsServerOptions *opts;
 	void	   *easy;			/* CURL * */
-	void	   *multi;			/* CURLM * */
+	void	   *multi;			/* CURLM *, made by ps_http_multi_init */
+	struct PsMultiState *multi_state;	/* what it waits on (http.c) */
 	void	   *headers;		/* struct curl_slist *, with the secrets */
 	bool		busy;			/* easy handle attached to multi */
 	int			active_pipelines;	/* PsPipelines using multi: no rebuild */
@@ -343,6 +344,9 @@ typedef struct PsHttpResult
 	bool		maybe_applied;	/* a write whose outcome is unknown */
 	int			retries;		/* retries this request took */
 } PsHttpResult;
+
+/* conn->multi (NULL if libcurl could not make one) and what it waits on */
+extern void ps_http_multi_init(PsConn *conn);
 
 /*
  * Perform one API request (path is under api_url and carries the query
