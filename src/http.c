@@ -664,7 +664,8 @@ multi_action(PsConn *conn, curl_socket_t fd, int ev)
 
 /*
  * Run libcurl's timers that are due (a transfer just added starts so);
- * returns the milliseconds until the next one, -1 if none.
+ * returns the milliseconds until the next one, -1 if none.  Interruptible:
+ * a timer that stays due cannot hold a cancel.
  */
 static long
 multi_timers(PsConn *conn)
@@ -677,6 +678,7 @@ multi_timers(PsConn *conn)
 		if (ms != 0)
 			return ms;
 		multi_action(conn, CURL_SOCKET_TIMEOUT, 0);
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 
