@@ -96,7 +96,7 @@ typedef struct Transfer
  * (a transfer just added is due at once) run when curl_multi_timeout says
  * they are due.  curl_multi_perform would instead walk every transfer on
  * every wake and poll each one's socket: with four pages in flight whose
- * answers come one at a time, a dozen polls a page.
+ * answers come one at a time, about 13 polls a page.
  */
 typedef struct PsMultiState
 {
