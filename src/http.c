@@ -864,27 +864,6 @@ backoff_ms(PsConn *conn, CURLcode rc, const Transfer *tr, int attempt,
 	return delay_ms;
 }
 
-/* ---------------------------------------------------------------- pages fetched ahead */
-
-/*
- * A pipeline of GETs (the next pages of a scan): requests are queued in
- * order, each leaves as soon as the rate limiter lets it, and up to the
- * pipeline's size are in flight at once; each body is scanned into its
- * slot's scanner, made by the caller's new_page.
- * Results are taken in the order the requests were queued.  The caller
- * keeps at most size requests queued and not yet taken, so a new page
- * starts as soon as one is taken, never waiting for a whole round.  A
- * request that fails retryably is made again in its slot, after the same
- * backoff as any request, and through the same rate limiter: the other
- * pages go on meanwhile, and its page is still taken in its turn.
- *
- * Each slot has its own memory context for its request's path and URL,
- * reset when the slot takes its next request, and one scanner, made by
- * new_page for its first request and emptied for each next one (its memory
- * is reused, not freed and taken again): a page taken stays valid until its
- * slot takes the next request, and a scan's memory never grows with its
- * pages.
- */
 /* Start tr (on h, set up) on the multi handle: it has its rate-limit ticket */
 static void
 attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket)
@@ -913,6 +892,27 @@ detach_transfer(PsConn *conn, CURL *h, const Transfer *tr)
 	curl_multi_remove_handle((CURLM *) conn->multi, h);
 }
 
+/* ---------------------------------------------------------------- pages fetched ahead */
+
+/*
+ * A pipeline of GETs (the next pages of a scan): requests are queued in
+ * order, each leaves as soon as the rate limiter lets it, and up to the
+ * pipeline's size are in flight at once; each body is scanned into its
+ * slot's scanner, made by the caller's new_page.
+ * Results are taken in the order the requests were queued.  The caller
+ * keeps at most size requests queued and not yet taken, so a new page
+ * starts as soon as one is taken, never waiting for a whole round.  A
+ * request that fails retryably is made again in its slot, after the same
+ * backoff as any request, and through the same rate limiter: the other
+ * pages go on meanwhile, and its page is still taken in its turn.
+ *
+ * Each slot has its own memory context for its request's path and URL,
+ * reset when the slot takes its next request, and one scanner, made by
+ * new_page for its first request and emptied for each next one (its memory
+ * is reused, not freed and taken again): a page taken stays valid until its
+ * slot takes the next request, and a scan's memory never grows with its
+ * pages.
+ */
 typedef struct PipeEntry
 {
 	CURL	   *handle;			/* this slot's easy handle, reused */
