@@ -339,7 +339,8 @@ PS_PG_WHEELS=${PS_PG_WHEELS:-/var/tmp/postscript_fdw-pg}
 # dependencies) and unpacked once, whole (its programs find their libraries
 # beside it), into PS_PG_WHEELS, one directory per requirements file's
 # content, kept for later runs; the extension is then installed into it.
-# Prints the installation's directory (the one holding bin/pg_config).
+# x86-64 only, as the wheel.  Prints the installation's directory (the one
+# holding bin/pg_config).
 ps_pg_wheel() {
 	local req="$PS_ROOT/requirements/pg$1.txt" sum dir tmp pg
 	sum=$(cksum <"$req" | cut -d' ' -f1)
@@ -350,6 +351,8 @@ ps_pg_wheel() {
 		flock 7
 	fi
 	if [ ! -e "$dir/.complete" ]; then
+		[ "$(uname -m)" = x86_64 ] \
+			|| ps_die "the wheel of $req is built for x86-64 Linux: install PostgreSQL $1 and set PG_CONFIG"
 		ps_apt_install python3-venv unzip
 		ps_log "unpacking PostgreSQL $1 from the wheel in $req into $dir"
 		tmp=$(mktemp -d /tmp/postscript_fdw-wheel.XXXXXX)
