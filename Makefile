@@ -35,7 +35,7 @@ PG_CPPFLAGS += -I$(srcdir)/src
 
 # pg_regress tests; they need the local API server (see scripts/test.sh),
 # whose URL reaches them through the PS_MOCK_URL environment variable.
-REGRESS = setup import options read pagination errors auth pushdown collation pushdown_diff writes examples resilience security webhooks sync parser limiter
+REGRESS = setup import options read pagination errors auth pushdown joins collation pushdown_diff writes examples resilience security webhooks sync parser limiter
 REGRESS_OPTS = --inputdir=$(srcdir)
 
 # ASSERTS=1: the extension's Assert()s are checked, as in a server built with

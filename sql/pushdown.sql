@@ -1,18 +1,10 @@
 --
 -- Pushdown: which requests each query sends (read from the local server's
--- request log), what EXPLAIN shows, and that joins to local tables ask the
--- API per key while few outer rows are involved.
+-- request log) and what EXPLAIN shows.  Joins to local tables are in
+-- joins.sql.
 --
 SELECT mock.reset();
 SET timezone = 'UTC';
-
--- the requests since the last call, then a fresh log
-CREATE FUNCTION pd_sent() RETURNS TABLE (method text, path text, query text)
-LANGUAGE plpgsql AS $$
-BEGIN
-  RETURN QUERY SELECT r.method, r.path, r.query FROM mock.requests() r;
-  PERFORM mock.reset();
-END $$;
 
 -- values drawn from the data (reading all of it: the log is reset after)
 SELECT id AS sid, email AS semail, phone_number AS sphone, ps_id AS sps_id,
@@ -22,51 +14,51 @@ SELECT id AS sid, email AS semail, phone_number AS sphone, ps_id AS sps_id,
  ORDER BY id LIMIT 1 \gset
 SELECT id AS sid2, email AS semail2 FROM ps.subscribers
  WHERE email IS NOT NULL AND id <> :'sid' ORDER BY id LIMIT 1 \gset
-SELECT count(*) > 0 AS read_everything FROM pd_sent();
+SELECT count(*) > 0 AS read_everything FROM mock.take_requests();
 
 -- = on text: one request, the value percent-encoded (+ is %2B, @ is %40)
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE email = 'a+b@x.com';
 SELECT id FROM ps.subscribers WHERE email = 'a+b@x.com';
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 SELECT id = :'sid' AS same FROM ps.subscribers WHERE email = :'semail';
-SELECT count(*) FROM pd_sent();
+SELECT count(*) FROM mock.take_requests();
 
 -- timestamps: sent in UTC with Z whatever the session's TimeZone
 SET timezone = 'Asia/Tokyo';
 SELECT count(*) >= 0 AS ran FROM ps.subscribers WHERE updated_at >= '2026-01-01';
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 SET timezone = 'America/New_York';
 SELECT count(*) >= 0 AS ran FROM ps.subscribers
  WHERE created_at < '2025-07-01'::date AND updated_at > '2025-01-01 10:00:00.25'::timestamp;
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 SELECT count(*) = 1 AS found FROM ps.subscribers WHERE updated_at = :'supdated';
-SELECT count(*) FROM pd_sent();
+SELECT count(*) FROM mock.take_requests();
 SET timezone = 'UTC';
 -- infinite values are not sent (the local filter answers)
 SELECT count(*) FROM ps.subscribers WHERE created_at > 'infinity';
-SELECT count(*) > 0 AS all_pages FROM pd_sent() WHERE query NOT LIKE '%created_at%';
+SELECT count(*) > 0 AS all_pages FROM mock.take_requests() WHERE query NOT LIKE '%created_at%';
 -- stable expressions are computed when the scan starts
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE created_at > now() - interval '1 day';
 SELECT count(*) >= 0 AS ran FROM ps.subscribers WHERE created_at > now() - interval '1 day';
 SELECT bool_and(query ~ '^created_at__gt=\d{4}-\d\d-\d\dT\d\d%3A\d\d%3A\d\d(\.\d{1,6})?Z&page=\d+$')
        AS utc_value, count(*) > 0 AS sent
-  FROM pd_sent();
+  FROM mock.take_requests();
 
 -- integers, also compared with an int4 constant; IN is a repeated parameter,
 -- each value once
 SELECT id = :'sid' AS same FROM ps.subscribers WHERE ps_id = :sps_id;
 SELECT id = :'sid' AS same FROM ps.subscribers WHERE shopify_customer_id = :sshop::int8;
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 SELECT count(*) FROM ps.subscribers
  WHERE email IN (:'semail', :'semail2', :'semail', NULL, 'nobody@example.com');
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 SELECT count(*) FROM ps.subscribers WHERE email IN (NULL, NULL);
-SELECT count(*) FROM pd_sent();
+SELECT count(*) FROM mock.take_requests();
 
 -- LIKE '%x%' is __contains (case-sensitive, as LIKE); other patterns stay local
 SELECT count(*) > 0 AS found FROM ps.subscribers
  WHERE phone_number LIKE '%' || substr(:'sphone', 3, 4) || '%';
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE email LIKE '%a\%b\_c%';
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE email LIKE 'a%';
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE email LIKE '%a_b%';
@@ -85,11 +77,11 @@ SELECT id FROM ps.subscribers WHERE id = 's_no_such_subscriber';
 -- ids that would name another path are no row, without a request
 SELECT id FROM ps.subscribers WHERE id IN ('', '.', '..');
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE id = '';
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers
  WHERE id IN (:'sid2', :'sid', :'sid2', NULL, 's_no_such_subscriber');
 SELECT count(*) FROM ps.subscribers WHERE id IN (:'sid2', :'sid', :'sid2', NULL, 's_no_such_subscriber');
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 
 -- parameters: PREPARE with a generic plan; a NULL value sends nothing
 PREPARE by_email(text) AS SELECT id FROM ps.subscribers WHERE email = $1;
@@ -97,21 +89,21 @@ SET plan_cache_mode = force_generic_plan;
 EXPLAIN (COSTS OFF) EXECUTE by_email('a+b@x.com');
 EXECUTE by_email('a+b@x.com');
 EXECUTE by_email(NULL);
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 PREPARE since(timestamptz, int) AS
   SELECT count(*) >= 0 AS ran FROM ps.subscribers WHERE updated_at >= $1 AND ps_id = $2;
 EXECUTE since('2026-01-01 00:00:00+02', 7);
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 RESET plan_cache_mode;
 
 -- ORDER BY a sortable field is sort=; LIMIT stops paging early
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers ORDER BY created_at DESC LIMIT 5;
 SELECT count(*) FROM (SELECT id FROM ps.subscribers LIMIT 5) s;
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 SELECT count(*) FROM (SELECT id FROM ps.subscribers ORDER BY created_at DESC LIMIT 5) s;
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 SELECT count(*) FROM (SELECT id FROM ps.subscribers LIMIT 5 OFFSET 100) s;
-SELECT * FROM pd_sent();
+SELECT * FROM mock.take_requests();
 SELECT * FROM mock.explain_analyze('SELECT id FROM ps.subscribers LIMIT 150');
 -- NULLS FIRST ascending: sorted here; text only under the C collation
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers ORDER BY created_at NULLS FIRST LIMIT 5;
@@ -146,61 +138,3 @@ DROP FOREIGN TABLE pd_subs_ts;
 ALTER FOREIGN TABLE ps.subscribers OPTIONS (ADD pushdown 'false');
 EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE email = 'a+b@x.com' ORDER BY created_at;
 ALTER FOREIGN TABLE ps.subscribers OPTIONS (DROP pushdown);
-
--- joins: a handful of local rows use the parameterized scan, one request per
--- distinct key (Memoize caches repeated keys)
-CREATE TABLE pd_orders (id int PRIMARY KEY, email text);
-INSERT INTO pd_orders VALUES (1, :'semail'), (2, :'semail2'), (3, :'semail'), (4, 'nobody@example.com');
-ANALYZE pd_orders;
-EXPLAIN (COSTS OFF)
-SELECT o.id, s.id FROM pd_orders o JOIN ps.subscribers s ON s.email = o.email;
-SELECT o.id, s.id = :'sid' AS first FROM pd_orders o JOIN ps.subscribers s ON s.email = o.email
- ORDER BY o.id;
-SELECT method, path, query FROM pd_sent() ORDER BY query;
--- joining on the id: GET {path}/{id} per outer row
-EXPLAIN (COSTS OFF)
-SELECT o.sid, s.email FROM (VALUES (:'sid'), (:'sid2')) o(sid) JOIN ps.subscribers s ON s.id = o.sid;
-SELECT count(*) FROM (VALUES (:'sid'), (:'sid2')) o(sid) JOIN ps.subscribers s ON s.id = o.sid;
-SELECT method, path, query FROM pd_sent() ORDER BY path;
--- the keys batched into one email__in request, written as = ANY (ARRAY(...))
-EXPLAIN (COSTS OFF)
-SELECT id FROM ps.subscribers WHERE email = ANY (ARRAY(SELECT email FROM pd_orders));
-SELECT count(*) FROM ps.subscribers WHERE email = ANY (ARRAY(SELECT email FROM pd_orders));
-SELECT * FROM pd_sent();
--- many local rows: one full scan and a hash join
-INSERT INTO pd_orders SELECT g, 'buyer' || g || '@example.com' FROM generate_series(5, 500) g;
-ANALYZE pd_orders;
-EXPLAIN (COSTS OFF)
-SELECT o.id, s.id FROM pd_orders o JOIN ps.subscribers s ON s.email = o.email;
-
--- use_remote_estimate: one request of page 1 at plan time gives the size
--- (total_pages x rows on the page), and so the choice of plan
-CREATE FUNCTION pd_rows(q text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE
-  plan json;
-BEGIN
-  EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO plan;
-  RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
-END $$;
-SELECT pd_rows('SELECT * FROM ps.subscribers') AS assumed,
-       pd_rows('SELECT * FROM ps.subscribers WHERE ps_id = ' || :sps_id) AS by_selectivity;
-DELETE FROM pd_orders WHERE id > 15;
-ANALYZE pd_orders;
-SELECT mock.reset();
-EXPLAIN (COSTS OFF)
-SELECT o.id, s.id FROM pd_orders o JOIN ps.subscribers s ON s.email = o.email;
-ALTER FOREIGN TABLE ps.subscribers OPTIONS (ADD use_remote_estimate 'true');
-EXPLAIN (COSTS OFF)
-SELECT o.id, s.id FROM pd_orders o JOIN ps.subscribers s ON s.email = o.email;
-SELECT * FROM pd_sent();
-SELECT pd_rows('SELECT * FROM ps.subscribers') = (SELECT count(*) FROM ps.subscribers) AS exact;
-SELECT mock.reset();
-EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE updated_at >= '2026-01-01' AND email LIKE '%e%';
-SELECT * FROM pd_sent();
--- the filtered count is not reduced again by the filter's selectivity
-SELECT pd_rows('SELECT * FROM ps.subscribers WHERE ps_id = ' || :sps_id) AS one_row;
-SELECT * FROM pd_sent();
-ALTER FOREIGN TABLE ps.subscribers OPTIONS (DROP use_remote_estimate);
-DROP TABLE pd_orders;
-DROP FUNCTION pd_sent();
-DROP FUNCTION pd_rows(text);

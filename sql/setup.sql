@@ -83,6 +83,14 @@ BEGIN
   RETURN QUERY SELECT * FROM mock.log ORDER BY seq;
 END $$;
 
+-- the requests since the last call, then a fresh log
+CREATE FUNCTION mock.take_requests() RETURNS TABLE (method text, path text, query text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY SELECT r.method, r.path, r.query FROM mock.requests() r;
+  PERFORM mock.reset();
+END $$;
+
 -- what the server holds: per resource, row count and md5 of the sorted ids
 CREATE FUNCTION mock.summary()
 RETURNS SETOF mock.summary_rows LANGUAGE plpgsql AS $$
