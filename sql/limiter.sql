@@ -28,6 +28,16 @@ SELECT query, status FROM mock.requests() ORDER BY query;
 -- the same rows in the same order as a scan one page at a time
 SELECT (SELECT array_agg(ps_id) FROM lim_subscribers) = (SELECT array_agg(ps_id) FROM ps.subscribers)
   AS same_order;
+-- sixteen pages in flight, on more sockets than the first list of watched
+-- ones holds (8): the same rows in the same order, each page asked for once
+SELECT lim_server('lim_pipe16', 'rate_limit ''0'', max_concurrency ''16''');
+CREATE FOREIGN TABLE lim16_subscribers (ps_id bigint) SERVER lim_pipe16
+  OPTIONS (resource 'subscribers');
+SELECT mock.reset();
+CREATE TEMP TABLE lim16_ids AS SELECT array_agg(ps_id) AS ids FROM lim16_subscribers;
+SELECT count(*) AS requests, count(DISTINCT query) AS pages, min(status), max(status)
+  FROM mock.requests();
+SELECT (SELECT ids FROM lim16_ids) = (SELECT array_agg(ps_id) FROM ps.subscribers) AS same_order;
 
 -- a page fetched ahead that fails is retried in the pipeline as any request
 -- is: max_retries holds for it too (0: a 429 is the answer, the page is not

@@ -100,7 +100,6 @@ typedef struct Transfer
  */
 typedef struct PsMultiState
 {
-	MemoryContext cxt;			/* the connection's */
 	struct pollfd *watch;		/* the sockets libcurl wants watched */
 	int			nwatch;
 	int			maxwatch;
@@ -117,30 +116,35 @@ static void pipe_confirm(PsPipeline *p);
 /* ---------------------------------------------------------------- curl callbacks */
 
 /*
- * Append n bytes to b, growing it in b's memory context without raising
- * (never longjmp out of libcurl); false when out of memory.
+ * Append n bytes to b (the body or the compressed body), growing it in the
+ * body's memory context without raising (never longjmp out of libcurl);
+ * false when out of memory.
  */
 static bool
-append_bytes(Transfer *tr, StringInfo b, MemoryContext cxt, const char *p, size_t n)
+append_bytes(Transfer *tr, StringInfo b, const char *p, size_t n)
 {
 	if (b->data == NULL || b->len + n + 1 > (size_t) b->maxlen)
 	{
-		size_t		newlen = b->data ? Max((size_t) b->maxlen * 2, b->len + n + 1) : Max(n + 1, 8192);
+		size_t		newlen;
 		char	   *nd;
 
-		nd = MemoryContextAllocExtended(cxt, newlen, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (b->data == NULL)
+		{
+			newlen = Max(n + 1, 8192);
+			nd = MemoryContextAllocExtended(GetMemoryChunkContext(tr->body.data), newlen,
+											MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+			b->len = 0;
+		}
+		else
+		{
+			newlen = Max((size_t) b->maxlen * 2, b->len + n + 1);
+			nd = ps_grow_no_oom(b->data, b->len, newlen);
+		}
 		if (nd == NULL)
 		{
 			tr->oom = true;
 			return false;
 		}
-		if (b->data != NULL)
-		{
-			memcpy(nd, b->data, b->len);
-			pfree(b->data);
-		}
-		else
-			b->len = 0;
 		b->data = nd;
 		b->maxlen = newlen;
 	}
@@ -178,7 +182,7 @@ deliver(Transfer *tr, const char *ptr, size_t n)
 		(void) ps_scan_feed(tr->scan, ptr, n);
 		return true;
 	}
-	return append_bytes(tr, &tr->body, GetMemoryChunkContext(tr->body.data), ptr, n);
+	return append_bytes(tr, &tr->body, ptr, n);
 }
 
 static size_t
@@ -205,8 +209,7 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 				tr->too_large = true;
 				return 0;
 			}
-			return append_bytes(tr, &tr->zbody, GetMemoryChunkContext(tr->body.data),
-								ptr, n) ? n : 0;
+			return append_bytes(tr, &tr->zbody, ptr, n) ? n : 0;
 		case ENC_OTHER:
 			tr->bad_encoding = true;
 			return 0;
@@ -604,13 +607,12 @@ socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 		if (ms->nwatch == ms->maxwatch)
 		{
 			int			n = ms->maxwatch * 2;
-			struct pollfd *w = MemoryContextAllocExtended(ms->cxt, sizeof(struct pollfd) * n,
-														  MCXT_ALLOC_NO_OOM);
+			struct pollfd *w = ps_grow_no_oom(ms->watch,
+											  sizeof(struct pollfd) * ms->nwatch,
+											  sizeof(struct pollfd) * n);
 
 			if (w == NULL)
 				return -1;
-			memcpy(w, ms->watch, sizeof(struct pollfd) * ms->nwatch);
-			pfree(ms->watch);
 			ms->watch = w;
 			ms->maxwatch = n;
 		}
@@ -627,7 +629,6 @@ ps_http_multi_init(PsConn *conn)
 {
 	PsMultiState *ms = MemoryContextAllocZero(conn->cxt, sizeof(PsMultiState));
 
-	ms->cxt = conn->cxt;
 	ms->maxwatch = ms->maxready = 8;
 	ms->watch = MemoryContextAlloc(conn->cxt, sizeof(struct pollfd) * ms->maxwatch);
 	ms->ready = MemoryContextAlloc(conn->cxt, sizeof(struct pollfd) * ms->maxready);

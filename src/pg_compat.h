@@ -9,7 +9,8 @@
  *				the planner copies checkAsUser into ForeignScan.checkAsUser, a
  *				result relation's user comes from ExecGetResultRelCheckAsUser,
  *				the columns an INSERT names from getRTEPermissionInfo;
- *				find_nonnullable_vars returns a multibitmapset, not Vars
+ *				find_nonnullable_vars returns a multibitmapset, not Vars;
+ *				repalloc_extended grows a chunk without raising
  *	16 -> 17	create_foreignscan_path takes fdw_restrictinfo; extensions
  *				may name their own wait events (WaitEventExtensionNew)
  *	17 -> 18	create_foreignscan_path takes disabled_nodes; ExplainState
@@ -115,6 +116,31 @@ ps_create_wait_event_set(int nevents)
 	return CreateWaitEventSet(NULL, nevents);
 #else
 	return CreateWaitEventSet(TopMemoryContext, nevents);
+#endif
+}
+
+/*
+ * Grow the chunk p, of which the first used bytes count, to size bytes in
+ * its own memory context, without raising (for code that libcurl calls):
+ * NULL when out of memory, p then untouched.  repalloc_extended came in 16.
+ */
+static inline void *
+ps_grow_no_oom(void *p, Size used, Size size)
+{
+#if PG_VERSION_NUM >= 160000
+	Assert(used <= size);
+	return repalloc_extended(p, size, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+#else
+	void	   *n = MemoryContextAllocExtended(GetMemoryChunkContext(p), size,
+											   MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+
+	Assert(used <= size);
+	if (n != NULL)
+	{
+		memcpy(n, p, used);
+		pfree(p);
+	}
+	return n;
 #endif
 }
 
