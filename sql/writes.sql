@@ -178,6 +178,17 @@ SELECT write, description, method, path, body, status, id LIKE 's_pending_%' AS 
 INSERT INTO now_subscribers (phone_number) VALUES ('5555550172'), (:'active_phone'), ('5555550173')
   ON CONFLICT DO NOTHING RETURNING phone_number;
 SELECT method, path, status FROM mock.sent();
+-- in batches: a skipped row leaves the executor's slots as they were, and
+-- every row of the next batches is sent once (a skip once crashed the server)
+ALTER FOREIGN TABLE now_subscribers OPTIONS (ADD batch_size '3');
+EXPLAIN (COSTS OFF) INSERT INTO now_subscribers (phone_number) VALUES ('5555550230') ON CONFLICT DO NOTHING;
+SELECT mock.reset();
+INSERT INTO now_subscribers (phone_number)
+  SELECT p FROM (VALUES (1, :'active_phone'), (2, '5555550230'), (3, '5555550231'), (4, '5555550232'),
+                        (5, '5555550233'), (6, '5555550234'), (7, '5555550235')) v(i, p) ORDER BY i
+  ON CONFLICT DO NOTHING;
+SELECT method, path, status, body FROM mock.sent();
+ALTER FOREIGN TABLE now_subscribers OPTIONS (DROP batch_size);
 -- the withdrawn 409 / error_code 3009 form is still a conflict
 SELECT mock.fault('{"kind": "body", "status": 409, "method": "POST", "path": "/api/v2/subscribers", "body": "{\"error_code\": 3009, \"error_message\": \"Subscriber already exists\", \"success\": false}"}');
 INSERT INTO ps.subscribers (phone_number) VALUES ('5555550174') ON CONFLICT DO NOTHING;

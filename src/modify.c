@@ -896,6 +896,7 @@ postscriptExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 	PsModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
 	PendingRow *rows;
+	TupleTableSlot **written;
 	int			kept = 0;
 
 	MemoryContextReset(st->temp_cxt);
@@ -906,15 +907,24 @@ postscriptExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 		rows[i].rowno = ++st->rowno;
 		build_row(st, slots[i], &rows[i]);
 	}
+
+	/*
+	 * The rows written, without those ON CONFLICT DO NOTHING skipped, in an
+	 * array of their own: slots[] is the executor's (ri_Slots, COPY's
+	 * buffer), which it fills again for the next batch and drops at the end
+	 * one by one; reordered, a slot would be filled twice and dropped twice.
+	 * The caller reads it before the next batch resets temp_cxt.
+	 */
+	written = palloc(sizeof(TupleTableSlot *) * *numSlots);
 	for (int i = 0; i < *numSlots; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (write_row(st, slots[i], &rows[i]))
-			slots[kept++] = slots[i];
+			written[kept++] = slots[i];
 	}
 	*numSlots = kept;
 	MemoryContextSwitchTo(old);
-	return slots;
+	return written;
 }
 
 static int
