@@ -77,11 +77,25 @@ DROP SERVER ps_own2;
 CREATE FOREIGN TABLE owned.keywords (id text, keyword text) SERVER ps_own
   OPTIONS (resource 'keywords');
 SELECT count(*) FROM owned.keywords;
+-- a write sent at commit is refused by its statement, not by COMMIT
+CREATE FOREIGN TABLE owned.events (type text, email text) SERVER ps_own
+  OPTIONS (resource 'events');
+BEGIN;
+INSERT INTO owned.events (type, email) VALUES ('order_placed', 'a@example.com');
+ROLLBACK;
 -- credentials are refused anywhere but in the mapping, with a hint
 ALTER SERVER ps_own OPTIONS (ADD api_key 'sk_test_shop_key');
 ALTER FOREIGN TABLE owned.keywords OPTIONS (ADD shop_token 'sk_test_shop_key');
 CREATE USER MAPPING FOR CURRENT_USER SERVER ps_own OPTIONS (api_key 'sk_test_shop_key');
 SELECT count(*) > 0 AS reads FROM owned.keywords;
+-- the mapping dropped after the INSERT: COMMIT fails on that write, unsent
+-- (and the failed COMMIT rolls the DROP back)
+BEGIN;
+INSERT INTO owned.events (type, email) VALUES ('order_placed', 'a@example.com');
+DROP USER MAPPING FOR CURRENT_USER SERVER ps_own;
+COMMIT;
+SELECT write, status, error FROM postscript_fdw_last_commit();
+DROP FOREIGN TABLE owned.events;
 RESET ROLE;
 -- one request, the read after the mapping was made: nothing was sent without it
 SELECT count(*) AS requests FROM mock.requests();

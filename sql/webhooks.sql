@@ -44,6 +44,15 @@ SELECT method, regexp_replace(path, '[0-9a-f-]{36}$', '{id}') AS path, status, b
 -- the event of a subscription cannot be changed (Postscript's PATCH takes callback_url and headers)
 UPDATE ps.webhooks SET event = 'shop.test';
 \echo :LAST_ERROR_SQLSTATE
+-- an id column declared uuid names the subscription by its text
+CREATE FOREIGN TABLE webhooks_by_uuid (id uuid, event text) SERVER ps OPTIONS (resource 'webhooks');
+SELECT mock.reset();
+INSERT INTO ps.webhooks (callback_url, event) VALUES ('https://hooks.example.com/uuid', 'shop.test');
+DELETE FROM webhooks_by_uuid WHERE event = 'shop.test';
+SELECT method, regexp_replace(path, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', '{uuid}') AS path, status
+  FROM mock.requests() WHERE method <> 'GET' ORDER BY seq;
+SELECT count(*) AS test_subscriptions FROM ps.webhooks WHERE event = 'shop.test';
+DROP FOREIGN TABLE webhooks_by_uuid;
 
 -------------------------------------------------------------- the token, in the user mapping
 CREATE FUNCTION deliver(body text, signature text DEFAULT 'whsec_test_webhook_token')

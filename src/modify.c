@@ -489,7 +489,7 @@ set_object_path(PsModifyState *st, TupleTableSlot *planSlot, PendingRow *row)
 	if (isnull)
 		row_error(st, row->rowno, ERRCODE_NOT_NULL_VIOLATION, "no id", where,
 				  "The object to write is named by its id.");
-	s = TextDatumGetCString(id);
+	s = datum_text(id, id_column(st->table)->typid);
 	if (!ps_valid_object_id(s))
 		row_error(st, row->rowno, ERRCODE_INVALID_PARAMETER_VALUE, "invalid id", where,
 				  psprintf("The id \"%s\" names no object: %s %s would name another endpoint.",
@@ -812,12 +812,13 @@ init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
 	if (explain_only)
 		return st;
 
+	/*
+	 * The connection, even for writes sent at commit: a missing user mapping
+	 * or a bad option is reported by the statement, not by COMMIT.
+	 */
 	st->userid = ps_modify_user(rinfo, estate);
-	if (!st->at_commit)
-	{
-		st->conn = ps_get_connection(t->serverid, st->userid);
-		st->requests_before = st->conn->stats.requests;
-	}
+	st->conn = ps_get_connection(t->serverid, st->userid);
+	st->requests_before = st->conn->stats.requests;
 	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt, "postscript_fdw modify",
 										 ALLOCSET_DEFAULT_SIZES);
 	return st;

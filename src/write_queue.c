@@ -326,25 +326,30 @@ static void
 record_commit(List *writes)
 {
 	ListCell   *lc;
+	CommitEntry *entries;
 	int			i = 0;
 
 	if (last_cxt == NULL)
 		last_cxt = AllocSetContextCreate(TopMemoryContext, "postscript_fdw last commit",
 										 ALLOCSET_DEFAULT_SIZES);
+	/* an error while copying (out of memory) leaves an empty record */
+	last = NULL;
+	nlast = 0;
 	MemoryContextReset(last_cxt);
-	nlast = list_length(writes);
-	last = MemoryContextAllocZero(last_cxt, sizeof(CommitEntry) * nlast);
+	entries = MemoryContextAllocZero(last_cxt, sizeof(CommitEntry) * list_length(writes));
 	foreach(lc, writes)
 	{
 		QueuedWrite *q = lfirst(lc);
 
-		last[i].label = MemoryContextStrdup(last_cxt, q->w.label);
-		last[i].method = MemoryContextStrdup(last_cxt, q->w.spec->method);
-		last[i].path = MemoryContextStrdup(last_cxt, q->w.path);
-		last[i].body = q->w.body ? MemoryContextStrdup(last_cxt, q->w.body) : NULL;
-		last[i].status = CS_NOT_SENT;
+		entries[i].label = MemoryContextStrdup(last_cxt, q->w.label);
+		entries[i].method = MemoryContextStrdup(last_cxt, q->w.spec->method);
+		entries[i].path = MemoryContextStrdup(last_cxt, q->w.path);
+		entries[i].body = q->w.body ? MemoryContextStrdup(last_cxt, q->w.body) : NULL;
+		entries[i].status = CS_NOT_SENT;
 		i++;
 	}
+	last = entries;
+	nlast = i;
 }
 
 /*
@@ -373,12 +378,14 @@ send_queue(void)
 		foreach(lc, writes)
 		{
 			QueuedWrite *q = lfirst(lc);
-			PsConn	   *conn = ps_get_connection(q->w.serverid, q->w.userid);
+			PsConn	   *conn;
 			PsJson	   *rec;
 			PsWriteOutcome outcome;
 			char	   *id;
 
+			/* an error from here on is this write's, even before it is sent */
 			current = i;
+			conn = ps_get_connection(q->w.serverid, q->w.userid);
 			set_ps_display(psprintf("COMMIT: sending Postscript write %d of %d", i + 1, nlast));
 			outcome = ps_write_send(conn, &q->w, &rec);
 			id = result_id(rec);
