@@ -26,6 +26,14 @@ SELECT mock.reset();
 SELECT mock.fault('{"kind": "rate_limit", "retry_after": 1, "path": "/api/v2/keywords", "count": 1}');
 SELECT count(*) FROM ps.keywords;
 SELECT method, path, status FROM mock.requests();
+-- a Retry-After that is no number of seconds is not taken (the usual
+-- backoff, not an endless wait); an HTTP date is (one past: at once)
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "rate_limit", "retry_after": "inf", "path": "/api/v2/keywords", "count": 1}');
+SELECT count(*) FROM ps.keywords;
+SELECT mock.fault('{"kind": "rate_limit", "retry_after": "Wed, 21 Oct 2015 07:28:00 GMT", "path": "/api/v2/keywords", "count": 1}');
+SELECT count(*) FROM ps.keywords;
+SELECT method, path, status FROM mock.requests();
 
 -- 502, 503 and 504 on reads are retried
 SELECT mock.reset();

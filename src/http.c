@@ -47,6 +47,7 @@
 #define BACKOFF_BASE_MS		250
 #define BACKOFF_CAP_MS		10000
 #define FEED_CHUNK			(1024 * 1024)	/* decoded bytes scanned between interrupt checks */
+#define RETRY_AFTER_MAX_S	3600	/* the longest Retry-After taken */
 
 /* the body's Content-Encoding, as its header named it */
 typedef enum PsBodyEncoding
@@ -245,6 +246,41 @@ read_encoding(Transfer *tr, const char *v, size_t n)
 	tr->encoding_name[k] = '\0';
 }
 
+/*
+ * A Retry-After header's value (RFC 9110: delay-seconds, or an HTTP date) in
+ * seconds, at most RETRY_AFTER_MAX_S: it stops every request of the token,
+ * so one that is no such value ("inf", "1e999", "-1") is not taken
+ * (-1), and a date past is 0.
+ */
+static double
+read_retry_after(const char *p, size_t n)
+{
+	char		tmp[64];
+	size_t		digits;
+	double		v;
+
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, p, n);
+	tmp[n] = '\0';
+	digits = strspn(tmp, "0123456789");
+	if (digits == n)
+		v = digits > 9 ? RETRY_AFTER_MAX_S : strtod(tmp, NULL);
+	else
+	{
+		time_t		at = curl_getdate(tmp, NULL);
+
+		if (at == -1)
+			return -1;
+		v = Max(0.0, difftime(at, time(NULL)));
+	}
+	return Min(v, (double) RETRY_AFTER_MAX_S);
+}
+
 static size_t
 header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 {
@@ -257,18 +293,7 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	else if (n > 17 && pg_strncasecmp(buffer, "Content-Encoding:", 17) == 0)
 		read_encoding(tr, buffer + 17, n - 17);
 	else if (n > 12 && pg_strncasecmp(buffer, "Retry-After:", 12) == 0)
-	{
-		char		tmp[32];
-		size_t		k = Min(n - 12, sizeof(tmp) - 1);
-		char	   *end;
-		double		v;
-
-		memcpy(tmp, buffer + 12, k);
-		tmp[k] = '\0';
-		v = strtod(tmp, &end);
-		if (end != tmp && v >= 0)
-			tr->retry_after = v;
-	}
+		tr->retry_after = read_retry_after(buffer + 12, n - 12);
 	return n;
 }
 
