@@ -1201,13 +1201,20 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		ticket = ps_ratelimit_wait(conn);
 		rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
-		if (rc != CURLE_OK && is_write && !tr->too_large && !tr->oom && !not_sent(rc))
+		if (rc != CURLE_OK && is_write && !not_sent(rc))
 		{
-			/* it may have been applied: the caller reconciles */
+			/*
+			 * it may have been applied (an answer too large to read too: the
+			 * request was sent): the caller reconciles
+			 */
 			result->status = 0;
 			result->maybe_applied = true;
 			result->retries = attempt;
-			result->body = tr->errbuf[0] ? pstrdup(tr->errbuf)
+			result->body = tr->too_large
+				? psprintf("its answer exceeds max_response_size (%lld bytes)",
+						   (long long) tr->max_bytes)
+				: tr->oom ? pstrdup("out of memory while receiving its answer")
+				: tr->errbuf[0] ? pstrdup(tr->errbuf)
 				: pstrdup(curl_easy_strerror(rc));
 			result->len = strlen(result->body);
 			return;
