@@ -54,6 +54,11 @@ SELECT count(*) FROM ps.subscribers
 SELECT * FROM mock.take_requests();
 SELECT count(*) FROM ps.subscribers WHERE email IN (NULL, NULL);
 SELECT count(*) FROM mock.take_requests();
+-- ps_id is a 32-bit integer to the API, which refuses a larger filter
+-- value: no subscriber has one, and no request is made
+SELECT count(*) FROM ps.subscribers WHERE ps_id = 3000000000;
+SELECT count(*) FROM ps.subscribers WHERE ps_id = -2147483649;
+SELECT count(*) FROM mock.take_requests();
 
 -- LIKE '%x%' is __contains (case-sensitive, as LIKE); other patterns stay local
 SELECT count(*) > 0 AS found FROM ps.subscribers
@@ -93,6 +98,10 @@ SELECT * FROM mock.take_requests();
 PREPARE since(timestamptz, int) AS
   SELECT count(*) >= 0 AS ran FROM ps.subscribers WHERE updated_at >= $1 AND ps_id = $2;
 EXECUTE since('2026-01-01 00:00:00+02', 7);
+SELECT * FROM mock.take_requests();
+PREPARE by_ps_id(bigint) AS SELECT count(*) FROM ps.subscribers WHERE ps_id = $1;
+EXECUTE by_ps_id(2147483648);
+EXECUTE by_ps_id(2147483647);
 SELECT * FROM mock.take_requests();
 RESET plan_cache_mode;
 

@@ -253,7 +253,9 @@ classify_opexpr(RelOptInfo *baserel, PsTable *t, RestrictInfo *ri, OpExpr *op,
 	if (kind == PS_OP_EQ && (col->def->flags & PS_COL_ID) && apitype == TEXTOID)
 		set_id(plan, ri, (Expr *) value, PS_ID_ONE);
 	else if (col->def->filter_ops & kind)
-		add_filter(plan, ri, col->def->field, suffix, (Expr *) value, PS_PARAM_SCALAR);
+		add_filter(plan, ri, col->def->field, suffix, (Expr *) value,
+				   kind == PS_OP_EQ && (col->def->flags & PS_COL_INT32)
+				   ? PS_PARAM_INT32 : PS_PARAM_SCALAR);
 }
 
 /* "column = ANY (array)", which is also what IN (...) becomes */
@@ -519,9 +521,19 @@ ps_append_param(StringInfo qs, const char *name, Datum value, bool isnull,
 {
 	char	   *s;
 
-	Assert(kind == PS_PARAM_SCALAR || kind == PS_PARAM_ARRAY || kind == PS_PARAM_LIKE);
+	Assert(kind == PS_PARAM_SCALAR || kind == PS_PARAM_ARRAY || kind == PS_PARAM_LIKE ||
+		   kind == PS_PARAM_INT32);
 	if (isnull)
 		return false;
+	if (kind == PS_PARAM_INT32)
+	{
+		int64		v = typid == INT8OID ? DatumGetInt64(value)
+			: typid == INT4OID ? DatumGetInt32(value) : DatumGetInt16(value);
+
+		Assert(typid == INT8OID || typid == INT4OID || typid == INT2OID);
+		if (v < PG_INT32_MIN || v > PG_INT32_MAX)
+			return false;
+	}
 	if (kind == PS_PARAM_ARRAY)
 	{
 		ArrayType  *arr = DatumGetArrayTypeP(value);

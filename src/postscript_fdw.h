@@ -70,6 +70,8 @@
 #define PS_COL_RESULT		0x0010	/* filled from a write's response */
 #define PS_COL_NULLABLE		0x0020	/* may be null: where the API sorts NULLs is
 									 * unknown */
+#define PS_COL_INT32		0x0040	/* a 32-bit integer to the API: a filter value
+									 * beyond it matches no row */
 
 /*
  * What a column written to Postscript holds: how its value is checked
@@ -494,7 +496,9 @@ typedef enum PsParamKind
 {
 	PS_PARAM_SCALAR = 0,		/* name=value */
 	PS_PARAM_ARRAY = 1,			/* name=v1&name=v2: a repeated parameter */
-	PS_PARAM_LIKE = 2			/* a LIKE pattern; sent if it is '%literal%' */
+	PS_PARAM_LIKE = 2,			/* a LIKE pattern; sent if it is '%literal%' */
+	PS_PARAM_INT32 = 3			/* name=value, a value beyond 32 bits rules
+								 * out every row */
 } PsParamKind;
 
 /* an id lookup: GET {path}/{id} per id instead of the list endpoint */

@@ -139,7 +139,7 @@ static const PsWriteSpec delete_webhook = {
 
 static const PsColumnDef subscriber_columns[] = {
 	{"id", "text", "id", 0, PS_COL_ID | PS_COL_RESULT, NULL, "subscriber id (s_...); an unknown id is no row; in the RETURNING row of an INSERT sent at once, the pending id s_pending_..."},
-	{"ps_id", "bigint", "ps_id", PS_OP_EQ, 0, NULL, "the subscriber's numeric id, as in the ps_id tracking cookie"},
+	{"ps_id", "bigint", "ps_id", PS_OP_EQ, PS_COL_INT32, NULL, "the subscriber's numeric id, as in the ps_id tracking cookie; 32 bits in the API: ps_id = a larger value is no row, without a request"},
 	{"phone_number", "text", "phone_number", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_SORTABLE, "phone_number", "E.164 phone number (+15555550123)", PS_VAL_PHONE},
 	{"email", "text", "email", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_UPDATABLE | PS_COL_NULLABLE, "email", "may be NULL; UPDATE sends it, but Postscript sets it only where the subscriber has no email or no linked Shopify customer", PS_VAL_EMAIL},
 	{"shopify_customer_id", "bigint", "shopify_customer_id", PS_OP_EQ | PS_OP_IN, PS_COL_SORTABLE | PS_COL_NULLABLE, "shopify_customer_id", "the linked Shopify customer, may be NULL", PS_VAL_CUSTOMER_ID},

@@ -78,6 +78,10 @@ def build_filters(resource, params):
                 raise validation_error(("query", key), "value is not a valid integer",
                                        "type_error.integer")
             want = int(values[0])
+            # documented: the reference types ps_id__eq as a 32-bit integer
+            if not -2**31 <= want < 2**31:
+                raise validation_error(("query", key), "ensure this value is less than or equal to 2147483647",
+                                       "value_error.number.not_le")
             tests.append(lambda r, f=field, w=want: r.get(f) is not None and r[f] == w)
         elif kind == "ts":
             want = parse_ts(values[0])
