@@ -631,6 +631,18 @@ ps_deparse_query(StringInfo qs, List *params, PsParamValueFn value_of, void *arg
 	return true;
 }
 
+/* positions in arg's strings: string order, then the one given first */
+static int
+cmp_first_of(const void *a, const void *b, void *arg)
+{
+	char	  **given = (char **) arg;
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+	int			c = strcmp(given[x], given[y]);
+
+	return c != 0 ? c : (x > y) - (x < y);
+}
+
 /*
  * The ids (String) an id lookup fetches for the value of its id expression
  * (not NULL): each one that names an object, once, in the order given.  "",
@@ -644,6 +656,10 @@ ps_fetchable_ids(Datum value, PsIdMode mode)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
+	int			m = 0;
+	char	  **given;
+	int		   *order;
+	bool	   *repeat;
 
 	Assert(mode == PS_ID_ONE || mode == PS_ID_ARRAY);
 	if (mode == PS_ID_ONE)
@@ -659,15 +675,33 @@ ps_fetchable_ids(Datum value, PsIdMode mode)
 		Assert(ARR_ELEMTYPE(arr) == TEXTOID);
 		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	}
+	given = palloc(sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		String	   *id;
+		char	   *id;
 
+		CHECK_FOR_INTERRUPTS();
 		if (nulls != NULL && nulls[i])
 			continue;
-		id = makeString(TextDatumGetCString(elems[i]));
-		if (ps_valid_object_id(strVal(id)) && !list_member(ids, id))
-			ids = lappend(ids, id);
+		id = TextDatumGetCString(elems[i]);
+		if (ps_valid_object_id(id))
+			given[m++] = id;
 	}
+
+	/*
+	 * Each once, where it first comes: sorted copies find the repeats (a
+	 * list searched for each id was quadratic in a large array).
+	 */
+	order = palloc(sizeof(int) * Max(m, 1));
+	repeat = palloc0(sizeof(bool) * Max(m, 1));
+	for (int i = 0; i < m; i++)
+		order[i] = i;
+	qsort_arg(order, m, sizeof(int), cmp_first_of, given);
+	for (int i = 1; i < m; i++)
+		if (strcmp(given[order[i]], given[order[i - 1]]) == 0)
+			repeat[order[i]] = true;
+	for (int i = 0; i < m; i++)
+		if (!repeat[i])
+			ids = lappend(ids, makeString(given[i]));
 	return ids;
 }
