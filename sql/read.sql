@@ -128,6 +128,16 @@ CREATE FOREIGN TABLE strict (id text, n int, v varchar(3), b boolean, ts timesta
   SERVER ps OPTIONS (resource 'keywords', endpoint '/api/v2/strict', records_key 'rows');
 SELECT mock.fault('{"kind": "body", "path": "/api/v2/strict", "count": 1, "body": "{\"rows\": [{\"id\": \"s1\", \"n\": 2147483648}]}"}');
 SELECT * FROM strict;
+\echo :LAST_ERROR_SQLSTATE
+CREATE FOREIGN TABLE strict_f (id text, f float8)
+  SERVER ps OPTIONS (resource 'keywords', endpoint '/api/v2/strict', records_key 'rows');
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/strict", "count": 1, "body": "{\"rows\": [{\"id\": \"f1\", \"f\": 1e-400}]}"}');
+SELECT * FROM strict_f;
+\echo :LAST_ERROR_SQLSTATE
+-- a subnormal is a value, as float8in takes it
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/strict", "count": 1, "body": "{\"rows\": [{\"id\": \"f2\", \"f\": 1e-310}]}"}');
+SELECT id, f > 0 AS positive FROM strict_f;
+DROP FOREIGN TABLE strict_f;
 SELECT mock.fault('{"kind": "body", "path": "/api/v2/strict", "count": 1, "body": "{\"rows\": [{\"id\": \"s2\", \"v\": \"abcd\"}]}"}');
 SELECT * FROM strict;
 SELECT mock.fault('{"kind": "body", "path": "/api/v2/strict", "count": 1, "body": "{\"rows\": [{\"id\": \"s3\", \"b\": \"perhaps\"}]}"}');

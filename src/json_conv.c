@@ -286,6 +286,15 @@ conv_error(const char *fmt, const char *what)
 			 errmsg(fmt, what)));
 }
 
+/* a number beyond its column's type: 22003, as the type's input function */
+static void
+range_error(const char *type)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("Postscript value is out of range for type %s", type)));
+}
+
 /* ---------------------------------------------------------------- scalars */
 
 static void
@@ -365,7 +374,7 @@ field_int_in(const PsField *f, int64 min, int64 max, const char *type)
 	int64		i;
 
 	if (!field_int64(f, &i) || i < min || i > max)
-		conv_error("Postscript value is out of range for type %s", type);
+		range_error(type);
 	return i;
 }
 
@@ -1298,10 +1307,13 @@ field_to_datum(PsRowReader *rr, const PsField *f, PsColumn *col)
 		case PS_CONV_FLOAT8:
 			if (t == PS_JSON_NUMBER)
 			{
-				double		d = strtod(f->text, NULL);
+				double		d;
 
-				if (isinf(d) || isnan(d))
-					conv_error("Postscript value is out of range for type %s", "double precision");
+				/* as float8in: beyond the range, or so small it is 0 */
+				errno = 0;
+				d = strtod(f->text, NULL);
+				if (isinf(d) || isnan(d) || (errno == ERANGE && d == 0.0))
+					range_error("double precision");
 				return Float8GetDatum(d);
 			}
 			break;
