@@ -677,7 +677,9 @@ page_from_ahead(PsScanState *st, PsHttpResult *res)
 	{
 		int			rows_per_page = Max(st->first_page_rows, 1);
 
-		last = Min(last, (st->limit_rows + rows_per_page - 1) / rows_per_page);
+		/* the pages that hold limit_rows rows (no overflow near INT_MAX) */
+		last = Min(last, st->limit_rows / rows_per_page +
+				   (st->limit_rows % rows_per_page != 0));
 	}
 	if (st->ahead == NULL)
 	{
