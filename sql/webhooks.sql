@@ -53,6 +53,15 @@ SELECT method, regexp_replace(path, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
   FROM mock.requests() WHERE method <> 'GET' ORDER BY seq;
 SELECT count(*) AS test_subscriptions FROM ps.webhooks WHERE event = 'shop.test';
 DROP FOREIGN TABLE webhooks_by_uuid;
+-- a DELETE whose answer is cut off is retried; the retry finds the id
+-- unknown, which proves the first attempt deleted it: applied
+SELECT mock.reset();
+INSERT INTO ps.webhooks (callback_url, event) VALUES ('https://hooks.example.com/cut', 'shop.test');
+SELECT mock.fault('{"kind": "truncate", "method": "DELETE", "path": "/api/v2/webhooks/", "count": 1}');
+DELETE FROM ps.webhooks WHERE event = 'shop.test';
+SELECT write, method, status, error FROM postscript_fdw_last_commit();
+SELECT method, regexp_replace(path, '[0-9a-f-]{36}$', '{id}') AS path, status
+  FROM mock.requests() WHERE method = 'DELETE' ORDER BY seq;
 
 -------------------------------------------------------------- the token, in the user mapping
 CREATE FUNCTION deliver(body text, signature text DEFAULT 'whsec_test_webhook_token')

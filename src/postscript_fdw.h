@@ -122,8 +122,11 @@ typedef enum PsReconcile
 								 * error, never sent again */
 	PS_RECONCILE_IDEMPOTENT,	/* sending twice is harmless: retried like a
 								 * read */
-	PS_RECONCILE_CONFLICT		/* sent again: a conflict in answer proves
+	PS_RECONCILE_CONFLICT,		/* sent again: a conflict in answer proves
 								 * the earlier attempt was applied */
+	PS_RECONCILE_GONE			/* a delete: retried like a read; an unknown
+								 * id answering a retry proves an earlier
+								 * attempt deleted it */
 } PsReconcile;
 
 /* how a write's 2xx answer becomes the returned row */

@@ -200,6 +200,7 @@ static const char *const if_outcome_unknown[] = {
 	[PS_RECONCILE_NONE] = "an error (40003): it is not sent again",
 	[PS_RECONCILE_IDEMPOTENT] = "retried: sending it twice changes nothing",
 	[PS_RECONCILE_CONFLICT] = "sent again: a conflict in answer proves the first attempt was applied",
+	[PS_RECONCILE_GONE] = "retried: if the retry finds the id unknown, an earlier attempt deleted it (applied)",
 };
 
 /* the row RETURNING shows when a write is sent at once, by PsWriteResult */

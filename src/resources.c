@@ -132,7 +132,7 @@ static const PsWriteSpec patch_webhook = {
 
 static const PsWriteSpec delete_webhook = {
 	"DELETE", "/api/v2/webhooks/{id}", NULL, 0,
-	PS_RECONCILE_IDEMPOTENT, PS_RESULT_NONE, NULL, NULL
+	PS_RECONCILE_GONE, PS_RESULT_NONE, NULL, NULL
 };
 
 /* ---------------------------------------------------------------- columns */

@@ -19,7 +19,8 @@
  * duplicates a write: http.c retries what surely was not applied, and
  * reports a write whose outcome is unknown (a timeout after sending, a cut
  * connection, a 5xx) as maybe_applied; the write spec then says what to do:
- * an idempotent write is retried, a create is sent again (a conflict in
+ * an idempotent write is retried (a delete whose retry finds the id
+ * unknown was applied by an earlier attempt), a create is sent again (a conflict in
  * answer proves the earlier attempt was applied: Postscript reports an
  * existing subscriber, active or pending, as v2.entity_conflict), and a
  * write that can be neither (an event) is an error and never sent again.
@@ -183,7 +184,7 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 	PsHttpResult res;
 
 	*result = NULL;
-	if (spec->reconcile != PS_RECONCILE_IDEMPOTENT)
+	if (spec->reconcile != PS_RECONCILE_IDEMPOTENT && spec->reconcile != PS_RECONCILE_GONE)
 		flags |= PS_HTTP_WRITE;
 	for (;;)
 	{
@@ -221,6 +222,10 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 			*result = parse_result(conn, w, &res);
 			return PS_WRITE_APPLIED;
 		}
+		/* a delete retried after its answer was lost: the object is gone */
+		if (spec->reconcile == PS_RECONCILE_GONE && res.retries > 0 &&
+			ps_api_unknown_id(res.status, res.body, res.len))
+			return PS_WRITE_RECONCILED;
 		if (ps_api_conflict(res.status, res.body, res.len))
 		{
 			if (unknown > 0 && spec->reconcile == PS_RECONCILE_CONFLICT)
