@@ -622,7 +622,7 @@ extern void ps_webhook_define_gucs(void);
 extern void ps_webhook_init(void);
 extern bool ps_webhook_too_large(size_t len);
 extern bool ps_webhook_store(const char *server_name, const char *body, size_t len,
-							 const char *signature);
+							 const char *signature, bool from_wire);
 
 /* ratelimit.c */
 typedef struct PsRateState PsRateState;

@@ -31,6 +31,7 @@
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
@@ -189,6 +190,9 @@ ps_extension_schema(void)
 /*
  * Verify and store one delivery; true if the event is new, false if it was
  * stored before (a duplicate: the sender is answered as for a new one).
+ * A body from_wire is the HTTP request's bytes, UTF-8 as JSON is on the
+ * wire: it is checked and converted to the database's encoding (22021 for
+ * bytes that are no UTF-8); otherwise it is text already.
  * Raises, by SQLSTATE class, what is wrong: 28000 no signature, 28P01 wrong
  * signature, 54000 too large, 22xxx malformed, anything else a failure to
  * store that a later retry may not meet.  Runs in the caller's transaction.
@@ -200,7 +204,7 @@ ps_extension_schema(void)
  */
 bool
 ps_webhook_store(const char *server_name, const char *body, size_t len,
-				 const char *signature)
+				 const char *signature, bool from_wire)
 {
 	char	   *token;
 	char	   *schema;
@@ -230,6 +234,11 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 				 errhint("The token is the one GET /api/v2/webhooks/token answers; it changes when Postscript rotates it.")));
 
 	/* parsed here, so that a malformed body's error is about the body */
+	if (from_wire)
+	{
+		body = pg_any_to_server(body, (int) len, PG_UTF8);
+		len = strlen(body);
+	}
 	args[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(body, len)));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -307,7 +316,7 @@ postscript_fdw_webhook_receive(PG_FUNCTION_ARGS)
 	}
 
 	PG_RETURN_BOOL(ps_webhook_store(NameStr(*server), VARDATA_ANY(body),
-									VARSIZE_ANY_EXHDR(body), signature));
+									VARSIZE_ANY_EXHDR(body), signature, false));
 }
 
 /*

@@ -191,7 +191,7 @@ ps_webhook_deliver(const char *signature, const char *body, size_t len)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("postscript_fdw.webhook_server is not set"),
 					 errhint("Name the foreign server whose user mapping holds webhook_token.")));
-		ps_webhook_store(ps_webhook_server, body, len, signature);
+		ps_webhook_store(ps_webhook_server, body, len, signature, true);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}

@@ -4,7 +4,8 @@
 #   1. the worker runs (started by the postmaster) and listens on loopback;
 #      without the extension in its database a delivery is answered 503
 #   2. refusals: no signature 401, wrong signature 403, GET 405, too large
-#      413 (announced and chunked), not JSON / not an event / too deep 400;
+#      413 (announced and chunked), not JSON / not an event / too deep /
+#      bytes that are no UTF-8 400;
 #      nothing stored, and the token is in no log line
 #   3. register callbacks through the webhooks foreign table (INSERT), read
 #      them back through it, opt a subscriber in and out and send a test message
@@ -76,6 +77,8 @@ expect "too large, chunked" "$(printf '{"event": "shop.test", "event_data": {"pa
 expect "not JSON" "$(code -H "Postscript-Signature: $TOKEN" --data-binary '{"event": ' "$recv")" 400
 expect "not an event" "$(code -H "Postscript-Signature: $TOKEN" --data-binary '{"event": "shop.test"}' "$recv")" 400
 expect "too deep" "$(head -c 200000 /dev/zero | tr '\0' '[' |
+	code -H "Postscript-Signature: $TOKEN" --data-binary @- "$recv")" 400
+expect "not UTF-8" "$(printf '{"event": "shop.test", "event_data": {"id": "bad", "s": "\xc3\x28"}}' |
 	code -H "Postscript-Signature: $TOKEN" --data-binary @- "$recv")" 400
 expect "stored after refusals" "$(stored)" 0
 
