@@ -94,6 +94,8 @@ typedef struct CommitEntry
 static MemoryContext last_cxt = NULL;
 static CommitEntry *last = NULL;
 static int	nlast = 0;
+/* the queue was sent whole by this transaction's pre-commit */
+static bool queue_sent = false;
 
 PG_FUNCTION_INFO_V1(postscript_fdw_last_commit);
 
@@ -441,6 +443,7 @@ send_queue(void)
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	queue_sent = true;
 }
 
 static void
@@ -462,10 +465,27 @@ xact_callback(XactEvent event, void *arg)
 								   list_length(queue)),
 						 errhint("COMMIT the transaction instead, or ROLLBACK it.")));
 			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+
+			/*
+			 * Checks PostgreSQL makes after the pre-commit callbacks (a
+			 * serialization failure, a full NOTIFY queue) can still fail the
+			 * commit: Postscript keeps what it applied all the same.
+			 */
+			if (queue_sent)
+				ereport(WARNING,
+						(errmsg("COMMIT failed after its Postscript writes were sent"),
+						 errdetail_plural("%d write was sent; Postscript keeps what it applied, though the transaction was rolled back.",
+										  "%d writes were sent; Postscript keeps what it applied, though the transaction was rolled back.",
+										  nlast, nlast),
+						 errhint("SELECT * FROM postscript_fdw_last_commit() lists them. Run again, they are sent again: a subscriber that exists is a conflict, which ON CONFLICT DO NOTHING skips; an event is recorded twice.")));
+			/* FALLTHROUGH */
 		default:
 			/* commit, abort, prepare: the queue went with the transaction */
 			queue = NIL;
 			queue_cxt = NULL;
+			queue_sent = false;
 			break;
 	}
 }
