@@ -375,6 +375,23 @@ report_transport_error(PsConn *conn, const char *method, const char *path,
 
 /* ---------------------------------------------------------------- one attempt */
 
+/* append a line to a private header list; out of memory, it is freed */
+static void
+slist_append(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(*list, line);
+
+	if (l == NULL)
+	{
+		curl_slist_free_all(*list);
+		*list = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	*list = l;
+}
+
 /*
  * Point an easy handle at one request; *ctype gets the private header list a
  * request with a body needs (the caller frees it), *url the URL.
@@ -420,8 +437,8 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	{
 		/* a private list: the shared one plus Content-Type */
 		for (struct curl_slist *l = hdrs; l; l = l->next)
-			*ctype = curl_slist_append(*ctype, l->data);
-		*ctype = curl_slist_append(*ctype, "Content-Type: application/json");
+			slist_append(ctype, l->data);
+		slist_append(ctype, "Content-Type: application/json");
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, *ctype);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
