@@ -386,11 +386,13 @@ SELECT count(*) AS opt_ins_for_number FROM ps.opt_ins WHERE phone_number = '+155
 SELECT mock.fault('{"kind": "applied_500", "path": "/api/v2/subscribers", "count": 1}');
 INSERT INTO now_subscribers (phone_number) VALUES ('5555550182') RETURNING id, is_pending;
 
--- 500 not applied: sent again, created by the second attempt
+-- 500 not applied: sent again after a backoff, created by the second attempt
 SELECT mock.reset();
+SELECT postscript_fdw_stats_reset();
 SELECT mock.fault('{"kind": "status", "status": 500, "path": "/api/v2/subscribers", "count": 1}');
 INSERT INTO ps.subscribers (phone_number) VALUES ('5555550183');
 SELECT method, path, query, status FROM mock.sent();
+SELECT retries, backoff_wait_ms > 0 AS backed_off FROM postscript_fdw_stats() WHERE server_name = 'ps';
 SELECT count(*) AS opt_ins_for_number FROM ps.opt_ins WHERE phone_number = '+15555550183';
 
 -- 500 every time: after max_retries the commit fails, nothing was created

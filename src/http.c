@@ -882,21 +882,21 @@ retryable(CURLcode rc, long status, const Transfer *tr)
 /*
  * Attempt number attempt (from 0) of a request failed retryably: the
  * milliseconds to wait before the next one (full jitter on an exponential
- * backoff, unless the server said when), counted in *waited_ms and the
+ * backoff, unless the server said when: retry_after seconds, < 0 if it did
+ * not), counted in *waited_ms and the
  * connection's statistics; -1 when max_retries or max_retry_wait allow no
  * more.
  */
 static double
-backoff_ms(PsConn *conn, CURLcode rc, const Transfer *tr, int attempt,
-		   double *waited_ms)
+backoff_ms(PsConn *conn, double retry_after, int attempt, double *waited_ms)
 {
 	double		cap = Min((double) BACKOFF_CAP_MS, BACKOFF_BASE_MS * pow(2.0, attempt));
 	double		delay_ms;
 
 	if (attempt >= conn->opts->max_retries)
 		return -1;
-	if (rc == CURLE_OK && tr->retry_after >= 0)
-		delay_ms = tr->retry_after * 1000.0;
+	if (retry_after >= 0)
+		delay_ms = retry_after * 1000.0;
 	else
 		delay_ms = pg_prng_double(&pg_global_prng_state) * cap;
 	if (*waited_ms + delay_ms > conn->opts->max_retry_wait_ms)
@@ -905,6 +905,29 @@ backoff_ms(PsConn *conn, CURLcode rc, const Transfer *tr, int attempt,
 	conn->stats.retries++;
 	conn->stats.backoff_wait_ms += delay_ms;
 	return delay_ms;
+}
+
+/* the Retry-After of a failed attempt, < 0 if none */
+static double
+retry_after_of(CURLcode rc, const Transfer *tr)
+{
+	return rc == CURLE_OK ? tr->retry_after : -1;
+}
+
+/*
+ * A write whose attempt number attempt (from 0) may have been applied is
+ * about to be sent again (write_queue.c): wait as a read's retry would.
+ * False, without waiting, when max_retries or max_retry_wait allow no more.
+ */
+bool
+ps_http_backoff(PsConn *conn, int attempt, double *waited_ms)
+{
+	double		delay_ms = backoff_ms(conn, -1, attempt, waited_ms);
+
+	if (delay_ms < 0)
+		return false;
+	ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
+	return true;
 }
 
 /* Start tr (on h, set up) on the multi handle: it has its rate-limit ticket */
@@ -1178,7 +1201,7 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 			curl_easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
 		count_transfer(p->conn, e->tr.rc, status, &e->tr, "GET", e->path);
 		if (!retryable(e->tr.rc, status, &e->tr) ||
-			(delay_ms = backoff_ms(p->conn, e->tr.rc, &e->tr, e->attempt,
+			(delay_ms = backoff_ms(p->conn, retry_after_of(e->tr.rc, &e->tr), e->attempt,
 								   &e->waited_ms)) < 0)
 			break;
 		e->attempt++;
@@ -1247,7 +1270,7 @@ request_loop(PsConn *conn, const char *method, const char *path,
 			return;
 		}
 		if (retryable(rc, status, tr) &&
-			(delay_ms = backoff_ms(conn, rc, tr, attempt, &waited_ms)) >= 0)
+			(delay_ms = backoff_ms(conn, retry_after_of(rc, tr), attempt, &waited_ms)) >= 0)
 		{
 			ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
 			continue;

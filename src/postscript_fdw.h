@@ -360,6 +360,7 @@ extern void ps_http_multi_init(PsConn *conn);
  */
 extern void ps_http_request(PsConn *conn, const char *method, const char *path,
 							const char *body, int flags, PsHttpResult *result);
+extern bool ps_http_backoff(PsConn *conn, int attempt, double *waited_ms);
 
 /*
  * GET path, the body scanned (as it arrives, or once decoded if it came

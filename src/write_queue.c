@@ -183,6 +183,7 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 	const PsWriteSpec *spec = w->spec;
 	int			flags = PS_HTTP_ALLOW_4XX;
 	int			unknown = 0;	/* attempts whose outcome is unknown */
+	double		waited_ms = 0;	/* in backoff before sending them again */
 	PsHttpResult res;
 
 	*result = NULL;
@@ -205,7 +206,8 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 									 spec->method, w->path, res.body),
 						 errhint("It cannot be looked up, so it was not sent again: that could apply it twice."),
 						 ps_request_errcontext(conn->server_name, spec->method, w->path)));
-			if (unknown > conn->opts->max_retries)
+			/* sent again after a backoff, as a read would be retried */
+			if (!ps_http_backoff(conn, unknown - 1, &waited_ms))
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
 						 errmsg("Postscript may or may not have applied %s", w->label),
