@@ -841,6 +841,8 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	{
 		detach_transfer(conn, h, tr);
 		conn->busy = false;
+		if (tr->written_at > 0)
+			conn->requests_written++;
 		if (ctype)
 			curl_slist_free_all(ctype);
 		pfree(url);

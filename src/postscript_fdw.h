@@ -317,6 +317,9 @@ typedef struct PsConn
 	struct PsMultiState *multi_state;	/* what it waits on (http.c) */
 	void	   *headers;		/* struct curl_slist *, with the secrets */
 	bool		busy;			/* easy handle attached to multi */
+	uint64		requests_written;	/* one-at-a-time requests libcurl began
+									 * to write (write_queue.c: a cancel
+									 * before the next one sent nothing) */
 	int			active_pipelines;	/* PsPipelines using multi: no rebuild */
 	uint64		bucket_key;		/* hash of URL, key and token (ratelimit.c) */
 	struct PsRateState *rate;	/* this connection's own limiter, used

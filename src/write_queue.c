@@ -375,6 +375,8 @@ send_queue(void)
 	ListCell   *lc;
 	int			i = 0;
 	volatile int current = -1;
+	PsConn	   *volatile conn = NULL;
+	volatile uint64 written_before = 0;
 
 	/* whatever happens now, these are not sent twice */
 	queue = NIL;
@@ -387,14 +389,15 @@ send_queue(void)
 		foreach(lc, writes)
 		{
 			QueuedWrite *q = lfirst(lc);
-			PsConn	   *conn;
 			PsJson	   *rec;
 			PsWriteOutcome outcome;
 			char	   *id;
 
 			/* an error from here on is this write's, even before it is sent */
 			current = i;
+			conn = NULL;
 			conn = ps_get_connection(q->w.serverid, q->w.userid);
+			written_before = conn->requests_written;
 			set_ps_display(psprintf("COMMIT: sending Postscript write %d of %d", i + 1, nlast));
 			outcome = ps_write_send(conn, &q->w, &rec);
 			id = result_id(rec);
@@ -415,10 +418,17 @@ send_queue(void)
 		edata = CopyErrorData();
 		FlushErrorState();
 		Assert(n >= 0 && n < nlast);
-		/* a cancel may have cut a request off after it was sent */
-		last[n].status = edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN
-			? CS_UNKNOWN : CS_FAILED;
+		/*
+		 * A cancel may have cut a request off after it was sent; one before
+		 * any attempt of the write began to go out (in the rate limit's
+		 * wait) sent nothing.
+		 */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			last[n].status = conn == NULL || conn->requests_written == written_before
+				? CS_NOT_SENT : CS_UNKNOWN;
+		else
+			last[n].status = edata->sqlerrcode == ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN
+				? CS_UNKNOWN : CS_FAILED;
 		last[n].error = MemoryContextStrdup(last_cxt, edata->message);
 		/* one write (an autocommit statement of one row): as it was */
 		if (nlast == 1)

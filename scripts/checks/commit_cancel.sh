@@ -14,6 +14,10 @@
 #     unknown (the request was sent: it may have been applied), not sent;
 #   - the server, once its delay is over, did apply write 2 (so "unknown"
 #     was the honest answer) and never received write 3 (its request log).
+# Then the same commit on a server paced at one request per 30 s: the
+# cancel comes while write 2 waits for the rate limit, before its request
+# left, so write 2 is "not sent" (not "outcome unknown"), and the server
+# received write 1 alone.
 # The check waits for what it looks for, never on a clock.
 #
 # Needs the environment of scripts/test.sh (PS_MOCK_URL, PG_CONFIG, a
@@ -30,39 +34,49 @@ CREATE SERVER api FOREIGN DATA WRAPPER postscript_fdw
 CREATE USER MAPPING FOR CURRENT_USER SERVER api OPTIONS (api_key 'sk_test_shop_key');
 CREATE FOREIGN TABLE subs (id text, phone_number text, keyword text)
   SERVER api OPTIONS (resource 'subscribers');
+CREATE SERVER paced FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0.0333', rate_burst '1',
+           shared_rate_limit 'false');
+CREATE USER MAPPING FOR CURRENT_USER SERVER paced OPTIONS (api_key 'sk_test_shop_key');
+CREATE FOREIGN TABLE paced_subs (id text, phone_number text, keyword text)
+  SERVER paced OPTIONS (resource 'subscribers');
 SQL
 admin POST /__admin/reset >/dev/null
 admin POST /__admin/faults '{"kind": "slow", "delay_ms": 30000, "method": "POST", "path": "/api/v2/subscribers", "after": 1, "count": 1}' >/dev/null
 
-PGAPPNAME=ps_commit_cancel "$bindir/psql" -X -q -At -d $db >"$work/session.out" 2>&1 <<'SQL' &
-\set VERBOSITY default
+# commit three writes into TABLE (phones PREFIX1..3) in a session of its
+# own, cancel it once it is seen on write 2 of 3; its output in $work/OUT
+commit_and_cancel() {
+	local table=$1 prefix=$2 out=$3 session pid="" title
+	PGAPPNAME=ps_commit_cancel "$bindir/psql" -X -q -At -d $db >"$work/$out" 2>&1 <<SQL &
+\\set VERBOSITY default
 BEGIN;
-INSERT INTO subs (phone_number, keyword)
-  VALUES ('+14155550901', 'JOIN'), ('+14155550902', 'JOIN'), ('+14155550903', 'JOIN');
+INSERT INTO $table (phone_number, keyword)
+  VALUES ('${prefix}1', 'JOIN'), ('${prefix}2', 'JOIN'), ('${prefix}3', 'JOIN');
 COMMIT;
-\echo sqlstate :LAST_ERROR_SQLSTATE
+\\echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT write || ' ' || status FROM postscript_fdw_last_commit() ORDER BY write;
 SQL
-session=$!
-
-pid=""
-for i in $(seq 1 1200); do
-	pid=$(psqlc -c "SELECT pid FROM pg_stat_activity
-	                WHERE application_name = 'ps_commit_cancel' AND query LIKE 'COMMIT%'
-	                  AND wait_event_type = 'Extension'")
-	[ -n "$pid" ] && grep -q 'write 2 of 3' "/proc/$pid/cmdline" 2>/dev/null && break
-	pid=""
-	sleep 0.1
-done
-if [ -z "$pid" ]; then
-	problem "the committing backend was never seen sending write 2 of 3"
-else
-	title=$(tr "\0" " " <"/proc/$pid/cmdline" | sed "s/ *$//")
-	printf 'commit_cancel: process title: %s\n' "${title#*: }"
-	psqlc -c "SELECT pg_cancel_backend($pid)" >/dev/null
-fi
-wait $session
-cat "$work/session.out"
+	session=$!
+	for i in $(seq 1 1200); do
+		pid=$(psqlc -c "SELECT pid FROM pg_stat_activity
+		                WHERE application_name = 'ps_commit_cancel' AND query LIKE 'COMMIT%'
+		                  AND wait_event_type = 'Extension'")
+		[ -n "$pid" ] && grep -q 'write 2 of 3' "/proc/$pid/cmdline" 2>/dev/null && break
+		pid=""
+		sleep 0.1
+	done
+	if [ -z "$pid" ]; then
+		problem "$table: the committing backend was never seen sending write 2 of 3"
+	else
+		title=$(tr "\0" " " <"/proc/$pid/cmdline" | sed "s/ *$//")
+		printf 'commit_cancel: process title: %s\n' "${title#*: }"
+		psqlc -c "SELECT pg_cancel_backend($pid)" >/dev/null
+	fi
+	wait $session
+	cat "$work/$out"
+}
+commit_and_cancel subs +1415555090 session.out
 
 grep -q '^ERROR:  canceling statement due to user request' "$work/session.out" \
 	|| problem "COMMIT did not fail with the cancel's error"
@@ -87,4 +101,15 @@ for i in $(seq 1 600); do
 done
 [ "$(posts | tr '\n' ';')" = "+14155550901 201;+14155550902 201;" ] \
 	|| problem "the server did not apply writes 1 and 2 alone: $(posts | tr '\n' ';')"
+
+# cancelled in the rate limit's wait: write 2 never left
+admin DELETE /__admin/faults >/dev/null
+admin POST /__admin/reset >/dev/null
+commit_and_cancel paced_subs +1415555091 paced.out
+grep -q '^DETAIL:  At commit, write 2 of 3 failed. Applied: 1. Not sent: 2-3.$' "$work/paced.out" \
+	|| problem "paced: the error does not say that write 2 was not sent"
+[ "$(grep -E '^[0-9]+ ' "$work/paced.out" | tr '\n' ';')" = "1 applied;2 not sent;3 not sent;" ] \
+	|| problem "paced: postscript_fdw_last_commit() does not say applied, not sent, not sent"
+[ "$(posts | tr '\n' ';')" = "+14155550911 201;" ] \
+	|| problem "paced: the server received more than write 1: $(posts | tr '\n' ';')"
 exit $status
