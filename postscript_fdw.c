@@ -100,6 +100,8 @@ typedef struct PsScanState
 	bool		started;
 	bool		done;
 	char	   *query;			/* filters and sort, without page */
+	List	   *queries;		/* the query, or its parts (ps_deparse_queries) */
+	int			next_query;		/* the next of them, once query is done */
 	int			page;
 	int			total_pages;	/* -1: unknown */
 	PsPageScan *records;		/* the current page (or one record) */
@@ -124,7 +126,7 @@ PG_FUNCTION_INFO_V1(postscript_fdw_handler);
 
 /*
  * The path of a list request: the endpoint, the query string (filters and
- * sort, ps_deparse_query) and the page ("1", or "1.." for EXPLAIN; NULL
+ * sort, one of ps_deparse_queries') and the page ("1", or "1.." for EXPLAIN; NULL
  * for an endpoint without pages).
  */
 static char *
@@ -135,6 +137,18 @@ list_path(PsTable *t, const char *query, const char *page)
 	if (query[0])
 		return psprintf("%s?%s", t->endpoint, query);
 	return pstrdup(t->endpoint);
+}
+
+/*
+ * How long a list request's query string may be: what max_url_length leaves
+ * after the base URL, the endpoint and the page (up to INT_MAX).  At or
+ * below 0, no split helps.
+ */
+static int
+query_budget(PsTable *t)
+{
+	return t->sopts->max_url_length - (int) strlen(t->sopts->api_url) -
+		(int) strlen(t->endpoint) - (int) strlen("?&page=2147483647");
 }
 
 /* the path of an id lookup: GET {endpoint}/{id} */
@@ -184,14 +198,15 @@ estimated_value(PsParam *param, void *arg, Datum *value, bool *isnull, char **sh
  * the plan's filters whose values are known at plan time (none when plan is
  * NULL).  Returns page_info.total_pages times the rows on that page (the
  * page size the server uses, which is remembered), and in *sent the clauses
- * the request applied.
+ * the request applied.  A query split in parts (a long IN list) is
+ * estimated from its first part, times the number of parts.
  */
 static double
 remote_rows(PlannerInfo *root, RelOptInfo *baserel, PsRelInfo *info,
 			PsScanPlan *plan, List **sent)
 {
 	PsTable    *t = info->table;
-	StringInfoData qs;
+	List	   *queries;
 	PsConn	   *conn;
 	PsHttpResult res;
 	PsPageScan *page;
@@ -201,10 +216,11 @@ remote_rows(PlannerInfo *root, RelOptInfo *baserel, PsRelInfo *info,
 
 	Assert(t->paginated && t->records_key != NULL);
 	*sent = NIL;
-	initStringInfo(&qs);
-	if (!ps_deparse_query(&qs, plan ? plan->params : NIL, estimated_value, root, NULL, sent))
+	queries = ps_deparse_queries(plan ? plan->params : NIL, estimated_value, root, NULL,
+								 query_budget(t), sent);
+	if (queries == NIL)
 		return 0;				/* a NULL value: no row */
-	path = list_path(t, qs.data, "1");
+	path = list_path(t, linitial(queries), "1");
 	conn = ps_get_connection(t->serverid,
 							 OidIsValid(baserel->userid) ? baserel->userid : GetUserId());
 	/* the records are counted, none is kept */
@@ -217,9 +233,9 @@ remote_rows(PlannerInfo *root, RelOptInfo *baserel, PsRelInfo *info,
 	if (total_pages > 1 && n > 0)
 	{
 		info->page_size = n;
-		return total_pages * n;
+		n *= total_pages;
 	}
-	return n;
+	return n * list_length(queries);
 }
 
 static void
@@ -374,6 +390,33 @@ join_param_infos(PlannerInfo *root, RelOptInfo *baserel, PsTable *t)
 	return ppis;
 }
 
+/*
+ * Can the API sort this scan?  Not when its query, sorted, would be split
+ * in parts if it were not sorted (ps_deparse_queries), each part sorted on
+ * its own: a list whose values are not known at plan time may be long, and
+ * known values may be.
+ */
+static bool
+sorted_path_ok(PlannerInfo *root, PsRelInfo *info, const char *sort)
+{
+	ListCell   *lc;
+
+	foreach(lc, info->plan.params)
+	{
+		PsParam    *p = lfirst(lc);
+		Datum		value;
+		bool		isnull;
+		char	   *shown;
+
+		if (p->kind == PS_PARAM_ARRAY &&
+			estimated_value(p, root, &value, &isnull, &shown) == PS_VALUE_UNKNOWN)
+			return false;
+	}
+	return list_length(ps_deparse_queries(info->plan.params, estimated_value, root, NULL,
+										  query_budget(info->table) - (int) strlen("&sort=") -
+										  (int) strlen(sort), NULL)) <= 1;
+}
+
 static void
 postscriptGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
@@ -393,7 +436,7 @@ postscriptGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntab
 
 	/* the same scan, sorted by the API */
 	sort = info->plan.id_mode != PS_ID_NONE ? NULL : ps_plan_sort(root, baserel, t, &pathkeys);
-	if (sort != NULL)
+	if (sort != NULL && sorted_path_ok(root, info, sort))
 		add_path(baserel, (Path *)
 				 ps_create_foreignscan_path(root, baserel, baserel->rows,
 											startup, total + 1.0, pathkeys,
@@ -596,6 +639,8 @@ build_query(ForeignScanState *node, PsScanState *st)
 	bool		ok;
 
 	st->query = NULL;
+	st->queries = NIL;
+	st->next_query = 0;
 	st->ids = NIL;
 	st->next_id = 0;
 	if (st->id_mode != PS_ID_NONE)
@@ -610,11 +655,12 @@ build_query(ForeignScanState *node, PsScanState *st)
 	}
 	else
 	{
-		StringInfoData qs;
-
-		initStringInfo(&qs);
-		ok = ps_deparse_query(&qs, st->params, evaluated_value, econtext, st->sort, NULL);
-		st->query = qs.data;
+		st->queries = ps_deparse_queries(st->params, evaluated_value, econtext, st->sort,
+										 query_budget(st->table), NULL);
+		ok = st->queries != NIL;
+		if (ok)
+			st->query = linitial(st->queries);
+		st->next_query = 1;
 	}
 	MemoryContextSwitchTo(old);
 	return ok;
@@ -706,6 +752,27 @@ page_from_ahead(PsScanState *st, PsHttpResult *res)
 }
 
 /*
+ * A list scan split in parts (ps_deparse_queries): when a part's pages are
+ * done, start the next part from its first page.  Returns false when there
+ * is none.
+ */
+static bool
+next_query(PsScanState *st)
+{
+	Assert(st->done);
+	if (st->id_mode != PS_ID_NONE || st->next_query >= list_length(st->queries))
+		return false;
+	st->query = list_nth(st->queries, st->next_query++);
+	st->page = 0;
+	st->total_pages = -1;
+	st->first_page_rows = 0;
+	st->ahead = NULL;			/* its transfers end with ahead_cxt */
+	MemoryContextReset(st->ahead_cxt);
+	st->done = false;
+	return true;
+}
+
+/*
  * Fetch the next response into page_cxt (or take it from the pages fetched
  * ahead), scanned as it arrived: its records are handed out from
  * st->cursor.  Returns false at the end of the scan.
@@ -723,7 +790,7 @@ fetch_next(PsScanState *st)
 		uint64		nrecords;
 
 		Assert(st->started);
-		if (st->done)
+		if (st->done && !next_query(st))
 			return false;
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(st->page_cxt);
@@ -852,6 +919,7 @@ postscriptReScanForeignScan(ForeignScanState *node)
 	st->records = NULL;
 	st->ahead = NULL;
 	st->query = NULL;
+	st->queries = NIL;
 	st->ids = NIL;
 	MemoryContextReset(st->params_cxt);
 	MemoryContextReset(st->page_cxt);
@@ -942,15 +1010,21 @@ static char *
 explain_request(ForeignScanState *node, ExplainState *es, PsScanState *st)
 {
 	ExplainArg	arg = {node, es};
-	StringInfoData qs;
+	StringInfoData buf;
+	List	   *queries;
+	ListCell   *lc;
 
 	if (st->id_mode != PS_ID_NONE)
 		return explain_id_requests(node, es, st);
-	initStringInfo(&qs);
-	if (!ps_deparse_query(&qs, st->params, shown_value, &arg, st->sort, NULL))
+	queries = ps_deparse_queries(st->params, shown_value, &arg, st->sort,
+								 query_budget(st->table), NULL);
+	if (queries == NIL)
 		return "none (a pushed value is NULL)";
-	return psprintf("GET %s",
-					list_path(st->table, qs.data, st->table->paginated ? "1.." : NULL));
+	initStringInfo(&buf);
+	foreach(lc, queries)
+		appendStringInfo(&buf, "%sGET %s", buf.len ? "; " : "",
+						 list_path(st->table, lfirst(lc), st->table->paginated ? "1.." : NULL));
+	return buf.data;
 }
 
 static void

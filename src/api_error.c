@@ -245,6 +245,12 @@ ps_report_http_status(PsConn *conn, const char *method, const char *path,
 				msg = "Postscript has no such object or endpoint";
 				hint = "Check the table's resource and endpoint options.";
 				break;
+			case 414:
+				code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+				msg = "Postscript refused the request's URL as too long";
+				hint = psprintf("A scan splits a long IN list across requests whose URLs stay within the server's max_url_length option (now %d): lower it below the limit of the API or of a proxy in between.",
+								conn->opts->max_url_length);
+				break;
 			case 429:
 				code = ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
 				msg = retries > 0 ?

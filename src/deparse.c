@@ -585,50 +585,123 @@ ps_append_param(StringInfo qs, const char *name, Datum value, bool isnull,
 	return true;
 }
 
-/*
- * The query string of a list scan, without its page: every filter with the
- * value value_of gives it (at plan time, run time or for EXPLAIN), then the
- * sort (NULL: none).  Returns false when a value rules out every row (a
- * NULL): then no request is needed, and qs is not complete.  When sent is
- * not NULL, the clauses of the filters the query applies are appended to
- * *sent (a filter whose value is unknown or that the API cannot take
- * exactly is not sent).
- */
-bool
-ps_deparse_query(StringInfo qs, List *params, PsParamValueFn value_of, void *arg,
-				 const char *sort, List **sent)
+/* the query string of fragments frag[0..n-1] (NULL: left out), then the sort */
+static char *
+join_query(char **frag, int n, const char *sort)
 {
+	StringInfoData qs;
+
+	initStringInfo(&qs);
+	for (int i = 0; i < n; i++)
+		if (frag[i] != NULL)
+			appendStringInfo(&qs, "%s%s", qs.len ? "&" : "", frag[i]);
+	if (sort != NULL)
+		appendStringInfo(&qs, "%ssort=%s", qs.len ? "&" : "", sort);
+	return qs.data;
+}
+
+/*
+ * The query strings of a list scan, without its page: every filter with the
+ * value value_of gives it (at plan time, run time or for EXPLAIN), then the
+ * sort (NULL: none).  Returns NIL when a value rules out every row (a NULL):
+ * then no request is needed.  When sent is not NULL, the clauses of the
+ * filters the queries apply are appended to *sent (a filter whose value is
+ * unknown or that the API cannot take exactly is not sent).
+ *
+ * Usually one query.  One longer than max_len bytes, unsorted, is split
+ * into several along the values of its longest list (col__in=a&col__in=b):
+ * each query takes a share of that list and all the rest, within max_len
+ * where one value allows.  A record has one value of the column, and the
+ * shares have no value in common (ps_append_param sends each value once),
+ * so the queries' records are disjoint and together are the one query's.
+ * A sorted query is never split: its parts would each be sorted, not the
+ * whole (the planner offers a sorted scan only where no split may come,
+ * sorted_path_ok in postscript_fdw.c).
+ */
+List *
+ps_deparse_queries(List *params, PsParamValueFn value_of, void *arg,
+				   const char *sort, int max_len, List **sent)
+{
+	int			n = list_length(params);
+	char	  **frag = palloc0(sizeof(char *) * Max(n, 1));
+	int			total = 0;
+	int			longest = -1;
+	int			rest;
+	char	   *values;
+	char	   *next;
+	List	   *queries = NIL;
+	StringInfoData share;
 	ListCell   *lc;
 
 	foreach(lc, params)
 	{
 		PsParam    *p = lfirst(lc);
+		int			i = foreach_current_index(lc);
 		Datum		value;
 		bool		isnull;
 		char	   *shown;
-		int			len = qs->len;
+		StringInfoData one;
 
+		initStringInfo(&one);
 		switch (value_of(p, arg, &value, &isnull, &shown))
 		{
 			case PS_VALUE_DATUM:
-				if (!ps_append_param(qs, p->name, value, isnull, p->type, p->kind))
-					return false;
+				if (!ps_append_param(&one, p->name, value, isnull, p->type, p->kind))
+					return NIL;
 				break;
 			case PS_VALUE_SHOWN:
-				appendStringInfo(qs, "%s%s=%s", qs->len ? "&" : "", p->name, shown);
+				appendStringInfo(&one, "%s=%s", p->name, shown);
 				break;
 			case PS_VALUE_UNKNOWN:
 				break;
 		}
-		if (sent != NULL && qs->len > len)
+		if (one.len == 0)
+			continue;
+		frag[i] = one.data;
+		total += one.len + 1;
+		if (sent != NULL)
 		{
 			Assert(p->clause != NULL);
 			*sent = lappend(*sent, p->clause);
 		}
+		/* a list whose values are known: the one to split, if any */
+		if (p->kind == PS_PARAM_ARRAY && strchr(one.data, '&') != NULL &&
+			(longest < 0 || one.len > (int) strlen(frag[longest])))
+			longest = i;
 	}
 	if (sort != NULL)
-		appendStringInfo(qs, "%ssort=%s", qs->len ? "&" : "", sort);
-	return true;
+		total += strlen("sort=") + strlen(sort) + 1;
+
+	/* what the rest of the query takes, with the '&' before the share */
+	rest = longest < 0 ? 0 : total - (int) strlen(frag[longest]) - 1;
+	if (total - 1 <= max_len || longest < 0 || sort != NULL || rest >= max_len)
+		return list_make1(join_query(frag, n, sort));
+
+	/*
+	 * Its values (name=value, each '&' within a value is %26) in shares of
+	 * at least one value, each share as long as the query allows.
+	 */
+	values = frag[longest];
+	initStringInfo(&share);
+	for (char *v = values; v != NULL; v = next)
+	{
+		int			vlen;
+
+		next = strchr(v, '&');
+		vlen = next != NULL ? (int) (next - v) : (int) strlen(v);
+		if (next != NULL)
+			next++;
+		if (share.len > 0 && rest + share.len + 1 + vlen > max_len)
+		{
+			frag[longest] = share.data;
+			queries = lappend(queries, join_query(frag, n, sort));
+			resetStringInfo(&share);
+		}
+		appendStringInfo(&share, "%s%.*s", share.len ? "&" : "", vlen, v);
+	}
+	frag[longest] = share.data;
+	queries = lappend(queries, join_query(frag, n, sort));
+	return queries;
 }
 
 /* positions in arg's strings: string order, then the one given first */

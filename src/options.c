@@ -206,6 +206,11 @@ static const PsOption ps_options[] = {
 		.doc = "deepest JSON nesting accepted"
 	},
 	{
+		.name = "max_url_length", IN_SERVER(max_url_length), .kind = OPT_INT,
+		.min = 256, .max = 1048576, .dflt = "8000",
+		.doc = "longest request URL (scheme and host included): an unsorted scan whose filters make a longer one is split into several requests, each with a share of its longest `IN` list (servers and proxies answer 414 to URLs of more than about 8 kB)"
+	},
+	{
 		.name = "page_size_estimate", IN_SERVER(page_size_estimate), .kind = OPT_INT,
 		.min = 1, .max = 100000, .dflt = "100",
 		.doc = "rows per page the planner assumes (the API picks the real size)"

@@ -227,6 +227,7 @@ typedef struct PsServerOptions
 	char	   *default_country;
 	char	   *ca_file;
 	int			progress_pages; /* NOTICE every N pages; 0 = never */
+	int			max_url_length; /* a longer list query is split */
 } PsServerOptions;
 
 typedef struct PsUserOptions
@@ -538,7 +539,7 @@ typedef struct PsScanPlan
 } PsScanPlan;
 
 /*
- * How a caller of ps_deparse_query obtains a parameter's value: sets
+ * How a caller of ps_deparse_queries obtains a parameter's value: sets
  * *value and *isnull (PS_VALUE_DATUM), or sets *shown to text that stands
  * for a value known only later (PS_VALUE_SHOWN, for EXPLAIN), or leaves the
  * parameter out of the query (PS_VALUE_UNKNOWN, a plan-time estimate).
@@ -562,8 +563,8 @@ extern char *ps_plan_sort(PlannerInfo *root, RelOptInfo *baserel, PsTable *t,
 extern char *ps_format_value(Datum value, Oid typid);
 extern bool ps_append_param(StringInfo qs, const char *name, Datum value,
 							bool isnull, Oid typid, int kind);
-extern bool ps_deparse_query(StringInfo qs, List *params, PsParamValueFn value_of,
-							 void *arg, const char *sort, List **sent);
+extern List *ps_deparse_queries(List *params, PsParamValueFn value_of, void *arg,
+								const char *sort, int max_len, List **sent);
 extern List *ps_fetchable_ids(Datum value, PsIdMode mode);
 
 /* ----------------------------------------------------------------
