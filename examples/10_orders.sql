@@ -9,7 +9,8 @@
 --
 -- The join shape matters.  `s.email = ANY (ARRAY(SELECT ... FROM orders))`
 -- is computed before the scan starts, so the API is asked only for those
--- emails (one request: ?email__in=a%40x&email__in=b%40y...), where a plain
+-- emails (one request: ?email__in=a%40x&email__in=b%40y..., or one per few
+-- hundred emails when they are more than one URL holds), where a plain
 -- `JOIN ... ON s.email = o.email` may read every subscriber page by page.
 
 CREATE TABLE orders (
