@@ -126,8 +126,8 @@ PG_FUNCTION_INFO_V1(postscript_fdw_handler);
 
 /*
  * The path of a list request: the endpoint, the query string (filters and
- * sort, one of ps_deparse_queries') and the page ("1", or "1.." for EXPLAIN; NULL
- * for an endpoint without pages).
+ * sort, one of ps_deparse_queries') and the page ("1", or "1.." for
+ * EXPLAIN; NULL for an endpoint without pages).
  */
 static char *
 list_path(PsTable *t, const char *query, const char *page)

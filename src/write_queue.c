@@ -20,10 +20,11 @@
  * reports a write whose outcome is unknown (a timeout after sending, a cut
  * connection, a 5xx) as maybe_applied; the write spec then says what to do:
  * an idempotent write is retried (a delete whose retry finds the id
- * unknown was applied by an earlier attempt), a create is sent again (a conflict in
- * answer proves the earlier attempt was applied: Postscript reports an
- * existing subscriber, active or pending, as v2.entity_conflict), and a
- * write that can be neither (an event) is an error and never sent again.
+ * unknown was applied by an earlier attempt), a create is sent again (a
+ * conflict in answer proves the earlier attempt was applied: Postscript
+ * reports an existing subscriber, active or pending, as
+ * v2.entity_conflict), and a write that can be neither (an event) is an
+ * error and never sent again.
  *
  *-------------------------------------------------------------------------
  */
