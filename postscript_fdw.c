@@ -393,8 +393,9 @@ join_param_infos(PlannerInfo *root, RelOptInfo *baserel, PsTable *t)
 /*
  * Can the API sort this scan?  Not when its query, sorted, would be split
  * in parts if it were not sorted (ps_deparse_queries), each part sorted on
- * its own: a list whose values are not known at plan time may be long, and
- * known values may be.
+ * its own: a list that is not a constant may be long when the scan starts
+ * (even one whose stable expression gives a short value now: a cached plan
+ * outlives it), and a constant one may be.
  */
 static bool
 sorted_path_ok(PlannerInfo *root, PsRelInfo *info, const char *sort)
@@ -404,12 +405,8 @@ sorted_path_ok(PlannerInfo *root, PsRelInfo *info, const char *sort)
 	foreach(lc, info->plan.params)
 	{
 		PsParam    *p = lfirst(lc);
-		Datum		value;
-		bool		isnull;
-		char	   *shown;
 
-		if (p->kind == PS_PARAM_ARRAY &&
-			estimated_value(p, root, &value, &isnull, &shown) == PS_VALUE_UNKNOWN)
+		if (p->kind == PS_PARAM_ARRAY && !IsA(p->expr, Const))
 			return false;
 	}
 	return list_length(ps_deparse_queries(info->plan.params, estimated_value, root, NULL,

@@ -248,8 +248,12 @@ ps_report_http_status(PsConn *conn, const char *method, const char *path,
 			case 414:
 				code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 				msg = "Postscript refused the request's URL as too long";
-				hint = psprintf("A scan splits a long IN list across requests whose URLs stay within the server's max_url_length option (now %d): lower it below the limit of the API or of a proxy in between.",
-								conn->opts->max_url_length);
+				if (strlen(conn->opts->api_url) + strlen(path) > (size_t) conn->opts->max_url_length)
+					hint = psprintf("The URL is longer than the server's max_url_length option (%d): a scan splits only its longest IN list, and what remains (the other filters, a sort, one long value) does not fit. Shorten those filters.",
+									conn->opts->max_url_length);
+				else
+					hint = psprintf("A scan splits a long IN list across requests whose URLs stay within the server's max_url_length option (now %d): lower it below the limit of the API or of a proxy in between.",
+									conn->opts->max_url_length);
 				break;
 			case 429:
 				code = ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
