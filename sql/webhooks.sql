@@ -116,7 +116,12 @@ SELECT postscript_fdw_webhook_receive('ps', '{}', '["Postscript-Signature"]');
 SELECT count(*) FROM postscript_fdw_webhook_events;
 
 -------------------------------------------------------------- stored once
+-- a closer match than pg_catalog's planted in the caller's search_path is
+-- not what the store (run as a superuser by the receiver) calls
+CREATE FUNCTION public.jsonb_build_array(text, jsonb, jsonb) RETURNS jsonb
+  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'planted function called'; END $$;
 SELECT deliver(body) AS new FROM hook;
+DROP FUNCTION public.jsonb_build_array(text, jsonb, jsonb);
 -- the header's name in any case; a duplicate is accepted and counted
 SELECT postscript_fdw_webhook_receive('ps', body, '{"postscript-signature": "whsec_test_webhook_token"}') AS new
   FROM hook;

@@ -213,6 +213,7 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 	Datum		args[1];
 	bool		isnull;
 	bool		inserted;
+	int			nestlevel;
 
 	if (signature == NULL)
 		ereport(ERROR,
@@ -245,6 +246,16 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 		elog(ERROR, "SPI_connect failed");
 	schema = ps_extension_schema();
 
+	/*
+	 * The statement names functions and operators without a schema, and runs
+	 * as a superuser in the receiver: only pg_catalog may resolve them, not a
+	 * function with a closer signature that a role with CREATE on a schema
+	 * of the caller's search_path could plant there.
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "INSERT INTO %s.postscript_fdw_webhook_events AS e"
@@ -273,6 +284,7 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 				 errdetail("A delivery is a JSON object with a string \"event\" and an object \"event_data\".")));
 	inserted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	Assert(!isnull);
+	AtEOXact_GUC(true, nestlevel);
 	SPI_finish();
 	return inserted;
 }
