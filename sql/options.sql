@@ -9,6 +9,8 @@ CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url 'https://
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (request_timeout '-1');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (max_retries '1.5');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (rate_limit 'fast');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (rate_limit 'nan');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (request_timeout 'NaN');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (pushdown 'maybe');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (default_country 'USA');
 CREATE SERVER good FOREIGN DATA WRAPPER postscript_fdw

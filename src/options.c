@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <float.h>
+#include <math.h>
 
 #include <curl/curl.h>
 
@@ -543,7 +544,8 @@ parse_value(const PsOption *opt, DefElem *def, void *field)
 				d = strtod(value, &end);
 				while (*end && isspace((unsigned char) *end))
 					end++;
-				if (errno != 0 || end == value || *end != '\0' ||
+				/* strtod takes "nan", which no range comparison excludes */
+				if (errno != 0 || end == value || *end != '\0' || isnan(d) ||
 					((opt->kind == OPT_INT || opt->kind == OPT_BYTES) &&
 					 d != (double) (int64) d) ||
 					d < opt->min || d > opt->max)
