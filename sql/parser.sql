@@ -192,6 +192,14 @@ ALTER SERVER ps_big OPTIONS (SET max_response_size '100000000');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 ALTER SERVER ps_big OPTIONS (SET max_response_size '100000000');
+-- the owner may still change the server's other options (the whole list is
+-- checked again) and keep the superuser's cap, but not raise it further
+SET ROLE regress_ps_parser;
+ALTER SERVER ps_big OPTIONS (ADD request_timeout '10');
+ALTER SERVER ps_big OPTIONS (SET max_response_size '100000001');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT srvoptions[2:] FROM pg_foreign_server WHERE srvname = 'ps_big';
 DROP SERVER ps_big;
 DROP OWNED BY regress_ps_parser;
 DROP ROLE regress_ps_parser;

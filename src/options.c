@@ -440,13 +440,15 @@ check_url(const char *name, const char *url)
 
 /*
  * Whether a postscript_fdw server (one whose wrapper has this validator)
- * already has the URL option name = url.  Only a superuser can have put it
- * there, so a non-superuser may reuse it: the owner of such a server can
- * then change its other options, and nobody can aim the database server
- * anywhere new.
+ * already has the option name = value.  A value only a superuser may set
+ * (a URL, a response cap above the default) can only have got there through
+ * a superuser, so a non-superuser may reuse it: the owner of such a server
+ * can then change its other options (the validator sees the whole list
+ * again), and nobody can aim the database server anywhere new or raise a
+ * cap no superuser chose.
  */
 static bool
-url_in_use(const char *name, const char *url, Oid validator)
+value_in_use(const char *name, const char *value, Oid validator)
 {
 	Relation	rel = table_open(ForeignServerRelationId, AccessShareLock);
 	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
@@ -468,7 +470,7 @@ url_in_use(const char *name, const char *url, Oid validator)
 			DefElem    *def = (DefElem *) lfirst(lc);
 
 			if (strcmp(def->defname, name) == 0 &&
-				strcmp(defGetString(def), url) == 0)
+				strcmp(defGetString(def), value) == 0)
 				found = true;
 		}
 	}
@@ -688,7 +690,7 @@ postscript_fdw_validator(PG_FUNCTION_ARGS)
 		if (opt->kind == OPT_URL)
 		{
 			if (!superuser() &&
-				!url_in_use(opt->name, defGetString(def), fcinfo->flinfo->fn_oid))
+				!value_in_use(opt->name, defGetString(def), fcinfo->flinfo->fn_oid))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("only a superuser may set option \"%s\"", opt->name),
@@ -699,14 +701,16 @@ postscript_fdw_validator(PG_FUNCTION_ARGS)
 		d = parse_value(opt, def, NULL);
 		/* a page is held while it is read: its cap bounds a backend's memory */
 		if (opt->superuser_above_default && !superuser() &&
-			d > parse_value(opt, default_elem(opt), NULL))
+			d > parse_value(opt, default_elem(opt), NULL) &&
+			!value_in_use(opt->name, defGetString(def), fcinfo->flinfo->fn_oid))
 		{
 			Assert(opt->kind == OPT_BYTES);
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("only a superuser may set option \"%s\" above %s bytes",
 							opt->name, opt->dflt),
-					 errdetail("What a scan holds in memory grows with the size of a response.")));
+					 errdetail("What a scan holds in memory grows with the size of a response."),
+					 errhint("A non-superuser may use only a value above the default that a superuser already set on a postscript_fdw server.")));
 		}
 	}
 
@@ -776,7 +780,7 @@ postscript_fdw_options(PG_FUNCTION_ARGS)
 		if (opt->kind == OPT_URL)
 			values[8] = CStringGetTextDatum("Only a superuser may set a URL that no postscript_fdw server has yet; others may reuse one or drop the option.");
 		else if (opt->superuser_above_default)
-			values[8] = CStringGetTextDatum("Only a superuser may set more than the default.");
+			values[8] = CStringGetTextDatum("Only a superuser may set more than the default; others may reuse a value a superuser set.");
 		else
 			nulls[8] = true;
 		values[9] = CStringGetTextDatum(opt->doc);
