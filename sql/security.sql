@@ -73,6 +73,29 @@ SET ROLE ps_owner;
 ALTER SERVER ps_own OPTIONS (ADD request_timeout '10');
 CREATE SERVER ps_own2 FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url :'mock_url');
 DROP SERVER ps_own2;
+-- the database server reads ca_file with its own permissions: a role that
+-- may not read server files cannot name one ...
+ALTER SERVER ps_own OPTIONS (ADD ca_file '/etc/ssl/certs/ca-certificates.crt');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+ALTER SERVER ps_own OPTIONS (ADD ca_file 'ca.pem');
+\echo :LAST_ERROR_SQLSTATE
+-- ... a superuser can, and the owner may still change the other options
+ALTER SERVER ps_own OPTIONS (ADD ca_file '/etc/ssl/certs/ca-certificates.crt');
+SET ROLE ps_owner;
+ALTER SERVER ps_own OPTIONS (SET request_timeout '20');
+ALTER SERVER ps_own OPTIONS (SET ca_file '/etc/ssl/certs/other.pem');
+\echo :LAST_ERROR_SQLSTATE
+ALTER SERVER ps_own OPTIONS (DROP ca_file);
+RESET ROLE;
+-- so can a member of pg_read_server_files
+GRANT pg_read_server_files TO ps_owner;
+SET ROLE ps_owner;
+ALTER SERVER ps_own OPTIONS (ADD ca_file '/etc/ssl/certs/other.pem');
+ALTER SERVER ps_own OPTIONS (DROP ca_file);
+RESET ROLE;
+REVOKE pg_read_server_files FROM ps_owner;
+SET ROLE ps_owner;
 -------------------------------------------------------------- a missing user mapping
 CREATE FOREIGN TABLE owned.keywords (id text, keyword text) SERVER ps_own
   OPTIONS (resource 'keywords');

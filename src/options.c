@@ -35,11 +35,13 @@
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_authid.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -65,7 +67,11 @@ typedef enum PsOptKind
 	OPT_RESOURCE,				/* a resource's name: const PsResource * */
 	OPT_PATH,					/* a path under api_url: char * */
 	OPT_SECRET,					/* a credential: char * */
-	OPT_COUNTRY					/* ISO 3166 two-letter code: char * */
+	OPT_COUNTRY,				/* ISO 3166 two-letter code: char * */
+	OPT_FILE					/* an absolute path of a file the database
+								 * server reads: char *; only a superuser or
+								 * a member of pg_read_server_files may set
+								 * one that no postscript_fdw server has yet */
 } PsOptKind;
 
 static const char *const kind_names[] = {
@@ -80,6 +86,7 @@ static const char *const kind_names[] = {
 	[OPT_PATH] = "path",
 	[OPT_SECRET] = "secret",
 	[OPT_COUNTRY] = "country",
+	[OPT_FILE] = "file",
 };
 
 /* the catalogs options appear in; each has the struct its options go to */
@@ -222,7 +229,7 @@ static const PsOption ps_options[] = {
 		.doc = "country of phone numbers written without `+`"
 	},
 	{
-		.name = "ca_file", IN_SERVER(ca_file), .kind = OPT_STRING,
+		.name = "ca_file", IN_SERVER(ca_file), .kind = OPT_FILE,
 		.dflt_doc = "the system's CAs",
 		.doc = "PEM file of CA certificates to verify the API's TLS certificate"
 	},
@@ -515,6 +522,15 @@ parse_value(const PsOption *opt, DefElem *def, void *field)
 			if (field)
 				*(char **) field = pstrdup(value);
 			break;
+		case OPT_FILE:
+			if (!is_absolute_path(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\"", opt->name),
+						 errdetail("It must be an absolute path.")));
+			if (field)
+				*(char **) field = pstrdup(value);
+			break;
 		case OPT_URL:
 			/* what a URL may be is the validator's: check_url() */
 			if (field)
@@ -698,6 +714,16 @@ postscript_fdw_validator(PG_FUNCTION_ARGS)
 						 errhint("A non-superuser may use only a URL that a superuser already set on a postscript_fdw server.")));
 			check_url(opt->name, defGetString(def));
 		}
+		/* the database server reads the file, with its own permissions */
+		if (opt->kind == OPT_FILE && !superuser() &&
+			!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES) &&
+			!value_in_use(opt->name, defGetString(def), fcinfo->flinfo->fn_oid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser or a member of pg_read_server_files may set option \"%s\"",
+							opt->name),
+					 errdetail("The database server reads the file with its own permissions."),
+					 errhint("Others may use only a file that such a role already set on a postscript_fdw server.")));
 		d = parse_value(opt, def, NULL);
 		/* a page is held while it is read: its cap bounds a backend's memory */
 		if (opt->superuser_above_default && !superuser() &&
@@ -779,6 +805,8 @@ postscript_fdw_options(PG_FUNCTION_ARGS)
 		nulls[7] = opt->requires == NULL;
 		if (opt->kind == OPT_URL)
 			values[8] = CStringGetTextDatum("Only a superuser may set a URL that no postscript_fdw server has yet; others may reuse one or drop the option.");
+		else if (opt->kind == OPT_FILE)
+			values[8] = CStringGetTextDatum("Only a superuser or a member of pg_read_server_files may set a file that no postscript_fdw server has yet; others may reuse one.");
 		else if (opt->superuser_above_default)
 			values[8] = CStringGetTextDatum("Only a superuser may set more than the default; others may reuse a value a superuser set.");
 		else

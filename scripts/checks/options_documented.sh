@@ -43,6 +43,7 @@ WITH section(ord, context, heading) AS (
                   WHEN 'resource' THEN 'a resource''s name'
                   WHEN 'path' THEN 'a path, `/…`'
                   WHEN 'country' THEN 'two-letter ISO 3166 code'
+                  WHEN 'file' THEN 'absolute path of a server file'
                   WHEN 'secret' THEN 'text, not `pk_…`'
                   ELSE 'text' END,
                 CASE WHEN s.context = 'foreign table' AND 'server' = ANY (o.contexts)
