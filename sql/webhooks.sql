@@ -202,10 +202,22 @@ GRANT USAGE ON FOREIGN SERVER ps TO ps_hook_reader;
 SET ROLE ps_hook_reader;
 SELECT deliver(body) FROM hook;
 \echo :LAST_ERROR_SQLSTATE
+-- another role's token is the server owner's to fetch (ALTER USER MAPPING's
+-- rule), and a role's own needs a mapping of its own: both are settled
+-- before any request
+SELECT postscript_fdw_webhook_fetch_token('ps', 'postgres');
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+CREATE USER MAPPING FOR PUBLIC SERVER ps OPTIONS (api_key 'sk_test_shop_key');
+SET ROLE ps_hook_reader;
+SELECT postscript_fdw_webhook_fetch_token('ps');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP USER MAPPING FOR PUBLIC SERVER ps;
 -- a token is kept in a role's own mapping only
 SELECT postscript_fdw_webhook_fetch_token('ps', 'ps_hook_reader');
 \echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS token_requests FROM mock.requests() WHERE path = '/api/v2/webhooks/token';
 
 -------------------------------------------------------------- the receiver's settings
 SHOW postscript_fdw.webhook_listen_address;

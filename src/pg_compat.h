@@ -155,6 +155,17 @@ ps_server_aclcheck(Oid serverid, Oid roleid, AclMode mode)
 #endif
 }
 
+/* whether roleid owns the foreign server (a superuser owns everything) */
+static inline bool
+ps_server_ownercheck(Oid serverid, Oid roleid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(ForeignServerRelationId, serverid, roleid);
+#else
+	return pg_foreign_server_ownercheck(serverid, roleid);
+#endif
+}
+
 /*
  * The same for a result relation of INSERT/UPDATE (a partition that tuple
  * routing opened included: it has no range table entry of its own).

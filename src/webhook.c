@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(postscript_fdw_webhook_receive);
@@ -352,9 +353,34 @@ postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 	UserMapping *um;
 	AlterUserMappingStmt *stmt;
 	DefElemAction action = DEFELEM_ADD;
-	PsConn	   *conn = ps_get_connection(server->serverid, GetUserId());
+	PsConn	   *conn;
 	PsJson	   *answer;
 
+	/*
+	 * Who may change role's mapping (ALTER USER MAPPING's rule: the server's
+	 * owner, or role itself with USAGE on it), and that role has a mapping
+	 * of its own, are settled before anything is sent.
+	 */
+	if (!ps_server_ownercheck(server->serverid, GetUserId()))
+	{
+		AclResult	aclresult = ACLCHECK_NOT_OWNER;
+
+		if (roleid == GetUserId())
+			aclresult = ps_server_aclcheck(server->serverid, roleid, ACL_USAGE);
+		if (aclresult != ACLCHECK_OK)
+			aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+	}
+	if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(roleid),
+							   ObjectIdGetDatum(server->serverid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" has no user mapping of its own on server \"%s\"",
+						role_name, server->servername),
+				 errdetail("The webhook token is kept in the role's own mapping, not in the one for PUBLIC."),
+				 errhint("Create one: CREATE USER MAPPING FOR %s SERVER %s OPTIONS (api_key '...');",
+						 quote_identifier(role_name), quote_identifier(server->servername))));
+
+	conn = ps_get_connection(server->serverid, GetUserId());
 	ps_http_request(conn, "GET", path, NULL, 0, &res);
 	answer = ps_parse_json(res.body, res.len, conn->opts->max_json_depth,
 						   conn->server_name, "GET", path);
@@ -369,7 +395,7 @@ postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 
 	/* SET if role's own mapping has one already, else ADD */
 	um = ps_get_user_mapping(roleid, server->serverid);
-	if (um->userid == roleid && ps_get_user_options(um)->webhook_token != NULL)
+	if (ps_get_user_options(um)->webhook_token != NULL)
 		action = DEFELEM_SET;
 
 	stmt = makeNode(AlterUserMappingStmt);
