@@ -233,8 +233,11 @@ class FilterTest(MockTest):
         sid = self.all[5]["id"]
         status, body, _ = self.c.get("/api/v2/subscribers/" + sid)
         self.assertEqual((status, body["id"]), (200, sid))
-        # documented: the reference lists only 200 and 400 with {}
+        # documented: the reference lists only 200 and 400 with {}, for GET
+        # and PATCH alike
         self.assertEqual(self.c.get("/api/v2/subscribers/s_nosuch")[:2], (400, {}))
+        self.assertEqual(self.c.call("PATCH", "/api/v2/subscribers/s_nosuch", {"tags": ["x"]})[:2],
+                         (400, {}))
         status, body, _ = self.c.get("/api/v2/keywords/kw_nosuch")
         self.assertEqual((status, body["error_code"], body["success"]), (404, 3001, False))
 

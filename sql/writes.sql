@@ -260,6 +260,31 @@ SELECT mock.fault('{"kind": "body", "method": "GET", "path": "/api/v2/subscriber
 UPDATE ps.subscribers SET tags = '{x}' WHERE email = 'dot@example.com';
 \echo :LAST_ERROR_SQLSTATE
 SELECT method, path, query FROM mock.sent();
+-- a subscriber deleted in Postscript after the UPDATE read it: PATCH
+-- /subscribers/{id} answers 400 with {}, the only error the reference lists
+-- for it (an unknown id), at commit
+SELECT mock.reset();
+BEGIN;
+UPDATE ps.subscribers SET tags = '{Gone}' WHERE id = :'sub_id';
+SELECT mock.admin('POST', '/__admin/remove', jsonb_build_object('id', :'sub_id')::text);
+COMMIT;
+\echo :LAST_ERROR_SQLSTATE
+SELECT method, path, status, body FROM mock.sent();
+-- among other writes, the commit's error says which were applied
+SELECT mock.reset();
+BEGIN;
+UPDATE ps.subscribers SET tags = '{Kept}' WHERE id IN (:'linked_id', :'free_id');
+SELECT mock.admin('POST', '/__admin/remove', jsonb_build_object('id', :'free_id')::text);
+COMMIT;
+\echo :LAST_ERROR_SQLSTATE
+SELECT write, method, status FROM postscript_fdw_last_commit();
+-- a 404 (error_code 3001) means the same; sent as the statement runs
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "status", "status": 404, "method": "PATCH", "path": "/api/v2/subscribers/"}');
+UPDATE now_subscribers_upd SET tags = '{Gone}' WHERE id = :'sub_id' RETURNING tags;
+\echo :LAST_ERROR_SQLSTATE
+SELECT method, path, status FROM mock.sent();
+SELECT mock.reset();
 
 ----------------------------------------------------------------- sent at commit
 -- ROLLBACK sends nothing

@@ -13,8 +13,9 @@
  * whose type is "v2.entity_conflict"; its status is not documented, so the
  * conflict is recognised by the type, whatever the 4xx status.  The 409 and
  * error_code 3009 of an earlier reading of the documentation are still
- * recognised.  An unknown id in GET /subscribers/{id} is documented as a
- * 400 with the body {}.
+ * recognised.  An unknown id in GET and PATCH /subscribers/{id} is
+ * documented as a 400 with the body {} (the only error the reference lists
+ * for either); a 404 is read the same way.
  *
  *-------------------------------------------------------------------------
  */
@@ -180,9 +181,9 @@ ps_api_conflict(long status, const char *body, size_t len)
 }
 
 /*
- * Is this the answer to a GET of an id that does not exist: a 404, or the
- * documented 400 with the body {} (an empty object)?  Any other 400 is a
- * real error.
+ * Is this the answer to a request for an id that does not exist (a GET, a
+ * PATCH or a DELETE of /.../{id}): a 404, or the documented 400 with the
+ * body {} (an empty object)?  Any other 400 is a real error.
  */
 bool
 ps_api_unknown_id(long status, const char *body, size_t len)

@@ -24,7 +24,9 @@
  * conflict in answer proves the earlier attempt was applied: Postscript
  * reports an existing subscriber, active or pending, as
  * v2.entity_conflict), and a write that can be neither (an event) is an
- * error and never sent again.
+ * error and never sent again.  An UPDATE or DELETE whose id Postscript no
+ * longer knows (deleted there since the row was read) is an error of its
+ * own, report_row_gone().
  *
  *-------------------------------------------------------------------------
  */
@@ -175,6 +177,38 @@ parse_result(PsConn *conn, PsWrite *w, PsHttpResult *res)
 }
 
 /*
+ * The row an UPDATE or DELETE read is gone from Postscript: its id answers
+ * as unknown (the documented 400 with the body {} of
+ * PATCH /subscribers/{id}, or a 404).  Someone deleted (or redacted) the
+ * object between the scan and this write, so the SQLSTATE is the one
+ * PostgreSQL gives an UPDATE whose row a concurrent transaction deleted
+ * (serialization_failure, which postgres_fdw passes on from the remote
+ * server too); running the statement again reads the rows as they are
+ * now.  Never returns.
+ */
+static void
+report_row_gone(PsConn *conn, PsWrite *w, PsHttpResult *res)
+{
+	const PsWriteSpec *spec = w->spec;
+	char	   *apimsg = ps_api_error_message(res->body, res->len);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("the row to %s no longer exists in Postscript",
+					strcmp(spec->method, "DELETE") == 0 ? "delete" : "update"),
+			 res->status == 400
+			 ? errdetail("HTTP 400 with the body {}: Postscript's answer for an id it does not know. The object was deleted there after the row was read.")
+			 : apimsg
+			 ? errdetail("HTTP %ld: %s. The object was deleted there after the row was read.",
+						 res->status, apimsg)
+			 : errdetail("HTTP %ld. The object was deleted there after the row was read.",
+						 res->status),
+			 errhint("Nothing was changed for this row. Run the statement again: it reads the rows as they are now."),
+			 ps_request_errcontext(conn->server_name, spec->method, w->path)));
+	pg_unreachable();
+}
+
+/*
  * Send one write.  Returns what became of it and, for an applied write, the
  * row Postscript answered (or NULL); raises an error for anything else.
  */
@@ -238,6 +272,9 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 			if (w->skip_conflicts)
 				return PS_WRITE_SKIPPED;
 		}
+		if (strstr(spec->path, "{id}") != NULL &&
+			ps_api_unknown_id(res.status, res.body, res.len))
+			report_row_gone(conn, w, &res);
 		ps_report_http_status(conn, spec->method, w->path, res.status, res.body, res.len,
 							  res.retries);
 	}

@@ -62,11 +62,17 @@ def get_keyword(req, kid):
 
 # -- subscribers
 
+def unknown_subscriber_id():
+    """documented: GET and PATCH /subscribers/{id} list only 200 and 400 with
+    the body {} in the reference; part A reads the 400 as an unknown id
+    (unknown, or a pending subscriber's)."""
+    return ApiError(400, {})
+
+
 def get_subscriber(req, sid):
     i = req.data.index_of(sid)
     if i is None:
-        # documented: the reference lists only 200 and 400 with {}
-        raise ApiError(400, {})
+        raise unknown_subscriber_id()
     return 200, req.data.subscriber(i)
 
 
@@ -167,7 +173,7 @@ def patch_subscriber(req, sid):
     data = req.data
     i = data.index_of(sid)
     if i is None:
-        raise not_found("subscriber")
+        raise unknown_subscriber_id()
     obj = body_object(req.body)
     check_common(obj)
     sub = json.loads(json.dumps(data.subscriber(i)))
