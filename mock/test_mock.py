@@ -124,13 +124,24 @@ class AuthTest(MockTest):
         self.assertEqual(status, 200)
         self.assertEqual(body["resource_type"], "shop")
 
-    def test_log_records_the_scheme_not_the_key(self):
+    def test_log_records_the_scheme_and_headers_not_the_key(self):
         self.c.get("/api/v2/me")
         self.c.get("/api/v2/me", key=PARTNER, token=SHOP)
         self.c.get("/api/v2/me", key=None)
+        self.c.get("/api/v2/me", key=None, headers={"x-postscript-shop-token": SHOP})
         log = self.log()
-        self.assertEqual([e["auth"] for e in log], ["shop", "partner+token", "none"])
+        self.assertEqual([e["auth"] for e in log], ["shop", "partner+token", "none", "none"])
+        # part C: which auth headers were present, never their values
+        self.assertEqual([e["headers"] for e in log],
+                         [["Authorization"], ["Authorization", "X-Postscript-Shop-Token"], [],
+                          ["X-Postscript-Shop-Token"]])
         self.assertNotIn(SHOP, json.dumps(log))
+        self.assertNotIn(PARTNER, json.dumps(log))
+        copy = self.c.call("GET", "/__admin/requests?format=copy", key=None, raw=True)[1].decode()
+        self.assertEqual([line.split("\t")[-1] for line in copy.splitlines()],
+                         ["{Authorization}", "{Authorization,X-Postscript-Shop-Token}", "{}",
+                          "{X-Postscript-Shop-Token}"])
+        self.assertNotIn(SHOP, copy)
 
 
 class PaginationTest(MockTest):

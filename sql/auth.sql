@@ -14,7 +14,8 @@ IMPORT FOREIGN SCHEMA postscript LIMIT TO (shop, keywords) FROM SERVER ps_partne
 SELECT resource_type FROM partner.shop;
 SELECT count(*) = (SELECT count FROM mock.summary() WHERE resource = 'keywords') AS complete
   FROM partner.keywords;
-SELECT method, path, auth, status FROM mock.requests();
+-- the shop key alone: Authorization; the partner: both headers
+SELECT method, path, auth, headers, status FROM mock.requests();
 
 -- a mapping for PUBLIC serves every role
 CREATE ROLE ps_reader;

@@ -91,11 +91,18 @@ def drop_faults(req):
     return 200, {"faults": 0}
 
 
+def copy_array(names):
+    """A list of header names as a PostgreSQL array literal (names hold no
+    quote, comma, brace or space)."""
+    return "{" + ",".join(names) + "}"
+
+
 def get_requests(req):
     log = list(req.state.log)
     if copy_format(req):
         cols = ("seq", "method", "path", "query", "auth", "status", "body")
-        return 200, Text("".join("\t".join(copy_escape(e[c]) for c in cols) + "\n" for e in log))
+        return 200, Text("".join("\t".join([copy_escape(e[c]) for c in cols] + [copy_array(e["headers"])])
+                                 + "\n" for e in log))
     return 200, {"requests": log}
 
 

@@ -17,6 +17,11 @@ from psmock.answers import RATE_LIMIT_BODY, ApiError, Text
 from psmock.state import State
 
 
+# the headers that carry credentials (part A): the log records which of them
+# a request had, never their values (part C)
+AUTH_HEADERS = ("Authorization", "X-Postscript-Shop-Token")
+
+
 def query_params(raw):
     params = {}
     for key, value in parse_qsl(raw, keep_blank_values=True, strict_parsing=False):
@@ -193,6 +198,7 @@ class Handler(BaseHTTPRequestHandler):
         label, who = self.auth()
         seq, generation = state.arrive()
         entry = {"seq": seq, "method": method, "path": url.path, "query": url.query, "auth": label,
+                 "headers": [h for h in AUTH_HEADERS if h in self.headers],
                  "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None}
         self.pending_log = (entry, generation)
         try:
