@@ -51,7 +51,8 @@ ps_take_lock
 [ $PERF = 1 ] && ps_install_deps linux-perf
 ps_build_install
 ps_start_cluster -c shared_buffers=128MB
-ps_start_mock --subscribers "$N" --page-size 100
+# no rate limit: CPU per row is measured (section 5 turns it on)
+ps_start_mock --subscribers "$N" --page-size 100 --rate-limit 0
 
 # bench.sql's measuring functions, without its PL/Python peer (run.sh's)
 sed '/^-- What a user would write/,$d' "$PS_ROOT/bench/bench.sql" >"$PS_WORK/bench_measure.sql"

@@ -33,7 +33,8 @@ ps_install_deps valgrind
 ps_build_install
 BIN=$("$PG_CONFIG" --bindir)
 ps_start_cluster
-ps_start_mock --subscribers "$N" --page-size 100
+# no rate limit: instructions per row are counted, not pacing
+ps_start_mock --subscribers "$N" --page-size 100 --rate-limit 0
 psql -X -q -v ON_ERROR_STOP=1 -d postgres <<SQL >/dev/null || ps_die "could not prepare the database"
 CREATE DATABASE bench;
 \c bench

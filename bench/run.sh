@@ -154,7 +154,8 @@ report ""
 [ "$RATE_ONLY" = 1 ] && { ps_log "figures written to $OUT"; exit 0; }
 
 # ---------------------------------------------------------------- 2+3. CPU and memory
-ps_start_mock --subscribers "$CPU_N" --page-size "$PAGE"
+# no rate limit: these scenarios measure CPU and memory, not pacing
+ps_start_mock --subscribers "$CPU_N" --page-size "$PAGE" --rate-limit 0
 prepare_db 0
 ps_log "scenario 2: $CPU_N subscribers, no latency, no limit"
 read -r f_rows f_wall f_cpu f_h0 f_h1 <<<"$(measure fdw_cpu "$FDW_Q")"

@@ -32,7 +32,11 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--subscribers", type=int, default=2000)
     p.add_argument("--page-size", type=int, default=100)
-    p.add_argument("--rate-limit", type=float, default=0, help="requests/s per token; 0 = off")
+    # documented (part A): 15 requests per second per token; part C asks
+    # this server to enforce it.  Runs that must not be limited say
+    # --rate-limit 0.
+    p.add_argument("--rate-limit", type=float, default=15,
+                   help="requests/s per token (Postscript: 15); 0 = off")
     p.add_argument("--latency-ms", type=int, default=0)
     p.add_argument("--jitter-ms", type=int, default=0,
                    help="latency varies by up to this much either way, uniformly")

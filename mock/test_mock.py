@@ -81,7 +81,9 @@ class Client:
 
 
 class MockTest(unittest.TestCase):
-    ARGS = ("--subscribers", "300", "--page-size", "50")
+    # no rate limit (the default is Postscript's 15/s): most tests make
+    # requests in quick succession; RateLimitTest sets its limits itself
+    ARGS = ("--subscribers", "300", "--page-size", "50", "--rate-limit", "0")
 
     @classmethod
     def setUpClass(cls):
@@ -439,6 +441,18 @@ class WriteTest(MockTest):
 
 
 class RateLimitTest(MockTest):
+    def test_default_is_the_documented_15_per_second(self):
+        # part A: 15 requests per second per token; part C: enforced unless
+        # told otherwise (a token bucket unless --limiter says another shape)
+        args = pm.parse_args([])
+        self.assertEqual((args.rate_limit, args.limiter), (15, "bucket"))
+        server = start()
+        try:
+            self.assertEqual(Client(server).admin("GET", "config")["rate_limit"], 15)
+        finally:
+            server.shutdown()
+            server.server_close()
+
     def test_burst_gets_429_with_documented_body(self):
         self.c.admin("POST", "config", {"rate_limit": 3})
         statuses = []

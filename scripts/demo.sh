@@ -34,7 +34,9 @@ if [ -n "${PS_DEMO_URL:-}" ]; then
 	api_url=$PS_DEMO_URL
 	api_key=${PS_DEMO_API_KEY:?set PS_DEMO_API_KEY to your Postscript API key}
 else
-	ps_start_mock --subscribers "${PS_DEMO_SUBSCRIBERS:-5000}"
+	# Postscript's limit, as a real shop gets it: the server's default
+	# rate_limit (15) keeps the demo within it
+	ps_start_mock --subscribers "${PS_DEMO_SUBSCRIBERS:-5000}" --rate-limit 15
 	api_url=$PS_MOCK_URL
 	api_key=${PS_DEMO_API_KEY:-sk_test_shop_key}
 fi

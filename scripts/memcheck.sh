@@ -41,7 +41,9 @@ for i in $(seq 1 600); do
 	sleep 0.5
 done
 "$bindir/pg_isready" -q -h "$PGHOST" -p "$PGPORT" || ps_die "PostgreSQL under valgrind did not start"
-ps_start_mock --subscribers 2000 --page-size 100
+# no rate limit, as in scripts/test.sh: the same tests, the same requests
+# (and valgrind's pace must not turn into 429s)
+ps_start_mock --subscribers 2000 --page-size 100 --rate-limit 0
 
 ps_log "pg_regress under valgrind: $tests"
 make -s -C "$PS_ROOT" PG_CONFIG="$PG_CONFIG" installcheck REGRESS="$tests" 2>&1 \
