@@ -866,6 +866,18 @@ class WebhookTest(MockTest):
         self.assertTrue(all(sig == "whsec_test_webhook_token" for sig, _, _ in r.received))
         self.assertEqual(len(r.received), 5)
 
+    def test_only_a_200_is_a_delivery(self):
+        # documented: retried "until a 200"; a 204 (or a 202) is not one
+        r = Receiver([204, 202])
+        try:
+            self.c.admin("POST", "webhooks/deliver", {"callback_url": r.url, "retry_s": 0.05})
+            d = self.wait_delivered(1)
+        finally:
+            r.close()
+        self.assertEqual([a["status"] for a in d[0]["attempts"]], [204, 202, 200])
+        self.assertEqual(d[0]["state"], "delivered")
+        self.assertEqual(len(r.received), 3)
+
     def test_subscribers_opt_out_is_delivered(self):
         r = Receiver()
         try:

@@ -1,6 +1,6 @@
 """Webhooks (documented, part A): subscriptions, the signing token, example
 payloads, test deliveries; and deliveries to a callback, at least once, with
-the Postscript-Signature header, retried until a 2xx.  The handlers of the
+the Postscript-Signature header, retried until a 200.  The handlers of the
 /api/v2/webhooks routes are at the end."""
 
 import http.client
@@ -79,7 +79,7 @@ class Webhooks:
     # -- deliveries
     def start(self, items, opts):
         """Deliver items ({callback_url, headers, body}) in order, in a thread;
-        each one retried every retry_s seconds until a 2xx or max_attempts."""
+        each one retried every retry_s seconds until a 200 or max_attempts."""
         config = self.state.config
         token = opts.get("token", self.state.args.webhook_token)
         copies = 1 + int(opts.get("duplicates", 0))
@@ -122,7 +122,8 @@ class Webhooks:
             rec["state"] = "failed"
 
     def attempt(self, rec, raw, headers, plan):
-        """One POST; True once answered 2xx."""
+        """One POST; True once answered 200.  Documented (part A): retried
+        "until a 200": another 2xx (a 202, a 204) is no delivery."""
         status, error = 0, None
         if not loopback_url(rec["callback_url"]):
             status, error = 0, "not delivered: the local server only delivers to loopback"
@@ -143,9 +144,9 @@ class Webhooks:
                 error = type(e).__name__ + ": " + str(getattr(e, "reason", e))
         with self.state.lock:
             rec["attempts"].append({"status": status, "error": error})
-            if 200 <= status < 300:
+            if status == 200:
                 rec["state"] = "delivered"
-        return 200 <= status < 300
+        return status == 200
 
     def admin_deliver(self, obj):
         """POST /__admin/webhooks/deliver: events [{event, event_data, event_time,
