@@ -684,6 +684,8 @@ class DocumentedShapesTest(MockTest):
         self.assertEqual((sent["shop_id"], sent["body"]), (psmock.data.SHOP["resource_id"], "hi"))
         # unknown ids: 400 as documented, {} and the errors shape
         self.assertEqual(self.c.get("/api/v2/message_requests/mr_nosuch")[:2], (400, {}))
+        self.assertEqual(self.c.call("POST", "/api/v2/message_requests",
+                                     {"subscriber_id": "s_nosuch", "body": "hi"})[:2], (400, {}))
         status, err, _ = self.c.get("/api/v2/sent_messages/msg_nosuch")
         self.assertEqual((status, err["errors"][0]["loc"]), (400, ["path", "id"]))
 
@@ -695,6 +697,12 @@ class DocumentedShapesTest(MockTest):
         for s in (a, b):
             after = self.c.get("/api/v2/subscribers/" + s["id"])[1]
             self.assertEqual((after["email"], after["shopify_customer_id"]), (None, None))
+        # assumed (the reference lists only 202 and 403): an unknown
+        # subscriber is 404 with error_code 3001
+        for path in ("unsubscribe", "redact"):
+            status, err, _ = self.c.call("PATCH", "/api/v2/compliance/" + path,
+                                         {"postscript_subscriber_id": "s_nosuch"})
+            self.assertEqual((status, err["error_code"]), (404, 3001))
         # not for an unsubscribe, and one identifier only
         self.assertEqual(self.c.call("PATCH", "/api/v2/compliance/unsubscribe", {"email": a["email"]})[0], 400)
         self.assertEqual(self.c.call("PATCH", "/api/v2/compliance/redact",

@@ -43,6 +43,8 @@ def record_of(name):
         for r in getattr(req.data, name):
             if r["id"] == rid:
                 return 200, r
+        # assumed (part B): these endpoints are undocumented; an unknown id
+        # is the 404 with error_code 3001 that keywords document
         raise not_found(name.rstrip("s").replace("_", "-"))
     return handler
 
@@ -56,6 +58,7 @@ def get_keywords(req):
 def get_keyword(req, kid):
     k = req.data.keyword_by_id.get(kid)
     if k is None:
+        # documented: 404 with error_code 3001 (the reference's example)
         raise not_found("keyword")
     return 200, k
 
@@ -208,9 +211,16 @@ def redact(req):
 
 def opt_out(req, redact):
     """Both flags off and an opt-out; a redact also erases what identifies
-    the subscriber."""
+    the subscriber.  Documented: the body's keys, 202 {"message": "OK"}.
+    The reference lists no other answer than a 403 for either endpoint, so
+    what follows for a body it does not describe is assumed: not exactly
+    one identifier is a 400 (errors shape), an unknown subscriber id,
+    Shopify customer or email a 404 (error_code 3001), and an unknown phone
+    number is accepted and logged as an opt-out (a number may opt out
+    before it subscribes)."""
     data = req.data
-    # redact also finds the subscriber by Shopify customer or email (the OpenAPI file)
+    # documented: redact also finds the subscriber by Shopify customer or
+    # email (the OpenAPI file)
     keys = ("postscript_subscriber_id", "phone_number") + (("shopify_customer_id", "email") if redact else ())
     obj = body_object(req.body)
     given = [k for k in keys if obj.get(k) is not None]
@@ -224,6 +234,7 @@ def opt_out(req, redact):
             (j for j in range(data.count())
              if data.subscriber(j)[field] is not None and str(data.subscriber(j)[field]) == want), None)
         if i is None:
+            # assumed: the reference lists only 202 and 403
             raise not_found("subscriber")
     else:
         norm = normalize_phone(phone)
@@ -303,7 +314,10 @@ def post_message_request(req):
     else:
         raise validation_error(("body",), "subscriber_id or phone is required")
     if i is None:
-        raise not_found("subscriber")
+        # documented: the only error the reference lists for this operation
+        # is 400 with the body {}; an unknown subscriber gets it (which
+        # causes it covers, the reference does not say)
+        raise ApiError(400, {})
     sub = data.subscriber(i)
     stamp = now_iso()
     msg = {"id": data.next_id("message", "msg_"), "subscriber_id": sub["id"],
