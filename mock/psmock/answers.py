@@ -1,8 +1,11 @@
 """What the server answers besides a handler's object: the three error
-shapes of part A (documented: {"errors": [...]} for 400/401/403/422 and
-conflicts, {"error_code", "error_message", "success": false} for 404, 429 and
-5xx, {"error": "..."} for a 403 without a key problem), the checks of what a
-request sends, and text answers."""
+shapes of part A, the checks of what a request sends, and text answers.
+
+Documented (part A): {"errors": [...]} for a 403 (v2.access_denied), 400/422
+validation and conflicts; {"error_code", "error_message", "success": false}
+for a 404 (3001) and the 429 (3002); {"error": "..."} for a 403.  Assumed
+(neither part A nor the OpenAPI file has a 401 or a 5xx): the errors shape
+of a 401 (v2.authentication_failed) and the error_code 5000 body of a 5xx."""
 
 import json
 
@@ -54,8 +57,10 @@ def error_body_for(status):
     if status in (400, 422):
         return {"errors": [{"loc": ["body"], "msg": "injected validation error", "type": "value_error"}]}
     if status == 401:
+        # assumed: no 401 body is documented
         return {"errors": [{"loc": ["header", "Authorization"], "msg": "Invalid API key",
                             "type": "v2.authentication_failed"}]}
+    # assumed: no 5xx body is documented
     return {"error_code": 5000, "error_message": "Internal server error (HTTP %d)" % status, "success": False}
 
 
@@ -69,7 +74,8 @@ def body_object(body):
         raise validation_error(("body",), "the body is not valid JSON", "value_error.jsondecode")
     if not isinstance(obj, dict):
         raise validation_error(("body",), "a JSON object is expected", "type_error.dict")
-    # documented: keys the endpoint does not know are ignored, not refused
+    # assumed: keys the endpoint does not know are ignored, not refused
+    # (neither part A nor the OpenAPI file says what becomes of them)
     return obj
 
 

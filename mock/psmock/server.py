@@ -166,7 +166,9 @@ class Handler(BaseHTTPRequestHandler):
     def auth(self):
         """(log label, rate bucket key or the ApiError to answer).  Documented
         (part A): a shop's key, or a partner's key with the shop's key as
-        X-Postscript-Shop-Token; a public pk_ key never."""
+        X-Postscript-Shop-Token; a public pk_ key never; refusals as 403.
+        Assumed: 401 with the errors shape for a missing or unknown key (no
+        401 is documented)."""
         args = self.server.state.args
         header = self.headers.get("Authorization")
         token = self.headers.get("X-Postscript-Shop-Token")
