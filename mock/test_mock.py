@@ -658,6 +658,20 @@ class ResetTest(MockTest):
         self.assertEqual(self.c.get("/api/v2/me")[0], 200)
         self.assertEqual(self.c.get("/api/v2/me")[0], 429)
 
+    def test_request_line_over_64_kib_is_logged_with_414(self):
+        # http.server answers it before the request pipeline: logged all the same
+        query = "email__eq=" + "x" * 70000
+        status, _, _ = self.c.get("/api/v2/subscribers?" + query, raw=True)
+        self.assertEqual(status, 414)
+        self.assertEqual(self.c.get("/api/v2/me")[0], 200)
+        log = self.log()
+        self.assertEqual([(e["method"], e["path"], e["status"], e["auth"], e["headers"]) for e in log],
+                         [("GET", "/api/v2/subscribers", 414, "shop", ["Authorization"]),
+                          ("GET", "/api/v2/me", 200, "shop", ["Authorization"])])
+        # the query as far as the first 64 KiB of the line go
+        self.assertTrue(query.startswith(log[0]["query"]) and len(log[0]["query"]) > 60000)
+        self.assertNotIn(SHOP, json.dumps(log))
+
     def test_copy_format(self):
         self.c.get("/api/v2/subscribers?page=2")
         status, payload, _ = self.c.call("GET", "/__admin/requests?format=copy", key=None, raw=True)

@@ -4,6 +4,7 @@ limit, given its fault if one matches, then answered by its route
 (routes.py); an admin request is answered by its route at once."""
 
 import gzip
+import http.client
 import json
 import re
 import socket
@@ -20,6 +21,8 @@ from psmock.state import State
 # the headers that carry credentials (part A): the log records which of them
 # a request had, never their values (part C)
 AUTH_HEADERS = ("Authorization", "X-Postscript-Shop-Token")
+# the longest request line http.server reads; a longer one it answers 414
+MAX_REQUEST_LINE = 65536
 
 
 def query_params(raw):
@@ -75,6 +78,38 @@ class Handler(BaseHTTPRequestHandler):
             self.send_answer(*self.answer(method, url, body))
         else:
             self.api(method, url, body)
+
+    def send_error(self, code, message=None, explain=None):
+        # http.server refuses a request line over 64 KiB with 414 itself,
+        # before dispatch (it sets command to ""): the log still gets it,
+        # as every request (part C)
+        if code == 414 and self.command == "" and len(self.raw_requestline) > MAX_REQUEST_LINE:
+            self.log_refused_line()
+        super().send_error(code, message, explain)
+
+    def log_refused_line(self):
+        """Log a request whose line was too long (414): its method, and its
+        path and query as far as the first 64 KiB go; the rest of the line
+        and the headers are read to find the auth headers."""
+        method, _, target = self.raw_requestline.decode("latin-1").partition(" ")
+        # (a line of exactly 64 KiB and its end: the protocol after the URL)
+        url = urlsplit(re.sub(r" HTTP/[0-9.]+$", "", target.rstrip("\r\n")))
+        if url.path.startswith(routes.ADMIN_PREFIX):
+            return
+        line = self.raw_requestline
+        while line and not line.endswith(b"\n"):
+            line = self.rfile.readline(MAX_REQUEST_LINE + 1)
+        try:
+            self.headers = http.client.parse_headers(self.rfile)
+        except (http.client.HTTPException, OSError):
+            self.headers = http.client.HTTPMessage()
+        state = self.server.state
+        label, _ = self.auth()
+        seq, generation = state.arrive()
+        state.record({"seq": seq, "method": method, "path": url.path, "query": url.query,
+                      "auth": label, "headers": self.auth_headers(),
+                      "status": 414, "body": None, "at": round(time.monotonic() - state.epoch, 4)},
+                     generation)
 
     def answer(self, method, url, body):
         """(status, body, headers) of the request's route."""
@@ -163,6 +198,10 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     # -- the API
+    def auth_headers(self):
+        """Which auth headers the request has (for the log: never their values)."""
+        return [h for h in AUTH_HEADERS if h in self.headers]
+
     def auth(self):
         """(log label, rate bucket key or the ApiError to answer).  Documented
         (part A): a shop's key, or a partner's key with the shop's key as
@@ -200,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
         label, who = self.auth()
         seq, generation = state.arrive()
         entry = {"seq": seq, "method": method, "path": url.path, "query": url.query, "auth": label,
-                 "headers": [h for h in AUTH_HEADERS if h in self.headers],
+                 "headers": self.auth_headers(),
                  "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None}
         self.pending_log = (entry, generation)
         try:
