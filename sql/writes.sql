@@ -208,6 +208,10 @@ INSERT INTO ps.opt_outs (phone_number) VALUES ('555-555-0123') RETURNING phone_n
 SELECT method, path, status, body FROM mock.sent();
 SELECT promotional_can_send FROM ps.subscribers WHERE id = :'sub_id';
 SELECT count(*) - :opt_outs_before AS new_opt_outs FROM ps.opt_outs;
+-- a subscriber_id Postscript does not know: its "could not find" 404 (the
+-- local server's answer is assumed: the reference lists none for it)
+INSERT INTO ps.opt_outs (subscriber_id) VALUES ('s_nosuch');
+\echo :LAST_ERROR_SQLSTATE
 
 ----------------------------------------------------------------- events
 -- occurred_at in UTC as %Y-%m-%d %H:%M:%S.%f; identifiers optional, several

@@ -29,6 +29,8 @@
 
 /* the error_code of the withdrawn "subscriber already exists" answer */
 #define LEGACY_CONFLICT_CODE	3009
+/* the documented error_code of a 404: "Could not find ... matching" */
+#define NOT_FOUND_CODE			3001
 
 /* "GET /api/v2/...": the request, for messages; never a secret */
 static char *
@@ -153,6 +155,18 @@ has_error_type(PsJson *root, const char *type)
 	return false;
 }
 
+/* whether root is the error_code shape with this code */
+static bool
+has_error_code(PsJson *root, int code)
+{
+	PsJson	   *v;
+
+	return json_object_is_type(root, json_type_object) &&
+		json_object_object_get_ex(root, "error_code", &v) &&
+		json_object_is_type(v, json_type_int) &&
+		json_object_get_int(v) == code;
+}
+
 /*
  * Is this answer Postscript's "already exists" (v2.entity_conflict in any
  * 4xx; the withdrawn 409 / error_code 3009 as a fallback)?
@@ -161,7 +175,6 @@ bool
 ps_api_conflict(long status, const char *body, size_t len)
 {
 	PsJson	   *root;
-	PsJson	   *code;
 	bool		conflict;
 
 	if (status < 400 || status >= 500)
@@ -172,10 +185,7 @@ ps_api_conflict(long status, const char *body, size_t len)
 	if (root == NULL)
 		return false;
 	conflict = has_error_type(root, "v2.entity_conflict") ||
-		(json_object_is_type(root, json_type_object) &&
-		 json_object_object_get_ex(root, "error_code", &code) &&
-		 json_object_is_type(code, json_type_int) &&
-		 json_object_get_int(code) == LEGACY_CONFLICT_CODE);
+		has_error_code(root, LEGACY_CONFLICT_CODE);
 	json_object_put(root);
 	return conflict;
 }
@@ -202,6 +212,26 @@ ps_api_unknown_id(long status, const char *body, size_t len)
 		json_object_object_length(root) == 0;
 	json_object_put(root);
 	return empty;
+}
+
+/*
+ * Is this Postscript's own "could not find" (a 404 with error_code 3001,
+ * the documented body), as opposed to a 404 of a path it does not serve?
+ */
+bool
+ps_api_not_found(long status, const char *body, size_t len)
+{
+	PsJson	   *root;
+	bool		found;
+
+	if (status != 404)
+		return false;
+	root = parse_error_body(body, len);
+	if (root == NULL)
+		return false;
+	found = has_error_code(root, NOT_FOUND_CODE);
+	json_object_put(root);
+	return found;
 }
 
 /*

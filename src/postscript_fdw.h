@@ -398,6 +398,7 @@ extern void ps_pipeline_next(PsPipeline *p, PsHttpResult *res);
 extern char *ps_api_error_message(const char *body, size_t len);
 extern bool ps_api_conflict(long status, const char *body, size_t len);
 extern bool ps_api_unknown_id(long status, const char *body, size_t len);
+extern bool ps_api_not_found(long status, const char *body, size_t len);
 extern void ps_report_http_status(PsConn *conn, const char *method, const char *path,
 								  long status, const char *body, size_t len,
 								  int retries) pg_attribute_noreturn();

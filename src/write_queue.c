@@ -209,6 +209,23 @@ report_row_gone(PsConn *conn, PsWrite *w, PsHttpResult *res)
 }
 
 /*
+ * A row that names an object Postscript does not know, in a write whose path
+ * names none (an opt-out's subscriber_id): Postscript's own "could not
+ * find" 404.  Like a foreign key without its referenced row.  Never returns.
+ */
+static void
+report_unknown_object(PsConn *conn, PsWrite *w, PsHttpResult *res)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("%s names an object Postscript does not know", w->label),
+			 errdetail("HTTP 404: %s", ps_api_error_message(res->body, res->len)),
+			 errhint("Check the row's ids and phone numbers against the foreign tables; nothing was changed for this row."),
+			 ps_request_errcontext(conn->server_name, w->spec->method, w->path)));
+	pg_unreachable();
+}
+
+/*
  * Send one write.  Returns what became of it and, for an applied write, the
  * row Postscript answered (or NULL); raises an error for anything else.
  */
@@ -275,6 +292,8 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 		if (strstr(spec->path, "{id}") != NULL &&
 			ps_api_unknown_id(res.status, res.body, res.len))
 			report_row_gone(conn, w, &res);
+		if (ps_api_not_found(res.status, res.body, res.len))
+			report_unknown_object(conn, w, &res);
 		ps_report_http_status(conn, spec->method, w->path, res.status, res.body, res.len,
 							  res.retries);
 	}
