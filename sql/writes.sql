@@ -212,6 +212,10 @@ SELECT count(*) - :opt_outs_before AS new_opt_outs FROM ps.opt_outs;
 -- local server's answer is assumed: the reference lists none for it)
 INSERT INTO ps.opt_outs (subscriber_id) VALUES ('s_nosuch');
 \echo :LAST_ERROR_SQLSTATE
+-- the same answer without its error_message
+SELECT mock.fault('{"kind": "body", "status": 404, "path": "/api/v2/compliance/unsubscribe", "count": 1, "body": "{\"error_code\": 3001}"}');
+INSERT INTO ps.opt_outs (subscriber_id) VALUES ('s_nosuch');
+\echo :LAST_ERROR_SQLSTATE
 
 ----------------------------------------------------------------- events
 -- occurred_at in UTC as %Y-%m-%d %H:%M:%S.%f; identifiers optional, several

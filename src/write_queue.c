@@ -216,10 +216,13 @@ report_row_gone(PsConn *conn, PsWrite *w, PsHttpResult *res)
 static void
 report_unknown_object(PsConn *conn, PsWrite *w, PsHttpResult *res)
 {
+	char	   *apimsg = ps_api_error_message(res->body, res->len);
+
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 			 errmsg("%s names an object Postscript does not know", w->label),
-			 errdetail("HTTP 404: %s", ps_api_error_message(res->body, res->len)),
+			 apimsg ? errdetail("HTTP 404: %s", apimsg)
+			 : errdetail("HTTP 404 with error_code 3001."),
 			 errhint("Check the row's ids and phone numbers against the foreign tables; nothing was changed for this row."),
 			 ps_request_errcontext(conn->server_name, w->spec->method, w->path)));
 	pg_unreachable();
