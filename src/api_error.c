@@ -168,70 +168,37 @@ has_error_code(PsJson *root, int code)
 }
 
 /*
- * Is this answer Postscript's "already exists" (v2.entity_conflict in any
- * 4xx; the withdrawn 409 / error_code 3009 as a fallback)?
+ * What an error answer says of the object a request names: Postscript's
+ * "already exists" (v2.entity_conflict in any 4xx; the withdrawn 409 /
+ * error_code 3009 as a fallback), its "could not find" (a 404 with error_code
+ * 3001, the documented body), an unknown id (any other 404, or the documented
+ * 400 with the body {}: an empty object), or none of those.  What the body
+ * says is read first: an "already exists" is that whatever its status.
  */
-bool
-ps_api_conflict(long status, const char *body, size_t len)
+PsApiAnswer
+ps_api_classify(long status, const char *body, size_t len)
 {
 	PsJson	   *root;
-	bool		conflict;
+	PsApiAnswer answer = PS_ANSWER_OTHER;
 
 	if (status < 400 || status >= 500)
-		return false;
+		return PS_ANSWER_OTHER;
 	if (status == 409)
-		return true;
+		return PS_ANSWER_CONFLICT;
 	root = parse_error_body(body, len);
-	if (root == NULL)
-		return false;
-	conflict = has_error_type(root, "v2.entity_conflict") ||
-		has_error_code(root, LEGACY_CONFLICT_CODE);
-	json_object_put(root);
-	return conflict;
-}
-
-/*
- * Is this the answer to a request for an id that does not exist (a GET, a
- * PATCH or a DELETE of /.../{id}): a 404, or the documented 400 with the
- * body {} (an empty object)?  Any other 400 is a real error.
- */
-bool
-ps_api_unknown_id(long status, const char *body, size_t len)
-{
-	PsJson	   *root;
-	bool		empty;
-
-	if (status == 404)
-		return true;
-	if (status != 400)
-		return false;
-	root = parse_error_body(body, len);
-	if (root == NULL)
-		return false;
-	empty = json_object_is_type(root, json_type_object) &&
-		json_object_object_length(root) == 0;
-	json_object_put(root);
-	return empty;
-}
-
-/*
- * Is this Postscript's own "could not find" (a 404 with error_code 3001,
- * the documented body), as opposed to a 404 of a path it does not serve?
- */
-bool
-ps_api_not_found(long status, const char *body, size_t len)
-{
-	PsJson	   *root;
-	bool		found;
-
-	if (status != 404)
-		return false;
-	root = parse_error_body(body, len);
-	if (root == NULL)
-		return false;
-	found = has_error_code(root, NOT_FOUND_CODE);
-	json_object_put(root);
-	return found;
+	if (root != NULL && (has_error_type(root, "v2.entity_conflict") ||
+						 has_error_code(root, LEGACY_CONFLICT_CODE)))
+		answer = PS_ANSWER_CONFLICT;
+	else if (status == 404)
+		answer = root != NULL && has_error_code(root, NOT_FOUND_CODE)
+			? PS_ANSWER_NOT_FOUND : PS_ANSWER_UNKNOWN_ID;
+	else if (status == 400 && root != NULL &&
+			 json_object_is_type(root, json_type_object) &&
+			 json_object_object_length(root) == 0)
+		answer = PS_ANSWER_UNKNOWN_ID;
+	if (root != NULL)
+		json_object_put(root);
+	return answer;
 }
 
 /*
@@ -247,7 +214,7 @@ ps_report_http_status(PsConn *conn, const char *method, const char *path,
 	const char *msg;
 	const char *hint = NULL;
 
-	if (ps_api_conflict(status, body, len))
+	if (ps_api_classify(status, body, len) == PS_ANSWER_CONFLICT)
 	{
 		code = ERRCODE_UNIQUE_VIOLATION;
 		msg = "Postscript reports a conflict";

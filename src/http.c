@@ -1288,7 +1288,7 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		if (status >= 200 && status < 300)
 			return;
 		if (((flags & PS_HTTP_ALLOW_404) &&
-			 ps_api_unknown_id(status, tr->body.data, tr->body.len)) ||
+			 PS_ANSWER_NO_SUCH_ID(ps_api_classify(status, tr->body.data, tr->body.len))) ||
 			((flags & PS_HTTP_ALLOW_4XX) && status >= 400 && status < 500))
 			return;
 		if (is_write && status == 500)

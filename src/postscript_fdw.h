@@ -336,7 +336,7 @@ extern List *ps_all_connections(void);
 
 /* request flags */
 #define PS_HTTP_ALLOW_404	0x0001	/* return an unknown-id answer (404, or 400
-									 * with {}: ps_api_unknown_id) instead of
+									 * with {}: PS_ANSWER_NO_SUCH_ID) instead of
 									 * raising it */
 #define PS_HTTP_ALLOW_4XX	0x0002	/* return any final 4xx instead of raising
 									 * it, for the caller to classify */
@@ -396,9 +396,20 @@ extern void ps_pipeline_next(PsPipeline *p, PsHttpResult *res);
 /* api_error.c -- Postscript's error format */
 /* the API's message out of any of its three error body shapes (or NULL) */
 extern char *ps_api_error_message(const char *body, size_t len);
-extern bool ps_api_conflict(long status, const char *body, size_t len);
-extern bool ps_api_unknown_id(long status, const char *body, size_t len);
-extern bool ps_api_not_found(long status, const char *body, size_t len);
+/* what an error answer says of the object a request names */
+typedef enum PsApiAnswer
+{
+	PS_ANSWER_OTHER,			/* none of those below (or not a 4xx) */
+	PS_ANSWER_CONFLICT,			/* it already exists */
+	PS_ANSWER_NOT_FOUND,		/* Postscript could not find an object the
+								 * request names (404, error_code 3001) */
+	PS_ANSWER_UNKNOWN_ID,		/* no such id: 400 {}, or any other 404 */
+} PsApiAnswer;
+
+/* whether the id in the path is unknown (also so when Postscript says so) */
+#define PS_ANSWER_NO_SUCH_ID(a) \
+	((a) == PS_ANSWER_UNKNOWN_ID || (a) == PS_ANSWER_NOT_FOUND)
+extern PsApiAnswer ps_api_classify(long status, const char *body, size_t len);
 extern void ps_report_http_status(PsConn *conn, const char *method, const char *path,
 								  long status, const char *body, size_t len,
 								  int retries) pg_attribute_noreturn();

@@ -240,6 +240,7 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 	int			unknown = 0;	/* attempts whose outcome is unknown */
 	double		waited_ms = 0;	/* in backoff before sending them again */
 	PsHttpResult res;
+	PsApiAnswer answer;
 
 	*result = NULL;
 	if (spec->reconcile != PS_RECONCILE_IDEMPOTENT && spec->reconcile != PS_RECONCILE_GONE)
@@ -281,21 +282,21 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 			*result = parse_result(conn, w, &res);
 			return PS_WRITE_APPLIED;
 		}
+		answer = ps_api_classify(res.status, res.body, res.len);
 		/* a delete retried after its answer was lost: the object is gone */
 		if (spec->reconcile == PS_RECONCILE_GONE && res.retries > 0 &&
-			ps_api_unknown_id(res.status, res.body, res.len))
+			PS_ANSWER_NO_SUCH_ID(answer))
 			return PS_WRITE_RECONCILED;
-		if (ps_api_conflict(res.status, res.body, res.len))
+		if (answer == PS_ANSWER_CONFLICT)
 		{
 			if (unknown > 0 && spec->reconcile == PS_RECONCILE_CONFLICT)
 				return PS_WRITE_RECONCILED;
 			if (w->skip_conflicts)
 				return PS_WRITE_SKIPPED;
 		}
-		if (strstr(spec->path, "{id}") != NULL &&
-			ps_api_unknown_id(res.status, res.body, res.len))
+		if (strstr(spec->path, "{id}") != NULL && PS_ANSWER_NO_SUCH_ID(answer))
 			report_row_gone(conn, w, &res);
-		if (ps_api_not_found(res.status, res.body, res.len))
+		if (answer == PS_ANSWER_NOT_FOUND)
 			report_unknown_object(conn, w, &res);
 		ps_report_http_status(conn, spec->method, w->path, res.status, res.body, res.len,
 							  res.retries);
