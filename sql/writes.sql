@@ -278,11 +278,22 @@ SELECT mock.admin('POST', '/__admin/remove', jsonb_build_object('id', :'sub_id')
 COMMIT;
 \echo :LAST_ERROR_SQLSTATE
 SELECT method, path, status, body FROM mock.sent();
--- among other writes, the commit's error says which were applied
+-- among other writes, the commit's error says which were applied; once one
+-- was, it is no longer 40001, whose retry by a client would send it again
 SELECT mock.reset();
 BEGIN;
 UPDATE ps.subscribers SET tags = '{Kept}' WHERE id IN (:'linked_id', :'free_id');
 SELECT mock.admin('POST', '/__admin/remove', jsonb_build_object('id', :'free_id')::text);
+COMMIT;
+\echo :LAST_ERROR_SQLSTATE
+SELECT write, method, status FROM postscript_fdw_last_commit();
+-- the same with nothing applied before the failed write: 40001, the whole
+-- transaction may run again (two statements, the first one's row gone)
+SELECT mock.reset();
+BEGIN;
+UPDATE ps.subscribers SET tags = '{First}' WHERE id = :'linked_id';
+UPDATE ps.subscribers SET tags = '{Second}' WHERE id = :'free_id';
+SELECT mock.admin('POST', '/__admin/remove', jsonb_build_object('id', :'linked_id')::text);
 COMMIT;
 \echo :LAST_ERROR_SQLSTATE
 SELECT write, method, status FROM postscript_fdw_last_commit();

@@ -474,6 +474,8 @@ send_queue(void)
 	{
 		ErrorData  *edata;
 		int			n = current;
+		int			code;
+		int			landed = 0;
 
 		MemoryContextSwitchTo(old);
 		edata = CopyErrorData();
@@ -491,6 +493,20 @@ send_queue(void)
 			last[n].status = edata->sqlerrcode == ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN
 				? CS_UNKNOWN : CS_FAILED;
 		last[n].error = MemoryContextStrdup(last_cxt, edata->message);
+		for (int k = 0; k < n; k++)
+			if (last[k].status == CS_APPLIED || last[k].status == CS_RECONCILED)
+				landed++;
+
+		/*
+		 * A serialization failure tells a client to run the transaction
+		 * again, and some do so on their own.  Once writes of this commit
+		 * were applied, that would send them twice (an event would be
+		 * recorded twice): then it is only an FDW error, and the hint says
+		 * why.
+		 */
+		code = edata->sqlerrcode;
+		if (code == ERRCODE_T_R_SERIALIZATION_FAILURE && landed > 0)
+			code = ERRCODE_FDW_ERROR;
 		/* one write (an autocommit statement of one row): as it was */
 		if (nlast == 1)
 			ereport(ERROR,
@@ -501,15 +517,18 @@ send_queue(void)
 					 edata->context ? errcontext("%s", edata->context) : 0,
 					 errcontext("%s", last[n].label)));
 		ereport(ERROR,
-				(errcode(edata->sqlerrcode),
+				(errcode(code),
 				 errmsg("%s", edata->message),
 				 errdetail("%s%sAt commit, write %d of %d failed. %s",
 						   edata->detail ? edata->detail : "",
 						   edata->detail == NULL ? ""
 						   : edata->detail[strlen(edata->detail) - 1] == '.' ? " " : ". ",
 						   n + 1, nlast, outcome_summary()),
-				 errhint("%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. Run those not applied again: a subscriber that exists already is a conflict, which ON CONFLICT DO NOTHING skips.",
-						 edata->hint ? edata->hint : "", edata->hint ? " " : ""),
+				 errhint("%s%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. Run those not applied again: a subscriber that exists already is a conflict, which ON CONFLICT DO NOTHING skips.",
+						 edata->hint ? edata->hint : "", edata->hint ? " " : "",
+						 code != edata->sqlerrcode
+						 ? "This is not reported as a serialization failure (40001): retrying the whole transaction would send the applied writes again. "
+						 : ""),
 				 edata->context ? errcontext("%s", edata->context) : 0,
 				 errcontext("%s, sent at commit", last[n].label)));
 	}
