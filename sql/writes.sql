@@ -216,6 +216,14 @@ INSERT INTO ps.opt_outs (subscriber_id) VALUES ('s_nosuch');
 SELECT mock.fault('{"kind": "body", "status": 404, "path": "/api/v2/compliance/unsubscribe", "count": 1, "body": "{\"error_code\": 3001}"}');
 INSERT INTO ps.opt_outs (subscriber_id) VALUES ('s_nosuch');
 \echo :LAST_ERROR_SQLSTATE
+-- applied but answered 500: an opt-out is harmless to send again, but a 500
+-- is not retried (as for a read), so its outcome is unknown, not "failed"
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "applied_500", "path": "/api/v2/compliance/unsubscribe", "count": 1}');
+INSERT INTO ps.opt_outs (subscriber_id) VALUES (:'sub_id');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status, error FROM postscript_fdw_last_commit();
+SELECT method, path, status FROM mock.sent();
 
 ----------------------------------------------------------------- events
 -- occurred_at in UTC as %Y-%m-%d %H:%M:%S.%f; identifiers optional, several
@@ -454,6 +462,16 @@ INSERT INTO once_subscribers (phone_number) VALUES ('5555550184');
 SELECT status, error FROM postscript_fdw_last_commit();
 SELECT method, path, status FROM mock.sent();
 SELECT count(*) AS opt_ins_for_number FROM ps.opt_ins WHERE phone_number = '+15555550184';
+-- an opt-out answered 503 every time: retried as a read, then its outcome
+-- is unknown (it may have been applied)
+CREATE FOREIGN TABLE once_opt_outs (subscriber_id text)
+  SERVER ps_once OPTIONS (resource 'opt_outs');
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "status", "status": 503, "path": "/api/v2/compliance/unsubscribe", "count": 5}');
+INSERT INTO once_opt_outs (subscriber_id) VALUES (:'sub_id');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status, error FROM postscript_fdw_last_commit();
+SELECT method, path, status FROM mock.sent();
 
 -- connection closed before an answer (here: not applied): sent again, created once
 SELECT mock.reset();

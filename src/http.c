@@ -1225,6 +1225,36 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 
 /* ---------------------------------------------------------------- the request */
 
+/*
+ * Whether an attempt that ended so may have been applied: sent, then its
+ * answer lost (cut, timed out, or too large to read), or a 500, 502, 503 or
+ * 504.  If so, *result says so, for the caller to reconcile.
+ */
+static bool
+maybe_applied(CURLcode rc, long status, int attempt, Transfer *tr, PsHttpResult *result)
+{
+	if (rc != CURLE_OK ? not_sent(rc)
+		: status != 500 && status != 502 && status != 503 && status != 504)
+		return false;
+	result->status = rc == CURLE_OK ? status : 0;
+	result->maybe_applied = true;
+	result->retries = attempt;
+	if (rc == CURLE_OK)
+	{
+		result->body = tr->body.data;
+		result->len = tr->body.len;
+		return true;
+	}
+	result->body = tr->too_large
+		? psprintf("its answer exceeds max_response_size (%lld bytes)",
+				   (long long) tr->max_bytes)
+		: tr->oom ? pstrdup("out of memory while receiving its answer")
+		: tr->errbuf[0] ? pstrdup(tr->errbuf)
+		: pstrdup(curl_easy_strerror(rc));
+	result->len = strlen(result->body);
+	return true;
+}
+
 static void
 request_loop(PsConn *conn, const char *method, const char *path,
 			 const char *body, int flags, PsHttpResult *result, Transfer *tr)
@@ -1243,34 +1273,9 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		ticket = ps_ratelimit_wait(conn);
 		rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
-		if (rc != CURLE_OK && is_write && !not_sent(rc))
-		{
-			/*
-			 * it may have been applied (an answer too large to read too: the
-			 * request was sent): the caller reconciles
-			 */
-			result->status = 0;
-			result->maybe_applied = true;
-			result->retries = attempt;
-			result->body = tr->too_large
-				? psprintf("its answer exceeds max_response_size (%lld bytes)",
-						   (long long) tr->max_bytes)
-				: tr->oom ? pstrdup("out of memory while receiving its answer")
-				: tr->errbuf[0] ? pstrdup(tr->errbuf)
-				: pstrdup(curl_easy_strerror(rc));
-			result->len = strlen(result->body);
+		/* a write is never sent again here once it may have been applied */
+		if (is_write && maybe_applied(rc, status, attempt, tr, result))
 			return;
-		}
-		if (rc == CURLE_OK && is_write &&
-			(status == 502 || status == 503 || status == 504))
-		{
-			result->status = status;
-			result->maybe_applied = true;
-			result->retries = attempt;
-			result->body = tr->body.data;
-			result->len = tr->body.len;
-			return;
-		}
 		if (retryable(rc, status, tr) &&
 			(delay_ms = backoff_ms(conn, retry_after_of(rc, tr), attempt, &waited_ms)) >= 0)
 		{
@@ -1279,6 +1284,8 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		}
 
 		/* final answer */
+		if ((flags & PS_HTTP_CHANGES) && maybe_applied(rc, status, attempt, tr, result))
+			return;
 		if (rc != CURLE_OK)
 			report_transport_error(conn, method, path, rc, tr);
 		result->status = status;
@@ -1291,11 +1298,6 @@ request_loop(PsConn *conn, const char *method, const char *path,
 			 PS_ANSWER_NO_SUCH_ID(ps_api_classify(status, tr->body.data, tr->body.len))) ||
 			((flags & PS_HTTP_ALLOW_4XX) && status >= 400 && status < 500))
 			return;
-		if (is_write && status == 500)
-		{
-			result->maybe_applied = true;
-			return;
-		}
 		ps_report_http_status(conn, method, path, status, tr->body.data, tr->body.len,
 							  attempt);
 	}

@@ -341,7 +341,12 @@ extern List *ps_all_connections(void);
 #define PS_HTTP_ALLOW_4XX	0x0002	/* return any final 4xx instead of raising
 									 * it, for the caller to classify */
 #define PS_HTTP_WRITE		0x0004	/* not idempotent: retry only when the
-									 * request surely was not applied */
+									 * request surely was not applied (implies
+									 * PS_HTTP_CHANGES) */
+#define PS_HTTP_CHANGES		0x0008	/* changes something: a final answer that
+									 * leaves it unknown whether it was
+									 * applied (lost, a 500, 502-504) is
+									 * returned as maybe_applied, not raised */
 
 typedef struct PsHttpResult
 {

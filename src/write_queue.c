@@ -19,8 +19,9 @@
  * duplicates a write: http.c retries what surely was not applied, and
  * reports a write whose outcome is unknown (a timeout after sending, a cut
  * connection, a 5xx) as maybe_applied; the write spec then says what to do:
- * an idempotent write is retried (a delete whose retry finds the id
- * unknown was applied by an earlier attempt), a create is sent again (a
+ * an idempotent write is retried as a read is (a delete whose retry finds
+ * the id unknown was applied by an earlier attempt), and when the retries
+ * are spent its outcome is unknown, not failed; a create is sent again (a
  * conflict in answer proves the earlier attempt was applied: Postscript
  * reports an existing subscriber, active or pending, as
  * v2.entity_conflict), and a write that can be neither (an event) is an
@@ -236,7 +237,7 @@ PsWriteOutcome
 ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 {
 	const PsWriteSpec *spec = w->spec;
-	int			flags = PS_HTTP_ALLOW_4XX;
+	int			flags = PS_HTTP_ALLOW_4XX | PS_HTTP_CHANGES;
 	int			unknown = 0;	/* attempts whose outcome is unknown */
 	double		waited_ms = 0;	/* in backoff before sending them again */
 	PsHttpResult res;
@@ -261,6 +262,18 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 						 : errdetail("%s %s failed after the request was sent: %s.",
 									 spec->method, w->path, res.body),
 						 errhint("It cannot be looked up, so it was not sent again: that could apply it twice."),
+						 ps_request_errcontext(conn->server_name, spec->method, w->path)));
+			/* idempotent: http.c retried it as it retries a read */
+			if (!(flags & PS_HTTP_WRITE))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+						 errmsg("Postscript may or may not have applied %s", w->label),
+						 res.status
+						 ? errdetail("%s %s answered HTTP %ld (attempts: %d).",
+									 spec->method, w->path, res.status, res.retries + 1)
+						 : errdetail("%s %s failed after the request was sent (attempts: %d): %s.",
+									 spec->method, w->path, res.retries + 1, res.body),
+						 errhint("Sending it again is harmless: run it again when Postscript answers."),
 						 ps_request_errcontext(conn->server_name, spec->method, w->path)));
 			/* sent again after a backoff, as a read would be retried */
 			if (!ps_http_backoff(conn, unknown - 1, &waited_ms))
