@@ -222,8 +222,6 @@ BEGIN
   FOR s IN SELECT * FROM (VALUES ('subscribers', 'created_at', 'true'),
                                  ('subscribers', 'updated_at', 'true'),
                                  ('subscribers', 'phone_number COLLATE "C"', 'true'),
-                                 ('subscribers', 'shopify_customer_id', 'true'),
-                                 ('subscribers', 'shopify_customer_id', 'shopify_customer_id IS NOT NULL'),
                                  ('campaigns', 'created_at', 'true'), ('campaigns', 'sent_at', 'true'),
                                  ('campaigns', 'sent_at', 'sent_at > ''2000-01-01'''),
                                  ('messages', 'created_at', 'true'), ('opt_ins', 'created_at', 'true'),

@@ -142,7 +142,7 @@ static const PsColumnDef subscriber_columns[] = {
 	{"ps_id", "bigint", "ps_id", PS_OP_EQ, PS_COL_INT32, NULL, "the subscriber's numeric id, as in the ps_id tracking cookie; 32 bits in the API: ps_id = a larger value is no row, without a request"},
 	{"phone_number", "text", "phone_number", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_SORTABLE, "phone_number", "E.164 phone number (+15555550123)", PS_VAL_PHONE},
 	{"email", "text", "email", PS_OP_EQ | PS_OP_CONTAINS | PS_OP_IN, PS_COL_UPDATABLE | PS_COL_NULLABLE, "email", "may be NULL; UPDATE sends it, but Postscript sets it only where the subscriber has no email or no linked Shopify customer", PS_VAL_EMAIL},
-	{"shopify_customer_id", "bigint", "shopify_customer_id", PS_OP_EQ | PS_OP_IN, PS_COL_SORTABLE | PS_COL_NULLABLE, "shopify_customer_id", "the linked Shopify customer, may be NULL", PS_VAL_CUSTOMER_ID},
+	{"shopify_customer_id", "bigint", "shopify_customer_id", PS_OP_EQ | PS_OP_IN, PS_COL_NULLABLE, "shopify_customer_id", "the linked Shopify customer, may be NULL; sorted here, not by the API (whether it sorts these ids as numbers or as text is not documented)", PS_VAL_CUSTOMER_ID},
 	{"tags", "text[]", "tags", 0, PS_COL_UPDATABLE, "tags", "UPDATE adds the tags given; no tag can be removed", PS_VAL_TAGS},
 	{"properties", "jsonb", "properties", 0, PS_COL_UPDATABLE, "properties", "custom properties; UPDATE merges them key by key; none can be removed", PS_VAL_SUBSCRIBER_PROPERTIES},
 	{"promotional_can_send", "boolean", "subscriptions.promotional.can_send", 0, 0, NULL, "may be sent promotional messages"},
