@@ -189,6 +189,19 @@ SELECT deliver('{"event": "shop.incoming_message", "event_time": "yesterday-ish"
                  "created_at": "2026-13-45T99:00:00"}}') AS new;
 SELECT id, from_number, body, is_opt_out, shopify_customer_id, created_at, event_time
   FROM postscript_fdw_webhook_incoming_messages ORDER BY id;
+-- nothing is resolved through the caller's search_path: an operator planted
+-- in a schema ahead of pg_catalog (the receiver's search_path may come from
+-- ALTER DATABASE or ALTER ROLE) is never called
+CREATE SCHEMA planted;
+CREATE FUNCTION planted.name_eq(name, name) RETURNS boolean LANGUAGE plpgsql
+  AS $$BEGIN RAISE EXCEPTION 'the planted operator ran'; END$$;
+CREATE OPERATOR planted.= (LEFTARG = name, RIGHTARG = name, FUNCTION = planted.name_eq);
+SET search_path = planted, pg_catalog, public;
+SELECT deliver('{"event": "shop.test", "event_data": {"id": "planted"}}') AS new;
+RESET search_path;
+DROP OPERATOR planted.= (name, name);
+DROP FUNCTION planted.name_eq(name, name);
+DROP SCHEMA planted;
 -- Postscript's times: no zone is UTC; anything but ISO 8601 is NULL
 SELECT v, postscript_fdw_webhook_timestamp(v)
   FROM unnest(ARRAY['2026-03-04T12:00:00.123456', '2026-03-04T12:00:00Z', '2026-03-04 12:00:00+02:00',

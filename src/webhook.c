@@ -222,11 +222,8 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 				 errmsg("webhook delivery has no " PS_SIGNATURE_HEADER " header"),
 				 errdetail("Postscript signs every delivery with the shop's webhook token.")));
 	ps_webhook_check_size(len);
-	if (memchr(body, '\0', len) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("webhook delivery contains a NUL byte")));
 
+	/* before the body is looked at: a refusal of its content is a signed one */
 	token = ps_webhook_token(server_name);
 	if (!ps_secret_equal(signature, token))
 		ereport(ERROR,
@@ -234,6 +231,10 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 				 errmsg(PS_SIGNATURE_HEADER " does not match the webhook token of server \"%s\"",
 						server_name),
 				 errhint("The token is the one GET /api/v2/webhooks/token answers; it changes when Postscript rotates it.")));
+	if (memchr(body, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("webhook delivery contains a NUL byte")));
 
 	/* parsed here, so that a malformed body's error is about the body */
 	if (from_wire)
@@ -243,19 +244,20 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 	}
 	args[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(body, len)));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	schema = ps_extension_schema();
-
 	/*
-	 * The statement names functions and operators without a schema, and runs
-	 * as a superuser in the receiver: only pg_catalog may resolve them, not a
-	 * function with a closer signature that a role with CREATE on a schema
-	 * of the caller's search_path could plant there.
+	 * The statements below name functions and operators without a schema,
+	 * and run as a superuser in the receiver: only pg_catalog may resolve
+	 * them, not a function or operator that a role with CREATE on a schema
+	 * of the caller's search_path (set by ALTER DATABASE or ROLE for the
+	 * receiver) could plant there with a closer or equal signature.  Set
+	 * before the first of them.
 	 */
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	schema = ps_extension_schema();
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,

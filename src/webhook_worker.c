@@ -194,6 +194,8 @@ ps_webhook_deliver(const char *signature, const char *body, size_t len)
 		ps_webhook_store(ps_webhook_server, body, len, signature, true);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* a worker's table statistics reach autovacuum only when flushed */
+		pgstat_report_stat(true);
 	}
 	PG_CATCH();
 	{
@@ -204,7 +206,16 @@ ps_webhook_deliver(const char *signature, const char *body, size_t len)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		status = ps_webhook_status(edata->sqlerrcode);
-		ereport(status == MHD_HTTP_SERVICE_UNAVAILABLE ? LOG : DEBUG1,
+
+		/*
+		 * A 503 is retried; a 400 answers a delivery that carried the right
+		 * signature (it is checked first) and will never be stored, so
+		 * Postscript gives up on it after its retries: both are logged.
+		 * Refusals of unsigned or oversized requests are not, lest a flood
+		 * fill the log.
+		 */
+		ereport(status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_BAD_REQUEST
+				? LOG : DEBUG1,
 				(errmsg("webhook delivery answered %u: %s", status, edata->message)));
 		FreeErrorData(edata);
 	}

@@ -6,11 +6,13 @@
 #   2. refusals: no signature 401, wrong signature 403, GET 405, too large
 #      413 (announced and chunked), not JSON / not an event / too deep /
 #      bytes that are no UTF-8 400;
-#      nothing stored, and the token is in no log line
+#      nothing stored, the signed refusals (400) logged, the unsigned not,
+#      and the token is in no log line
 #   3. register callbacks through the webhooks foreign table (INSERT), read
 #      them back through it, opt a subscriber in and out and send a test message
 #      through the API server: the views show them
-#   4. duplicates and out-of-order deliveries: each event stored once
+#   4. duplicates and out-of-order deliveries: each event stored once; the
+#      worker's table statistics reach pg_stat_user_tables
 #   5. the rate cap: 429, then back to normal
 #   6. the database cannot store (a table lock held by a migration): 503,
 #      retried by the sender, stored once when the lock goes
@@ -81,6 +83,11 @@ expect "too deep" "$(head -c 200000 /dev/zero | tr '\0' '[' |
 expect "not UTF-8" "$(printf '{"event": "shop.test", "event_data": {"id": "bad", "s": "\xc3\x28"}}' |
 	code -H "Postscript-Signature: $TOKEN" --data-binary @- "$recv")" 400
 expect "stored after refusals" "$(stored)" 0
+# a signed delivery that can never be stored is logged (Postscript gives up
+# on it after an hour of retries); an unsigned one is not
+logged() { tail -c +"$logstart" "$PS_PG_LOG" | grep -c "webhook delivery answered $1" ; }
+[ "$(logged 400)" -ge 1 ] || problem "a refused signed delivery (400) is not in the server log"
+expect "unsigned refusals logged" "$(logged 401)" 0
 
 # 3. end to end: callbacks registered through the webhooks table (POST
 # /api/v2/webhooks at commit), events from the API server
@@ -113,6 +120,9 @@ admin POST /__admin/webhooks/deliver "{\"callback_url\": \"$recv\", \"duplicates
 wait_for "9 deliveries" 240 all_delivered 9
 expect "duplicates" "$(psqlc -c "SELECT string_agg(event || ' ' || deliveries, ',' ORDER BY event_time) FROM postscript_fdw_webhook_events")" \
 	"shop.subscriber.opt_in 3,shop.subscriber.opt_out 3,shop.email_collected 3"
+# the worker flushes its table statistics (autovacuum reads them): 3 + 3
+# inserts so far, 6 duplicates counted by an update
+expect "table statistics" "$(psqlc -c "SELECT n_tup_ins >= 6 AND n_tup_upd >= 6 FROM pg_stat_user_tables WHERE relname = 'postscript_fdw_webhook_events'")" t
 expect "arrival order" "$(admin GET /__admin/webhooks/deliveries | jq_ '",".join(d["event"] for d in j["deliveries"][::3])')" \
 	"shop.email_collected,shop.subscriber.opt_out,shop.subscriber.opt_in"
 
