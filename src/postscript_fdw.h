@@ -632,6 +632,9 @@ extern char *ps_url_encode(const char *s);
  * webhook.c, webhook_worker.c -- deliveries received and stored
  * ----------------------------------------------------------------
  */
+/* the header that carries the shop's webhook token */
+#define PS_SIGNATURE_HEADER "Postscript-Signature"
+
 extern int	ps_webhook_port;
 extern char *ps_webhook_listen_address;
 extern char *ps_webhook_database;

@@ -54,8 +54,6 @@ char	   *ps_webhook_server = NULL;
 int			ps_webhook_max_body = 256 * 1024;
 double		ps_webhook_rate_limit = 100.0;
 
-#define PS_SIGNATURE_HEADER "Postscript-Signature"
-
 void
 ps_webhook_define_gucs(void)
 {

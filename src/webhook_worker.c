@@ -18,7 +18,7 @@
  *
  *	200	stored, or stored before (a duplicate)
  *	400	not JSON, or not a Postscript event
- *	401	no Postscript-Signature header
+ *	401	no Postscript-Signature header (before the rate cap: it costs none)
  *	403	a signature that is not the webhook token
  *	405	not a POST
  *	413	larger than postscript_fdw.webhook_max_body
@@ -243,6 +243,10 @@ ps_webhook_request(void *cls, struct MHD_Connection *connection, const char *url
 		/* refusals that need no body are answered before reading it */
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 			return ps_reply(connection, MHD_HTTP_METHOD_NOT_ALLOWED);
+		/* an unsigned request costs no transaction and none of the cap */
+		if (MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+										PS_SIGNATURE_HEADER) == NULL)
+			return ps_reply(connection, MHD_HTTP_UNAUTHORIZED);
 		if (!ps_rate_take())
 			return ps_reply(connection, MHD_HTTP_TOO_MANY_REQUESTS);
 		length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
@@ -294,7 +298,7 @@ ps_webhook_request(void *cls, struct MHD_Connection *connection, const char *url
 		return ps_reply(connection, MHD_HTTP_CONTENT_TOO_LARGE);
 	return ps_reply(connection,
 					ps_webhook_deliver(MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-																   "Postscript-Signature"),
+																   PS_SIGNATURE_HEADER),
 									   d->body ? d->body : "", d->len));
 }
 

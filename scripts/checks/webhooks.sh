@@ -13,7 +13,8 @@
 #      through the API server: the views show them
 #   4. duplicates and out-of-order deliveries: each event stored once; the
 #      worker's table statistics reach pg_stat_user_tables
-#   5. the rate cap: 429, then back to normal
+#   5. the rate cap: 429 (an unsigned request is 401 all the same: it
+#      costs none of the cap), then back to normal
 #   6. the database cannot store (a table lock held by a migration): 503,
 #      retried by the sender, stored once when the lock goes
 #   7. the worker terminated with deliveries in flight: the postmaster
@@ -128,10 +129,14 @@ expect "arrival order" "$(admin GET /__admin/webhooks/deliveries | jq_ '",".join
 
 # 5. the rate cap: one delivery per 1000 s, then the default again
 psqlc -c "ALTER SYSTEM SET postscript_fdw.webhook_rate_limit = 0.001" -c "SELECT pg_reload_conf()" >/dev/null
-limited() { [ "$(code -X POST -d '{}' "$recv")" = 429 ]; }
+# (a request with a signature header; one without is refused before the cap)
+guess() { code -H 'Postscript-Signature: whsec_guess' -X POST -d '{}' "$recv"; }
+limited() { [ "$(guess)" = 429 ]; }
 wait_for "a 429" 240 limited
+expect "unsigned while capped" "$(code -X POST -d '{}' "$recv")" 401
 psqlc -c "ALTER SYSTEM RESET postscript_fdw.webhook_rate_limit" -c "SELECT pg_reload_conf()" >/dev/null
-wait_for "the rate cap lifted" 240 listening
+lifted() { [ "$(guess)" = 403 ]; }
+wait_for "the rate cap lifted" 240 lifted
 
 # 6. the database cannot store: a migration holds the table; the worker
 # gives up after its lock_timeout and answers 503; the sender retries
