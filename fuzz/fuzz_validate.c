@@ -10,7 +10,9 @@
  *     type or customer id has only the allowed characters; an accepted
  *     origin is one of the three;
  *   - accepted properties are an object of at most 50 non-empty keys whose
- *     values are strings, integers or arrays of strings.
+ *     values are strings, integers or arrays of strings;
+ *   - accepted event properties are an object whose values are strings,
+ *     booleans or numbers.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +66,21 @@ check_properties(struct json_object *v, const char *in)
 	}
 }
 
+/* what ps_event_properties_problem() let through */
+static void
+check_event_properties(struct json_object *v, const char *in)
+{
+	if (!json_object_is_type(v, json_type_object))
+		fail("accepted event properties are an object", in);
+	json_object_object_foreach(v, key, val)
+	{
+		(void) key;
+		if (val == NULL || json_object_is_type(val, json_type_object) ||
+			json_object_is_type(val, json_type_array))
+			fail("accepted event property values are strings, booleans or numbers", in);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -78,7 +95,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in[size - 1] = '\0';
 	why = malloc(WHYLEN);
 
-	switch (data[0] % 7)
+	switch (data[0] % 8)
 	{
 		case 0:
 			r = ps_email_problem(in, why, WHYLEN);
@@ -110,19 +127,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			{
 				struct json_object *v = json_tokener_parse(in);
 
-				if (data[0] % 7 == 4)
+				if (data[0] % 8 == 4)
 				{
 					r = ps_properties_problem(v, why, WHYLEN);
 					check_reason(r, why, in);
 					if (r == NULL)
 						check_properties(v, in);
 				}
-				else if (data[0] % 7 == 5)
+				else if (data[0] % 8 == 5)
 				{
 					r = ps_tags_problem(v, why, WHYLEN);
 					check_reason(r, why, in);
 					if (r == NULL && !json_object_is_type(v, json_type_array))
 						fail("accepted tags are an array", in);
+				}
+				else if (data[0] % 8 == 6)
+				{
+					r = ps_event_properties_problem(v, why, WHYLEN);
+					check_reason(r, why, in);
+					if (r == NULL)
+						check_event_properties(v, in);
 				}
 				else
 				{

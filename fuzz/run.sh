@@ -11,7 +11,7 @@
 #                the LIKE '%...%' literal (plain C, ASan + UBSan)
 #   validate     fuzz_validate.c: src/validate.c, the checks of written
 #                values (email, event type, origin, customer id, subscriber
-#                properties, tags; plain C with json-c, ASan + UBSan)
+#                and event properties, tags; plain C with json-c, ASan + UBSan)
 #   pagescan     fuzz_pagescan.c: src/pagescan.c, the streaming page scanner
 #                (plain C, ASan + UBSan); a body cut into chunks anywhere must
 #                give the same records, field for field, as the body whole

@@ -437,7 +437,15 @@ class WriteTest(MockTest):
         self.assertEqual(self.c.call("POST", "/api/v2/events", {"type": "t"})[0], 202)
         self.assertEqual(self.c.call("POST", "/api/v2/events",
                                      {"type": "t", "occurred_at": "2026-03-04T05:06:07Z"})[0], 400)
-        self.assertEqual(len(self.c.admin("GET", "events")["events"]), 3)
+        # documented: property values are strings, booleans, integers, floats
+        # and datetime strings
+        self.assertEqual(self.c.call("POST", "/api/v2/events",
+                                     {"type": "t", "properties": {"s": "x", "b": True, "i": 1, "f": 1.5,
+                                                                  "at": "2026-03-04T05:06:07Z"}})[0], 202)
+        for bad in ([], ["tea"], {}, None):
+            self.assertEqual(self.c.call("POST", "/api/v2/events",
+                                         {"type": "t", "properties": {"v": bad}})[0], 400, bad)
+        self.assertEqual(len(self.c.admin("GET", "events")["events"]), 4)
 
 
 class RateLimitTest(MockTest):

@@ -231,7 +231,7 @@ SELECT method, path, status FROM mock.sent();
 SELECT mock.reset();
 SET timezone = 'America/New_York';
 INSERT INTO ps.events (type, subscriber_id, occurred_at, properties, external_id)
-VALUES ('order_placed', :'sub_id', '2026-01-31 12:00:00.25+01', '{"total": 12.5, "items": ["tea"], "gift": true}', 'ord-1')
+VALUES ('order_placed', :'sub_id', '2026-01-31 12:00:00.25+01', '{"total": 12.5, "items": 2, "gift": true, "at": "2026-01-31T11:00:00Z"}', 'ord-1')
 RETURNING type, occurred_at;
 RESET timezone;
 INSERT INTO ps.events (type, phone, email, subscriber_id)
@@ -241,6 +241,13 @@ INSERT INTO ps.events (type, email, properties)
   VALUES ('big_event', 'a@example.com', (SELECT jsonb_object_agg('k' || i, i) FROM generate_series(1, 60) i));
 SELECT method, path, status, left(body, 120) AS body FROM mock.sent();
 SELECT jsonb_array_length(mock.admin('GET', '/__admin/events')::jsonb -> 'events') AS events_recorded;
+-- property values: strings, booleans, integers, floats, datetime strings;
+-- an array, an object or null is refused before anything is sent
+SELECT mock.reset();
+INSERT INTO ps.events (type, properties) VALUES ('order_placed', '{"total": 1, "items": ["tea"]}');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO ps.events (type, properties) VALUES ('order_placed', '{"note": null}');
+SELECT count(*) AS requests FROM mock.sent();
 CREATE FOREIGN TABLE now_events (id text, type text, email text)
   SERVER ps OPTIONS (resource 'events', send_at_commit 'false');
 INSERT INTO now_events (type, email) VALUES ('order_placed', 'a@example.com') RETURNING id LIKE 'ev_%' AS event_id;

@@ -356,6 +356,7 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, PendingRow *row)
 		case PS_VAL_TAGS:
 		case PS_VAL_SUBSCRIBER_PROPERTIES:
 		case PS_VAL_OBJECT:
+		case PS_VAL_EVENT_PROPERTIES:
 			{
 				PsJson	   *j = ps_datum_to_json(value, col->typid);
 
@@ -370,6 +371,8 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, PendingRow *row)
 				{
 					problem = wc->kind == PS_VAL_OBJECT
 						? ps_object_problem(j, why, sizeof(why))
+						: wc->kind == PS_VAL_EVENT_PROPERTIES
+						? ps_event_properties_problem(j, why, sizeof(why))
 						: ps_properties_problem(j, why, sizeof(why));
 					what = "invalid properties";
 				}

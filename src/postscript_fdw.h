@@ -85,7 +85,9 @@ typedef enum PsValueKind
 	PS_VAL_TAGS,				/* array of non-empty strings */
 	PS_VAL_SUBSCRIBER_PROPERTIES,	/* object of strings, integers, string
 									 * arrays, ISO dates; at most 50 keys */
-	PS_VAL_OBJECT,				/* any JSON object (event properties) */
+	PS_VAL_OBJECT,				/* any JSON object (webhook headers) */
+	PS_VAL_EVENT_PROPERTIES,	/* object of strings, booleans, integers,
+								 * floats */
 	PS_VAL_EVENT_TYPE,			/* letters, digits, underscore */
 	PS_VAL_EVENT_TIME,			/* "%Y-%m-%d %H:%M:%S.%f" in UTC */
 	PS_VAL_CUSTOMER_ID,			/* a positive integer */

@@ -68,6 +68,7 @@ static const char *const value_check[] = {
 	[PS_VAL_TAGS] = "no NULL or empty tag",
 	[PS_VAL_SUBSCRIBER_PROPERTIES] = "an object of at most 50 keys: strings, integers, arrays of strings",
 	[PS_VAL_OBJECT] = "a JSON object",
+	[PS_VAL_EVENT_PROPERTIES] = "an object of strings, booleans, integers, floats and datetime strings",
 	[PS_VAL_EVENT_TYPE] = "letters, digits and underscores",
 	[PS_VAL_EVENT_TIME] = "sent in UTC as %Y-%m-%d %H:%M:%S.%f",
 	[PS_VAL_CUSTOMER_ID] = "a positive integer",

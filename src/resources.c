@@ -234,7 +234,7 @@ static const PsColumnDef event_columns[] = {
 	{"phone", "text", "phone", 0, 0, "phone", "the subscriber's phone number", PS_VAL_PHONE},
 	{"email", "text", "email", 0, 0, "email", "the subscriber's email", PS_VAL_EMAIL},
 	{"occurred_at", "timestamptz", "occurred_at", 0, 0, "occurred_at", "when it happened; left out, when Postscript receives it", PS_VAL_EVENT_TIME},
-	{"properties", "jsonb", "properties", 0, 0, "properties", "any JSON object", PS_VAL_OBJECT},
+	{"properties", "jsonb", "properties", 0, 0, "properties", "the event's properties, any number of keys", PS_VAL_EVENT_PROPERTIES},
 	{"external_id", "text", "external_id", 0, 0, "external_id", "your id of the event"}
 };
 

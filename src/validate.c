@@ -196,3 +196,28 @@ ps_object_problem(struct json_object *v, char *why, size_t whylen)
 		return say(why, whylen, "must be a JSON object");
 	return NULL;
 }
+
+const char *
+ps_event_properties_problem(struct json_object *v, char *why, size_t whylen)
+{
+	struct json_object_iterator it;
+	struct json_object_iterator end;
+
+	if (ps_object_problem(v, why, whylen) != NULL)
+		return why;
+	it = json_object_iter_begin(v);
+	end = json_object_iter_end(v);
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+	{
+		struct json_object *val = json_object_iter_peek_value(&it);
+
+		if (!json_object_is_type(val, json_type_string) &&
+			!json_object_is_type(val, json_type_boolean) &&
+			!json_object_is_type(val, json_type_int) &&
+			!json_object_is_type(val, json_type_double))
+			return say(why, whylen,
+					   "has key \"%.100s\" holding %s; values may be strings, booleans, integers, floats or datetime strings",
+					   json_object_iter_peek_name(&it), type_name(val));
+	}
+	return NULL;
+}

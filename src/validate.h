@@ -42,7 +42,15 @@ extern const char *ps_properties_problem(struct json_object *v, char *why, size_
 /* a tag list: an array of non-empty strings */
 extern const char *ps_tags_problem(struct json_object *v, char *why, size_t whylen);
 
-/* any JSON object (event properties: no key limit) */
+/* any JSON object (a webhook subscription's headers) */
 extern const char *ps_object_problem(struct json_object *v, char *why, size_t whylen);
+
+/*
+ * An event's properties: an object whose values are strings, booleans,
+ * integers or floats (a datetime is a string), the types the reference says
+ * Postscript accepts; no key limit.  null, an object or an array is refused,
+ * naming the key.
+ */
+extern const char *ps_event_properties_problem(struct json_object *v, char *why, size_t whylen);
 
 #endif							/* PS_VALIDATE_H */

@@ -283,6 +283,13 @@ def post_event(req):
                                    "time data does not match format '%Y-%m-%d %H:%M:%S.%f'",
                                    "value_error.datetime")
     check_type(obj, "properties", dict, "dict")
+    # documented (the reference's description of properties): "strings,
+    # booleans, integers, floats, and datetime strings"; how a value of
+    # another type is refused is assumed (the validation body)
+    for key, value in (obj.get("properties") or {}).items():
+        if not isinstance(value, (str, bool, int, float)):
+            raise validation_error(("body", "properties", key),
+                                   "values are strings, booleans, integers, floats or datetime strings")
     check_type(obj, "external_id", str, "string")
     event = dict(obj)
     event["id"] = req.data.next_id("event", "ev_")
