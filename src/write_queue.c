@@ -230,6 +230,37 @@ report_unknown_object(PsConn *conn, PsWrite *w, PsHttpResult *res)
 }
 
 /*
+ * A write that was sent and whose answer says nothing of its fate (a 5xx, a
+ * timeout after sending, a cut connection), with no attempt left: neither
+ * applied nor refused.  attempts counts the sendings that may have been
+ * applied; hint says whether sending it again is harmless.  Never returns.
+ */
+static void
+report_outcome_unknown(PsConn *conn, PsWrite *w, PsHttpResult *res,
+					   int attempts, const char *hint)
+{
+	const char *method = w->spec->method;
+
+	Assert(res->maybe_applied && attempts >= 1);
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+			 errmsg("Postscript may or may not have applied %s", w->label),
+			 res->status && attempts == 1
+			 ? errdetail("%s %s answered HTTP %ld.", method, w->path, res->status)
+			 : res->status
+			 ? errdetail("%s %s answered HTTP %ld to the last of %d attempts; any of them may have been applied.",
+						 method, w->path, res->status, attempts)
+			 : attempts == 1
+			 ? errdetail("%s %s failed after the request was sent: %s.",
+						 method, w->path, res->body)
+			 : errdetail("%s %s failed after the request was sent, %d attempts (the last: %s); any of them may have been applied.",
+						 method, w->path, attempts, res->body),
+			 errhint("%s", hint),
+			 ps_request_errcontext(conn->server_name, method, w->path)));
+	pg_unreachable();
+}
+
+/*
  * Send one write.  Returns what became of it and, for an applied write, the
  * row Postscript answered (or NULL); raises an error for anything else.
  */
@@ -254,39 +285,16 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 		{
 			unknown++;
 			if (spec->reconcile == PS_RECONCILE_NONE)
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
-						 errmsg("Postscript may or may not have applied %s", w->label),
-						 res.status
-						 ? errdetail("%s %s answered HTTP %ld.", spec->method, w->path, res.status)
-						 : errdetail("%s %s failed after the request was sent: %s.",
-									 spec->method, w->path, res.body),
-						 errhint("It cannot be looked up, so it was not sent again: that could apply it twice."),
-						 ps_request_errcontext(conn->server_name, spec->method, w->path)));
+				report_outcome_unknown(conn, w, &res, 1,
+									   "It cannot be looked up, so it was not sent again: that could apply it twice.");
 			/* idempotent: http.c retried it as it retries a read */
 			if (!(flags & PS_HTTP_WRITE))
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
-						 errmsg("Postscript may or may not have applied %s", w->label),
-						 res.status
-						 ? errdetail("%s %s answered HTTP %ld (attempts: %d).",
-									 spec->method, w->path, res.status, res.retries + 1)
-						 : errdetail("%s %s failed after the request was sent (attempts: %d): %s.",
-									 spec->method, w->path, res.retries + 1, res.body),
-						 errhint("Sending it again is harmless: run it again when Postscript answers."),
-						 ps_request_errcontext(conn->server_name, spec->method, w->path)));
+				report_outcome_unknown(conn, w, &res, res.retries + 1,
+									   "Sending it again is harmless: run it again when Postscript answers.");
 			/* sent again after a backoff, as a read would be retried */
 			if (!ps_http_backoff(conn, unknown - 1, &waited_ms))
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
-						 errmsg("Postscript may or may not have applied %s", w->label),
-						 res.status
-						 ? errdetail("%s %s answered HTTP %ld %d times; any attempt may have been applied.",
-									 spec->method, w->path, res.status, unknown)
-						 : errdetail("%s %s failed %d times after the request was sent (%s); any attempt may have been applied.",
-									 spec->method, w->path, unknown, res.body),
-						 errhint("Run it again when Postscript answers: if it was applied, Postscript answers a conflict (ON CONFLICT DO NOTHING skips it)."),
-						 ps_request_errcontext(conn->server_name, spec->method, w->path)));
+				report_outcome_unknown(conn, w, &res, unknown,
+									   "Run it again when Postscript answers: if it was applied, Postscript answers a conflict (ON CONFLICT DO NOTHING skips it).");
 			/* sent again: a conflict will prove an earlier attempt landed */
 			continue;
 		}
