@@ -194,7 +194,7 @@ static const PsOption ps_options[] = {
 	},
 	{
 		.name = "max_concurrency", IN_SERVER(max_concurrency), .kind = OPT_INT,
-		.min = 1, .max = 64, .dflt = "4",
+		.min = 1, .max = 64, .dflt = "8",
 		.doc = "pages of one scan in flight at the same time"
 	},
 	{
