@@ -77,6 +77,20 @@ RETURN pg_catalog.hashtextextended('postscript_fdw_sync ' || target, 0);
 COMMENT ON FUNCTION postscript_fdw_sync_lock_key(text) IS
   'the advisory lock key postscript_fdw_sync() holds while it updates this mirror';
 
+-- the process that holds that lock, or NULL
+CREATE FUNCTION postscript_fdw_sync_holder(lock_key bigint)
+RETURNS integer
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+RETURN (SELECT l.pid FROM pg_catalog.pg_locks l
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+           AND l.classid::bigint = (lock_key >> 32) & 4294967295
+           AND l.objid::bigint = lock_key & 4294967295
+         LIMIT 1);
+
+COMMENT ON FUNCTION postscript_fdw_sync_holder(bigint) IS
+  'the process holding a postscript_fdw_sync() lock (postscript_fdw_sync_lock_key), or NULL';
+
 CREATE VIEW postscript_fdw_sync_status AS
 SELECT s.target, s.source, s.strategy,
        CASE WHEN l.pid IS NOT NULL THEN 'running'
@@ -90,12 +104,8 @@ SELECT s.target, s.source, s.strategy,
        s.pass_started_at IS NOT NULL AS full_pass_pending,
        s.pass_cursor AS full_pass_cursor,
        s.last_error, s.last_error_sqlstate, s.last_error_at
-  FROM postscript_fdw_sync_state s
-  LEFT JOIN pg_catalog.pg_locks l
-    ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
-   AND l.classid::bigint = (postscript_fdw_sync_lock_key(s.target) >> 32) & 4294967295
-   AND l.objid::bigint = postscript_fdw_sync_lock_key(s.target) & 4294967295;
+  FROM postscript_fdw_sync_state s,
+       LATERAL (SELECT postscript_fdw_sync_holder(postscript_fdw_sync_lock_key(s.target)) AS pid) l;
 
 COMMENT ON VIEW postscript_fdw_sync_status IS
   'postscript_fdw_sync(): per mirror, its state, its last or current run, and its cursors';
@@ -127,7 +137,8 @@ DECLARE
     state text;         -- its state table
     srv text;           -- the source's server
     tgt regclass;
-    tgt_key text;
+    tgt_key text;       -- the target as schema.table, quoted: the lock's name
+    parts text[];
     cols text;          -- columns copied: the source's that the target has
     upd_set text;
     same_row text;
@@ -135,7 +146,7 @@ DECLARE
     strategy text;
     has_updated boolean;
     lock_key bigint;
-    holder boolean;
+    holder integer;     -- the process holding the mirror's lock
     st record;
     run_mode text;
     full_pass boolean;
@@ -150,6 +161,7 @@ DECLARE
                         -- rows moving between them may have hidden one
     done boolean := false;
     cand timestamptz;
+    missing boolean;    -- mirror rows a whole read lacked
     extra bigint;
     t0 timestamptz;     -- when this run began
     started boolean;
@@ -172,6 +184,10 @@ DECLARE
     e_msg text;
     e_detail text;
     e_hint text;
+    -- a timestamp in a query string: UTC and ISO 8601, whatever the
+    -- session's DateStyle and TimeZone (an abbreviation such as IST or CST
+    -- may read back as another zone)
+    iso constant text := 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
 BEGIN
     IF mode IS NULL OR mode NOT IN ('auto', 'full') THEN
         RAISE EXCEPTION 'invalid mode "%" for postscript_fdw_sync', mode
@@ -187,15 +203,12 @@ BEGIN
         RAISE EXCEPTION 'overlap must not be negative'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- it commits after every batch: only a CALL of its own can
-    IF pg_catalog.transaction_timestamp() <> pg_catalog.statement_timestamp() THEN
-        RAISE EXCEPTION 'postscript_fdw_sync cannot run inside a transaction block'
-            USING ERRCODE = 'active_sql_transaction',
-                  DETAIL = 'It commits after every batch, so that a mirror stays consistent and a stopped sync resumes.',
-                  HINT = 'CALL it as a statement of its own, outside BEGIN ... COMMIT.';
-    END IF;
-    -- the same in a multi-statement query string, which is one transaction:
-    -- fail here with "invalid transaction termination", before anything is done
+    -- it commits after every batch, so only a CALL of its own can run it:
+    -- inside BEGIN ... COMMIT, or in a query string with other statements
+    -- (one transaction), this fails with "invalid transaction termination"
+    -- (2D000) before anything is done.  (transaction_timestamp() against
+    -- statement_timestamp() cannot tell: under the extended query protocol
+    -- they differ for every statement.)
     COMMIT;
 
     SELECT pg_catalog.quote_ident(n.nspname) INTO ext
@@ -205,6 +218,17 @@ BEGIN
     stats_sql := pg_catalog.format('SELECT coalesce(sum(requests), 0), coalesce(sum(status_429), 0),
                                            coalesce(sum(status_2xx), 0)
                                       FROM %s.postscript_fdw_stats() WHERE server_name = $1', ext);
+
+    -- the procedure runs with the caller's rights, and every mirror's
+    -- cursors are in one table: a role that may change them may make any
+    -- mirror skip changes, so only those granted it may
+    IF NOT pg_catalog.has_table_privilege(state, 'SELECT, INSERT, UPDATE') THEN
+        RAISE EXCEPTION 'permission denied for postscript_fdw_sync state table %', state
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'postscript_fdw_sync records each mirror''s cursors and runs in it.',
+                  HINT = pg_catalog.format('A superuser or the extension''s owner can GRANT SELECT, INSERT, UPDATE ON %s TO %I;',
+                                           state, CURRENT_USER);
+    END IF;
 
     SELECT s.srvname INTO srv
       FROM pg_catalog.pg_foreign_table ft
@@ -227,102 +251,118 @@ BEGIN
                   DETAIL = 'A mirror matches rows by id.';
     END IF;
 
-    -- the target: created like the source, with a primary key on id, if missing
+    -- the target, as schema.table: the name its lock is taken on, before it
+    -- is created, so that two first runs cannot both create it
     tgt := pg_catalog.to_regclass(target);
     IF tgt IS NULL THEN
-        DECLARE
-            parts text[] := pg_catalog.parse_ident(target);
-            qname text;
-        BEGIN
-            qname := CASE pg_catalog.array_length(parts, 1)
-                     WHEN 1 THEN pg_catalog.quote_ident(parts[1])
-                     WHEN 2 THEN pg_catalog.quote_ident(parts[1]) || '.' || pg_catalog.quote_ident(parts[2])
-                     END;
-            IF qname IS NULL THEN
-                RAISE EXCEPTION 'invalid mirror table name "%"', target
-                    USING ERRCODE = 'invalid_name', HINT = 'Name it table or schema.table.';
-            END IF;
-            EXECUTE pg_catalog.format('CREATE TABLE %s (LIKE %s)', qname, source);
-            EXECUTE pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id)', qname);
-            tgt := qname::regclass;
-            -- a full pass looks for removed rows batch by batch, by created_at range
-            IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                        WHERE attrelid = tgt AND attname = 'created_at' AND NOT attisdropped) THEN
-                EXECUTE pg_catalog.format('CREATE INDEX ON %s (created_at)', tgt);
-            END IF;
-        END;
-    END IF;
-    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO tgt_key
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = tgt;
-    IF removed = 'mark' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                                         WHERE attrelid = tgt AND attname = 'removed_at' AND NOT attisdropped) THEN
-        EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN removed_at timestamptz', tgt);
-    END IF;
-    IF NOT EXISTS (
-        SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
-               ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = tgt AND i.indisunique AND i.indnkeyatts = 1 AND a.attname = 'id'
-           AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
-        RAISE EXCEPTION 'mirror table "%" has no unique index on "id"', tgt_key
-            USING ERRCODE = 'invalid_table_definition',
-                  HINT = pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id);', tgt);
-    END IF;
-
-    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
-           pg_catalog.string_agg(pg_catalog.format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attnum),
-           pg_catalog.format('ROW(%s)::record OPERATOR(pg_catalog.*<>) ROW(%s)::record',
-                  pg_catalog.string_agg('t.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
-                  pg_catalog.string_agg('excluded.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)),
-           pg_catalog.bool_or(a.attname = 'updated_at' AND a.atttypid = 'timestamptz'::regtype)
-      INTO cols, upd_set, same_row, has_updated
-      FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
-       AND NOT (removed = 'mark' AND a.attname = 'removed_at')
-       AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b
-                    WHERE b.attrelid = tgt AND b.attname = a.attname AND b.attnum > 0
-                      AND NOT b.attisdropped AND b.attgenerated = '');
-    IF removed = 'mark' THEN
-        upd_set := upd_set || ', removed_at = NULL';
-        same_row := same_row || ' OR t.removed_at IS NOT NULL';
-    END IF;
-    dedup_order := CASE WHEN has_updated THEN 'id, updated_at DESC NULLS LAST' ELSE 'id' END;
-
-    -- what the API can page: created_at keyset for full passes, updated_at
-    -- keyset for changes; EXPLAIN shows what the FDW sends (no request)
-    strategy := 'whole';
-    IF cols ~ '(^|, )created_at(,|$)' THEN
-        EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE created_at >= %L::timestamptz ORDER BY created_at LIMIT 1',
-                                  source, '2000-01-01Z') INTO plan;
-        IF pg_catalog.strpos(plan, 'created_at__gte=') > 0 AND pg_catalog.strpos(plan, 'sort=created_at__asc') > 0 THEN
-            strategy := 'full';
-            IF has_updated THEN
-                EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE updated_at >= %L::timestamptz ORDER BY updated_at LIMIT 1',
-                                          source, '2000-01-01Z') INTO plan;
-                IF pg_catalog.strpos(plan, 'updated_at__gte=') > 0 AND pg_catalog.strpos(plan, 'sort=updated_at__asc') > 0 THEN
-                    strategy := 'incremental';
-                END IF;
-            END IF;
+        parts := pg_catalog.parse_ident(target);
+        IF pg_catalog.array_length(parts, 1) = 1 THEN
+            -- where CREATE TABLE would put it
+            parts := ARRAY[pg_catalog.current_schema()::text, parts[1]];
         END IF;
+        IF pg_catalog.array_length(parts, 1) <> 2 OR parts[1] IS NULL THEN
+            RAISE EXCEPTION 'invalid mirror table name "%"', target
+                USING ERRCODE = 'invalid_name', HINT = 'Name it table or schema.table.';
+        END IF;
+        tgt_key := pg_catalog.format('%I.%I', parts[1], parts[2]);
+    ELSE
+        SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO tgt_key
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = tgt;
     END IF;
 
-    -- one sync per mirror: refuse while another session (or this one) holds it
+    -- one sync per mirror: refuse while another session holds its lock
     EXECUTE pg_catalog.format('SELECT %s.postscript_fdw_sync_lock_key($1)', ext) INTO lock_key USING tgt_key;
-    SELECT true INTO holder FROM pg_catalog.pg_locks l
-     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-       AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
-       AND l.classid::bigint = (lock_key >> 32) & 4294967295
-       AND l.objid::bigint = lock_key & 4294967295
-     LIMIT 1;
-    IF holder IS NULL THEN
-        holder := NOT pg_catalog.pg_try_advisory_lock(lock_key);
-    END IF;
-    IF holder THEN
+    EXECUTE pg_catalog.format('SELECT %s.postscript_fdw_sync_holder($1)', ext) INTO holder USING lock_key;
+    -- held by this session: an earlier CALL stopped at one of its COMMITs,
+    -- where no exception handler can catch an error and unlock; it is not
+    -- running (a CALL does not run inside another)
+    WHILE holder = pg_catalog.pg_backend_pid() LOOP
+        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+        EXECUTE pg_catalog.format('SELECT %s.postscript_fdw_sync_holder($1)', ext) INTO holder USING lock_key;
+    END LOOP;
+    IF holder IS NOT NULL OR NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
         RAISE EXCEPTION 'another postscript_fdw_sync of "%" is running', tgt_key
             USING ERRCODE = 'lock_not_available',
                   DETAIL = 'Another session holds its advisory lock; postscript_fdw_sync_status shows its process id.',
                   HINT = 'Wait for it to end (see postscript_fdw_sync_status); a mirror is updated by one sync at a time.';
     END IF;
+
+    -- an error before the run starts unlocks and is raised as it was
+    BEGIN
+        -- created like the source, with a primary key on id, if missing
+        tgt := pg_catalog.to_regclass(tgt_key);
+        IF tgt IS NULL THEN
+            EXECUTE pg_catalog.format('CREATE TABLE %s (LIKE %s)', tgt_key, source);
+            EXECUTE pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id)', tgt_key);
+            tgt := tgt_key::regclass;
+            -- a full pass looks for removed rows batch by batch, by created_at range
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                        WHERE attrelid = tgt AND attname = 'created_at' AND NOT attisdropped) THEN
+                EXECUTE pg_catalog.format('CREATE INDEX ON %s (created_at)', tgt);
+            END IF;
+        END IF;
+        IF removed = 'mark' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                             WHERE attrelid = tgt AND attname = 'removed_at' AND NOT attisdropped) THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN removed_at timestamptz', tgt);
+        END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
+                   ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = tgt AND i.indisunique AND i.indimmediate AND i.indnkeyatts = 1 AND a.attname = 'id'
+               AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+            RAISE EXCEPTION 'mirror table "%" has no unique index on "id"', tgt_key
+                USING ERRCODE = 'invalid_table_definition',
+                      HINT = pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id);', tgt);
+        END IF;
+
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
+               pg_catalog.string_agg(pg_catalog.format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attnum),
+               pg_catalog.format('ROW(%s)::record OPERATOR(pg_catalog.*<>) ROW(%s)::record',
+                      pg_catalog.string_agg('t.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
+                      pg_catalog.string_agg('excluded.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)),
+               pg_catalog.bool_or(a.attname = 'updated_at' AND a.atttypid = 'timestamptz'::regtype)
+          INTO cols, upd_set, same_row, has_updated
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+           AND NOT (removed = 'mark' AND a.attname = 'removed_at')
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b
+                        WHERE b.attrelid = tgt AND b.attname = a.attname AND b.attnum > 0
+                          AND NOT b.attisdropped AND b.attgenerated = '');
+        IF removed = 'mark' THEN
+            upd_set := upd_set || ', removed_at = NULL';
+            same_row := same_row || ' OR t.removed_at IS NOT NULL';
+        END IF;
+        dedup_order := CASE WHEN has_updated THEN 'id, updated_at DESC NULLS LAST' ELSE 'id' END;
+
+        -- what the API can page: created_at keyset for full passes, updated_at
+        -- keyset for changes; EXPLAIN shows what the FDW sends (no request)
+        strategy := 'whole';
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = source AND attname = 'created_at' AND attnum > 0 AND NOT attisdropped) THEN
+            EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE created_at >= %L::timestamptz ORDER BY created_at LIMIT 1',
+                                      source, '2000-01-01Z') INTO plan;
+            IF pg_catalog.strpos(plan, 'created_at__gte=') = 0 OR pg_catalog.strpos(plan, 'sort=created_at__asc') = 0 THEN
+                NULL;               -- pushdown is off: read whole, as documented
+            ELSIF cols !~ '(^|, )created_at(,|$)' THEN
+                RAISE NOTICE 'mirror "%" has no column created_at: it is read whole on every run', tgt_key
+                    USING DETAIL = 'Its source can be read in batches by created_at, but a batch''s cursor is kept in the mirror''s created_at; read whole, every run fetches every page.',
+                          HINT = 'Add created_at (and updated_at, for runs that fetch only changes) to the mirror.';
+            ELSE
+                strategy := 'full';
+                IF has_updated THEN
+                    EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE updated_at >= %L::timestamptz ORDER BY updated_at LIMIT 1',
+                                              source, '2000-01-01Z') INTO plan;
+                    IF pg_catalog.strpos(plan, 'updated_at__gte=') > 0 AND pg_catalog.strpos(plan, 'sort=updated_at__asc') > 0 THEN
+                        strategy := 'incremental';
+                    END IF;
+                END IF;
+            END IF;
+        END IF;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+        RAISE;
+    END;
 
     -- from here on, every error is recorded in the state, unlocks, and is
     -- raised again.  The first step starts the run, each next one is a batch.
@@ -382,6 +422,8 @@ BEGIN
                     EXECUTE pg_catalog.format('INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s',
                                               cols, source);
                     GET DIAGNOSTICS got = ROW_COUNT;
+                    EXECUTE stats_sql INTO req1, r429_1, ok1 USING srv;
+                    pages := ok1 - ok0;
                     done := true;
                 ELSE
                     -- whole seconds, as the API compares them: what it sends
@@ -389,7 +431,7 @@ BEGIN
                     -- of a page
                     IF cur IS NOT NULL THEN
                         lo_cond := pg_catalog.format('%I >= %L::timestamptz', key_col,
-                                                     pg_catalog.date_trunc('second', cur));
+                                                     pg_catalog.to_char(pg_catalog.date_trunc('second', cur) AT TIME ZONE 'UTC', iso));
                     END IF;
                     EXECUTE pg_catalog.format(
                         'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$s ORDER BY %4$I LIMIT %5$s',
@@ -423,16 +465,19 @@ BEGIN
                         -- page, then go past it
                         EXECUTE pg_catalog.format(
                             'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE %3$I >= %4$L::timestamptz AND %3$I < %5$L::timestamptz ORDER BY %3$I',
-                            cols, source, key_col, hi, hi + interval '1 second');
+                            cols, source, key_col, pg_catalog.to_char(hi AT TIME ZONE 'UTC', iso),
+                            pg_catalog.to_char((hi + interval '1 second') AT TIME ZONE 'UTC', iso));
                         GET DIAGNOSTICS extra = ROW_COUNT;
                         got := got + extra;
                         pages := pages + 1;
                         cur := hi + interval '1 second';
-                        hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col, cur);
+                        hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col,
+                                                     pg_catalog.to_char(cur AT TIME ZONE 'UTC', iso));
                     ELSE
                         -- rows of second hi may go on past this page: the next
                         -- batch starts at hi
-                        hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col, hi);
+                        hi_cond := pg_catalog.format('%I < %L::timestamptz', key_col,
+                                                     pg_catalog.to_char(hi AT TIME ZONE 'UTC', iso));
                         cur := hi;
                     END IF;
                 END IF;
@@ -450,12 +495,25 @@ BEGIN
                     rm_where := pg_catalog.format(
                         '%s AND %s AND NOT EXISTS (SELECT 1 FROM pg_temp.postscript_fdw_sync_batch b WHERE b.id = t.id)%s',
                         lo_cond, hi_cond, CASE WHEN removed = 'mark' THEN ' AND t.removed_at IS NULL' ELSE '' END);
-                    IF run_mode = 'full' AND pages > 1 THEN
+                    IF run_mode = 'whole' AND pages > 1 THEN
+                        -- a whole read of several pages: a row removed or
+                        -- added upstream while it ran shifts the pages after
+                        -- it, and a row can slip from one page to the one
+                        -- already read.  A row missing is removed only if a
+                        -- second read lacks it too.
+                        EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s)', tgt, rm_where) INTO missing;
+                        IF missing THEN
+                            EXECUTE pg_catalog.format('INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s',
+                                                      cols, source);
+                            GET DIAGNOSTICS extra = ROW_COUNT;
+                            got := got + extra;
+                        END IF;
+                    ELSIF run_mode = 'full' AND pages > 1 THEN
                         FOR cand IN EXECUTE pg_catalog.format('SELECT DISTINCT t.created_at FROM %s t WHERE %s AND t.created_at IS NOT NULL',
                                                               tgt, rm_where) LOOP
                             EXECUTE pg_catalog.format(
                                 'INSERT INTO pg_temp.postscript_fdw_sync_batch (%1$s) SELECT %1$s FROM %2$s WHERE created_at >= %3$L::timestamptz AND created_at <= %3$L::timestamptz',
-                                cols, source, cand);
+                                cols, source, pg_catalog.to_char(cand AT TIME ZONE 'UTC', iso));
                             GET DIAGNOSTICS extra = ROW_COUNT;
                             got := got + extra;
                         END LOOP;
@@ -501,6 +559,9 @@ BEGIN
                           WHERE target = $1', state) USING tgt_key, run_mode, pg_catalog.clock_timestamp();
                 END IF;
             END IF;
+            -- the mirror's deferred constraints and triggers are checked here,
+            -- where an error is caught, not at the COMMIT below
+            SET CONSTRAINTS ALL IMMEDIATE;
         EXCEPTION WHEN OTHERS OR query_canceled THEN
             GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                                     e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
@@ -515,14 +576,20 @@ BEGIN
         IF req0 IS NOT NULL THEN
             EXECUTE stats_sql INTO req1, r429_1, ok1 USING srv;
         END IF;
-        EXECUTE pg_catalog.format(
-            'UPDATE %s SET run_status = $2, run_ended = pg_catalog.clock_timestamp(),
-                    requests = requests + $3, status_429 = status_429 + $4,
-                    last_error = $5, last_error_sqlstate = $6, last_error_at = pg_catalog.clock_timestamp()
-              WHERE target = $1', state)
-            USING tgt_key, CASE WHEN e_state = '57014' THEN 'cancelled' ELSE 'failed' END,
-                  coalesce(req1 - req0, 0), coalesce(r429_1 - r429_0, 0),
-                  e_msg || CASE WHEN e_detail <> '' THEN ': ' || e_detail ELSE '' END, e_state;
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'UPDATE %s SET run_status = $2, run_ended = pg_catalog.clock_timestamp(),
+                        requests = requests + $3, status_429 = status_429 + $4,
+                        last_error = $5, last_error_sqlstate = $6, last_error_at = pg_catalog.clock_timestamp()
+                  WHERE target = $1', state)
+                USING tgt_key, CASE WHEN e_state = '57014' THEN 'cancelled' ELSE 'failed' END,
+                      coalesce(req1 - req0, 0), coalesce(r429_1 - r429_0, 0),
+                      e_msg || CASE WHEN e_detail <> '' THEN ': ' || e_detail ELSE '' END, e_state;
+        EXCEPTION WHEN OTHERS THEN
+            -- not recorded (the state shows the run as interrupted); the
+            -- error that stopped the run is raised below all the same
+            NULL;
+        END;
         COMMIT;
         PERFORM pg_catalog.pg_advisory_unlock(lock_key);
         IF e_detail <> '' AND e_hint <> '' THEN

@@ -141,9 +141,15 @@ SELECT id = :'s1' AS s1, id = :'s2' AS s2, id = :'s3' AS s3, updated_at - :'base
   FROM mirror WHERE properties ? 'touched' ORDER BY updated_at, id;
 
 -- a run with nothing new: one request, which reads the rows at the cursor
--- again (the overlap) and changes nothing
+-- again (the overlap) and changes nothing.  Run under a DateStyle and a
+-- TimeZone whose output does not read back as it was (IST is Israel's
+-- abbreviation too): the cursor it sends is the same.
 SELECT sync_clear_log();
+SET datestyle = 'Postgres, MDY';
+SET timezone = 'Asia/Kolkata';
 CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+RESET datestyle;
+RESET timezone;
 SELECT method, path, query, pages, status FROM sync_requests;
 SELECT status, run_mode, batches, rows_fetched, rows_inserted, rows_updated, requests FROM sync_status;
 
@@ -255,16 +261,32 @@ SELECT sync_clear_log();
 CALL postscript_fdw_sync('ps.subscribers', 'mirror2', mode => 'full', removed => 'mark');
 SELECT rows_removed, rows_updated, requests FROM sync_status WHERE target = 'public.mirror2';
 
--- 7. One sync per mirror: while its lock is held (here by this session,
--- as a running sync would hold it) a CALL is refused and makes no request
+-- 7. One sync per mirror.  A CALL is refused while another session holds
+-- the mirror's lock (scripts/checks/sync_sessions.sh).  A lock this
+-- session holds was left by a CALL that stopped at a COMMIT (where no
+-- handler can unlock): it is no running sync, and the next CALL takes it
+-- over and releases it at the end.
 SELECT pg_advisory_lock(postscript_fdw_sync_lock_key('public.mirror'));
 SELECT status, pid = pg_backend_pid() AS this_session FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
-SELECT sync_clear_log();
 CALL postscript_fdw_sync('ps.subscribers', 'mirror');
+SELECT status, pid FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
+
+-- The mirror's deferred constraints are checked before each batch's
+-- COMMIT, where an error is caught: the run is recorded as failed and the
+-- lock released, and the next CALL goes on.
+CREATE TABLE mirror5 (LIKE ps.subscribers, PRIMARY KEY (id));
+CREATE FUNCTION mirror5_check() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'deferred check failed' USING ERRCODE = 'check_violation';
+END $$;
+CREATE CONSTRAINT TRIGGER mirror5_deferred AFTER INSERT ON mirror5
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mirror5_check();
+CALL postscript_fdw_sync('ps.subscribers', 'mirror5');
 \echo :LAST_ERROR_SQLSTATE
-SELECT count(*) AS requests FROM mock.requests();
-SELECT pg_advisory_unlock(postscript_fdw_sync_lock_key('public.mirror'));
-SELECT status FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
+SELECT status, pid, batches, last_error_sqlstate, last_error FROM postscript_fdw_sync_status WHERE target = 'public.mirror5';
+DROP TRIGGER mirror5_deferred ON mirror5;
+CALL postscript_fdw_sync('ps.subscribers', 'mirror5');
+SELECT status, pid, rows_inserted FROM postscript_fdw_sync_status WHERE target = 'public.mirror5';
 
 -- 8. A table without a change cursor (keywords: one response) is read whole,
 -- one request a run; rows it no longer lists are removed
@@ -278,6 +300,21 @@ SELECT target, strategy, status, run_mode, batches, rows_fetched, rows_inserted,
 SELECT (SELECT count(*) FROM (SELECT * FROM ps.keywords EXCEPT ALL SELECT * FROM kw_mirror) a) AS missing,
        (SELECT count(*) FROM (SELECT * FROM kw_mirror EXCEPT ALL SELECT * FROM ps.keywords) b) AS extra;
 
+-- A mirror without created_at cannot keep a created_at cursor: it is read
+-- whole, with a notice.  A whole read of several pages removes a row only
+-- when a second read lacks it too (a row removed upstream while it runs
+-- shifts the pages after it): the second run reads the 20 pages twice,
+-- and removes the row only this mirror has.
+CREATE TABLE slim (id text PRIMARY KEY, email text, updated_at timestamptz);
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'slim');
+SELECT strategy, status, run_mode, rows_fetched, rows_inserted, rows_removed, requests FROM sync_status WHERE target = 'public.slim';
+INSERT INTO slim VALUES ('s_local_only', 'nobody@example.com', now());
+SELECT sync_clear_log();
+CALL postscript_fdw_sync('ps.subscribers', 'slim');
+SELECT strategy, status, run_mode, rows_fetched, rows_inserted, rows_removed, requests FROM sync_status WHERE target = 'public.slim';
+SELECT count(*) AS rows, count(*) FILTER (WHERE id = 's_local_only') AS local_only FROM slim;
+
 -- 9. Mistakes are refused before any request
 SELECT sync_clear_log();
 CALL postscript_fdw_sync('mirror', 'mirror_of_mirror');
@@ -289,6 +326,11 @@ CALL postscript_fdw_sync('ps.subscribers', 'mirror', removed => 'archive');
 CREATE TABLE no_key (id text, email text);
 CALL postscript_fdw_sync('ps.subscribers', 'no_key');
 \echo :LAST_ERROR_SQLSTATE
+-- ON CONFLICT cannot use a deferrable unique constraint
+CREATE TABLE deferred_key (id text, email text, UNIQUE (id) DEFERRABLE);
+CALL postscript_fdw_sync('ps.subscribers', 'deferred_key');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS unlocked_mirrors FROM postscript_fdw_sync_status WHERE pid IS NOT NULL;
 BEGIN;
 CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 \echo :LAST_ERROR_SQLSTATE
@@ -299,7 +341,36 @@ SELECT 1 AS one \; CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 SELECT status FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
 SELECT count(*) AS requests FROM mock.requests();
 
--- 10. A first pass while a subscriber leaves upstream between two of its
+-- 10. Another role keeps a mirror once it may write the state table, which
+-- holds every mirror's cursors (whoever may change them may make any
+-- mirror skip changes): until then it is refused before anything is done.
+CREATE ROLE sync_job;
+CREATE SCHEMA sync_job_schema AUTHORIZATION sync_job;
+GRANT USAGE ON SCHEMA ps TO sync_job;
+GRANT SELECT ON ps.subscribers TO sync_job;
+CREATE USER MAPPING FOR sync_job SERVER ps OPTIONS (api_key 'sk_test_shop_key');
+-- (the batch table this session's earlier runs made is the superuser's)
+DISCARD TEMP;
+SELECT sync_clear_log();
+SET ROLE sync_job;
+CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT to_regclass('sync_job_schema.subscribers') AS mirror, count(*) AS requests FROM mock.requests();
+GRANT SELECT, INSERT, UPDATE ON postscript_fdw_sync_state TO sync_job;
+GRANT SELECT ON postscript_fdw_sync_status TO sync_job;
+SET ROLE sync_job;
+CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
+SELECT status, rows_inserted FROM postscript_fdw_sync_status WHERE target = 'sync_job_schema.subscribers';
+RESET ROLE;
+DISCARD TEMP;
+DROP SCHEMA sync_job_schema CASCADE;
+DROP USER MAPPING FOR sync_job SERVER ps;
+REVOKE ALL ON ps.subscribers, postscript_fdw_sync_state, postscript_fdw_sync_status FROM sync_job;
+REVOKE ALL ON SCHEMA ps FROM sync_job;
+DROP ROLE sync_job;
+
+-- 11. A first pass while a subscriber leaves upstream between two of its
 -- requests: once the first page (rows 1 to 100 by created_at) is stored,
 -- row 50 is removed.  The rows after it move one place up, row 101 onto
 -- page 1: page 2 of the same query (page-number pagination) would start at
@@ -322,7 +393,8 @@ CALL postscript_fdw_sync('ps.subscribers', 'mirror4', mode => 'full');
 SELECT rows_inserted, rows_updated, rows_removed FROM sync_status WHERE target = 'public.mirror4';
 SELECT * FROM sync_diff('mirror4');
 
-DROP TABLE mirror, mirror2, mirror3, mirror4, kw_mirror, no_key, sync_pending;
+DROP TABLE mirror, mirror2, mirror3, mirror4, mirror5, slim, kw_mirror, no_key, deferred_key, sync_pending;
+DROP FUNCTION mirror5_check();
 DELETE FROM postscript_fdw_sync_state;
 DROP VIEW sync_requests, sync_request_count, sync_status;
 DROP FUNCTION sync_diff(regclass), sync_clear_log(), sync_touch(jsonb, timestamptz), sync_show(text),
