@@ -63,19 +63,22 @@ SELECT write, method, status, error FROM postscript_fdw_last_commit();
 SELECT method, regexp_replace(path, '[0-9a-f-]{36}$', '{id}') AS path, status
   FROM mock.requests() WHERE method = 'DELETE' ORDER BY seq;
 -- a subscription deleted in Postscript after the DELETE read it: the id is
--- unknown on the first attempt, so nothing proves this DELETE applied it
--- (the CONTEXT names a random id: message and SQLSTATE only)
+-- unknown to the first attempt that reached Postscript (the one before was
+-- answered 429, which proves nothing was applied), so nothing proves this
+-- DELETE applied it (the CONTEXT names a random id: message and SQLSTATE only)
 SELECT mock.reset();
 INSERT INTO ps.webhooks (callback_url, event) VALUES ('https://hooks.example.com/gone', 'shop.test');
 SELECT id AS gone_id FROM ps.webhooks WHERE event = 'shop.test' \gset
 BEGIN;
 DELETE FROM ps.webhooks WHERE id = :'gone_id';
 SELECT mock.admin('DELETE', '/api/v2/webhooks/' || :'gone_id', NULL, 'sk_test_shop_key');
+SELECT mock.fault('{"kind": "rate_limit", "method": "DELETE", "path": "/api/v2/webhooks/", "count": 1}');
 \set VERBOSITY terse
 COMMIT;
 \set VERBOSITY default
 \echo :LAST_ERROR_SQLSTATE
 SELECT write, method, status, error FROM postscript_fdw_last_commit();
+SELECT method, status FROM mock.requests() WHERE method = 'DELETE' ORDER BY seq;
 
 -------------------------------------------------------------- the token, in the user mapping
 CREATE FUNCTION deliver(body text, signature text DEFAULT 'whsec_test_webhook_token')

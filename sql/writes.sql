@@ -518,6 +518,61 @@ INSERT INTO once_events (type, email) VALUES ('order_placed', 'a@example.com');
 \echo :LAST_ERROR_SQLSTATE
 SELECT method, path, status FROM mock.sent();
 
+-- an event answered with another 5xx (a proxy's 524: the origin timed out)
+-- may have been recorded too: outcome unknown, not sent again
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "status", "status": 524, "path": "/api/v2/events", "count": 1}');
+INSERT INTO once_events (type, email) VALUES ('order_placed', 'a@example.com');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM postscript_fdw_last_commit();
+SELECT method, path, status FROM mock.sent();
+
+-- once an attempt may have been applied, a later failure does not make it
+-- "failed": a create applied (answered 500), sent again and answered 429
+-- until the retries ran out; an opt-out applied (its answer stalled past
+-- request_timeout), then the same
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "applied_500", "method": "POST", "path": "/api/v2/subscribers", "count": 1}');
+SELECT mock.fault('{"kind": "rate_limit", "method": "POST", "path": "/api/v2/subscribers", "count": 5}');
+INSERT INTO once_subscribers (phone_number) VALUES ('5555550191');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM postscript_fdw_last_commit();
+SELECT method, path, status FROM mock.sent();
+SELECT count(*) AS created FROM ps.opt_ins WHERE phone_number = '+15555550191';
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "stall", "delay_ms": 3000, "path": "/api/v2/compliance/unsubscribe", "count": 1}');
+SELECT mock.fault('{"kind": "rate_limit", "path": "/api/v2/compliance/unsubscribe", "count": 5}');
+INSERT INTO once_opt_outs (subscriber_id) VALUES (:'sub_id');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM postscript_fdw_last_commit();
+SELECT method, path, status FROM mock.sent();
+
+-- after an applied write, a failure whose SQLSTATE clients retry on their
+-- own (53400: the rate limit still exceeded) is reported as HV000: running
+-- the transaction again would record the first event twice
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "rate_limit", "method": "POST", "path": "/api/v2/events", "after": 1, "count": 5}');
+BEGIN;
+INSERT INTO once_events (type, email) VALUES ('order_placed', 'a@example.com'), ('order_paid', 'a@example.com');
+COMMIT;
+\echo :LAST_ERROR_SQLSTATE
+SELECT write, status FROM postscript_fdw_last_commit();
+
+-- the server of queued writes dropped before COMMIT
+CREATE SERVER ps_dropped FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url :'mock_url', rate_limit '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER ps_dropped OPTIONS (api_key 'sk_test_shop_key');
+CREATE FOREIGN TABLE dropped_events (type text, email text) SERVER ps_dropped OPTIONS (resource 'events');
+SELECT mock.reset();
+BEGIN;
+INSERT INTO dropped_events VALUES ('order_placed', 'a@example.com');
+DROP SERVER ps_dropped CASCADE;
+\set VERBOSITY terse
+COMMIT;
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+SELECT status FROM postscript_fdw_last_commit();
+SELECT count(*) AS requests FROM mock.sent();
+
 -- connection refused: nothing was sent, retried, then an error
 CREATE SERVER ps_refused_w FOREIGN DATA WRAPPER postscript_fdw
   OPTIONS (api_url 'http://127.0.0.1:1', max_retries '1', max_retry_wait '1', connect_timeout '2');

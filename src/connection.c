@@ -172,9 +172,17 @@ ps_get_user_mapping(Oid userid, Oid serverid)
 		!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
 							   ObjectIdGetDatum(serverid)))
 	{
-		ForeignServer *server = GetForeignServer(serverid);
+		ForeignServer *server = GetForeignServerExtended(serverid, FSV_MISSING_OK);
 		const char *role = GetUserNameFromId(userid, false);
 
+		/* DROP SERVER ... CASCADE dropped its user mappings too */
+		if (server == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("the foreign server of this request no longer exists"),
+					 errdetail("The server with OID %u was dropped after a statement of this transaction used it.",
+							   serverid),
+					 errhint("Nothing more is sent to it.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no user mapping for role \"%s\" on server \"%s\"",

@@ -1226,16 +1226,20 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 /* ---------------------------------------------------------------- the request */
 
 /*
- * Whether an attempt that ended so may have been applied: sent, then its
- * answer lost (cut, timed out, or too large to read), or a 500, 502, 503 or
- * 504.  If so, *result says so, for the caller to reconcile.
+ * Whether an attempt of a write that ended so may have been applied: sent,
+ * then its answer lost (cut, timed out, or too large to read), or any 5xx
+ * (a 524 from a proxy is the origin's timeout).
  */
 static bool
-maybe_applied(CURLcode rc, long status, int attempt, Transfer *tr, PsHttpResult *result)
+could_apply(CURLcode rc, long status)
 {
-	if (rc != CURLE_OK ? not_sent(rc)
-		: status != 500 && status != 502 && status != 503 && status != 504)
-		return false;
+	return rc != CURLE_OK ? !not_sent(rc) : status >= 500;
+}
+
+/* *result for a write whose outcome is unknown, for the caller to reconcile */
+static void
+outcome_unknown(CURLcode rc, long status, int attempt, Transfer *tr, PsHttpResult *result)
+{
 	result->status = rc == CURLE_OK ? status : 0;
 	result->maybe_applied = true;
 	result->retries = attempt;
@@ -1243,7 +1247,7 @@ maybe_applied(CURLcode rc, long status, int attempt, Transfer *tr, PsHttpResult 
 	{
 		result->body = tr->body.data;
 		result->len = tr->body.len;
-		return true;
+		return;
 	}
 	result->body = tr->too_large
 		? psprintf("its answer exceeds max_response_size (%lld bytes)",
@@ -1252,7 +1256,6 @@ maybe_applied(CURLcode rc, long status, int attempt, Transfer *tr, PsHttpResult 
 		: tr->errbuf[0] ? pstrdup(tr->errbuf)
 		: pstrdup(curl_easy_strerror(rc));
 	result->len = strlen(result->body);
-	return true;
 }
 
 static void
@@ -1260,6 +1263,8 @@ request_loop(PsConn *conn, const char *method, const char *path,
 			 const char *body, int flags, PsHttpResult *result, Transfer *tr)
 {
 	bool		is_write = (flags & PS_HTTP_WRITE) != 0;
+	bool		changes = (flags & (PS_HTTP_CHANGES | PS_HTTP_WRITE)) != 0;
+	bool		sent_before = changes && (flags & PS_HTTP_SENT_BEFORE) != 0;
 	double		waited_ms = 0;
 	int			attempt;
 
@@ -1274,24 +1279,44 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
 		/* a write is never sent again here once it may have been applied */
-		if (is_write && maybe_applied(rc, status, attempt, tr, result))
+		if (is_write && could_apply(rc, status))
+		{
+			outcome_unknown(rc, status, attempt, tr, result);
+			result->sent_before = sent_before;
 			return;
+		}
 		if (retryable(rc, status, tr) &&
 			(delay_ms = backoff_ms(conn, retry_after_of(rc, tr), attempt, &waited_ms)) >= 0)
 		{
+			sent_before |= changes && could_apply(rc, status);
 			ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
 			continue;
 		}
 
-		/* final answer */
-		if ((flags & PS_HTTP_CHANGES) && maybe_applied(rc, status, attempt, tr, result))
+		/*
+		 * Final answer.  Of a write that it leaves unknown, or a failure
+		 * after an attempt that may have been applied (429s until the
+		 * retries ran out, a refused connection): the outcome is unknown.
+		 * Another 4xx is returned for the caller to classify (a conflict or
+		 * an unknown id may prove the earlier attempt landed).
+		 */
+		if (changes &&
+			(could_apply(rc, status) ||
+			 (sent_before && rc != CURLE_OK) ||
+			 (sent_before && !(status >= 200 && status < 300) &&
+			  !((flags & PS_HTTP_ALLOW_4XX) && status >= 400 && status < 500 && status != 429))))
+		{
+			outcome_unknown(rc, status, attempt, tr, result);
+			result->sent_before = sent_before;
 			return;
+		}
 		if (rc != CURLE_OK)
 			report_transport_error(conn, method, path, rc, tr);
 		result->status = status;
 		result->body = tr->body.data;
 		result->len = tr->body.len;
 		result->retries = attempt;
+		result->sent_before = sent_before;
 		if (status >= 200 && status < 300)
 			return;
 		if (((flags & PS_HTTP_ALLOW_404) &&

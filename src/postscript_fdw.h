@@ -347,8 +347,13 @@ extern List *ps_all_connections(void);
 									 * PS_HTTP_CHANGES) */
 #define PS_HTTP_CHANGES		0x0008	/* changes something: a final answer that
 									 * leaves it unknown whether it was
-									 * applied (lost, a 500, 502-504) is
-									 * returned as maybe_applied, not raised */
+									 * applied (lost, a 5xx) is returned as
+									 * maybe_applied, not raised; and once an
+									 * attempt may have been applied, so is
+									 * any final failure but a 4xx */
+#define PS_HTTP_SENT_BEFORE	0x0010	/* an earlier request of this write may
+									 * have been applied (with
+									 * PS_HTTP_CHANGES) */
 
 typedef struct PsHttpResult
 {
@@ -358,6 +363,8 @@ typedef struct PsHttpResult
 								 * as it arrived (body stays NULL) */
 	size_t		len;
 	bool		maybe_applied;	/* a write whose outcome is unknown */
+	bool		sent_before;	/* PS_HTTP_CHANGES: an attempt before this
+								 * answer may have been applied */
 	int			retries;		/* retries this request took */
 } PsHttpResult;
 

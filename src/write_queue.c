@@ -232,8 +232,8 @@ report_unknown_object(PsConn *conn, PsWrite *w, PsHttpResult *res)
 /*
  * A write that was sent and whose answer says nothing of its fate (a 5xx, a
  * timeout after sending, a cut connection), with no attempt left: neither
- * applied nor refused.  attempts counts the sendings that may have been
- * applied; hint says whether sending it again is harmless.  Never returns.
+ * applied nor refused.  attempts counts every request sent for it; hint
+ * says whether sending it again is harmless.  Never returns.
  */
 static void
 report_outcome_unknown(PsConn *conn, PsWrite *w, PsHttpResult *res,
@@ -241,19 +241,19 @@ report_outcome_unknown(PsConn *conn, PsWrite *w, PsHttpResult *res,
 {
 	const char *method = w->spec->method;
 
-	Assert(res->maybe_applied && attempts >= 1);
+	Assert(attempts >= 1);
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
 			 errmsg("Postscript may or may not have applied %s", w->label),
 			 res->status && attempts == 1
 			 ? errdetail("%s %s answered HTTP %ld.", method, w->path, res->status)
 			 : res->status
-			 ? errdetail("%s %s answered HTTP %ld to the last of %d attempts; any of them may have been applied.",
+			 ? errdetail("%s %s answered HTTP %ld to the last of %d attempts; whether one of them was applied is unknown.",
 						 method, w->path, res->status, attempts)
 			 : attempts == 1
 			 ? errdetail("%s %s failed after the request was sent: %s.",
 						 method, w->path, res->body)
-			 : errdetail("%s %s failed after the request was sent, %d attempts (the last: %s); any of them may have been applied.",
+			 : errdetail("%s %s failed after the request was sent, the last of %d attempts (%s); whether one of them was applied is unknown.",
 						 method, w->path, attempts, res->body),
 			 errhint("%s", hint),
 			 ps_request_errcontext(conn->server_name, method, w->path)));
@@ -269,7 +269,8 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 {
 	const PsWriteSpec *spec = w->spec;
 	int			flags = PS_HTTP_ALLOW_4XX | PS_HTTP_CHANGES;
-	int			unknown = 0;	/* attempts whose outcome is unknown */
+	int			unknown = 0;	/* requests whose outcome is unknown */
+	int			attempts = 0;	/* requests sent, retries included */
 	double		waited_ms = 0;	/* in backoff before sending them again */
 	PsHttpResult res;
 	PsApiAnswer answer;
@@ -280,20 +281,22 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
-		ps_http_request(conn, spec->method, w->path, w->body, flags, &res);
+		ps_http_request(conn, spec->method, w->path, w->body,
+						flags | (unknown > 0 ? PS_HTTP_SENT_BEFORE : 0), &res);
+		attempts += res.retries + 1;
 		if (res.maybe_applied)
 		{
 			unknown++;
 			if (spec->reconcile == PS_RECONCILE_NONE)
-				report_outcome_unknown(conn, w, &res, 1,
+				report_outcome_unknown(conn, w, &res, attempts,
 									   "It cannot be looked up, so it was not sent again: that could apply it twice.");
 			/* idempotent: http.c retried it as it retries a read */
 			if (!(flags & PS_HTTP_WRITE))
-				report_outcome_unknown(conn, w, &res, res.retries + 1,
+				report_outcome_unknown(conn, w, &res, attempts,
 									   "Sending it again is harmless: run it again when Postscript answers.");
 			/* sent again after a backoff, as a read would be retried */
 			if (!ps_http_backoff(conn, unknown - 1, &waited_ms))
-				report_outcome_unknown(conn, w, &res, unknown,
+				report_outcome_unknown(conn, w, &res, attempts,
 									   "Run it again when Postscript answers: if it was applied, Postscript answers a conflict (ON CONFLICT DO NOTHING skips it).");
 			/* sent again: a conflict will prove an earlier attempt landed */
 			continue;
@@ -304,8 +307,8 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 			return PS_WRITE_APPLIED;
 		}
 		answer = ps_api_classify(res.status, res.body, res.len);
-		/* a delete retried after its answer was lost: the object is gone */
-		if (spec->reconcile == PS_RECONCILE_GONE && res.retries > 0 &&
+		/* a delete sent again after its answer was lost: the object is gone */
+		if (spec->reconcile == PS_RECONCILE_GONE && res.sent_before &&
 			PS_ANSWER_NO_SUCH_ID(answer))
 			return PS_WRITE_RECONCILED;
 		if (answer == PS_ANSWER_CONFLICT)
@@ -315,6 +318,10 @@ ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 			if (w->skip_conflicts)
 				return PS_WRITE_SKIPPED;
 		}
+		/* a create sent again, refused for another reason: the first may have landed */
+		if (unknown > 0)
+			report_outcome_unknown(conn, w, &res, attempts,
+								   "Check the row: if an earlier attempt was applied, sending it again answers a conflict (ON CONFLICT DO NOTHING skips it).");
 		if (strstr(spec->path, "{id}") != NULL && PS_ANSWER_NO_SUCH_ID(answer))
 			report_row_gone(conn, w, &res);
 		if (answer == PS_ANSWER_NOT_FOUND)
@@ -359,6 +366,33 @@ ps_write_enqueue(PsWrite *w)
 	q->level = GetCurrentTransactionNestLevel();
 	queue = lappend(queue, q);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Whether drivers and frameworks may run the whole transaction again on
+ * their own when its COMMIT fails with this SQLSTATE (Npgsql's IsTransient,
+ * EF Core's and Spring's retrying strategies): connection exceptions,
+ * insufficient resources, serialization failures and deadlocks, lock and
+ * shutdown conditions.
+ */
+static bool
+retried_by_clients(int code)
+{
+	switch (ERRCODE_TO_CATEGORY(code))
+	{
+		case ERRCODE_CONNECTION_EXCEPTION:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+			return true;
+	}
+	return code == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		code == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		code == ERRCODE_LOCK_NOT_AVAILABLE ||
+		code == ERRCODE_OBJECT_IN_USE ||
+		code == ERRCODE_ADMIN_SHUTDOWN ||
+		code == ERRCODE_CRASH_SHUTDOWN ||
+		code == ERRCODE_CANNOT_CONNECT_NOW ||
+		code == ERRCODE_SYSTEM_ERROR ||
+		code == ERRCODE_IO_ERROR;
 }
 
 /* "1-3, 5": the 1-based positions in [0, n) whose status is s */
@@ -519,22 +553,29 @@ send_queue(void)
 				landed++;
 
 		/*
-		 * A serialization failure tells a client to run the transaction
-		 * again, and some do so on their own.  Once writes of this commit
-		 * were applied, that would send them twice (an event would be
-		 * recorded twice): then it is only an FDW error, and the hint says
-		 * why.
+		 * Some SQLSTATEs tell a client to run the transaction again, and
+		 * drivers and frameworks do so on their own.  Once writes of this
+		 * commit were applied, that would send them twice (an event would
+		 * be recorded twice): then it is only an FDW error, and the hint
+		 * says why.
 		 */
 		code = edata->sqlerrcode;
-		if (code == ERRCODE_T_R_SERIALIZATION_FAILURE && landed > 0)
+		if (landed > 0 && retried_by_clients(code))
 			code = ERRCODE_FDW_ERROR;
 		/* one write (an autocommit statement of one row): as it was */
 		if (nlast == 1)
 			ereport(ERROR,
 					(errcode(edata->sqlerrcode),
 					 errmsg("%s", edata->message),
-					 edata->detail ? errdetail("%s", edata->detail) : 0,
-					 edata->hint ? errhint("%s", edata->hint) : 0,
+					 edata->detail ? errdetail("%s", edata->detail)
+					 : edata->sqlerrcode != ERRCODE_QUERY_CANCELED ? 0
+					 : last[n].status == CS_UNKNOWN
+					 ? errdetail("Its request had been sent: Postscript may or may not have applied it.")
+					 : errdetail("Nothing was sent."),
+					 edata->hint ? errhint("%s", edata->hint)
+					 : edata->sqlerrcode == ERRCODE_QUERY_CANCELED && last[n].status == CS_UNKNOWN
+					 ? errhint("SELECT * FROM postscript_fdw_last_commit() shows it as outcome unknown; look at the foreign table before sending it again.")
+					 : 0,
 					 edata->context ? errcontext("%s", edata->context) : 0,
 					 errcontext("%s", last[n].label)));
 		ereport(ERROR,
@@ -548,7 +589,8 @@ send_queue(void)
 				 errhint("%s%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. Run those not applied again: a subscriber that exists already is a conflict, which ON CONFLICT DO NOTHING skips.",
 						 edata->hint ? edata->hint : "", edata->hint ? " " : "",
 						 code != edata->sqlerrcode
-						 ? "This is not reported as a serialization failure (40001): retrying the whole transaction would send the applied writes again. "
+						 ? psprintf("It is not reported with SQLSTATE %s, which clients may retry on their own: retrying the whole transaction would send the applied writes again. ",
+									unpack_sql_state(edata->sqlerrcode))
 						 : ""),
 				 edata->context ? errcontext("%s", edata->context) : 0,
 				 errcontext("%s, sent at commit", last[n].label)));

@@ -44,15 +44,22 @@ SQL
 admin POST /__admin/reset >/dev/null
 admin POST /__admin/faults '{"kind": "slow", "delay_ms": 30000, "method": "POST", "path": "/api/v2/subscribers", "after": 1, "count": 1}' >/dev/null
 
-# commit three writes into TABLE (phones PREFIX1..3) in a session of its
-# own, cancel it once it is seen on write 2 of 3; its output in $work/OUT
+# commit N writes (3, or 1) into TABLE (phones PREFIX1..N) in a session of
+# its own, cancel it once it is seen on write 2 of 3 (1 of 1); its output in
+# $work/OUT
 commit_and_cancel() {
-	local table=$1 prefix=$2 out=$3 session pid="" title
+	local table=$1 prefix=$2 out=$3 n=${4:-3} session pid="" title values
+	values="('${prefix}1', 'JOIN')"
+	[ "$n" = 3 ] && values="$values, ('${prefix}2', 'JOIN'), ('${prefix}3', 'JOIN')"
+	# one write: a read first opens the connection it is sent on, as write 1
+	# does for write 2 (so a backend seen in the request has sent it)
+	warm=""
+	[ "$n" = 1 ] && warm="SELECT count(*) AS warm FROM (SELECT 1 FROM $table LIMIT 1) s;"
 	PGAPPNAME=ps_commit_cancel "$bindir/psql" -X -q -At -d $db >"$work/$out" 2>&1 <<SQL &
 \\set VERBOSITY default
+$warm
 BEGIN;
-INSERT INTO $table (phone_number, keyword)
-  VALUES ('${prefix}1', 'JOIN'), ('${prefix}2', 'JOIN'), ('${prefix}3', 'JOIN');
+INSERT INTO $table (phone_number, keyword) VALUES $values;
 COMMIT;
 \\echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT write || ' ' || status FROM postscript_fdw_last_commit() ORDER BY write;
@@ -62,12 +69,12 @@ SQL
 		pid=$(psqlc -c "SELECT pid FROM pg_stat_activity
 		                WHERE application_name = 'ps_commit_cancel' AND query LIKE 'COMMIT%'
 		                  AND wait_event_type = 'Extension'")
-		[ -n "$pid" ] && grep -q 'write 2 of 3' "/proc/$pid/cmdline" 2>/dev/null && break
+		[ -n "$pid" ] && grep -q "write $((n == 3 ? 2 : 1)) of $n" "/proc/$pid/cmdline" 2>/dev/null && break
 		pid=""
 		sleep 0.1
 	done
 	if [ -z "$pid" ]; then
-		problem "$table: the committing backend was never seen sending write 2 of 3"
+		problem "$table: the committing backend was never seen sending write $((n == 3 ? 2 : 1)) of $n"
 	else
 		title=$(tr "\0" " " <"/proc/$pid/cmdline" | sed "s/ *$//")
 		printf 'commit_cancel: process title: %s\n' "${title#*: }"
@@ -112,4 +119,15 @@ grep -q '^DETAIL:  At commit, write 2 of 3 failed. Applied: 1. Not sent: 2-3.$' 
 	|| problem "paced: postscript_fdw_last_commit() does not say applied, not sent, not sent"
 [ "$(posts | tr '\n' ';')" = "+14155550911 201;" ] \
 	|| problem "paced: the server received more than write 1: $(posts | tr '\n' ';')"
+
+# one write (the commit of a one-row INSERT), cancelled while the server
+# holds it: the error says that its request had been sent
+admin POST /__admin/reset >/dev/null
+admin POST /__admin/faults '{"kind": "slow", "delay_ms": 30000, "method": "POST", "path": "/api/v2/subscribers", "count": 1}' >/dev/null
+commit_and_cancel subs +1415555092 single.out 1
+grep -q '^DETAIL:  Its request had been sent: Postscript may or may not have applied it.$' "$work/single.out" \
+	|| problem "one write: the error does not say that its request had been sent"
+grep -q '^sqlstate 57014$' "$work/single.out" || problem "one write: the SQLSTATE is not 57014"
+[ "$(grep -E '^[0-9]+ ' "$work/single.out" | tr '\n' ';')" = "1 outcome unknown;" ] \
+	|| problem "one write: postscript_fdw_last_commit() does not say outcome unknown"
 exit $status
