@@ -1236,13 +1236,29 @@ could_apply(CURLcode rc, long status)
 	return rc != CURLE_OK ? !not_sent(rc) : status >= 500;
 }
 
+/*
+ * Whether an answer is returned to the caller as it is, whatever came
+ * before it: a 2xx, or a 4xx other than 429 that the caller classifies
+ * itself (PS_HTTP_ALLOW_4XX: a conflict or an unknown id may prove that an
+ * earlier attempt landed).
+ */
+static bool
+final_answer(CURLcode rc, long status, int flags)
+{
+	return rc == CURLE_OK &&
+		((status >= 200 && status < 300) ||
+		 ((flags & PS_HTTP_ALLOW_4XX) && status >= 400 && status < 500 && status != 429));
+}
+
 /* *result for a write whose outcome is unknown, for the caller to reconcile */
 static void
-outcome_unknown(CURLcode rc, long status, int attempt, Transfer *tr, PsHttpResult *result)
+outcome_unknown(CURLcode rc, long status, int attempt, bool sent_before,
+				Transfer *tr, PsHttpResult *result)
 {
 	result->status = rc == CURLE_OK ? status : 0;
 	result->maybe_applied = true;
 	result->retries = attempt;
+	result->sent_before = sent_before;
 	if (rc == CURLE_OK)
 	{
 		result->body = tr->body.data;
@@ -1281,8 +1297,7 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		/* a write is never sent again here once it may have been applied */
 		if (is_write && could_apply(rc, status))
 		{
-			outcome_unknown(rc, status, attempt, tr, result);
-			result->sent_before = sent_before;
+			outcome_unknown(rc, status, attempt, sent_before, tr, result);
 			return;
 		}
 		if (retryable(rc, status, tr) &&
@@ -1294,20 +1309,15 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		}
 
 		/*
-		 * Final answer.  Of a write that it leaves unknown, or a failure
+		 * No more attempts.  Of a write that it leaves unknown, or a failure
 		 * after an attempt that may have been applied (429s until the
 		 * retries ran out, a refused connection): the outcome is unknown.
-		 * Another 4xx is returned for the caller to classify (a conflict or
-		 * an unknown id may prove the earlier attempt landed).
 		 */
 		if (changes &&
 			(could_apply(rc, status) ||
-			 (sent_before && rc != CURLE_OK) ||
-			 (sent_before && !(status >= 200 && status < 300) &&
-			  !((flags & PS_HTTP_ALLOW_4XX) && status >= 400 && status < 500 && status != 429))))
+			 (sent_before && !final_answer(rc, status, flags))))
 		{
-			outcome_unknown(rc, status, attempt, tr, result);
-			result->sent_before = sent_before;
+			outcome_unknown(rc, status, attempt, sent_before, tr, result);
 			return;
 		}
 		if (rc != CURLE_OK)
