@@ -590,6 +590,7 @@ BEGIN
             -- error that stopped the run is raised below all the same
             NULL;
         END;
+        DROP TABLE IF EXISTS pg_temp.postscript_fdw_sync_batch;
         COMMIT;
         PERFORM pg_catalog.pg_advisory_unlock(lock_key);
         IF e_detail <> '' AND e_hint <> '' THEN
@@ -602,6 +603,10 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg;
         END IF;
     END IF;
+    -- the batch table goes with the run: a pooled session may run the next
+    -- CALL as another role, which could not drop this one's
+    DROP TABLE pg_temp.postscript_fdw_sync_batch;
+    COMMIT;
     PERFORM pg_catalog.pg_advisory_unlock(lock_key);
 END
 $proc$;

@@ -349,8 +349,9 @@ CREATE SCHEMA sync_job_schema AUTHORIZATION sync_job;
 GRANT USAGE ON SCHEMA ps TO sync_job;
 GRANT SELECT ON ps.subscribers TO sync_job;
 CREATE USER MAPPING FOR sync_job SERVER ps OPTIONS (api_key 'sk_test_shop_key');
--- (the batch table this session's earlier runs made is the superuser's)
-DISCARD TEMP;
+-- in the same session as the superuser's runs above, as a pool would
+-- reuse it: their batch table went with each run
+SELECT to_regclass('pg_temp.postscript_fdw_sync_batch') AS batch_table;
 SELECT sync_clear_log();
 SET ROLE sync_job;
 CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
@@ -363,7 +364,6 @@ SET ROLE sync_job;
 CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
 SELECT status, rows_inserted FROM postscript_fdw_sync_status WHERE target = 'sync_job_schema.subscribers';
 RESET ROLE;
-DISCARD TEMP;
 DROP SCHEMA sync_job_schema CASCADE;
 DROP USER MAPPING FOR sync_job SERVER ps;
 REVOKE ALL ON ps.subscribers, postscript_fdw_sync_state, postscript_fdw_sync_status FROM sync_job;
