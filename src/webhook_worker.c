@@ -415,6 +415,13 @@ postscript_fdw_webhook_main(Datum main_arg)
 		(void) WaitEventSetWait(set, timeout, &event, 1, PS_WAIT_EVENT_WEBHOOK);
 
 		ResetLatch(MyLatch);
+		/*
+		 * Between deliveries a cancel (pg_cancel_backend) has nothing to
+		 * cancel, as in an idle backend: taken here, it would end the worker
+		 * (an ERROR outside a delivery is FATAL) and refuse deliveries until
+		 * the restart.  One during a delivery ends that delivery: 503.
+		 */
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{

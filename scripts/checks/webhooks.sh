@@ -17,7 +17,9 @@
 #      costs none of the cap), then back to normal
 #   6. the database cannot store (a table lock held by a migration): 503,
 #      retried by the sender, stored once when the lock goes
-#   7. the worker terminated with deliveries in flight: the postmaster
+#   7. a cancel of the idle worker (pg_cancel_backend): the same worker
+#      goes on answering
+#   8. the worker terminated with deliveries in flight: the postmaster
 #      restarts it, the sender retries, every event stored once
 #
 # Needs the environment of scripts/test.sh: PGHOST/PGPORT/PGUSER (a
@@ -157,7 +159,13 @@ wait_for "the retried delivery" 240 all_delivered 1
 expect "stored after 503" "$(psqlc -c "SELECT count(*) || ' ' || sum(deliveries) FROM postscript_fdw_webhook_events")" "1 1"
 expect "first answer" "$(admin GET /__admin/webhooks/deliveries | jq_ 'j["deliveries"][0]["attempts"][0]["status"]')" 503
 
-# 7. the worker terminated while deliveries arrive
+# 7. a cancel of the idle worker cancels nothing: the same worker answers
+old=$(worker_pid)
+expect "cancel sent" "$(psqlc -c "SELECT pg_cancel_backend($old)")" t
+listening || problem "the worker did not answer right after a cancel"
+expect "the worker after a cancel" "$(worker_pid)" "$old"
+
+# 8. the worker terminated while deliveries arrive
 psqlc -c "TRUNCATE postscript_fdw_webhook_events"
 admin POST /__admin/reset >/dev/null
 admin POST /__admin/config '{"webhook_retry_s": 1}' >/dev/null
