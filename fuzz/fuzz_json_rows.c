@@ -126,10 +126,73 @@ each_value(PsRowReader *rr, const PsField *fields, uint32 n, Datum *values,
 	}
 }
 
+/* the 4 hex digits at p, or -1 */
+static int
+hex4_at(const char *p)
+{
+	int			v = 0;
+
+	for (int i = 0; i < 4; i++)
+	{
+		int			c = (unsigned char) p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * JSON text with each lone surrogate escape written as \ufffd: what the
+ * FDW reads it as (jsonb_in refuses it)
+ */
+static char *
+lone_surrogates_replaced(const char *text)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const char *p = text; *p; p++)
+	{
+		int			c;
+
+		if (*p != '\\')
+		{
+			appendStringInfoChar(&buf, *p);
+			continue;
+		}
+		if (p[1] != 'u' || (c = hex4_at(p + 2)) < 0 || c < 0xD800 || c > 0xDFFF)
+		{
+			/* another escape: copied whole, so its second byte is not read as one */
+			appendStringInfoChar(&buf, *p++);
+			appendStringInfoChar(&buf, *p);
+			continue;
+		}
+		if (c < 0xDC00 && p[6] == '\\' && p[7] == 'u' && hex4_at(p + 8) >= 0xDC00 &&
+			hex4_at(p + 8) <= 0xDFFF)
+		{
+			appendBinaryStringInfo(&buf, p, 12);
+			p += 11;
+			continue;
+		}
+		appendStringInfoString(&buf, "\\ufffd");
+		p += 5;
+	}
+	return buf.data;
+}
+
 /*
  * A jsonb column built from an object or array must be, byte for byte, the
- * jsonb jsonb_in makes of that value's text; jsonb_in refusing what the
- * encoder took is a finding too.
+ * jsonb jsonb_in makes of that value's text (a lone surrogate escape read as
+ * U+FFFD, as the FDW reads it); jsonb_in refusing what the encoder took is a
+ * finding too.
  */
 static void
 check_jsonb(const PsField *f, PsColumn *col, Datum value)
@@ -142,7 +205,8 @@ check_jsonb(const PsField *f, PsColumn *col, Datum value)
 	ours = DatumGetJsonbP(value);
 	PG_TRY();
 	{
-		theirs = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(f->text)));
+		theirs = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+													CStringGetDatum(lone_surrogates_replaced(f->text))));
 	}
 	PG_CATCH();
 	{

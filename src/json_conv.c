@@ -76,12 +76,46 @@ conv_for_type(Oid typid, int32 typmod)
 	}
 }
 
+/*
+ * How a value of type typid (typmod) converts: by the type under any
+ * domain, the domain's constraints checked after (the generic path's
+ * input function, domain_in, checks them itself).
+ */
+static void
+prepare_type(PsColumn *col, Oid typid, int32 typmod)
+{
+	Oid			infunc;
+	Oid			basetype;
+	Oid			elemtype;
+
+	col->basetypmod = typmod;
+	basetype = getBaseTypeAndTypmod(typid, &col->basetypmod);
+	col->domain = basetype != typid ? typid : InvalidOid;
+	col->domain_extra = NULL;
+	col->domain_cxt = CurrentMemoryContext;
+	getTypeInputInfo(typid, &infunc, &col->ioparam);
+	fmgr_info(infunc, &col->infunc);
+	col->conv = conv_for_type(basetype, col->basetypmod);
+
+	elemtype = get_element_type(basetype);
+	if (OidIsValid(elemtype) && basetype != INT2VECTOROID &&
+		basetype != OIDVECTOROID)
+	{
+		/* an element: converted as a value of its own type (the typmod is
+		 * the elements') */
+		col->conv = PS_CONV_ARRAY;
+		col->elemtype = elemtype;
+		col->elem = palloc0(sizeof(PsColumn));
+		col->elem->name = col->name;
+		prepare_type(col->elem, elemtype, col->basetypmod);
+		get_typlenbyvalalign(elemtype, &col->elem_len, &col->elem_byval,
+							 &col->elem_align);
+	}
+}
+
 void
 ps_column_prepare(PsColumn *col)
 {
-	Oid			infunc;
-	Oid			elemtype;
-
 	/* split the dotted path */
 	if (strcmp(col->field, "$") == 0)
 	{
@@ -101,22 +135,7 @@ ps_column_prepare(PsColumn *col)
 		for (char *tok = strtok(copy, "."); tok; tok = strtok(NULL, "."))
 			col->path[col->npath++] = tok;
 	}
-
-	getTypeInputInfo(col->typid, &infunc, &col->ioparam);
-	fmgr_info(infunc, &col->infunc);
-	col->conv = conv_for_type(col->typid, col->typmod);
-
-	elemtype = get_element_type(col->typid);
-	if (OidIsValid(elemtype) && col->typid != INT2VECTOROID &&
-		col->typid != OIDVECTOROID)
-	{
-		col->conv = PS_CONV_ARRAY;
-		col->elemtype = elemtype;
-		getTypeInputInfo(elemtype, &infunc, &col->elem_ioparam);
-		fmgr_info(infunc, &col->elem_infunc);
-		get_typlenbyvalalign(elemtype, &col->elem_len, &col->elem_byval,
-							 &col->elem_align);
-	}
+	prepare_type(col, col->typid, col->typmod);
 }
 
 
@@ -126,7 +145,7 @@ ps_column_prepare(PsColumn *col)
 static inline bool
 jsonb_of_one_key(const PsColumn *col)
 {
-	return col->npath == 1 && col->conv == PS_CONV_JSONB;
+	return col->npath == 1 && col->conv == PS_CONV_JSONB && !OidIsValid(col->domain);
 }
 
 /*
@@ -193,7 +212,7 @@ ps_row_reader(PsTable *t, const Bitmapset *attrs_used)
 	 */
 	for (int i = 0; i < t->ncolumns && rr->whole_jsonb == NULL; i++)
 		if (col_slot[i] >= 0 && t->columns[i].npath == 0 &&
-			t->columns[i].conv == PS_CONV_JSONB)
+			t->columns[i].conv == PS_CONV_JSONB && !OidIsValid(t->columns[i].domain))
 		{
 			rr->whole_jsonb = &t->columns[i];
 			rr->whole_slot = col_slot[i];
@@ -398,16 +417,18 @@ convert_timestamp(PsRowReader *rr, const PsField *f, PsColumn *col)
 		d = DirectFunctionCall1(float8_timestamptz,
 								Float8GetDatum((double) field_int_in(f, PG_INT64_MIN, PG_INT64_MAX,
 																	 "bigint")));
+	else if (f->type == PS_JSON_NUMBER)
+		d = DirectFunctionCall1(float8_timestamptz, Float8GetDatum(strtod(f->text, NULL)));
 	else
 	{
 		conv_error("Postscript value for a timestamp column is not a string%s", "");
 		return (Datum) 0;
 	}
 	/* a timestamp without zone holds the UTC wall-clock time */
-	if (col->typmod >= 0)
+	if (col->basetypmod >= 0)
 		d = col->conv == PS_CONV_TIMESTAMP
-			? DirectFunctionCall2(timestamp_scale, d, Int32GetDatum(col->typmod))
-			: DirectFunctionCall2(timestamptz_scale, d, Int32GetDatum(col->typmod));
+			? DirectFunctionCall2(timestamp_scale, d, Int32GetDatum(col->basetypmod))
+			: DirectFunctionCall2(timestamptz_scale, d, Int32GetDatum(col->basetypmod));
 	return d;
 }
 
@@ -441,9 +462,10 @@ convert_date(const PsField *f)
  * The text is read once: a container's children are encoded as they come
  * and moved behind its header once their order is known.  Strings are
  * copied as they are unless they hold escapes, and integers are written in
- * numeric's format without numeric_in or a palloc.  A string jsonb_in
- * rejects (a raw control character, an unpaired surrogate escape) stops the
- * encoding: jsonb_in then reports it, as it always did.
+ * numeric's format without numeric_in or a palloc.  A lone surrogate escape
+ * becomes U+FFFD, as in a text column.  A string jsonb_in rejects (a raw
+ * control character) stops the encoding: jsonb_in then reports it, as it
+ * always did.
  */
 /*
  * A container's child: an object's key, unescaped, and the value's data,
@@ -629,17 +651,14 @@ jb_string(JbEncoder *e, const char **pp, const char *end, const char **s, int *l
 			}
 			c = hex4(p);
 			p += 4;
-			if (is_utf16_surrogate_first(c) && p[0] == '\\' && p[1] == 'u')
+			if (is_utf16_surrogate_first(c) && p[0] == '\\' && p[1] == 'u' &&
+				is_utf16_surrogate_second(hex4(p + 2)))
 			{
-				pg_wchar	lo = hex4(p + 2);
-
-				if (!is_utf16_surrogate_second(lo))
-					return false;
-				c = surrogate_pair_to_codepoint(c, lo);
+				c = surrogate_pair_to_codepoint(c, hex4(p + 2));
 				p += 6;
 			}
 			else if (is_utf16_surrogate_first(c) || is_utf16_surrogate_second(c))
-				return false;
+				c = 0xFFFD;		/* alone: as the page scanner reads it */
 			/* no NUL here: the scanner flagged it, and the caller refused */
 			Assert(c != 0);
 			appendBinaryStringInfo(&buf, (char *) utf8,
@@ -1198,6 +1217,8 @@ text_array(const char *const *s, const int *len, int n)
 	return PointerGetDatum(a);
 }
 
+static Datum column_datum(PsRowReader *rr, const PsField *f, PsColumn *col);
+
 /* a JSON array (compact text) to a one-dimensional array */
 static Datum
 convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
@@ -1256,8 +1277,6 @@ convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
 	for (uint32 i = 0; i < n; i++)
 	{
 		const PsField *e = &elems[i];
-		int			len;
-		char	   *s;
 
 		enulls[i] = (e->type == PS_JSON_NULL);
 		if (enulls[i])
@@ -1265,11 +1284,7 @@ convert_array(PsRowReader *rr, const PsField *f, PsColumn *col)
 			values[i] = (Datum) 0;
 			continue;
 		}
-		s = field_cstring(rr, e, &len);
-		if (col->elemtype == TEXTOID)
-			values[i] = text_datum(s, len);
-		else
-			values[i] = InputFunctionCall(&col->elem_infunc, s, col->elem_ioparam, -1);
+		values[i] = column_datum(rr, e, col->elem);
 	}
 	dims[0] = (int) n;
 	return PointerGetDatum(construct_md_array(values, enulls, 1, dims, lbs,
@@ -1354,6 +1369,17 @@ field_to_datum(PsRowReader *rr, const PsField *f, PsColumn *col)
 							 col->typmod);
 }
 
+/* a value that is not null, for col: converted, then its domain checked */
+static Datum
+column_datum(PsRowReader *rr, const PsField *f, PsColumn *col)
+{
+	Datum		d = field_to_datum(rr, f, col);
+
+	if (OidIsValid(col->domain) && col->conv != PS_CONV_GENERIC)
+		domain_check(d, false, col->domain, &col->domain_extra, col->domain_cxt);
+	return d;
+}
+
 /*
  * Fill values/nulls (indexed by attnum - 1) from one record of a page: its
  * JSON type and the fields present.  Columns the reader does not read are
@@ -1433,7 +1459,7 @@ ps_row_values(PsRowReader *rr, PsJsonType type, const PsField *fields,
 					   (f->type == PS_JSON_OBJECT || f->type == PS_JSON_ARRAY) &&
 					   !(f->flags & PS_FIELD_NUL) &&
 					   jb_root_member(&whole, col->path[0], &values[idx])))
-				values[idx] = field_to_datum(rr, f, col);
+				values[idx] = column_datum(rr, f, col);
 		}
 	}
 

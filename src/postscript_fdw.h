@@ -251,12 +251,17 @@ typedef struct PsColumn
 								 * NULL */
 	Oid			typid;
 	int32		typmod;
-	int			conv;			/* PsConvKind, json_conv.c */
-	Oid			elemtype;		/* arrays: element type */
+	int			conv;			/* PsConvKind, json_conv.c: of the type
+								 * under any domain */
+	int32		basetypmod;		/* typmod, or the domain's */
+	Oid			domain;			/* a domain over that type: checked after
+								 * the conversion; InvalidOid: none */
+	void	   *domain_extra;	/* domain_check()'s cache, in domain_cxt */
+	MemoryContext domain_cxt;
 	FmgrInfo	infunc;			/* type input function (generic path) */
 	Oid			ioparam;
-	FmgrInfo	elem_infunc;
-	Oid			elem_ioparam;
+	Oid			elemtype;		/* arrays: element type */
+	struct PsColumn *elem;		/* arrays: how an element converts */
 	int16		elem_len;
 	bool		elem_byval;
 	char		elem_align;
