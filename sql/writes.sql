@@ -251,6 +251,16 @@ SELECT count(*) AS requests FROM mock.sent();
 CREATE FOREIGN TABLE now_events (id text, type text, email text)
   SERVER ps OPTIONS (resource 'events', send_at_commit 'false');
 INSERT INTO now_events (type, email) VALUES ('order_placed', 'a@example.com') RETURNING id LIKE 'ev_%' AS event_id;
+-- a column of a domain is written as the type under it: an object, a time
+CREATE DOMAIN event_props AS jsonb CHECK (jsonb_typeof(VALUE) = 'object');
+CREATE DOMAIN event_at AS timestamptz;
+CREATE FOREIGN TABLE dom_events (type text, email text, properties event_props, occurred_at event_at)
+  SERVER ps OPTIONS (resource 'events', send_at_commit 'false');
+SELECT mock.reset();
+INSERT INTO dom_events VALUES ('order_placed', 'a@example.com', '{"total": 1}', '2026-03-04 05:06:07.5+00');
+SELECT method, path, status, body FROM mock.sent();
+DROP FOREIGN TABLE dom_events;
+DROP DOMAIN event_props, event_at;
 
 ----------------------------------------------------------------- UPDATE
 SELECT id AS linked_id, email AS linked_email FROM ps.subscribers

@@ -1656,6 +1656,8 @@ ps_parse_iso8601(const char *s, size_t len, int64 *result)
 PsJson *
 ps_datum_to_json(Datum value, Oid typid)
 {
+	/* a domain's value is written as the type under it */
+	typid = getBaseType(typid);
 	switch (typid)
 	{
 		case TEXTOID:

@@ -335,7 +335,7 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, PendingRow *row)
 				int64		ts;
 				char	   *sent;
 
-				if (col->typid == TIMESTAMPTZOID || col->typid == TIMESTAMPOID)
+				if (col->conv == PS_CONV_TIMESTAMPTZ || col->conv == PS_CONV_TIMESTAMP)
 					ts = DatumGetTimestampTz(value);
 				else
 				{
