@@ -1016,7 +1016,7 @@ explain_request(ForeignScanState *node, ExplainState *es, PsScanState *st)
 	queries = ps_deparse_queries(st->params, shown_value, &arg, st->sort,
 								 query_budget(st->table), NULL);
 	if (queries == NIL)
-		return "none (a pushed value is NULL)";
+		return "none (no row can match: a pushed value is NULL or beyond the API's range)";
 	initStringInfo(&buf);
 	foreach(lc, queries)
 		appendStringInfo(&buf, "%sGET %s", buf.len ? "; " : "",

@@ -12,6 +12,7 @@ CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (rate_limit 'fast'
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (rate_limit 'nan');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (request_timeout 'NaN');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (pushdown 'maybe');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (max_response_size '100');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (default_country 'USA');
 CREATE SERVER good FOREIGN DATA WRAPPER postscript_fdw
   OPTIONS (api_url 'http://127.0.0.1:1/', connect_timeout '0.5', request_timeout '30',

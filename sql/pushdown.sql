@@ -140,6 +140,7 @@ SELECT mock.reset();
 SELECT count(*) FROM ps.subscribers WHERE ps_id = 3000000000;
 SELECT count(*) FROM ps.subscribers WHERE ps_id = -2147483649;
 SELECT count(*) FROM mock.take_requests();
+EXPLAIN (COSTS OFF) SELECT id FROM ps.subscribers WHERE ps_id = 3000000000;
 
 -- LIKE '%x%' is __contains (case-sensitive, as LIKE); other patterns stay local
 SELECT count(*) > 0 AS found FROM ps.subscribers

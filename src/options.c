@@ -493,7 +493,7 @@ invalid_number(const PsOption *opt, const char *value)
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
-			 errdetail("It must be %s between %g and %g%s.",
+			 errdetail("It must be %s between %.15g and %.15g%s.",
 					   opt->kind == OPT_INT || opt->kind == OPT_BYTES ?
 					   "an integer" : "a number",
 					   opt->min, opt->max,
@@ -545,8 +545,14 @@ parse_value(const PsOption *opt, DefElem *def, void *field)
 			break;
 		case OPT_BOOL:
 			{
-				bool		b = defGetBoolean(def);
+				bool		b;
 
+				/* the words a boolean setting takes (on, off, yes, 1...) */
+				if (!parse_bool(value, &b))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+							 errdetail("It must be true or false.")));
 				if (field)
 					*(bool *) field = b;
 				break;

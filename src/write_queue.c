@@ -531,8 +531,16 @@ send_queue(void)
 		int			n = current;
 		int			code;
 		int			landed = 0;
+		bool		rerun_skips = true;
 
 		MemoryContextSwitchTo(old);
+		/*
+		 * Running the statements again skips what was applied only when
+		 * every write is a create that Postscript answers as a conflict once
+		 * it exists; an event or a webhook sent again is a new one.
+		 */
+		foreach(lc, writes)
+			rerun_skips &= ((QueuedWrite *) lfirst(lc))->w.spec->reconcile == PS_RECONCILE_CONFLICT;
 		edata = CopyErrorData();
 		FlushErrorState();
 		Assert(n >= 0 && n < nlast);
@@ -586,12 +594,15 @@ send_queue(void)
 						   edata->detail == NULL ? ""
 						   : edata->detail[strlen(edata->detail) - 1] == '.' ? " " : ". ",
 						   n + 1, nlast, outcome_summary()),
-				 errhint("%s%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. Run those not applied again: a subscriber that exists already is a conflict, which ON CONFLICT DO NOTHING skips.",
+				 errhint("%s%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. %s",
 						 edata->hint ? edata->hint : "", edata->hint ? " " : "",
 						 code != edata->sqlerrcode
 						 ? psprintf("It is not reported with SQLSTATE %s, which clients may retry on their own: retrying the whole transaction would send the applied writes again. ",
 									unpack_sql_state(edata->sqlerrcode))
-						 : ""),
+						 : "",
+						 rerun_skips
+						 ? "Run those not applied again: a subscriber that exists already is a conflict, which ON CONFLICT DO NOTHING skips."
+						 : "Send again only those not applied: the same statements run again would send the applied writes again, and Postscript takes a repeated event or webhook as a new one."),
 				 edata->context ? errcontext("%s", edata->context) : 0,
 				 errcontext("%s, sent at commit", last[n].label)));
 	}
@@ -616,8 +627,9 @@ xact_callback(XactEvent event, void *arg)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that has queued Postscript writes"),
-						 errdetail("%d writes wait for COMMIT; Postscript has no two-phase commit.",
-								   list_length(queue)),
+						 errdetail_plural("%d write waits for COMMIT; Postscript has no two-phase commit.",
+										  "%d writes wait for COMMIT; Postscript has no two-phase commit.",
+										  list_length(queue), list_length(queue)),
 						 errhint("COMMIT the transaction instead, or ROLLBACK it.")));
 			break;
 		case XACT_EVENT_ABORT:
