@@ -121,6 +121,15 @@ SELECT ts FROM typed;
 RESET TimeZone;
 DROP FOREIGN TABLE typed;
 DROP DOMAIN ts_d, ts0_d, ts_arr_d;
+-- an element's length and scale are the array's, as in a cast to the type
+CREATE FOREIGN TABLE typmods (id text, n numeric(5,1)[], v varchar(3)[])
+  SERVER ps OPTIONS (resource 'keywords', endpoint '/api/v2/typmods', records_key 'rows');
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/typmods", "count": 2,
+  "body": "{\"rows\": [{\"id\": \"m1\", \"n\": [1.25, 2, null], \"v\": [\"abcd\"]}]}"}');
+SELECT n, '{1.25, 2, null}'::numeric(5,1)[] AS cast FROM typmods;
+SELECT v FROM typmods;
+\echo :LAST_ERROR_SQLSTATE
+DROP FOREIGN TABLE typmods;
 
 -------------------------------------------------------------- arrays
 -- a text[] column of plain ASCII strings is read in place, any other array

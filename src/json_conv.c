@@ -107,6 +107,7 @@ prepare_type(PsColumn *col, Oid typid, int32 typmod)
 		col->elemtype = elemtype;
 		col->elem = palloc0(sizeof(PsColumn));
 		col->elem->name = col->name;
+		col->elem->typmod = col->basetypmod;
 		prepare_type(col->elem, elemtype, col->basetypmod);
 		get_typlenbyvalalign(elemtype, &col->elem_len, &col->elem_byval,
 							 &col->elem_align);
