@@ -6,6 +6,7 @@ CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_key 'sk_secre
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url 'ftp://example.com');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url 'http://example.com');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url 'https://user:pw@example.com');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url 'https://api.postscript.io/api/v2/');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (request_timeout '-1');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (max_retries '1.5');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (rate_limit 'fast');

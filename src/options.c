@@ -155,7 +155,7 @@ static const PsOption ps_options[] = {
 	{
 		.name = "api_url", IN_SERVER(api_url), .kind = OPT_URL,
 		.dflt = "https://api.postscript.io",
-		.doc = "base URL: requests go to `api_url` + `/api/v2/…`; `https://` except for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`); no user, query or fragment"
+		.doc = "base URL, without `/api/v2`: requests go to `api_url` + `/api/v2/…`; `https://` except for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`); no user, query or fragment"
 	},
 	{
 		.name = "connect_timeout", IN_SERVER(connect_timeout_ms), .kind = OPT_SECONDS,
@@ -394,6 +394,19 @@ url_has(CURLU *u, CURLUPart part)
 	return has;
 }
 
+/* whether url's path ends in /api/v2 (trailing slashes aside) */
+static bool
+ends_with_api_version(const char *url)
+{
+	const char *suffix = "/api/v2";
+	size_t		len = strlen(url);
+
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	return len >= strlen(suffix) &&
+		strncmp(url + len - strlen(suffix), suffix, strlen(suffix)) == 0;
+}
+
 /*
  * api_url: http(s)://host[:port][/prefix], https unless the host is a
  * loopback address (the local server), no credentials, query or fragment.
@@ -443,6 +456,12 @@ check_url(const char *name, const char *url)
 				 errmsg("invalid value for option \"%s\"", name),
 				 errdetail("Plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, [::1])."),
 				 errhint("Use https:// so that the API key travels encrypted.")));
+	if (ends_with_api_version(url))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\"", name),
+				 errdetail("The tables' endpoints begin with /api/v2 already: requests would go to …/api/v2/api/v2/subscribers."),
+				 errhint("Leave /api/v2 out of the URL, as in https://api.postscript.io.")));
 }
 
 /*
