@@ -15,16 +15,20 @@ CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (request_timeout '
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (pushdown 'maybe');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (max_response_size '100');
 CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (default_country 'USA');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (default_country 'ZZ');
+CREATE SERVER bad FOREIGN DATA WRAPPER postscript_fdw OPTIONS (default_country 'uk');
 CREATE SERVER good FOREIGN DATA WRAPPER postscript_fdw
   OPTIONS (api_url 'http://127.0.0.1:1/', connect_timeout '0.5', request_timeout '30',
            max_retries '0', rate_limit '15', rate_burst '5', max_concurrency '4',
            pushdown 'false', default_country 'GB', page_size_estimate '50');
 ALTER SERVER good OPTIONS (SET api_url 'https://api.postscript.io');
+ALTER SERVER good OPTIONS (SET default_country 'jp');
 ALTER SERVER good OPTIONS (ADD shop_token 'sk_secret_2');
 
 -- user mappings
 CREATE USER MAPPING FOR CURRENT_USER SERVER good OPTIONS (api_key '');
 CREATE USER MAPPING FOR CURRENT_USER SERVER good OPTIONS (api_key 'pk_public_key');
+CREATE USER MAPPING FOR CURRENT_USER SERVER good OPTIONS (api_key 'sk_ok', webhook_token 'pk_public_key');
 CREATE USER MAPPING FOR CURRENT_USER SERVER good OPTIONS (api_url 'https://x.io');
 CREATE USER MAPPING FOR CURRENT_USER SERVER good OPTIONS (api_key 'sk_ok', shop_token 'sk_shop');
 

@@ -49,6 +49,7 @@
 #include "utils/tuplestore.h"
 
 #include "postscript_fdw.h"
+#include "phone.h"
 
 /* how a value is checked, and the type and unit of the field it is stored in */
 typedef enum PsOptKind
@@ -639,7 +640,9 @@ parse_value(const PsOption *opt, DefElem *def, void *field)
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("option \"%s\" holds a public key", opt->name),
 						 errdetail("Keys starting with pk_ are front-end keys and never authorize an API call."),
-						 errhint("Use the shop's private API key (sk_...) from Postscript's API settings.")));
+						 strcmp(opt->name, "webhook_token") == 0
+						 ? errhint("Use the shop's webhook token, the answer of GET /api/v2/webhooks/token.")
+						 : errhint("Use the shop's private API key (sk_...) from Postscript's API settings.")));
 			if (strpbrk(value, "\r\n") != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
@@ -648,12 +651,13 @@ parse_value(const PsOption *opt, DefElem *def, void *field)
 				*(char **) field = pstrdup(value);
 			break;
 		case OPT_COUNTRY:
-			if (strlen(value) != 2 || !isalpha((unsigned char) value[0]) ||
-				!isalpha((unsigned char) value[1]))
+			if (!ps_country_code_assigned(value))
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
-						 errdetail("It must be a two-letter ISO 3166 country code such as US or GB.")));
+						 errdetail("It must be an assigned two-letter ISO 3166 country code, such as US or GB."),
+						 pg_strcasecmp(value, "UK") == 0
+						 ? errhint("The United Kingdom's code is GB.") : 0));
 			if (field)
 				*(char **) field = pstrdup(value);
 			break;

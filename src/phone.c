@@ -16,6 +16,7 @@
  */
 #include "phone.h"
 
+#include <ctype.h>
 #include <string.h>
 
 /* national numbering plans this file knows */
@@ -126,12 +127,44 @@ static const char *const calling_codes[] = {
 	"994", "995", "996", "998",
 };
 
+/*
+ * Every ISO 3166-1 alpha-2 code assigned to a country or territory (249, as
+ * tzdata's iso3166.tab lists them), each followed by a space or the end.
+ */
+static const char iso_codes[] =
+	"AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH "
+	"BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL "
+	"CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET "
+	"FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU "
+	"GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE "
+	"KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC "
+	"MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC "
+	"NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT "
+	"PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR "
+	"SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA "
+	"UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
 #define NCOUNTRIES (sizeof(countries) / sizeof(countries[0]))
 #define NCODES (sizeof(calling_codes) / sizeof(calling_codes[0]))
 
 /* E.164: at most 15 digits in all; below 7 nothing is a subscriber number */
 #define E164_MAX_DIGITS 15
 #define E164_MIN_DIGITS 7
+
+bool
+ps_country_code_assigned(const char *iso)
+{
+	if (iso == NULL || iso[0] == '\0' || iso[1] == '\0' || iso[2] != '\0')
+		return false;
+	for (const char *c = iso_codes;; c += 3)
+	{
+		if (c[0] == toupper((unsigned char) iso[0]) &&
+			c[1] == toupper((unsigned char) iso[1]))
+			return true;
+		if (c[2] == '\0')
+			return false;
+	}
+}
 
 static const PhoneCountry *
 country_by_iso(const char *iso)

@@ -9,6 +9,7 @@
 #ifndef PS_PHONE_H
 #define PS_PHONE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* "+" + at most 15 digits + NUL */
@@ -33,5 +34,8 @@
  */
 extern int	ps_phone_normalize(const char *in, const char *default_country,
 							   char *out, size_t outlen, const char **reason);
+
+/* whether iso (any case) is an assigned ISO 3166-1 alpha-2 country code */
+extern bool ps_country_code_assigned(const char *iso);
 
 #endif							/* PS_PHONE_H */
