@@ -12,7 +12,8 @@
 #     proxy sees nothing of it;
 #   - api_url https://api.postscript.test reads through a CONNECT tunnel: the
 #     proxy sees the host name and port, and no request or key of it;
-#   - all three give the same rows.
+#   - all three give the same rows;
+#   - a ca_file that does not exist fails the first request, not the ALTER.
 #
 # Needs the environment of scripts/test.sh (PS_MOCK_URL, PG_CONFIG, root or
 # the postgres OS user); installs openssl; starts and stops its own cluster.
@@ -163,6 +164,15 @@ tls=$(rows tunnel) || problem "reading https://$host through the proxy failed"
 	|| problem "the proxy saw a request line of https://$host: it should see only the tunnel"
 [ "$(seen "^GET /api/v2/keywords.* key=yes$" "$work/tls.log")" -ge 1 ] \
 	|| problem "the TLS front saw no request for the keywords, with the key"
+
+# a ca_file is read at the first request: a missing one fails it, and says so
+out=$(psqlc -c "ALTER SERVER tunnel OPTIONS (SET ca_file '$work/missing.pem')" \
+	-c "SELECT count(*) FROM tunnel.keywords" 2>&1) \
+	&& problem "a scan with a missing ca_file succeeded: $out"
+case "$out" in
+*"ERROR:  TLS connection to the Postscript API failed"*) ;;
+*) problem "a scan with a missing ca_file failed otherwise: $out" ;;
+esac
 
 [ -n "$via" ] && [ "$via" = "$dir" ] && [ "$via" = "$tls" ] \
 	|| problem "rows through the proxy: '$via', directly: '$dir', through the tunnel: '$tls'"
