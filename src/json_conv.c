@@ -1642,8 +1642,14 @@ ps_parse_iso8601(const char *s, size_t len, int64 *result)
 		return false;
 #undef DIGITS
 
+	/*
+	 * As timestamptz_in reads them: a leap second (:60, no fraction) is the
+	 * next minute's first, 24:00:00 the next day's midnight
+	 */
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 ||
-		(d > 28 && d > day_tab[isleap(y)][mo - 1]) || h > 23 || mi > 59 || sec > 59)
+		(d > 28 && d > day_tab[isleap(y)][mo - 1]) || mi > 59 ||
+		sec > 60 || (sec == 60 && usec > 0) ||
+		(h > 23 && (h > 24 || mi > 0 || sec > 0 || usec > 0)))
 		return false;
 
 	*result = ((int64) (date2j(y, mo, d) - POSTGRES_EPOCH_JDATE) * SECS_PER_DAY +
