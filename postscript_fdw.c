@@ -226,7 +226,7 @@ remote_rows(PlannerInfo *root, RelOptInfo *baserel, PsRelInfo *info,
 	/* the records are counted, none is kept */
 	page = ps_page_new(NULL, PS_SCAN_LIST, t->records_key, conn->opts->max_json_depth);
 	ps_http_read(conn, path, 0, page, &res);
-	ps_page_check_list(page, t->relname, t->records_key, conn->server_name, path);
+	ps_page_check_list(page, t, conn->server_name, path);
 	n = (double) ps_scan_nrecords(page);
 	if (ps_scan_total_pages(page) >= 0)
 		total_pages = ps_scan_total_pages(page);
@@ -842,8 +842,7 @@ fetch_next(PsScanState *st)
 		}
 		else
 		{
-			ps_page_check_list(st->records, t->relname, t->records_key,
-							   st->conn->server_name, path);
+			ps_page_check_list(st->records, t, st->conn->server_name, path);
 			if (st->page == 1)
 				st->first_page_rows = (int) Min(nrecords, (uint64) PG_INT32_MAX);
 			if (!t->paginated || nrecords == 0)

@@ -608,6 +608,11 @@ SELECT count(*) FROM ps.subscribers WHERE id = 's_other';
 SELECT mock.config('{"keywords_empty": 1}');
 SELECT count(*) AS keywords FROM ps.keywords;
 SELECT mock.config('{"keywords_empty": 0}');
+-- any other list answered {} lacks its records key: an error, not zero rows
+-- (a full sync would otherwise remove the whole mirror)
+SELECT mock.fault('{"kind": "body", "path": "/api/v2/subscribers", "count": 1, "body": "{}"}');
+SELECT count(*) FROM ps.subscribers;
+\echo :LAST_ERROR_SQLSTATE
 -- timestamp filters go out at second precision, widened; the local filter keeps them exact
 SELECT mock.reset();
 SELECT count(*) = (SELECT count(*) FROM ps.subscribers WHERE created_at + interval '0' > '2024-06-01 12:00:00.5+00') AS exact

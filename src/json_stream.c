@@ -78,19 +78,18 @@ ps_page_finish(PsPageScan *scan, int64 received, const char *server,
 }
 
 void
-ps_page_check_list(PsPageScan *scan, const char *relname, const char *records_key,
-				   const char *server, const char *path)
+ps_page_check_list(PsPageScan *scan, const PsTable *t, const char *server, const char *path)
 {
 	PsScanShape shape = ps_scan_shape(scan);
 
-	if (shape == PS_SHAPE_OK)
+	if (shape == PS_SHAPE_OK || (shape == PS_SHAPE_EMPTY && t->res->empty_is_none))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg(shape == PS_SHAPE_NO_KEY
+			 errmsg(shape != PS_SHAPE_NOT_ARRAY
 					? "Postscript response for foreign table \"%s\" has no \"%s\" key"
 					: "Postscript response for foreign table \"%s\" has a \"%s\" that is not an array",
-					relname, records_key),
+					t->relname, t->records_key),
 			 errhint("Check the table's endpoint and records_key options."),
 			 ps_request_errcontext(server, "GET", path)));
 }

@@ -2225,9 +2225,8 @@ ps_scan_finish(PsPageScan *s)
 	}
 	if (s->state != S_DONE)
 		return fail(s, PS_SCAN_INCOMPLETE);
-	/* a list without its records key; {} is documented as "no records" */
-	if (s->mode == PS_SCAN_LIST && s->records_seen == 0 && s->shape == PS_SHAPE_OK &&
-		!(s->top_object && s->top_members == 0))
-		s->shape = PS_SHAPE_NO_KEY;
+	/* a list without its records key; {} is told apart (keywords: none) */
+	if (s->mode == PS_SCAN_LIST && s->records_seen == 0 && s->shape == PS_SHAPE_OK)
+		s->shape = s->top_object && s->top_members == 0 ? PS_SHAPE_EMPTY : PS_SHAPE_NO_KEY;
 	return PS_SCAN_OK;
 }

@@ -105,7 +105,8 @@ typedef enum PsScanShape
 {
 	PS_SHAPE_OK = 0,
 	PS_SHAPE_NO_KEY,			/* no records key at the top (or no object) */
-	PS_SHAPE_NOT_ARRAY			/* the records key holds no array */
+	PS_SHAPE_NOT_ARRAY,			/* the records key holds no array */
+	PS_SHAPE_EMPTY				/* {}: an object of no member at all */
 } PsScanShape;
 
 typedef struct PsPageSpec PsPageSpec;

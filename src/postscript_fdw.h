@@ -174,6 +174,9 @@ typedef struct PsResource
 	const PsColumnDef *columns;
 	int			ncolumns;
 	const char *doc;
+	bool		empty_is_none;	/* a list answered {} has no records (the
+								 * contract says so of keywords); else {}
+								 * lacks the records key, an error */
 } PsResource;
 
 extern const PsResource ps_resources[];
@@ -463,10 +466,12 @@ extern PsPageScan *ps_page_new(struct PsRowReader *reader, PsScanMode mode,
 extern void ps_page_finish(PsPageScan *scan, int64 received, const char *server,
 						   const char *method, const char *path);
 
-/* a list response without its records array: raises, for every reader alike */
-extern void ps_page_check_list(PsPageScan *scan, const char *relname,
-							   const char *records_key, const char *server,
-							   const char *path);
+/*
+ * a list response without its records array: raises, for every reader
+ * alike ({} is no records where the table's resource says so)
+ */
+extern void ps_page_check_list(PsPageScan *scan, const PsTable *t,
+							   const char *server, const char *path);
 
 /* parse a response body (a write's answer) with json-c; the result is freed
  * with the current memory context (a reset callback), raises on malformed

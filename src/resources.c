@@ -267,7 +267,8 @@ const PsResource ps_resources[] = {
 		"keywords", "/api/v2/keywords", "keywords", false, true, true,
 		NULL, NULL, NULL, NULL,
 		COLS(keyword_columns),
-		"The shop's keywords: what people text in to subscribe."
+		"The shop's keywords: what people text in to subscribe.",
+		true
 	},
 	{
 		"campaigns", "/api/v2/campaigns", "campaigns", true, true, false,
