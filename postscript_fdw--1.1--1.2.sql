@@ -150,6 +150,10 @@ DECLARE
     st record;
     run_mode text;
     full_pass boolean;
+    fresh boolean;      -- the mirror is new or empty: its first run is a
+                        -- full pass whatever the state says
+    marks boolean;      -- the mirror has removed_at and the source none
+    old_source text;    -- the source the state was written for
     key_col text;       -- the keyset column of this run
     cur timestamptz;    -- where the run stands in key_col: its next batch
                         -- reads key_col >= this second
@@ -222,7 +226,9 @@ BEGIN
     -- the procedure runs with the caller's rights, and every mirror's
     -- cursors are in one table: a role that may change them may make any
     -- mirror skip changes, so only those granted it may
-    IF NOT pg_catalog.has_table_privilege(state, 'SELECT, INSERT, UPDATE') THEN
+    IF NOT (pg_catalog.has_table_privilege(state, 'SELECT')
+            AND pg_catalog.has_table_privilege(state, 'INSERT')
+            AND pg_catalog.has_table_privilege(state, 'UPDATE')) THEN
         RAISE EXCEPTION 'permission denied for postscript_fdw_sync state table %', state
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'postscript_fdw_sync records each mirror''s cursors and runs in it.',
@@ -329,7 +335,13 @@ BEGIN
            AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b
                         WHERE b.attrelid = tgt AND b.attname = a.attname AND b.attnum > 0
                           AND NOT b.attisdropped AND b.attgenerated = '');
-        IF removed = 'mark' THEN
+        -- a row that comes back is no longer removed, whatever this run's
+        -- removed (an earlier run may have marked it)
+        marks := EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                          WHERE attrelid = tgt AND attname = 'removed_at' AND attnum > 0 AND NOT attisdropped)
+                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                  WHERE attrelid = source AND attname = 'removed_at' AND attnum > 0 AND NOT attisdropped);
+        IF removed = 'mark' OR marks THEN
             upd_set := upd_set || ', removed_at = NULL';
             same_row := same_row || ' OR t.removed_at IS NOT NULL';
         END IF;
@@ -371,19 +383,25 @@ BEGIN
     WHILE NOT failed AND NOT done LOOP
         BEGIN
             IF NOT started THEN
+                EXECUTE pg_catalog.format('SELECT source FROM %s WHERE target = $1', state)
+                    INTO old_source USING tgt_key;
                 EXECUTE pg_catalog.format(
                     'INSERT INTO %s AS s (target, source, strategy) VALUES ($1, $2, $3)
                      ON CONFLICT (target) DO UPDATE SET source = $2, strategy = $3', state)
                     USING tgt_key, source::text, strategy;
                 EXECUTE pg_catalog.format('SELECT * FROM %s WHERE target = $1', state) INTO st USING tgt_key;
                 t0 := pg_catalog.clock_timestamp();
+                -- a mirror dropped, truncated or pointed at another source
+                -- since the state was written starts over
+                EXECUTE pg_catalog.format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO fresh;
+                fresh := fresh OR pg_catalog.to_regclass(old_source) IS DISTINCT FROM source;
                 full_pass := strategy <> 'whole'
-                             AND (mode = 'full' OR st.pass_started_at IS NOT NULL
+                             AND (mode = 'full' OR st.pass_started_at IS NOT NULL OR fresh
                                   OR st.last_full_at IS NULL OR strategy = 'full');
                 run_mode := CASE WHEN strategy = 'whole' THEN 'whole' WHEN full_pass THEN 'full' ELSE 'incremental' END;
                 IF full_pass THEN
                     key_col := 'created_at';
-                    IF st.pass_started_at IS NULL THEN
+                    IF st.pass_started_at IS NULL OR fresh THEN
                         EXECUTE pg_catalog.format(
                             'UPDATE %s SET pass_started_at = $2, pass_cursor = NULL WHERE target = $1', state)
                             USING tgt_key, t0;

@@ -260,6 +260,22 @@ SELECT id = :'gone1' AS is_gone1, removed_at IS NOT NULL AS marked FROM mirror2 
 SELECT sync_clear_log();
 CALL postscript_fdw_sync('ps.subscribers', 'mirror2', mode => 'full', removed => 'mark');
 SELECT rows_removed, rows_updated, requests FROM sync_status WHERE target = 'public.mirror2';
+-- a marked row that comes back is unmarked by any run that reads it, with
+-- removed => 'mark' or without
+UPDATE mirror2 SET removed_at = now() WHERE id = :'s4';
+SELECT sync_touch(jsonb_build_object('ids', ARRAY[:'s4']), now());
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2');
+SELECT run_mode, rows_updated FROM sync_status WHERE target = 'public.mirror2';
+SELECT removed_at IS NULL AS unmarked FROM mirror2 WHERE id = :'s4';
+
+-- a mirror emptied, dropped or pointed at another source since its state
+-- was written is read again by a full pass, not by its change cursor
+TRUNCATE mirror2;
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2');
+SELECT run_mode, rows_inserted FROM sync_status WHERE target = 'public.mirror2';
+DROP TABLE mirror2;
+CALL postscript_fdw_sync('ps.subscribers', 'mirror2');
+SELECT run_mode, rows_inserted FROM sync_status WHERE target = 'public.mirror2';
 
 -- 7. One sync per mirror.  A CALL is refused while another session holds
 -- the mirror's lock (scripts/checks/sync_sessions.sh).  A lock this
@@ -353,6 +369,13 @@ CREATE USER MAPPING FOR sync_job SERVER ps OPTIONS (api_key 'sk_test_shop_key');
 -- reuse it: their batch table went with each run
 SELECT to_regclass('pg_temp.postscript_fdw_sync_batch') AS batch_table;
 SELECT sync_clear_log();
+SET ROLE sync_job;
+CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT to_regclass('sync_job_schema.subscribers') AS mirror, count(*) AS requests FROM mock.requests();
+-- one of the three privileges is not enough
+GRANT SELECT ON postscript_fdw_sync_state TO sync_job;
 SET ROLE sync_job;
 CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
 \echo :LAST_ERROR_SQLSTATE
