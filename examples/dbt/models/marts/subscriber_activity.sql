@@ -19,6 +19,8 @@ from {{ ref('stg_subscribers') }}
 
 {% if is_incremental() %}
 -- only the subscribers changed since the last run: the subquery is computed
--- first, and the comparison reaches the API as updated_at__gt=<newest>
-where updated_at > (select max(updated_at) from {{ this }})
+-- first, and the comparison reaches the API as updated_at__gte=<newest>.
+-- >=, not >: Postscript's times are whole seconds, so a change made later in
+-- the second of the newest row loaded has that same updated_at
+where updated_at >= (select max(updated_at) from {{ this }})
 {% endif %}
