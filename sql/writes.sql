@@ -247,7 +247,18 @@ SELECT mock.reset();
 INSERT INTO ps.events (type, properties) VALUES ('order_placed', '{"total": 1, "items": ["tea"]}');
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO ps.events (type, properties) VALUES ('order_placed', '{"note": null}');
+-- an integer beyond 64 bits is refused, not clamped (1e400 is one too);
+-- the largest that fit, and a long number with a fraction, go as written
+INSERT INTO ps.events (type, properties) VALUES ('order_placed', '{"n": 18446744073709551616}');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO ps.events (type, properties) VALUES ('order_placed', '{"n": -9223372036854775809}');
+INSERT INTO ps.events (type, properties) VALUES ('order_placed', '{"n": 1e400}');
+INSERT INTO ps.subscribers (phone_number, properties) VALUES ('+15555550131', '{"n": 99999999999999999999999}');
 SELECT count(*) AS requests FROM mock.sent();
+INSERT INTO ps.events (type, properties)
+  VALUES ('order_placed', '{"a": 18446744073709551615, "b": -9223372036854775808, "c": 12345678901234567890.5}');
+SELECT body FROM mock.sent();
+SELECT mock.reset();
 CREATE FOREIGN TABLE now_events (id text, type text, email text)
   SERVER ps OPTIONS (resource 'events', send_at_commit 'false');
 INSERT INTO now_events (type, email) VALUES ('order_placed', 'a@example.com') RETURNING id LIKE 'ev_%' AS event_id;

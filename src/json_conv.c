@@ -1659,6 +1659,45 @@ ps_parse_iso8601(const char *s, size_t len, int64 *result)
 
 /* ---------------------------------------------------------------- Datum to JSON */
 
+/*
+ * json-c reads a JSON integer into 64 bits and silently clamps one beyond
+ * them: refuse such an integer in a jsonb value before it is parsed (a
+ * number with a fraction keeps its text).  jsonb writes 1e400 out in full,
+ * as an integer.
+ */
+static void
+check_json_integers(Jsonb *jb)
+{
+	JsonbIterator *it = JsonbIteratorInit(&jb->root);
+	JsonbValue	v;
+	JsonbIteratorToken r;
+
+	while ((r = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		char	   *t;
+		bool		neg;
+		const char *max;
+		size_t		len;
+
+		if ((r != WJB_VALUE && r != WJB_ELEM) || v.type != jbvNumeric)
+			continue;
+		t = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+		if (strpbrk(t, ".eE") != NULL)
+			continue;
+		neg = t[0] == '-';
+		max = neg ? "9223372036854775808" : "18446744073709551615";
+		len = strlen(t + neg);
+		if (len < strlen(max) || (len == strlen(max) && strcmp(t + neg, max) <= 0))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer %s%.30s%s in a JSON value is out of range for Postscript",
+						neg ? "-" : "", t + neg, len > 30 ? "..." : ""),
+				 errdetail("Postscript's JSON carries integers from -9223372036854775808 to 18446744073709551615."),
+				 errhint("Write it as a JSON string.")));
+	}
+}
+
 /* a Datum as a json-c value, for request bodies */
 PsJson *
 ps_datum_to_json(Datum value, Oid typid)
@@ -1718,12 +1757,15 @@ ps_datum_to_json(Datum value, Oid typid)
 
 		if (typid == JSONBOID || typid == JSONOID)
 		{
-			json_tokener *tok = json_tokener_new_ex(64);
+			json_tokener *tok;
 			PsJson *o;
 
 			getTypeOutputInfo(typid, &outfunc, &isvarlena);
 			s = OidOutputFunctionCall(outfunc, value);
+			check_json_integers(typid == JSONBOID ? DatumGetJsonbP(value)
+								: DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s))));
 			s = pg_server_to_any(s, strlen(s), PG_UTF8);
+			tok = json_tokener_new_ex(64);
 			o = json_tokener_parse_ex(tok, s, strlen(s));
 			json_tokener_free(tok);
 			return o;
