@@ -17,6 +17,7 @@
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
@@ -1065,4 +1066,48 @@ postscript_fdw_handler(PG_FUNCTION_ARGS)
 	ps_modify_routines(r);
 
 	PG_RETURN_POINTER(r);
+}
+
+/* ---------------------------------------------------------------- a statement's scans */
+
+/* planstate_tree_walker's callback: stops at a scan that pages a list */
+static bool
+find_list_scan(PlanState *ps, void *context)
+{
+	if (ps == NULL)
+		return false;
+	if (IsA(ps, ForeignScanState))
+	{
+		ForeignScanState *fss = (ForeignScanState *) ps;
+
+		if (fss->fdwroutine != NULL &&
+			fss->fdwroutine->BeginForeignScan == postscriptBeginForeignScan &&
+			fss->fdw_state != NULL &&
+			((PsScanState *) fss->fdw_state)->id_mode == PS_ID_NONE)
+		{
+			*(ForeignScanState **) context = fss;
+			return true;
+		}
+	}
+	return planstate_tree_walker(ps, find_list_scan, context);
+}
+
+/*
+ * The foreign table a postscript_fdw scan of the statement pages through
+ * (a list, not id lookups), in plan or in its CTEs and subplans; NULL if
+ * none.  Its pages are numbered, so a write sent while it runs may move
+ * the rows it has yet to read.
+ */
+Relation
+ps_statement_list_scan(PlanState *plan, EState *estate)
+{
+	ForeignScanState *found = NULL;
+	ListCell   *lc;
+
+	if (find_list_scan(plan, &found))
+		return found->ss.ss_currentRelation;
+	foreach(lc, estate->es_subplanstates)
+		if (find_list_scan((PlanState *) lfirst(lc), &found))
+			return found->ss.ss_currentRelation;
+	return NULL;
 }

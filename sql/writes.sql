@@ -272,6 +272,21 @@ INSERT INTO dom_events VALUES ('order_placed', 'a@example.com', '{"total": 1}', 
 SELECT method, path, status, body FROM mock.sent();
 DROP FOREIGN TABLE dom_events;
 DROP DOMAIN event_props, event_at;
+-- writes sent as the statement runs cannot go with a scan of the same
+-- statement that pages a list: each write (here: an event changes nothing,
+-- but an opt-out or a PATCH moves its subscriber) would shift the pages
+-- still to come.  Refused before any request; an id lookup is no list.
+SELECT mock.reset();
+INSERT INTO now_events (type, email) SELECT 'order_placed', email FROM ps.subscribers WHERE updated_at < '2100-01-01';
+\echo :LAST_ERROR_SQLSTATE
+WITH s AS (SELECT email FROM ps.subscribers LIMIT 2)
+INSERT INTO now_events (type, email) SELECT 'order_placed', email FROM s;
+\echo :LAST_ERROR_SQLSTATE
+UPDATE now_subscribers SET email = 'x@example.com' WHERE created_at < '2000-01-01';
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS requests FROM mock.sent();
+INSERT INTO now_events (type, email) SELECT 'order_placed', email FROM ps.subscribers WHERE id = :'sub_id';
+SELECT method, path, status FROM mock.sent();
 
 ----------------------------------------------------------------- UPDATE
 SELECT id AS linked_id, email AS linked_email FROM ps.subscribers

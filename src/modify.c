@@ -827,6 +827,30 @@ init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
 	return st;
 }
 
+/*
+ * Writes sent as the statement runs change what a scan of the same
+ * statement has yet to read: Postscript pages lists by number, and a row
+ * a write changes (its updated_at, a field filtered on) moves out of the
+ * pages still to come, so the scan would skip rows without a word.  Such
+ * a statement is refused before anything is sent.
+ */
+static void
+check_no_list_scan(ModifyTableState *mtstate, PsModifyState *st)
+{
+	Relation	scanned;
+
+	if (st->at_commit || mtstate == NULL)
+		return;
+	scanned = ps_statement_list_scan(outerPlanState(mtstate), mtstate->ps.state);
+	if (scanned != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot send its writes as the statement runs while it pages through foreign table \"%s\"",
+						st->what, RelationGetRelationName(scanned)),
+				 errdetail("Postscript pages its lists by number: each write sent moves the objects it changes within the pages still to be read, so rows would be skipped or read twice."),
+				 errhint("Leave send_at_commit at true for this table, so the writes go at COMMIT, after the scan; or copy the rows first (CREATE TEMP TABLE ... AS SELECT ...) and write from the copy.")));
+}
+
 static void
 postscriptBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 							 List *fdw_private, int subplan_index, int eflags)
@@ -843,6 +867,8 @@ postscriptBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 					attnums,
 					intVal(list_nth(fdw_private, MP_SKIP_CONFLICTS)) != 0,
 					(eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		check_no_list_scan(mtstate, st);
 	if (st->op != CMD_INSERT && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 	{
 		st->id_junk = ExecFindJunkAttributeInTlist(outerPlanState(mtstate)->plan->targetlist,
@@ -868,6 +894,7 @@ postscriptBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 					plan != NULL && plan->onConflictAction == ONCONFLICT_NOTHING,
 					false);
 	st->check_given = true;
+	check_no_list_scan(mtstate, st);
 }
 
 static TupleTableSlot *

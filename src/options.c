@@ -257,7 +257,7 @@ static const PsOption ps_options[] = {
 	{
 		.name = "send_at_commit", IN_SERVER_OR_TABLE(send_at_commit), .kind = OPT_BOOL,
 		.dflt = "true",
-		.doc = "writes are sent when the transaction commits; `false` sends each row as the statement runs"
+		.doc = "writes are sent when the transaction commits; `false` sends each row as the statement runs (not in a statement that also pages through a Postscript list)"
 	},
 	{
 		.name = "resource", IN_TABLE(res), .kind = OPT_RESOURCE,

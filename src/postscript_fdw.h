@@ -608,7 +608,10 @@ extern List *ps_fetchable_ids(Datum value, PsIdMode mode);
  * ----------------------------------------------------------------
  */
 struct FdwRoutine;
+struct PlanState;
+struct EState;
 extern void ps_modify_routines(struct FdwRoutine *routine);
+extern Relation ps_statement_list_scan(struct PlanState *plan, struct EState *estate);
 
 /* write_queue.c -- one write, sent now or queued until commit */
 typedef struct PsWrite
