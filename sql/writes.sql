@@ -354,6 +354,22 @@ SELECT mock.fault('{"kind": "status", "status": 404, "method": "PATCH", "path": 
 UPDATE now_subscribers_upd SET tags = '{Gone}' WHERE id = :'sub_id' RETURNING tags;
 \echo :LAST_ERROR_SQLSTATE
 SELECT method, path, status FROM mock.sent();
+-- once a write sent as its statement ran was applied, 40001 (which clients
+-- retry on their own, sending that write again) is an FDW error, HV000:
+-- in a later statement sent at once, and at COMMIT
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "status", "status": 404, "method": "PATCH", "path": "/api/v2/subscribers/", "count": 2}');
+BEGIN;
+INSERT INTO now_events (type, email) VALUES ('order_placed', 'a@example.com');
+UPDATE now_subscribers_upd SET tags = '{Gone}' WHERE id = :'sub_id';
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+INSERT INTO now_events (type, email) VALUES ('order_placed', 'a@example.com');
+UPDATE ps.subscribers SET tags = '{Gone}' WHERE id = :'sub_id';
+COMMIT;
+\echo :LAST_ERROR_SQLSTATE
+SELECT method, path, status FROM mock.sent();
 SELECT mock.reset();
 
 ----------------------------------------------------------------- sent at commit

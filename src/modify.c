@@ -553,6 +553,7 @@ write_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 {
 	PsWrite		w;
 	PsJson	   *rec = NULL;
+	PsWriteOutcome outcome;
 	ErrorContextCallback errcb;
 
 	w.serverid = st->table->serverid;
@@ -578,7 +579,22 @@ write_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 	st->current_row = row->rowno;
-	switch (ps_write_send(st->conn, &w, &rec))
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			outcome = ps_write_send(st->conn, &w, &rec);
+		}
+		PG_CATCH();
+		{
+			ps_write_rethrow(cxt);
+		}
+		PG_END_TRY();
+	}
+	if (outcome != PS_WRITE_SKIPPED)
+		ps_write_applied_now();
+	switch (outcome)
 	{
 		case PS_WRITE_SKIPPED:
 			st->skipped++;

@@ -101,6 +101,9 @@ static int	nlast = 0;
 /* the queue was sent whole by this transaction's pre-commit */
 static bool queue_sent = false;
 
+/* writes sent as their statements ran and applied, in this transaction */
+static int64 applied_now = 0;
+
 PG_FUNCTION_INFO_V1(postscript_fdw_last_commit);
 
 /* ---------------------------------------------------------------- sending */
@@ -568,10 +571,10 @@ send_queue(void)
 		 * says why.
 		 */
 		code = edata->sqlerrcode;
-		if (landed > 0 && retried_by_clients(code))
+		if ((landed > 0 || applied_now > 0) && retried_by_clients(code))
 			code = ERRCODE_FDW_ERROR;
 		/* one write (an autocommit statement of one row): as it was */
-		if (nlast == 1)
+		if (nlast == 1 && code == edata->sqlerrcode)
 			ereport(ERROR,
 					(errcode(edata->sqlerrcode),
 					 errmsg("%s", edata->message),
@@ -610,6 +613,44 @@ send_queue(void)
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	queue_sent = true;
+}
+
+/*
+ * A write sent as its statement runs was applied: a transaction retried
+ * from here on would send it again.
+ */
+void
+ps_write_applied_now(void)
+{
+	applied_now++;
+}
+
+/*
+ * In the PG_CATCH of a write sent as its statement runs: re-raise the
+ * error, as an FDW error where clients would retry its SQLSTATE on their
+ * own once writes of the transaction were applied (they would be sent
+ * again).  cxt: a memory context that outlives the catch.
+ */
+void
+ps_write_rethrow(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	if (applied_now == 0)
+		PG_RE_THROW();
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	if (!retried_by_clients(edata->sqlerrcode))
+	{
+		FreeErrorData(edata);
+		PG_RE_THROW();
+	}
+	FlushErrorState();
+	edata->hint = psprintf("%s%sIt is not reported with SQLSTATE %s, which clients may retry on their own: retrying the whole transaction would send the applied writes again.",
+						   edata->hint ? edata->hint : "", edata->hint ? " " : "",
+						   unpack_sql_state(edata->sqlerrcode));
+	edata->sqlerrcode = ERRCODE_FDW_ERROR;
+	ReThrowError(edata);
 }
 
 static void
@@ -653,6 +694,7 @@ xact_callback(XactEvent event, void *arg)
 			queue = NIL;
 			queue_cxt = NULL;
 			queue_sent = false;
+			applied_now = 0;
 			break;
 	}
 }
