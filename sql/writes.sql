@@ -354,6 +354,13 @@ SELECT mock.fault('{"kind": "status", "status": 404, "method": "PATCH", "path": 
 UPDATE now_subscribers_upd SET tags = '{Gone}' WHERE id = :'sub_id' RETURNING tags;
 \echo :LAST_ERROR_SQLSTATE
 SELECT method, path, status FROM mock.sent();
+-- a 2xx whose answer is cut off was applied all the same: a WARNING, and
+-- the write counts as applied, not as of unknown outcome (sent once)
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "truncate", "path": "/api/v2/events", "count": 1}');
+INSERT INTO ps.events (type, email) VALUES ('cut_off', 'a@example.com');
+SELECT write, method, status, error FROM postscript_fdw_last_commit();
+SELECT method, path, status FROM mock.sent();
 -- once a write sent as its statement ran was applied, 40001 (which clients
 -- retry on their own, sending that write again) is an FDW error, HV000:
 -- in a later statement sent at once, and at COMMIT
@@ -546,9 +553,9 @@ INSERT INTO once_subscribers (phone_number) VALUES ('5555550186');
 SELECT status FROM postscript_fdw_last_commit();
 SELECT count(*) AS opt_ins_for_number FROM ps.opt_ins WHERE phone_number = '+15555550186';
 
--- a slow write: applied only after request_timeout.  The second attempt
--- creates the subscriber; the first, landing later, is a conflict: one
--- subscriber, whichever lands first
+-- a slow write: its status line arrives, the rest of its answer not
+-- within request_timeout.  The status says it was applied: a WARNING, and
+-- one subscriber
 SELECT mock.reset();
 SELECT mock.fault('{"kind": "slow", "delay_ms": 3000, "method": "POST", "path": "/api/v2/subscribers", "count": 1}');
 INSERT INTO once_subscribers (phone_number) VALUES ('5555550187');
@@ -581,8 +588,8 @@ SELECT method, path, status FROM mock.sent();
 
 -- once an attempt may have been applied, a later failure does not make it
 -- "failed": a create applied (answered 500), sent again and answered 429
--- until the retries ran out; an opt-out applied (its answer stalled past
--- request_timeout), then the same
+-- until the retries ran out; an opt-out applied and answered 500: not sent
+-- again, its outcome unknown
 SELECT mock.reset();
 SELECT mock.fault('{"kind": "applied_500", "method": "POST", "path": "/api/v2/subscribers", "count": 1}');
 SELECT mock.fault('{"kind": "rate_limit", "method": "POST", "path": "/api/v2/subscribers", "count": 5}');
@@ -592,7 +599,7 @@ SELECT status FROM postscript_fdw_last_commit();
 SELECT method, path, status FROM mock.sent();
 SELECT count(*) AS created FROM ps.opt_ins WHERE phone_number = '+15555550191';
 SELECT mock.reset();
-SELECT mock.fault('{"kind": "stall", "delay_ms": 3000, "path": "/api/v2/compliance/unsubscribe", "count": 1}');
+SELECT mock.fault('{"kind": "applied_500", "path": "/api/v2/compliance/unsubscribe", "count": 1}');
 SELECT mock.fault('{"kind": "rate_limit", "path": "/api/v2/compliance/unsubscribe", "count": 5}');
 INSERT INTO once_opt_outs (subscriber_id) VALUES (:'sub_id');
 \echo :LAST_ERROR_SQLSTATE

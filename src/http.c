@@ -63,6 +63,8 @@ typedef struct Transfer
 	int64		received;		/* body bytes received */
 	int64		max_bytes;
 	bool		too_large;
+	long		answered;		/* the status line's code, even when the
+								 * body failed (0: none arrived) */
 	bool		oom;
 	double		retry_after;	/* seconds, < 0 if none */
 	char		errbuf[CURL_ERROR_SIZE];
@@ -849,8 +851,10 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	}
 	PG_END_TRY();
 
+	tr->answered = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &tr->answered);
 	if (tr->rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+		*status = tr->answered;
 	count_transfer(conn, tr->rc, *status, tr, method, path);
 	return tr->rc;
 }
@@ -1294,6 +1298,29 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		ticket = ps_ratelimit_wait(conn);
 		rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
+		/*
+		 * A 2xx whose body was cut off (or is too large): its status says
+		 * the write was applied; only the values in its answer are lost
+		 */
+		if (changes && rc != CURLE_OK && tr->answered >= 200 && tr->answered < 300)
+		{
+			status = tr->answered;
+			ereport(WARNING,
+					(errcode(ERRCODE_FDW_REPLY_HANDLE),
+					 errmsg("Postscript answered HTTP %ld but its answer could not be read", status),
+					 errdetail("%s. The request was applied; the values only Postscript knows (such as an id) are unknown.",
+							   tr->too_large ? "The answer exceeds max_response_size"
+							   : rc == CURLE_OPERATION_TIMEDOUT ? "The rest of the answer did not arrive within request_timeout"
+							   : rc == CURLE_PARTIAL_FILE ? "The connection closed before the whole answer arrived"
+							   : curl_easy_strerror(rc)),
+					 ps_request_errcontext(conn->server_name, method, path)));
+			result->status = status;
+			result->body = NULL;
+			result->len = 0;
+			result->retries = attempt;
+			result->sent_before = sent_before;
+			return;
+		}
 		/* a write is never sent again here once it may have been applied */
 		if (is_write && could_apply(rc, status))
 		{
