@@ -17,7 +17,6 @@
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
@@ -1047,6 +1046,20 @@ postscriptImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	return ps_import_foreign_schema(stmt, serverOid);
 }
 
+/*
+ * Whether a foreign scan of the executor is one of ours that pages through
+ * a list (not id lookups): modify.c refuses writes sent as the statement
+ * runs beside one.
+ */
+static bool
+pages_list(ForeignScanState *fss)
+{
+	return fss->fdwroutine != NULL &&
+		fss->fdwroutine->BeginForeignScan == postscriptBeginForeignScan &&
+		fss->fdw_state != NULL &&
+		((PsScanState *) fss->fdw_state)->id_mode == PS_ID_NONE;
+}
+
 /* ---------------------------------------------------------------- handler */
 
 Datum
@@ -1063,51 +1076,8 @@ postscript_fdw_handler(PG_FUNCTION_ARGS)
 	r->EndForeignScan = postscriptEndForeignScan;
 	r->ExplainForeignScan = postscriptExplainForeignScan;
 	r->ImportForeignSchema = postscriptImportForeignSchema;
-	ps_modify_routines(r);
+	ps_modify_routines(r, pages_list);
 
 	PG_RETURN_POINTER(r);
 }
 
-/* ---------------------------------------------------------------- a statement's scans */
-
-/* planstate_tree_walker's callback: stops at a scan that pages a list */
-static bool
-find_list_scan(PlanState *ps, void *context)
-{
-	if (ps == NULL)
-		return false;
-	if (IsA(ps, ForeignScanState))
-	{
-		ForeignScanState *fss = (ForeignScanState *) ps;
-
-		if (fss->fdwroutine != NULL &&
-			fss->fdwroutine->BeginForeignScan == postscriptBeginForeignScan &&
-			fss->fdw_state != NULL &&
-			((PsScanState *) fss->fdw_state)->id_mode == PS_ID_NONE)
-		{
-			*(ForeignScanState **) context = fss;
-			return true;
-		}
-	}
-	return planstate_tree_walker(ps, find_list_scan, context);
-}
-
-/*
- * The foreign table a postscript_fdw scan of the statement pages through
- * (a list, not id lookups), in plan or in its CTEs and subplans; NULL if
- * none.  Its pages are numbered, so a write sent while it runs may move
- * the rows it has yet to read.
- */
-Relation
-ps_statement_list_scan(PlanState *plan, EState *estate)
-{
-	ForeignScanState *found = NULL;
-	ListCell   *lc;
-
-	if (find_list_scan(plan, &found))
-		return found->ss.ss_currentRelation;
-	foreach(lc, estate->es_subplanstates)
-		if (find_list_scan((PlanState *) lfirst(lc), &found))
-			return found->ss.ss_currentRelation;
-	return NULL;
-}

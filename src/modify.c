@@ -31,6 +31,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/appendinfo.h"
 #include "optimizer/inherit.h"
 #include "optimizer/optimizer.h"
@@ -114,6 +115,9 @@ typedef struct PendingRow
 } PendingRow;
 
 static PsColumn *id_column(PsTable *t);
+
+/* whether a foreign scan is ours and pages a list (postscript_fdw.c) */
+static bool (*scan_pages_list) (ForeignScanState *fss);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -850,14 +854,35 @@ init_state(EState *estate, ResultRelInfo *rinfo, CmdType op, List *updated,
  * pages still to come, so the scan would skip rows without a word.  Such
  * a statement is refused before anything is sent.
  */
+static bool
+find_list_scan(PlanState *ps, void *context)
+{
+	if (ps == NULL)
+		return false;
+	Assert(scan_pages_list != NULL);
+	if (IsA(ps, ForeignScanState) && scan_pages_list((ForeignScanState *) ps))
+	{
+		*(ForeignScanState **) context = (ForeignScanState *) ps;
+		return true;
+	}
+	return planstate_tree_walker(ps, find_list_scan, context);
+}
+
 static void
 check_no_list_scan(ModifyTableState *mtstate, PsModifyState *st)
 {
-	Relation	scanned;
+	ForeignScanState *found = NULL;
+	Relation	scanned = NULL;
+	ListCell   *lc;
 
 	if (st->at_commit || mtstate == NULL)
 		return;
-	scanned = ps_statement_list_scan(outerPlanState(mtstate), mtstate->ps.state);
+	/* in the plan, or in its CTEs and subplans */
+	if (find_list_scan(outerPlanState(mtstate), &found))
+		scanned = found->ss.ss_currentRelation;
+	foreach(lc, mtstate->ps.state->es_subplanstates)
+		if (scanned == NULL && find_list_scan((PlanState *) lfirst(lc), &found))
+			scanned = found->ss.ss_currentRelation;
 	if (scanned != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1063,8 +1088,9 @@ postscriptExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 /* ---------------------------------------------------------------- handler */
 
 void
-ps_modify_routines(FdwRoutine *r)
+ps_modify_routines(FdwRoutine *r, bool (*pages_list) (ForeignScanState *fss))
 {
+	scan_pages_list = pages_list;
 	r->IsForeignRelUpdatable = postscriptIsForeignRelUpdatable;
 	r->AddForeignUpdateTargets = postscriptAddForeignUpdateTargets;
 	r->PlanForeignModify = postscriptPlanForeignModify;

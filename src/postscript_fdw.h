@@ -608,10 +608,9 @@ extern List *ps_fetchable_ids(Datum value, PsIdMode mode);
  * ----------------------------------------------------------------
  */
 struct FdwRoutine;
-struct PlanState;
-struct EState;
-extern void ps_modify_routines(struct FdwRoutine *routine);
-extern Relation ps_statement_list_scan(struct PlanState *plan, struct EState *estate);
+struct ForeignScanState;
+extern void ps_modify_routines(struct FdwRoutine *routine,
+							   bool (*pages_list) (struct ForeignScanState *fss));
 
 /* write_queue.c -- one write, sent now or queued until commit */
 typedef struct PsWrite
