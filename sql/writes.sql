@@ -38,6 +38,20 @@ INSERT INTO ps.subscribers (phone_number) VALUES ('5555550127') RETURNING *;
 \echo :LAST_ERROR_SQLSTATE
 UPDATE ps.subscribers SET tags = '{x}' WHERE id = 's_nosuch' RETURNING tags;
 \echo :LAST_ERROR_SQLSTATE
+-- the same for a row routed to a foreign partition (planned for the parent,
+-- checked when the partition takes its first row); a written column may be
+-- returned
+CREATE TABLE routed_subscribers (phone_number text, email text, id text) PARTITION BY LIST (email);
+CREATE FOREIGN TABLE routed_subscribers_ps PARTITION OF routed_subscribers DEFAULT
+  SERVER ps OPTIONS (resource 'subscribers');
+SELECT mock.reset();
+INSERT INTO routed_subscribers (phone_number) VALUES ('5555550128') RETURNING id;
+\echo :LAST_ERROR_SQLSTATE
+BEGIN;
+INSERT INTO routed_subscribers (phone_number) VALUES ('5555550128') RETURNING phone_number;
+ROLLBACK;
+SELECT count(*) AS requests FROM mock.sent();
+DROP TABLE routed_subscribers;
 -- send_at_commit 'false': sent as the statement runs, RETURNING shows the answer
 SELECT mock.reset();
 INSERT INTO now_subscribers (phone_number, keyword) VALUES ('5555550127', 'JOIN')
@@ -90,6 +104,8 @@ INSERT INTO ps.subscribers (email) VALUES ('no.phone@example.com');
 INSERT INTO ps.subscribers (phone_number, email) VALUES ('5555550131', 'not-an-email');
 INSERT INTO ps.subscribers (phone_number, email) VALUES ('5555550131', 'a b@example.com');
 INSERT INTO ps.subscribers (phone_number, email) VALUES ('5555550131', 'a@example.123');
+-- lengths are of the UTF-8 bytes sent (RFC 5321 counts octets): 33 é are 66
+INSERT INTO ps.subscribers (phone_number, email) VALUES ('5555550131', repeat('é', 33) || '@example.com');
 INSERT INTO ps.subscribers (phone_number, keyword, keyword_id) VALUES ('5555550131', 'JOIN', 'kw_1');
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO ps.subscribers (phone_number, origin) VALUES ('5555550131', 'tv');
@@ -313,6 +329,24 @@ CREATE FOREIGN TABLE now_subscribers_upd (id text, tags text[]) SERVER ps
   OPTIONS (resource 'subscribers', send_at_commit 'false');
 UPDATE now_subscribers_upd SET tags = '{Silver}' WHERE id = :'sub_id'
   RETURNING 'Gold' = ANY (tags) AS has_gold, 'Silver' = ANY (tags) AS has_silver;
+-- a join that matches one subscriber twice changes it once, as PostgreSQL
+-- changes a row once per statement: UPDATE 1 and one PATCH (at commit, and
+-- as the statement runs)
+SELECT mock.reset();
+WITH u AS (UPDATE ps.subscribers s SET tags = '{Twice}' FROM (VALUES (1), (2)) v(n)
+           WHERE s.id = :'sub_id' RETURNING 1)
+SELECT count(*) AS updated FROM u;
+UPDATE now_subscribers_upd s SET tags = '{Twice}' FROM (VALUES (1), (2)) v(n) WHERE s.id = :'sub_id'
+  RETURNING 'Twice' = ANY (tags) AS twice;
+SELECT method, path, body FROM mock.sent();
+-- a DELETE too: a second request would find the webhook subscription gone
+SELECT mock.reset();
+INSERT INTO ps.webhooks (callback_url, event) VALUES ('https://hooks.example.com/twice', 'shop.test');
+WITH d AS (DELETE FROM ps.webhooks w USING (VALUES (1), (2)) v(n)
+           WHERE w.callback_url = 'https://hooks.example.com/twice' RETURNING 1)
+SELECT count(*) AS deleted FROM d;
+SELECT method, regexp_replace(path, '[0-9a-f-]{36}$', '{id}') AS path, status
+  FROM mock.sent() WHERE method = 'DELETE';
 -- ids "." and ".." from a hostile answer name no object: refused, nothing sent
 SELECT mock.reset();
 SELECT mock.fault('{"kind": "body", "method": "GET", "path": "/api/v2/subscribers", "body": "{\"page_info\": {\"page\": 1, \"total_pages\": 1}, \"subscribers\": [{\"id\": \".\", \"email\": \"dot@example.com\"}, {\"id\": \"..\", \"email\": \"dot@example.com\"}]}"}');

@@ -25,6 +25,7 @@
 
 #include "access/sysattr.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
@@ -40,6 +41,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -84,6 +86,8 @@ typedef struct PsModifyState
 	bool		at_commit;		/* queue the writes until COMMIT */
 	int			batch_size;
 	AttrNumber	id_junk;		/* UPDATE, DELETE: the id junk column */
+	HTAB	   *changed;		/* UPDATE, DELETE: paths of the objects
+								 * written by the statement so far */
 	Oid			userid;
 	PsConn	   *conn;			/* sending at once only */
 	MemoryContext temp_cxt;		/* one row (or one batch) at a time */
@@ -308,7 +312,8 @@ add_value(PsModifyState *st, PsJson *body, WriteCol *wc, PendingRow *row)
 			}
 		case PS_VAL_EMAIL:
 			s = datum_text(value, col->typid);
-			problem = ps_email_problem(s, why, sizeof(why));
+			/* as sent: lengths are of the UTF-8 bytes */
+			problem = ps_email_problem(pg_server_to_any(s, strlen(s), PG_UTF8), why, sizeof(why));
 			what = "invalid email address";
 			break;
 		case PS_VAL_EVENT_TYPE:
@@ -704,22 +709,18 @@ column_list(PsTable *t, bool updatable)
  * state, timestamps, what an UPDATE merged) does not exist yet.
  */
 static void
-check_returning(PsTable *t, ModifyTable *plan, Index resultRelation, int subplan_index)
+refuse_returning(PsTable *t, CmdType op, Bitmapset *attrs)
 {
-	List	   *returning;
-	Bitmapset  *attrs = NULL;
 	int			k = -1;
 
-	if (!t->sopts->send_at_commit || plan->returningLists == NIL)
+	if (!t->sopts->send_at_commit)
 		return;
-	returning = (List *) list_nth(plan->returningLists, subplan_index);
-	pull_varattnos((Node *) returning, resultRelation, &attrs);
 	while ((k = bms_next_member(attrs, k)) >= 0)
 	{
 		AttrNumber	attnum = k + FirstLowInvalidHeapAttributeNumber;
 		PsColumn   *col = attnum > 0 ? ps_table_column(t, attnum) : NULL;
 
-		if (plan->operation == CMD_INSERT && col != NULL &&
+		if (op == CMD_INSERT && col != NULL &&
 			col->def != NULL && col->def->body_key != NULL)
 			continue;
 		ereport(ERROR,
@@ -728,12 +729,25 @@ check_returning(PsTable *t, ModifyTable *plan, Index resultRelation, int subplan
 						col ? psprintf("column \"%s\"", col->name) : "the whole row",
 						t->relname),
 				 errdetail("Writes to Postscript are sent when the transaction commits; %s.",
-						   plan->operation == CMD_INSERT
+						   op == CMD_INSERT
 						   ? psprintf("until then RETURNING can show only the columns written (%s)",
 									  column_list(t, false))
 						   : "until then what Postscript makes of the row is unknown"),
 				 errhint("Read the table after COMMIT, or set the option send_at_commit 'false' on the table or server to send each row as the statement runs (ROLLBACK then does not undo it).")));
 	}
+}
+
+/* a statement's RETURNING list, when it is planned */
+static void
+check_returning(PsTable *t, ModifyTable *plan, Index resultRelation, int subplan_index)
+{
+	Bitmapset  *attrs = NULL;
+
+	if (plan->returningLists == NIL)
+		return;
+	pull_varattnos((Node *) list_nth(plan->returningLists, subplan_index),
+				   resultRelation, &attrs);
+	refuse_returning(t, plan->operation, attrs);
 }
 
 static List *
@@ -936,6 +950,24 @@ postscriptBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 					false);
 	st->check_given = true;
 	check_no_list_scan(mtstate, st);
+
+	/*
+	 * A row routed to this partition: the statement was planned for its
+	 * parent, so its RETURNING (mapped to this table's columns; every Var
+	 * in an INSERT's RETURNING is of the row inserted) is checked here.
+	 */
+	if (rinfo->ri_returningList != NIL)
+	{
+		Bitmapset  *attrs = NULL;
+		ListCell   *lc;
+
+		foreach(lc, pull_var_clause((Node *) rinfo->ri_returningList,
+									PVC_RECURSE_AGGREGATES | PVC_RECURSE_WINDOWFUNCS |
+									PVC_RECURSE_PLACEHOLDERS))
+			attrs = bms_add_member(attrs, ((Var *) lfirst(lc))->varattno -
+								   FirstLowInvalidHeapAttributeNumber);
+		refuse_returning(st->table, CMD_INSERT, attrs);
+	}
 }
 
 static TupleTableSlot *
@@ -1014,21 +1046,77 @@ postscriptGetForeignModifyBatchSize(ResultRelInfo *rinfo)
 	return st->batch_size;
 }
 
+/* hash and match for st->changed, whose keys are C strings */
+static uint32
+path_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+path_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+}
+
+/*
+ * Whether this is the statement's first write of the object at path.  A
+ * join can match one object more than once; PostgreSQL changes a row once
+ * per statement (a later match of a row the statement changed already is
+ * not affected), and so does this: a second request would change the
+ * object twice, and a second DELETE would find it gone.
+ */
+static bool
+first_change(PsModifyState *st, EState *estate, const char *path)
+{
+	bool		found;
+	char	  **entry;
+
+	if (st->changed == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(char *);
+		ctl.hash = path_hash;
+		ctl.match = path_match;
+		ctl.hcxt = estate->es_query_cxt;
+		st->changed = hash_create("postscript_fdw objects changed", 256, &ctl,
+								  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	entry = hash_search(st->changed, &path, HASH_ENTER, &found);
+	if (!found)
+		*entry = MemoryContextStrdup(estate->es_query_cxt, path);
+	return !found;
+}
+
 /* UPDATE and DELETE: one object, named by its id */
 static TupleTableSlot *
-write_object(ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *planSlot)
+write_object(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
+			 TupleTableSlot *planSlot)
 {
 	PsModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
 	PendingRow	row;
+	char	   *path;
 
 	MemoryContextReset(st->temp_cxt);
 	old = MemoryContextSwitchTo(st->temp_cxt);
-	row.rowno = ++st->rowno;
+	row.rowno = st->rowno + 1;
+	set_object_path(st, planSlot, &row);
+	path = row.path;
+	if (!first_change(st, estate, path))
+	{
+		MemoryContextSwitchTo(old);
+		return NULL;
+	}
+	st->rowno++;
 	if (st->op == CMD_DELETE)
 		ExecStoreAllNullTuple(slot);
 	build_row(st, slot, &row);
-	set_object_path(st, planSlot, &row);
+	row.path = path;
 	write_row(st, slot, &row);
 	MemoryContextSwitchTo(old);
 	return slot;
@@ -1038,14 +1126,14 @@ static TupleTableSlot *
 postscriptExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 							TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
-	return write_object(rinfo, slot, planSlot);
+	return write_object(estate, rinfo, slot, planSlot);
 }
 
 static TupleTableSlot *
 postscriptExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 							TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
-	return write_object(rinfo, slot, planSlot);
+	return write_object(estate, rinfo, slot, planSlot);
 }
 
 static void

@@ -38,14 +38,14 @@ ps_email_problem(const char *s, char *why, size_t whylen)
 	int			tld_alpha = 0;
 
 	if (len > 254)
-		return say(why, whylen, "is longer than 254 characters");
+		return say(why, whylen, "is longer than 254 bytes");
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
 		if (*p <= ' ' || *p == 0x7f || strchr("\"(),:;<>[\\]", *p) != NULL)
 			return say(why, whylen, "contains a space, a control character or one of \" ( ) , : ; < > [ \\ ]");
 	if (at == NULL || strchr(at + 1, '@') != NULL)
 		return say(why, whylen, "must contain exactly one @");
 	if (at == s || at - s > 64)
-		return say(why, whylen, "must have 1 to 64 characters before the @");
+		return say(why, whylen, "must have 1 to 64 bytes before the @");
 	if (s[0] == '.' || at[-1] == '.' || strstr(s, "..") != NULL)
 		return say(why, whylen, "has a dot at the start or end of its local part, or two dots in a row");
 	domain = at + 1;
@@ -59,7 +59,7 @@ ps_email_problem(const char *s, char *why, size_t whylen)
 			size_t		llen = p - label;
 
 			if (llen == 0 || llen > 63)
-				return say(why, whylen, "has an empty or overlong domain label");
+				return say(why, whylen, "has an empty domain label or one longer than 63 bytes");
 			if (label[0] == '-' || p[-1] == '-')
 				return say(why, whylen, "has a domain label starting or ending with a hyphen");
 			tld_alpha = 0;
