@@ -602,7 +602,7 @@ write_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 		PG_END_TRY();
 	}
 	if (outcome != PS_WRITE_SKIPPED)
-		ps_write_applied_now();
+		ps_write_applied_now(&w);
 	switch (outcome)
 	{
 		case PS_WRITE_SKIPPED:

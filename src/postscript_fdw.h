@@ -636,7 +636,7 @@ typedef enum PsWriteOutcome
 extern void ps_write_queue_init(void);
 extern void ps_write_enqueue(PsWrite *w);
 extern PsWriteOutcome ps_write_send(PsConn *conn, PsWrite *w, PsJson **result);
-extern void ps_write_applied_now(void);
+extern void ps_write_applied_now(const PsWrite *w);
 extern void ps_write_rethrow(MemoryContext cxt);
 
 /* ----------------------------------------------------------------

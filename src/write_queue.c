@@ -101,8 +101,13 @@ static int	nlast = 0;
 /* the queue was sent whole by this transaction's pre-commit */
 static bool queue_sent = false;
 
-/* writes sent as their statements ran and applied, in this transaction */
+/*
+ * Writes sent as their statements ran and applied, in this transaction; and
+ * of them, those that running their statements again would apply a second
+ * time (see repeat_duplicates)
+ */
 static int64 applied_now = 0;
+static int64 applied_now_again = 0;
 
 PG_FUNCTION_INFO_V1(postscript_fdw_last_commit);
 
@@ -398,6 +403,29 @@ retried_by_clients(int code)
 		code == ERRCODE_IO_ERROR;
 }
 
+/*
+ * Whether a write applied once is applied again if its statement runs
+ * again: an event or a webhook is recorded anew.  An update, an opt-out or a
+ * delete changes nothing the second time, and a create Postscript answers
+ * as a conflict once it exists is not applied twice.
+ */
+static bool
+repeat_duplicates(const PsWriteSpec *spec)
+{
+	return spec->reconcile == PS_RECONCILE_NONE;
+}
+
+/*
+ * The hint's sentence when an error's SQLSTATE, which clients retry on
+ * their own, was replaced by an FDW error
+ */
+static char *
+not_retried_hint(int code)
+{
+	return psprintf("It is not reported with SQLSTATE %s, which clients may retry on their own: retrying the whole transaction would send the applied writes again.",
+					unpack_sql_state(code));
+}
+
 /* "1-3, 5": the 1-based positions in [0, n) whose status is s */
 static char *
 positions(int n, CommitStatus s, int *count)
@@ -534,16 +562,12 @@ send_queue(void)
 		int			n = current;
 		int			code;
 		int			landed = 0;
-		bool		rerun_skips = true;
+		bool		nothing_applied;
+		bool		repeat_dup;
+		const char *advice;
+		const char *hint;
 
 		MemoryContextSwitchTo(old);
-		/*
-		 * Running the statements again skips what was applied only when
-		 * every write is a create that Postscript answers as a conflict once
-		 * it exists; an event or a webhook sent again is a new one.
-		 */
-		foreach(lc, writes)
-			rerun_skips &= ((QueuedWrite *) lfirst(lc))->w.spec->reconcile == PS_RECONCILE_CONFLICT;
 		edata = CopyErrorData();
 		FlushErrorState();
 		Assert(n >= 0 && n < nlast);
@@ -559,20 +583,50 @@ send_queue(void)
 			last[n].status = edata->sqlerrcode == ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN
 				? CS_UNKNOWN : CS_FAILED;
 		last[n].error = MemoryContextStrdup(last_cxt, edata->message);
-		for (int k = 0; k < n; k++)
-			if (last[k].status == CS_APPLIED || last[k].status == CS_RECONCILED)
-				landed++;
+
+		/*
+		 * What running the transaction again would do: nothing was applied
+		 * (it may run again as a whole), or only writes that a repeat does
+		 * not apply twice, or some that it would (repeat_dup).  A write
+		 * whose outcome is unknown counts as applied.
+		 */
+		repeat_dup = applied_now_again > 0;
+		for (int k = 0; k <= n; k++)
+		{
+			QueuedWrite *q = list_nth(writes, k);
+
+			if (last[k].status != CS_APPLIED && last[k].status != CS_RECONCILED &&
+				last[k].status != CS_UNKNOWN)
+				continue;
+			landed++;
+			repeat_dup |= repeat_duplicates(q->w.spec);
+		}
+		nothing_applied = landed == 0 && applied_now == 0;
+		Assert(!repeat_dup || !nothing_applied);
 
 		/*
 		 * Some SQLSTATEs tell a client to run the transaction again, and
-		 * drivers and frameworks do so on their own.  Once writes of this
-		 * commit were applied, that would send them twice (an event would
-		 * be recorded twice): then it is only an FDW error, and the hint
-		 * says why.
+		 * drivers and frameworks do so on their own.  Once a write that a
+		 * repeat applies twice was applied (an event would be recorded
+		 * twice), it is only an FDW error, and the hint says why.
 		 */
 		code = edata->sqlerrcode;
-		if ((landed > 0 || applied_now > 0) && retried_by_clients(code))
+		if (repeat_dup && retried_by_clients(code))
 			code = ERRCODE_FDW_ERROR;
+		advice = nothing_applied
+			? "Nothing of this transaction was applied: it may run again as a whole."
+			: !repeat_dup
+			? "Running the same statements again applies nothing twice: a write applied already changes nothing the second time, or is a conflict, which ON CONFLICT DO NOTHING skips."
+			: "Send again only those not applied: the same statements run again would send the applied writes again, and Postscript takes a repeated event or webhook as a new one.";
+
+		/*
+		 * The failed write's own hint, unless it says to run the statement
+		 * again (a row gone, an unknown outcome: class 40), which the
+		 * advice then forbids
+		 */
+		hint = edata->hint;
+		if (repeat_dup && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK)
+			hint = NULL;
 		/* one write (an autocommit statement of one row): as it was */
 		if (nlast == 1 && code == edata->sqlerrcode)
 			ereport(ERROR,
@@ -597,15 +651,11 @@ send_queue(void)
 						   edata->detail == NULL ? ""
 						   : edata->detail[strlen(edata->detail) - 1] == '.' ? " " : ". ",
 						   n + 1, nlast, outcome_summary()),
-				 errhint("%s%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. %s",
-						 edata->hint ? edata->hint : "", edata->hint ? " " : "",
-						 code != edata->sqlerrcode
-						 ? psprintf("It is not reported with SQLSTATE %s, which clients may retry on their own: retrying the whole transaction would send the applied writes again. ",
-									unpack_sql_state(edata->sqlerrcode))
-						 : "",
-						 rerun_skips
-						 ? "Run those not applied again: a subscriber that exists already is a conflict, which ON CONFLICT DO NOTHING skips."
-						 : "Send again only those not applied: the same statements run again would send the applied writes again, and Postscript takes a repeated event or webhook as a new one."),
+				 errhint("%s%s%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. %s",
+						 hint ? hint : "", hint ? " " : "",
+						 code != edata->sqlerrcode ? not_retried_hint(edata->sqlerrcode) : "",
+						 code != edata->sqlerrcode ? " " : "",
+						 advice),
 				 edata->context ? errcontext("%s", edata->context) : 0,
 				 errcontext("%s, sent at commit", last[n].label)));
 	}
@@ -617,12 +667,14 @@ send_queue(void)
 
 /*
  * A write sent as its statement runs was applied: a transaction retried
- * from here on would send it again.
+ * from here on would run its statement again.
  */
 void
-ps_write_applied_now(void)
+ps_write_applied_now(const PsWrite *w)
 {
 	applied_now++;
+	if (repeat_duplicates(w->spec))
+		applied_now_again++;
 }
 
 /*
@@ -636,7 +688,7 @@ ps_write_rethrow(MemoryContext cxt)
 {
 	ErrorData  *edata;
 
-	if (applied_now == 0)
+	if (applied_now_again == 0)
 		PG_RE_THROW();
 	MemoryContextSwitchTo(cxt);
 	edata = CopyErrorData();
@@ -646,9 +698,9 @@ ps_write_rethrow(MemoryContext cxt)
 		PG_RE_THROW();
 	}
 	FlushErrorState();
-	edata->hint = psprintf("%s%sIt is not reported with SQLSTATE %s, which clients may retry on their own: retrying the whole transaction would send the applied writes again.",
+	edata->hint = psprintf("%s%s%s",
 						   edata->hint ? edata->hint : "", edata->hint ? " " : "",
-						   unpack_sql_state(edata->sqlerrcode));
+						   not_retried_hint(edata->sqlerrcode));
 	edata->sqlerrcode = ERRCODE_FDW_ERROR;
 	ReThrowError(edata);
 }
@@ -695,6 +747,7 @@ xact_callback(XactEvent event, void *arg)
 			queue_cxt = NULL;
 			queue_sent = false;
 			applied_now = 0;
+			applied_now_again = 0;
 			break;
 	}
 }
