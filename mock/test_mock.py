@@ -616,6 +616,37 @@ class FaultTest(MockTest):
         opt_ins, _ = self.c.walk("opt_ins", phone_number__eq="+15555550104")
         self.assertEqual([o["status"] for o in opt_ins], ["pending"])
 
+    def test_gate_holds_until_all_arrive(self):
+        # three requests sent together pass the gate; in_flight shows they
+        # overlapped.  One sent alone waits out the timeout, then is answered.
+        self.c.admin("POST", "faults", {"kind": "gate", "count": 3, "path": "/api/v2/keywords"})
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(self.c.get("/api/v2/keywords")[0]))
+                   for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, [200, 200, 200])
+        log = self.log()
+        self.assertEqual(sorted(e["in_flight"] for e in log), [0, 1, 2])
+        self.assertNotIn("gate", [k for e in log for k in e])
+        self.c.admin("POST", "faults", {"kind": "gate", "count": 2, "timeout_ms": 50,
+                                        "path": "/api/v2/keywords"})
+        self.assertEqual(self.c.get("/api/v2/keywords")[0], 200)
+        self.assertEqual((self.log()[-1]["gate"], self.log()[-1]["in_flight"]), ("timeout", 0))
+
+    def test_body_contains(self):
+        self.c.admin("POST", "faults", {"kind": "status", "status": 503, "method": "POST",
+                                        "path": "/api/v2/events", "body_contains": "second"})
+        first = self.c.call("POST", "/api/v2/events", {"type": "first", "email": "a@example.com"})[0]
+        second = self.c.call("POST", "/api/v2/events", {"type": "second", "email": "a@example.com"})[0]
+        self.assertEqual((first, second), (202, 503))
+
+    def test_gate_needs_a_count(self):
+        status, _, _ = self.c.call("POST", "/__admin/faults", {"kind": "gate", "count": 0}, key=None)
+        self.assertEqual(status, 400)
+
     def test_unknown_fault_kind_is_400(self):
         status, _, _ = self.c.call("POST", "/__admin/faults", {"kind": "nosuch"}, key=None)
         self.assertEqual(status, 400)

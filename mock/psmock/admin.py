@@ -78,6 +78,10 @@ def add_fault(req):
         raise refusal("a status fault needs a status")
     fault.setdefault("count", 1)
     fault.setdefault("after", 0)
+    if fault["kind"] == "gate":
+        if not isinstance(fault["count"], int) or fault["count"] < 1:
+            raise refusal("a gate fault needs a count of at least 1")
+        fault["size"] = fault["count"]
     req.state.faults.append(fault)
     return 200, {"faults": len(req.state.faults)}
 
@@ -101,7 +105,8 @@ def get_requests(req):
     log = list(req.state.log)
     if copy_format(req):
         cols = ("seq", "method", "path", "query", "auth", "status", "body")
-        return 200, Text("".join("\t".join([copy_escape(e[c]) for c in cols] + [copy_array(e["headers"])])
+        return 200, Text("".join("\t".join([copy_escape(e[c]) for c in cols] + [copy_array(e["headers"]),
+                                                                             copy_escape(e.get("in_flight"))])
                                  + "\n" for e in log))
     return 200, {"requests": log}
 

@@ -9,12 +9,13 @@ import time
 from psmock.answers import RATE_LIMIT_BODY, error_body_for
 
 FAULT_KINDS = {"status", "rate_limit", "slow", "stall", "truncate", "malformed", "close",
-               "applied_500", "body", "huge_page", "endless"}
+               "applied_500", "body", "huge_page", "endless", "gate"}
 
 
-def take(state, method, path, reused=False):
+def take(state, method, path, reused=False, body=None):
     """The next fault for this request; a fault with "reused": true only
-    strikes a request on a connection that served one before."""
+    strikes a request on a connection that served one before, one with
+    "body_contains" only a request whose body holds that text."""
     with state.lock:
         for f in state.faults:
             if f["count"] == 0:
@@ -24,6 +25,9 @@ def take(state, method, path, reused=False):
             if f.get("method") and f["method"].upper() != method:
                 continue
             if f.get("path") and not path.startswith(f["path"]):
+                continue
+            if f.get("body_contains") is not None and \
+                    f["body_contains"].encode("utf-8") not in (body or b""):
                 continue
             if f.get("after", 0) > 0:
                 f["after"] -= 1
@@ -44,6 +48,18 @@ def apply(h, f, entry, method, url, body):
     entry: its log entry); False when the request then goes on normally."""
     kind = f["kind"]
     headers = dict(f.get("headers") or {})
+    if kind == "gate":
+        # held until the gate's `count` requests are all here (or timeout_ms
+        # passed), then answered normally: only requests in flight together
+        # pass without the wait
+        state = h.server.state
+        with state.gate:
+            f["held"] = f.get("held", 0) + 1
+            state.gate.notify_all()
+            if not state.gate.wait_for(lambda: f["held"] >= f["size"],
+                                       f.get("timeout_ms", 30000) / 1000.0):
+                entry["gate"] = "timeout"
+        return False
     if kind == "slow":
         time.sleep(f.get("delay_ms", 1000) / 1000.0)
         return False

@@ -121,6 +121,7 @@ class Handler(BaseHTTPRequestHandler):
         reads the log as soon as it has its answer finds the request there."""
         if self.pending_log is not None:
             pending, self.pending_log = self.pending_log, None
+            self.server.state.leave()
             self.server.state.record(*pending)
 
     def send_answer(self, status, obj, headers):
@@ -240,7 +241,8 @@ class Handler(BaseHTTPRequestHandler):
         seq, generation = state.arrive()
         entry = {"seq": seq, "method": method, "path": url.path, "query": url.query, "auth": label,
                  "headers": self.auth_headers(),
-                 "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None}
+                 "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None,
+                 "in_flight": state.enter()}
         self.pending_log = (entry, generation)
         try:
             arrival = self.received + state.delay()
@@ -250,7 +252,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise who
             if not state.allow(who, entry, arrival):
                 raise ApiError(429, RATE_LIMIT_BODY)
-            fault = faults.take(state, method, url.path, reused=self.served > 1)
+            fault = faults.take(state, method, url.path, reused=self.served > 1, body=body)
             if fault is not None and faults.apply(self, fault, entry, method, url, body):
                 return
             if generation != state.generation:

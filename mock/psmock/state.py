@@ -14,6 +14,11 @@ class State:
     def __init__(self, args):
         self.args = args
         self.lock = threading.RLock()
+        # API requests being handled (arrived, not yet answered), across
+        # resets: a request in flight during one still leaves
+        self.active = 0
+        # a gate fault's requests wait on it (faults.py)
+        self.gate = threading.Condition(self.lock)
         self.start_config = {"page_size": args.page_size, "rate_limit": args.rate_limit,
                              "latency_ms": args.latency_ms, "jitter_ms": args.jitter_ms,
                              "limiter": args.limiter, "webhook_retry_s": args.webhook_retry_s,
@@ -41,6 +46,17 @@ class State:
         with self.lock:
             self.seq += 1
             return self.seq, self.generation
+
+    def enter(self):
+        """An API request arrived: how many others were being handled."""
+        with self.lock:
+            self.active += 1
+            return self.active - 1
+
+    def leave(self):
+        """An API request's answer is about to leave (or none will)."""
+        with self.lock:
+            self.active -= 1
 
     def record(self, entry, generation):
         """Log a finished request, unless a reset came while it was in flight
