@@ -758,10 +758,11 @@ CREATE FUNCTION postscript_fdw_writes(
     OUT path text,
     OUT required text[],
     OUT if_outcome_unknown text,
-    OUT returning_row text)
+    OUT returning_row text,
+    OUT commit_waits_for text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION postscript_fdw_writes() IS
-  'the request each INSERT, UPDATE and DELETE row becomes, with its required columns';
+  'the request each INSERT, UPDATE and DELETE row becomes, with its required columns, and which earlier writes of a COMMIT it waits for';

@@ -4,7 +4,8 @@
 #   bash bench/run.sh            # the full run (about 15 minutes)
 #   bash bench/run.sh --quick    # a smoke run with small data sets (a few minutes)
 #   options: --limiter bucket|fixed|sliding (default: each in turn),
-#            --jitter-ms N (default 20), --rate-only (scenario 1 alone)
+#            --jitter-ms N (default 20), --rate-only (scenario 1 alone),
+#            --writes-only (scenario 5 alone)
 #
 # It installs what is missing (plus postgresql-plpython3-15), builds and
 # installs the extension, starts a throwaway cluster (the library preloaded:
@@ -20,7 +21,11 @@
 #      per row and rows/s;
 #   3. peak backend memory (VmHWM) during the 1M scan;
 #   4. each scan done with a PL/Python function paging the API with urllib,
-#      in the same run, and the ratios.
+#      in the same run, and the ratios;
+#   5. writes at commit: WRITES events (distinct subscribers) committed at
+#      once, the server 15/s (sliding window) 100 ms and 300 ms away, with
+#      max_concurrency 1 (one write after the other) and the default 8,
+#      against the ideal WRITES/15 s.
 # Figures go to stdout and to bench/results.txt.  Not part of CI.
 set -u
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -31,12 +36,15 @@ RATE_PAGES=200
 LIMITERS="bucket fixed sliding"
 JITTER=20
 RATE_ONLY=0
+WRITES_ONLY=0
+WRITES=150
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) CPU_N=20000 RATE_PAGES=40 ;;
 	--limiter) LIMITERS=$2; shift ;;
 	--jitter-ms) JITTER=$2; shift ;;
 	--rate-only) RATE_ONLY=1 ;;
+	--writes-only) WRITES_ONLY=1 ;;
 	*) ps_die "unknown option $1" ;;
 	esac
 	shift
@@ -71,7 +79,7 @@ prepare_db() {
 		CREATE SERVER ps FOREIGN DATA WRAPPER postscript_fdw OPTIONS (api_url '$PS_MOCK_URL', rate_limit '$1');
 		CREATE USER MAPPING FOR CURRENT_USER SERVER ps OPTIONS (api_key 'sk_test_shop_key');
 		CREATE SCHEMA ps;
-		IMPORT FOREIGN SCHEMA postscript LIMIT TO (subscribers) FROM SERVER ps INTO ps;
+		IMPORT FOREIGN SCHEMA postscript LIMIT TO (subscribers, events) FROM SERVER ps INTO ps;
 		ALTER DATABASE bench SET bench.url = '$PS_MOCK_URL';
 	SQL
 }
@@ -125,6 +133,23 @@ report() { printf '%s\n' "$*" | tee -a "$OUT"; }
 report "postscript_fdw benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 report ""
 
+# commit_writes LATENCY_MS MAX_CONCURRENCY: on a server emptied of requests,
+# one autocommit INSERT of WRITES events; prints "wall_s answered_429 all"
+commit_writes() {
+	local t0 t1
+	fresh
+	ps_mock_admin config "{\"latency_ms\": $1}"
+	psql -X -q -d bench -c "ALTER SERVER ps OPTIONS (SET max_concurrency '$2')" || ps_die "ALTER SERVER failed"
+	t0=$(date +%s.%N)
+	psql -X -q -v ON_ERROR_STOP=1 -d bench \
+		-c "INSERT INTO ps.events (type, email) SELECT 'bench', 'w' || i || '@example.com' FROM generate_series(1, $WRITES) i" \
+		|| ps_die "the writes failed"
+	t1=$(date +%s.%N)
+	printf '%s ' "$(python3 -c "print(round($t1 - $t0, 2))")"
+	requests_429
+}
+
+if [ "$WRITES_ONLY" = 0 ]; then
 # ---------------------------------------------------------------- 1. rate limit
 ideal=$(python3 -c "print(round($RATE_PAGES / 15, 2))")
 report "1. rate limit: server 15 requests/s per token, 100 ms latency +-${JITTER} ms jitter; the client's rate_limit 15"
@@ -172,4 +197,22 @@ report ""
 report "3. backend peak memory (VmHWM) during the $CPU_N-row scan"
 report "   postscript_fdw : ${f_h0} kB before, ${f_h1} kB peak (+$((f_h1 - f_h0)) kB)"
 report "   PL/Python      : ${p_h0} kB before, ${p_h1} kB peak (+$((p_h1 - p_h0)) kB)"
+report ""
+fi
+
+# ---------------------------------------------------------------- 5. writes at commit
+ps_start_mock --subscribers 1000 --page-size "$PAGE" --rate-limit 15 --jitter-ms "$JITTER" --limiter sliding
+prepare_db 15
+ideal=$(python3 -c "print(round($WRITES / 15, 2))")
+report "5. writes at commit: $WRITES events committed at once, server 15 requests/s (sliding window) +-${JITTER} ms jitter; the client's rate_limit 15"
+report "   ideal: $WRITES / 15 = ${ideal} s"
+report "   | latency | max_concurrency 1 / ideal | 429s | max_concurrency 8 / ideal | 429s |"
+report "   |---|---|---|---|---|"
+for latency in 100 300; do
+	ps_log "scenario 5: $WRITES events, $latency ms away"
+	read -r w1 w1_429 w1_all <<<"$(commit_writes "$latency" 1)"
+	read -r w8 w8_429 w8_all <<<"$(commit_writes "$latency" 8)"
+	report "   | $latency ms | $(ratio "$w1" "$ideal")x ($w1 s) | $w1_429 of $w1_all | $(ratio "$w8" "$ideal")x ($w8 s) | $w8_429 of $w8_all |"
+done
+ps_stop_mock
 ps_log "figures written to $OUT"

@@ -63,29 +63,29 @@ WITH res AS (
 		CASE WHEN NOT documented
 			THEN '*Postscript documents no list endpoint for it: the endpoint is assumed; the '
 				'table options `endpoint` and `records_key` re-point it.*' || E'\n' END,
-		'| statement | request | required columns | if the outcome is unknown (a timeout, a 5xx) | `RETURNING` with `send_at_commit ''false''` |',
-		'|---|---|---|---|---|',
+		'| statement | request | required columns | if the outcome is unknown (a timeout, a 5xx) | `RETURNING` with `send_at_commit ''false''` | at `COMMIT`, waits for the answers of |',
+		'|---|---|---|---|---|---|',
 		CASE
 			WHEN NOT readable THEN
-				'| `SELECT` | none: an error, the API cannot read them back | | | |'
+				'| `SELECT` | none: an error, the API cannot read them back | | | | |'
 			WHEN records_key IS NULL THEN
-				format('| `SELECT` | `GET %s`: one object, one row | | | |', endpoint)
+				format('| `SELECT` | `GET %s`: one object, one row | | | | |', endpoint)
 			ELSE
-				format('| `SELECT` | `GET %s%s`, rows under `%s`%s | | | |', endpoint,
+				format('| `SELECT` | `GET %s%s`, rows under `%s`%s | | | | |', endpoint,
 					CASE WHEN paginated THEN '?page=N' ELSE '' END, records_key,
 					CASE WHEN paginated THEN '' ELSE ', one response (not paginated)' END)
 				|| CASE WHEN object_endpoint IS NOT NULL
-					THEN format(E'\n| `SELECT … WHERE id = …` | `GET %s` | | | |', object_endpoint) ELSE '' END
+					THEN format(E'\n| `SELECT … WHERE id = …` | `GET %s` | | | | |', object_endpoint) ELSE '' END
 		END)
 	  FROM res
 	UNION ALL
-	SELECT r.n, 3, o.k, format('| `%s` | `%s %s` | %s | %s | %s |',
+	SELECT r.n, 3, o.k, format('| `%s` | `%s %s` | %s | %s | %s | %s |',
 			o.op, w.method, w.path, coalesce(array_to_string(w.required, '; '), ''),
-			w.if_outcome_unknown, w.returning_row)
+			w.if_outcome_unknown, w.returning_row, w.commit_waits_for)
 	  FROM res r CROSS JOIN ops o
 	  JOIN postscript_fdw_writes() w ON w.resource = r.resource AND w.operation = o.op
 	UNION ALL
-	SELECT r.n, 4, 0, format('| %s | refused when planned (0A000)%s | | | |',
+	SELECT r.n, 4, 0, format('| %s | refused when planned (0A000)%s | | | | |',
 			string_agg(format('`%s`', o.op), ', ' ORDER BY o.k), coalesce(': ' || r.refused_hint, ''))
 	  FROM res r CROSS JOIN ops o
 	 WHERE NOT EXISTS (SELECT FROM postscript_fdw_writes() w

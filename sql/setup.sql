@@ -21,9 +21,10 @@ CREATE TABLE mock.settings (url text NOT NULL);
 INSERT INTO mock.settings VALUES (:'mock_url');
 CREATE TABLE mock.raw (line text);
 -- auth: the scheme (shop, partner+token, ...); headers: which auth headers
--- arrived (Authorization, X-Postscript-Shop-Token), never their values
+-- arrived (Authorization, X-Postscript-Shop-Token), never their values;
+-- in_flight: how many other requests the server was handling when it came
 CREATE TABLE mock.log (seq int, method text, path text, query text, auth text,
-                       status int, body text, headers text[]);
+                       status int, body text, headers text[], in_flight int);
 CREATE TABLE mock.summary_rows (resource text, count bigint, id_md5 text);
 
 -- a string as one shell word

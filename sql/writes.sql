@@ -491,6 +491,43 @@ SELECT write, status FROM postscript_fdw_last_commit();
 SELECT phone_number, count(*) FROM ps.opt_ins WHERE phone_number LIKE '+1415555035_'
   GROUP BY phone_number ORDER BY phone_number;
 
+----------------------------------------------------------------- concurrent writes at commit
+-- up to max_concurrency writes in flight at once: writes of one statement
+-- that change different subscribers go together.  A gate holds the first
+-- three POSTs until all three are in flight: sent one after another, each
+-- would wait out its timeout and arrive with nothing else in flight.
+CREATE SERVER ps_many FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url :'mock_url', rate_limit '0', max_concurrency '4');
+CREATE USER MAPPING FOR CURRENT_USER SERVER ps_many OPTIONS (api_key 'sk_test_shop_key');
+CREATE FOREIGN TABLE many_subscribers (id text, phone_number text)
+  SERVER ps_many OPTIONS (resource 'subscribers');
+CREATE FOREIGN TABLE many_events (type text, email text) SERVER ps_many OPTIONS (resource 'events');
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "gate", "count": 3, "method": "POST", "path": "/api/v2/subscribers"}');
+INSERT INTO many_subscribers (phone_number) VALUES ('5555550401'), ('5555550402'), ('5555550403');
+SELECT count(*) AS requests, max(in_flight) AS most_in_flight_besides FROM mock.requests();
+SELECT write, status FROM postscript_fdw_last_commit();
+-- a failure among them: the writes in flight are answered first, and the
+-- error lists each write's fate (here the third was in flight with the
+-- second, and applied)
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "gate", "count": 3, "method": "POST", "path": "/api/v2/subscribers"}');
+BEGIN;
+INSERT INTO many_subscribers (phone_number) VALUES ('5555550404'), (:'active_phone'), ('5555550405');
+COMMIT;
+\echo :LAST_ERROR_SQLSTATE
+SELECT write, status, error FROM postscript_fdw_last_commit();
+-- (they arrive in any order)
+SELECT method, path, status, body FROM mock.requests() ORDER BY body;
+-- writes that change the same subscriber (the same email, phone or id) keep
+-- their order: the second leaves once the first is answered
+SELECT mock.reset();
+INSERT INTO many_events (type, email) VALUES ('first', 'same@example.com'), ('second', 'same@example.com');
+SELECT body::json->>'type' AS type, in_flight FROM mock.requests() ORDER BY seq;
+DROP FOREIGN TABLE many_subscribers, many_events;
+DROP USER MAPPING FOR CURRENT_USER SERVER ps_many;
+DROP SERVER ps_many;
+
 -- a row refused upstream (HTTP 400) at write 2 of 3
 SELECT mock.reset();
 SELECT mock.fault('{"kind": "status", "status": 400, "method": "POST", "path": "/api/v2/events", "after": 1}');

@@ -111,7 +111,19 @@ typedef struct PsMultiState
 	int			on_wire;		/* transfers attached and not finished */
 } PsMultiState;
 
+/* where a request stands between its attempts (see attempt_ended) */
+typedef struct AttemptState
+{
+	int			attempt;		/* the attempt that just ended, from 0 */
+	bool		sent_before;	/* PS_HTTP_CHANGES: an attempt before may
+								 * have been applied */
+	double		waited_ms;		/* in backoff so far, for max_retry_wait */
+} AttemptState;
+
 static void attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket);
+static bool attempt_ended(PsConn *conn, const char *method, const char *path, int flags,
+						  CURLcode rc, long status, Transfer *tr, AttemptState *st,
+						  PsHttpResult *result, double *delay_ms);
 static void detach_transfer(PsConn *conn, CURL *h, const Transfer *tr);
 static double pipe_pump(PsPipeline *p, bool *backing_off);
 static void pipe_confirm(PsPipeline *p);
@@ -843,8 +855,6 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	{
 		detach_transfer(conn, h, tr);
 		conn->busy = false;
-		if (tr->written_at > 0)
-			conn->requests_written++;
 		if (ctype)
 			curl_slist_free_all(ctype);
 		pfree(url);
@@ -921,19 +931,14 @@ retry_after_of(CURLcode rc, const Transfer *tr)
 }
 
 /*
- * A write whose attempt number attempt (from 0) may have been applied is
- * about to be sent again (write_queue.c): wait as a read's retry would.
- * False, without waiting, when max_retries or max_retry_wait allow no more.
+ * A write whose attempt number attempt (from 0) may have been applied is to
+ * be sent again (write_queue.c): the milliseconds to wait first, as a read's
+ * retry would; -1 when max_retries or max_retry_wait allow no more.
  */
-bool
-ps_http_backoff(PsConn *conn, int attempt, double *waited_ms)
+double
+ps_http_backoff_ms(PsConn *conn, int attempt, double *waited_ms)
 {
-	double		delay_ms = backoff_ms(conn, -1, attempt, waited_ms);
-
-	if (delay_ms < 0)
-		return false;
-	ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
-	return true;
+	return backoff_ms(conn, -1, attempt, waited_ms);
 }
 
 /* Start tr (on h, set up) on the multi handle: it has its rate-limit ticket */
@@ -988,13 +993,16 @@ detach_transfer(PsConn *conn, CURL *h, const Transfer *tr)
 typedef struct PipeEntry
 {
 	CURL	   *handle;			/* this slot's easy handle, reused */
-	MemoryContext cxt;			/* path, url and the scanner of its request */
+	MemoryContext cxt;			/* path, body, url of its request */
+	const char *method;
 	char	   *path;
+	char	   *body;			/* NULL: none */
+	int			flags;			/* PS_HTTP_* */
 	char	   *url;
+	struct curl_slist *ctype;	/* a body's header list (setup_easy) */
 	bool		started;		/* attached to the multi handle */
-	int			attempt;		/* of its request, from 0 */
+	AttemptState ast;			/* its attempts so far */
 	double		not_before;		/* a retry backing off: not before then */
-	double		waited_ms;		/* backoff so far, for max_retry_wait */
 	Transfer	tr;
 } PipeEntry;
 
@@ -1032,6 +1040,9 @@ pipe_cleanup(void *arg)
 		if (p->slots[i].handle != NULL)
 			curl_easy_cleanup(p->slots[i].handle);
 		p->slots[i].handle = NULL;
+		if (p->slots[i].ctype != NULL)
+			curl_slist_free_all(p->slots[i].ctype);
+		p->slots[i].ctype = NULL;
 	}
 	Assert(p->conn->active_pipelines > 0);
 	p->conn->active_pipelines--;
@@ -1091,15 +1102,18 @@ pipe_confirm(PsPipeline *p)
 		confirm_sent(p->conn, &p->slots[i % p->size].tr);
 }
 
-/* point slot e's handle at its request again, its scanner emptied */
+/* point slot e's handle (detached) at its request again, its scanner emptied */
 static void
 pipe_setup(PsPipeline *p, PipeEntry *e)
 {
 	MemoryContext old = MemoryContextSwitchTo(e->cxt);
-	struct curl_slist *ctype;
 
-	setup_easy(p->conn, e->handle, "GET", e->path, NULL, 0, &e->tr, &ctype, &e->url);
-	Assert(ctype == NULL);
+	Assert(!e->started);
+	if (e->ctype != NULL)
+		curl_slist_free_all(e->ctype);
+	e->ctype = NULL;
+	setup_easy(p->conn, e->handle, e->method, e->path, e->body, e->flags, &e->tr,
+			   &e->ctype, &e->url);
 	MemoryContextSwitchTo(old);
 }
 
@@ -1107,7 +1121,8 @@ pipe_setup(PsPipeline *p, PipeEntry *e)
  * A pipeline of at most size requests on conn, freed with the current
  * memory context: transfers still in flight then are abandoned.  Each
  * slot's scanner is made by new_page(arg), in the current memory context,
- * when the slot takes its first request.
+ * when the slot takes its first request; without new_page, bodies are kept
+ * (PsHttpResult.body) and nothing is scanned.
  */
 PsPipeline *
 ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page, void *arg)
@@ -1149,21 +1164,26 @@ ps_pipeline_pending(PsPipeline *p)
 }
 
 /*
- * Queue a GET of path (copied); it starts at once if the rate limiter lets
- * it, else while the pipeline is next waited on.  The slot it takes is
- * reset first: a page taken from it earlier is gone.
+ * Queue a request (path and body are copied; flags as ps_http_request's),
+ * to leave no sooner than delay_ms from now; it starts then if the rate
+ * limiter lets it, else while the pipeline is next waited on.  The slot it
+ * takes is reset first: a result taken from it earlier is gone.
  */
 void
-ps_pipeline_add(PsPipeline *p, const char *path)
+ps_pipeline_send(PsPipeline *p, const char *method, const char *path,
+				 const char *body, int flags, double delay_ms)
 {
 	PipeEntry  *e = &p->slots[p->queued % p->size];
 	MemoryContext old;
 
 	Assert(ps_pipeline_pending(p) < p->size);
 	Assert(!e->started);
-	e->path = e->url = NULL;
+	if (e->ctype != NULL)
+		curl_slist_free_all(e->ctype);
+	e->ctype = NULL;
+	e->path = e->body = e->url = NULL;
 	MemoryContextReset(e->cxt);
-	if (e->tr.scan == NULL)
+	if (e->tr.scan == NULL && p->new_page != NULL)
 	{
 		/* the slot's scanner, in the pipeline's memory (pipe_setup empties it) */
 		old = MemoryContextSwitchTo(GetMemoryChunkContext(p));
@@ -1171,22 +1191,36 @@ ps_pipeline_add(PsPipeline *p, const char *path)
 		Assert(e->tr.scan != NULL);
 		MemoryContextSwitchTo(old);
 	}
+	e->method = method;
 	e->path = MemoryContextStrdup(e->cxt, path);
+	e->body = body ? MemoryContextStrdup(e->cxt, body) : NULL;
+	e->flags = flags;
 	pipe_setup(p, e);
-	e->attempt = 0;
-	e->not_before = 0;
-	e->waited_ms = 0;
+	e->ast.attempt = 0;
+	e->ast.sent_before = (flags & (PS_HTTP_CHANGES | PS_HTTP_WRITE)) != 0 &&
+		(flags & PS_HTTP_SENT_BEFORE) != 0;
+	e->ast.waited_ms = 0;
+	e->not_before = delay_ms > 0 ? ps_now_seconds() + delay_ms / 1000.0 : 0;
 	p->queued++;
 	(void) pipe_pump(p, NULL);
 	(void) multi_timers(p->conn);
 	pipe_confirm(p);
 }
 
+/* a GET of path, as ps_pipeline_send */
+void
+ps_pipeline_add(PsPipeline *p, const char *path)
+{
+	ps_pipeline_send(p, "GET", path, NULL, 0, 0);
+}
+
 /*
- * Wait for the oldest request not yet taken, retried as any request is, and
- * return its page in res->page (its scanner), valid until the next
- * ps_pipeline_add.  Its final failure raises the error it means, as
- * ps_http_read() would.
+ * Wait for the oldest request not yet taken, retried as ps_http_request()
+ * retries (in the pipeline: the other requests go on meanwhile), and
+ * return its answer as ps_http_request() would; a page scanned is in
+ * res->page (its scanner), a kept body in res->body, valid until the next
+ * request is queued.  A failure that flags do not allow raises its error,
+ * the request taken.
  */
 void
 ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
@@ -1194,6 +1228,7 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 	PipeEntry  *e = &p->slots[p->taken % p->size];
 	long		status;
 	double		delay_ms;
+	bool		done;
 
 	Assert(ps_pipeline_pending(p) > 0);
 	memset(res, 0, sizeof(PsHttpResult));
@@ -1203,28 +1238,51 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 		Assert(e->started && e->tr.finished);
 		pipe_release(p, e);
 		status = 0;
+		e->tr.answered = 0;
+		curl_easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &e->tr.answered);
 		if (e->tr.rc == CURLE_OK)
-			curl_easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
-		count_transfer(p->conn, e->tr.rc, status, &e->tr, "GET", e->path);
-		if (!retryable(e->tr.rc, status, &e->tr) ||
-			(delay_ms = backoff_ms(p->conn, retry_after_of(e->tr.rc, &e->tr), e->attempt,
-								   &e->waited_ms)) < 0)
+			status = e->tr.answered;
+		count_transfer(p->conn, e->tr.rc, status, &e->tr, e->method, e->path);
+		PG_TRY();
+		{
+			done = attempt_ended(p->conn, e->method, e->path, e->flags, e->tr.rc, status,
+								 &e->tr, &e->ast, res, &delay_ms);
+		}
+		PG_CATCH();
+		{
+			/* its final failure: the request is taken */
+			p->taken++;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		if (done)
 			break;
-		e->attempt++;
+		e->ast.attempt++;
 		e->not_before = ps_now_seconds() + delay_ms / 1000.0;
 		pipe_setup(p, e);
 	}
 	p->taken++;
-	if (e->tr.rc != CURLE_OK)
-		report_transport_error(p->conn, "GET", e->path, e->tr.rc, &e->tr);
-	if (status < 200 || status >= 300)
-		ps_report_http_status(p->conn, "GET", e->path, status,
-							  e->tr.body.data, e->tr.body.len, e->attempt);
-	ps_page_finish(e->tr.scan, e->tr.received, p->conn->server_name, "GET", e->path);
-	res->status = status;
-	res->len = e->tr.received;
-	res->retries = e->attempt;
-	res->page = e->tr.scan;
+	if (e->tr.scan != NULL && res->status >= 200 && res->status < 300 && !res->maybe_applied)
+	{
+		ps_page_finish(e->tr.scan, e->tr.received, p->conn->server_name, e->method, e->path);
+		res->page = e->tr.scan;
+		res->body = NULL;
+		res->len = e->tr.received;
+	}
+}
+
+/*
+ * Whether request i of those not yet taken (0: the oldest) may have
+ * reached Postscript: libcurl began to write its attempt in flight, or an
+ * earlier attempt may have been applied.
+ */
+bool
+ps_pipeline_written(PsPipeline *p, int i)
+{
+	PipeEntry  *e = &p->slots[(p->taken + i) % p->size];
+
+	Assert(i >= 0 && i < ps_pipeline_pending(p));
+	return (e->started && e->tr.written_at > 0) || e->ast.sent_before;
 }
 
 /* ---------------------------------------------------------------- the request */
@@ -1278,90 +1336,109 @@ outcome_unknown(CURLcode rc, long status, int attempt, bool sent_before,
 	result->len = strlen(result->body);
 }
 
+/*
+ * Attempt st->attempt of a request ended so (rc, status, tr): true when it
+ * is the request's answer, in *result; false when it is to be made again
+ * after *delay_ms (counted in st).  Raises the error of a failure that
+ * flags do not allow.
+ */
+static bool
+attempt_ended(PsConn *conn, const char *method, const char *path, int flags,
+			  CURLcode rc, long status, Transfer *tr, AttemptState *st,
+			  PsHttpResult *result, double *delay_ms)
+{
+	bool		is_write = (flags & PS_HTTP_WRITE) != 0;
+	bool		changes = (flags & (PS_HTTP_CHANGES | PS_HTTP_WRITE)) != 0;
+	int			attempt = st->attempt;
+	bool		sent_before = st->sent_before;
+
+	/*
+	 * A 2xx whose body was cut off (or is too large): its status says
+	 * the write was applied; only the values in its answer are lost
+	 */
+	if (changes && rc != CURLE_OK && tr->answered >= 200 && tr->answered < 300)
+	{
+		status = tr->answered;
+		ereport(WARNING,
+				(errcode(ERRCODE_FDW_REPLY_HANDLE),
+				 errmsg("Postscript answered HTTP %ld but its answer could not be read", status),
+				 errdetail("%s. The request was applied; the values only Postscript knows (such as an id) are unknown.",
+						   tr->too_large ? "The answer exceeds max_response_size"
+						   : rc == CURLE_OPERATION_TIMEDOUT ? "The rest of the answer did not arrive within request_timeout"
+						   : rc == CURLE_PARTIAL_FILE ? "The connection closed before the whole answer arrived"
+						   : curl_easy_strerror(rc)),
+				 ps_request_errcontext(conn->server_name, method, path)));
+		result->status = status;
+		result->body = NULL;
+		result->len = 0;
+		result->retries = attempt;
+		result->sent_before = sent_before;
+		return true;
+	}
+	/* a write is never sent again here once it may have been applied */
+	if (is_write && could_apply(rc, status))
+	{
+		outcome_unknown(rc, status, attempt, sent_before, tr, result);
+		return true;
+	}
+	if (retryable(rc, status, tr) &&
+		(*delay_ms = backoff_ms(conn, retry_after_of(rc, tr), attempt, &st->waited_ms)) >= 0)
+	{
+		st->sent_before |= changes && could_apply(rc, status);
+		return false;
+	}
+
+	/*
+	 * No more attempts.  Of a write that it leaves unknown, or a failure
+	 * after an attempt that may have been applied (429s until the
+	 * retries ran out, a refused connection): the outcome is unknown.
+	 */
+	if (changes &&
+		(could_apply(rc, status) ||
+		 (sent_before && !final_answer(rc, status, flags))))
+	{
+		outcome_unknown(rc, status, attempt, sent_before, tr, result);
+		return true;
+	}
+	if (rc != CURLE_OK)
+		report_transport_error(conn, method, path, rc, tr);
+	result->status = status;
+	result->body = tr->body.data;
+	result->len = tr->body.len;
+	result->retries = attempt;
+	result->sent_before = sent_before;
+	if (status >= 200 && status < 300)
+		return true;
+	if (((flags & PS_HTTP_ALLOW_404) &&
+		 PS_ANSWER_NO_SUCH_ID(ps_api_classify(status, tr->body.data, tr->body.len))) ||
+		((flags & PS_HTTP_ALLOW_4XX) && status >= 400 && status < 500))
+		return true;
+	ps_report_http_status(conn, method, path, status, tr->body.data, tr->body.len,
+						  attempt);
+	pg_unreachable();
+}
+
+/* one request, made again as attempt_ended says, each time after the rate limit */
 static void
 request_loop(PsConn *conn, const char *method, const char *path,
 			 const char *body, int flags, PsHttpResult *result, Transfer *tr)
 {
-	bool		is_write = (flags & PS_HTTP_WRITE) != 0;
-	bool		changes = (flags & (PS_HTTP_CHANGES | PS_HTTP_WRITE)) != 0;
-	bool		sent_before = changes && (flags & PS_HTTP_SENT_BEFORE) != 0;
-	double		waited_ms = 0;
-	int			attempt;
+	AttemptState st;
 
-	for (attempt = 0;; attempt++)
+	st.attempt = 0;
+	st.sent_before = (flags & (PS_HTTP_CHANGES | PS_HTTP_WRITE)) != 0 &&
+		(flags & PS_HTTP_SENT_BEFORE) != 0;
+	st.waited_ms = 0;
+	for (;; st.attempt++)
 	{
 		long		status;
-		CURLcode	rc;
 		double		delay_ms;
-		uint64		ticket;
+		uint64		ticket = ps_ratelimit_wait(conn);
+		CURLcode	rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
-		ticket = ps_ratelimit_wait(conn);
-		rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
-
-		/*
-		 * A 2xx whose body was cut off (or is too large): its status says
-		 * the write was applied; only the values in its answer are lost
-		 */
-		if (changes && rc != CURLE_OK && tr->answered >= 200 && tr->answered < 300)
-		{
-			status = tr->answered;
-			ereport(WARNING,
-					(errcode(ERRCODE_FDW_REPLY_HANDLE),
-					 errmsg("Postscript answered HTTP %ld but its answer could not be read", status),
-					 errdetail("%s. The request was applied; the values only Postscript knows (such as an id) are unknown.",
-							   tr->too_large ? "The answer exceeds max_response_size"
-							   : rc == CURLE_OPERATION_TIMEDOUT ? "The rest of the answer did not arrive within request_timeout"
-							   : rc == CURLE_PARTIAL_FILE ? "The connection closed before the whole answer arrived"
-							   : curl_easy_strerror(rc)),
-					 ps_request_errcontext(conn->server_name, method, path)));
-			result->status = status;
-			result->body = NULL;
-			result->len = 0;
-			result->retries = attempt;
-			result->sent_before = sent_before;
+		if (attempt_ended(conn, method, path, flags, rc, status, tr, &st, result, &delay_ms))
 			return;
-		}
-		/* a write is never sent again here once it may have been applied */
-		if (is_write && could_apply(rc, status))
-		{
-			outcome_unknown(rc, status, attempt, sent_before, tr, result);
-			return;
-		}
-		if (retryable(rc, status, tr) &&
-			(delay_ms = backoff_ms(conn, retry_after_of(rc, tr), attempt, &waited_ms)) >= 0)
-		{
-			sent_before |= changes && could_apply(rc, status);
-			ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
-			continue;
-		}
-
-		/*
-		 * No more attempts.  Of a write that it leaves unknown, or a failure
-		 * after an attempt that may have been applied (429s until the
-		 * retries ran out, a refused connection): the outcome is unknown.
-		 */
-		if (changes &&
-			(could_apply(rc, status) ||
-			 (sent_before && !final_answer(rc, status, flags))))
-		{
-			outcome_unknown(rc, status, attempt, sent_before, tr, result);
-			return;
-		}
-		if (rc != CURLE_OK)
-			report_transport_error(conn, method, path, rc, tr);
-		result->status = status;
-		result->body = tr->body.data;
-		result->len = tr->body.len;
-		result->retries = attempt;
-		result->sent_before = sent_before;
-		if (status >= 200 && status < 300)
-			return;
-		if (((flags & PS_HTTP_ALLOW_404) &&
-			 PS_ANSWER_NO_SUCH_ID(ps_api_classify(status, tr->body.data, tr->body.len))) ||
-			((flags & PS_HTTP_ALLOW_4XX) && status >= 400 && status < 500))
-			return;
-		ps_report_http_status(conn, method, path, status, tr->body.data, tr->body.len,
-							  attempt);
+		ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
 	}
 }
 

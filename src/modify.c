@@ -574,6 +574,7 @@ write_row(PsModifyState *st, TupleTableSlot *slot, PendingRow *row)
 												  JSON_C_TO_STRING_NOSLASHESCAPE);
 	w.label = psprintf("row %lld of %s", (long long) row->rowno, st->what);
 	w.skip_conflicts = st->skip_conflicts;
+	ps_write_subjects(&w, row->body);
 
 	if (st->at_commit)
 	{

@@ -196,7 +196,7 @@ static const PsOption ps_options[] = {
 	{
 		.name = "max_concurrency", IN_SERVER(max_concurrency), .kind = OPT_INT,
 		.min = 1, .max = 64, .dflt = "8",
-		.doc = "pages of one scan in flight at the same time"
+		.doc = "pages of one scan, or writes of one COMMIT, in flight at the same time"
 	},
 	{
 		.name = "shared_rate_limit", IN_SERVER(shared_rate_limit), .kind = OPT_BOOL,

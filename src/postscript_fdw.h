@@ -155,6 +155,12 @@ typedef struct PsWriteSpec
 	const char *const *renames;	/* result: pairs "column field", "from
 								 * field", NULL-terminated; copies a
 								 * response member under another name */
+	const char *const *subjects;	/* body keys whose values name what a
+									 * write changes (with the path's id):
+									 * at commit, writes of this spec that
+									 * share none go concurrently, the others
+									 * in order; NULL: every write of it in
+									 * order (write_queue.c) */
 } PsWriteSpec;
 
 typedef struct PsResource
@@ -328,9 +334,6 @@ typedef struct PsConn
 	struct PsMultiState *multi_state;	/* what it waits on (http.c) */
 	void	   *headers;		/* struct curl_slist *, with the secrets */
 	bool		busy;			/* easy handle attached to multi */
-	uint64		requests_written;	/* one-at-a-time requests libcurl began
-									 * to write (write_queue.c: a cancel
-									 * before the next one sent nothing) */
 	int			active_pipelines;	/* PsPipelines using multi: no rebuild */
 	uint64		bucket_key;		/* hash of URL, key and token (ratelimit.c) */
 	struct PsRateState *rate;	/* this connection's own limiter, used
@@ -386,7 +389,7 @@ extern void ps_http_multi_init(PsConn *conn);
  */
 extern void ps_http_request(PsConn *conn, const char *method, const char *path,
 							const char *body, int flags, PsHttpResult *result);
-extern bool ps_http_backoff(PsConn *conn, int attempt, double *waited_ms);
+extern double ps_http_backoff_ms(PsConn *conn, int attempt, double *waited_ms);
 
 /*
  * GET path, the body scanned (as it arrives, or once decoded if it came
@@ -398,20 +401,23 @@ extern void ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *
 						 PsHttpResult *result);
 
 /*
- * GETs in flight concurrently on the connection's multi handle (the next
- * pages of a scan): queued in order, each started as soon as the rate
- * limit lets it, each body scanned into its slot's scanner (made once by
- * new_page, emptied for each request), results taken in order; failures
- * are retried in the
- * pipeline as ps_http_read() retries them, and a final one raises its
- * error.  A result's page stays valid until the next ps_pipeline_add.  At
- * most size requests queued and not taken.
+ * Requests in flight concurrently on the connection's multi handle (the
+ * next pages of a scan, the writes of a commit): queued in order, each
+ * started as soon as the rate limit (and its own delay) lets it, each 2xx
+ * body scanned into its slot's scanner (made once by new_page, emptied for
+ * each request) or, without new_page, kept; results taken in order.
+ * Failures are retried in the pipeline as ps_http_request() retries them,
+ * and a final one raises its error.  A result stays valid until the next
+ * request is queued.  At most size requests queued and not taken.
  */
 typedef PsPageScan *(*PsNewPageFn) (void *arg);
 typedef struct PsPipeline PsPipeline;
 extern PsPipeline *ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page,
 									  void *arg);
 extern void ps_pipeline_add(PsPipeline *p, const char *path);
+extern void ps_pipeline_send(PsPipeline *p, const char *method, const char *path,
+							 const char *body, int flags, double delay_ms);
+extern bool ps_pipeline_written(PsPipeline *p, int i);
 extern int	ps_pipeline_pending(PsPipeline *p);
 extern void ps_pipeline_next(PsPipeline *p, PsHttpResult *res);
 
@@ -622,6 +628,9 @@ typedef struct PsWrite
 	char	   *body;			/* JSON, or NULL */
 	char	   *label;			/* "row 3 of INSERT into \"subscribers\"" */
 	bool		skip_conflicts; /* ON CONFLICT DO NOTHING */
+	char	   *subjects;		/* the body's values under spec->subjects,
+								 * each ended by a NUL (ps_write_subjects) */
+	size_t		subjects_len;	/* bytes, NULs included */
 } PsWrite;
 
 /* the outcome of sending one write */
@@ -635,6 +644,7 @@ typedef enum PsWriteOutcome
 
 extern void ps_write_queue_init(void);
 extern void ps_write_enqueue(PsWrite *w);
+extern void ps_write_subjects(PsWrite *w, PsJson *body);
 extern PsWriteOutcome ps_write_send(PsConn *conn, PsWrite *w, PsJson **result);
 extern void ps_write_applied_now(const PsWrite *w);
 extern void ps_write_rethrow(MemoryContext cxt);

@@ -211,6 +211,36 @@ static const char *const returning_row[] = {
 	[PS_RESULT_ID_LIST] = "the row as written, with the id Postscript answers",
 };
 
+/*
+ * Which earlier writes of a commit a write of spec waits for, in words
+ * (write_queue.c, may_start)
+ */
+static char *
+waits_for(const PsWriteSpec *spec)
+{
+	StringInfoData buf;
+	int			n = 0;
+	int			total = (strstr(spec->path, "{id}") != NULL) ? 1 : 0;
+
+	if (spec->subjects == NULL)
+		return pstrdup("every earlier write");
+	for (const char *const *k = spec->subjects; *k; k++)
+		total++;
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "earlier writes of other kinds, and of this kind");
+	if (total == 0)
+		return buf.data;
+	appendStringInfoString(&buf, " with the same ");
+	if (strstr(spec->path, "{id}") != NULL)
+	{
+		appendStringInfoString(&buf, "id");
+		n++;
+	}
+	for (const char *const *k = spec->subjects; *k; k++, n++)
+		appendStringInfo(&buf, "%s`%s`", n == 0 ? "" : n == total - 1 ? " or " : ", ", *k);
+	return buf.data;
+}
+
 Datum
 postscript_fdw_writes(PG_FUNCTION_ARGS)
 {
@@ -226,8 +256,8 @@ postscript_fdw_writes(PG_FUNCTION_ARGS)
 			const char *operation;
 			const PsWriteSpec *spec = write_spec(res, i, &operation);
 			const char **rules;
-			Datum		values[7];
-			bool		nulls[7] = {0};
+			Datum		values[8];
+			bool		nulls[8] = {0};
 
 			if (spec == NULL)
 				continue;
@@ -244,6 +274,7 @@ postscript_fdw_writes(PG_FUNCTION_ARGS)
 				   spec->result < lengthof(returning_row));
 			values[5] = CStringGetTextDatum(if_outcome_unknown[spec->reconcile]);
 			values[6] = CStringGetTextDatum(returning_row[spec->result]);
+			values[7] = CStringGetTextDatum(waits_for(spec));
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}

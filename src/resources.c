@@ -58,6 +58,17 @@ ps_filter_suffix(uint32 op)
 
 /* ---------------------------------------------------------------- writes */
 
+/*
+ * What a write changes, for sending a commit's writes concurrently: writes
+ * of one spec naming the same subscriber (or subscription) by the same key
+ * go in order.
+ */
+static const char *const subscriber_subjects[] = {"phone_number", "email", NULL};
+static const char *const unsubscribe_subjects[] = {"postscript_subscriber_id", "phone_number", NULL};
+static const char *const event_subjects[] = {"subscriber_id", "phone", "email", NULL};
+static const char *const webhook_subjects[] = {"callback_url", NULL};
+static const char *const path_subject[] = {NULL};	/* the path's id alone */
+
 /* POST /subscribers: the documented create (opt-in by keyword) */
 static const PsWriteRule create_subscriber_rules[] = {
 	{"phone_number", 1, 1},
@@ -66,7 +77,7 @@ static const PsWriteRule create_subscriber_rules[] = {
 
 static const PsWriteSpec create_subscriber = {
 	"POST", "/api/v2/subscribers", COLS(create_subscriber_rules),
-	PS_RECONCILE_CONFLICT, PS_RESULT_OBJECT, NULL, NULL
+	PS_RECONCILE_CONFLICT, PS_RESULT_OBJECT, NULL, NULL, subscriber_subjects
 };
 
 /* an opt-in is a create with a keyword; the row is the pending opt-in */
@@ -83,13 +94,13 @@ static const char *const opt_in_renames[] = {
 
 static const PsWriteSpec create_opt_in = {
 	"POST", "/api/v2/subscribers", COLS(opt_in_rules),
-	PS_RECONCILE_CONFLICT, PS_RESULT_OBJECT, NULL, opt_in_renames
+	PS_RECONCILE_CONFLICT, PS_RESULT_OBJECT, NULL, opt_in_renames, subscriber_subjects
 };
 
 /* tags are added and properties merged: sending twice is harmless */
 static const PsWriteSpec patch_subscriber = {
 	"PATCH", "/api/v2/subscribers/{id}", NULL, 0,
-	PS_RECONCILE_IDEMPOTENT, PS_RESULT_OBJECT, NULL, NULL
+	PS_RECONCILE_IDEMPOTENT, PS_RESULT_OBJECT, NULL, NULL, path_subject
 };
 
 static const PsWriteRule unsubscribe_rules[] = {
@@ -98,7 +109,7 @@ static const PsWriteRule unsubscribe_rules[] = {
 
 static const PsWriteSpec unsubscribe = {
 	"PATCH", "/api/v2/compliance/unsubscribe", COLS(unsubscribe_rules),
-	PS_RECONCILE_IDEMPOTENT, PS_RESULT_NONE, NULL, NULL
+	PS_RECONCILE_IDEMPOTENT, PS_RESULT_NONE, NULL, NULL, unsubscribe_subjects
 };
 
 /* identifiers are optional, several may go together */
@@ -108,7 +119,7 @@ static const PsWriteRule event_rules[] = {
 
 static const PsWriteSpec create_event = {
 	"POST", "/api/v2/events", COLS(event_rules),
-	PS_RECONCILE_NONE, PS_RESULT_ID_LIST, "event_ids", NULL
+	PS_RECONCILE_NONE, PS_RESULT_ID_LIST, "event_ids", NULL, event_subjects
 };
 
 /*
@@ -122,17 +133,17 @@ static const PsWriteRule webhook_rules[] = {
 
 static const PsWriteSpec create_webhook = {
 	"POST", "/api/v2/webhooks", COLS(webhook_rules),
-	PS_RECONCILE_NONE, PS_RESULT_OBJECT, NULL, NULL
+	PS_RECONCILE_NONE, PS_RESULT_OBJECT, NULL, NULL, webhook_subjects
 };
 
 static const PsWriteSpec patch_webhook = {
 	"PATCH", "/api/v2/webhooks/{id}", NULL, 0,
-	PS_RECONCILE_IDEMPOTENT, PS_RESULT_OBJECT, NULL, NULL
+	PS_RECONCILE_IDEMPOTENT, PS_RESULT_OBJECT, NULL, NULL, path_subject
 };
 
 static const PsWriteSpec delete_webhook = {
 	"DELETE", "/api/v2/webhooks/{id}", NULL, 0,
-	PS_RECONCILE_GONE, PS_RESULT_NONE, NULL, NULL
+	PS_RECONCILE_GONE, PS_RESULT_NONE, NULL, NULL, path_subject
 };
 
 /* ---------------------------------------------------------------- columns */

@@ -268,74 +268,119 @@ report_outcome_unknown(PsConn *conn, PsWrite *w, PsHttpResult *res,
 	pg_unreachable();
 }
 
+/* one write's requests so far */
+typedef struct WriteAttempts
+{
+	int			unknown;		/* requests whose outcome is unknown */
+	int			attempts;		/* requests sent, retries included */
+	double		waited_ms;		/* in backoff before sending them again */
+} WriteAttempts;
+
+/* the flags of the next request of write w */
+static int
+write_flags(const PsWrite *w, const WriteAttempts *wa)
+{
+	int			flags = PS_HTTP_ALLOW_4XX | PS_HTTP_CHANGES;
+
+	if (w->spec->reconcile != PS_RECONCILE_IDEMPOTENT && w->spec->reconcile != PS_RECONCILE_GONE)
+		flags |= PS_HTTP_WRITE;
+	if (wa->unknown > 0)
+		flags |= PS_HTTP_SENT_BEFORE;
+	return flags;
+}
+
 /*
- * Send one write.  Returns what became of it and, for an applied write, the
- * row Postscript answered (or NULL); raises an error for anything else.
+ * A request of write w was answered res (its retries made): true when the
+ * write is done, with what became of it in *outcome and, for an applied
+ * write, the row Postscript answered (or NULL) in *result; false when it is
+ * to be sent again after *delay_ms.  Raises an error for anything else.
+ */
+static bool
+write_answered(PsConn *conn, PsWrite *w, PsHttpResult *res, WriteAttempts *wa,
+			   PsWriteOutcome *outcome, PsJson **result, double *delay_ms)
+{
+	const PsWriteSpec *spec = w->spec;
+	PsApiAnswer answer;
+
+	*result = NULL;
+	wa->attempts += res->retries + 1;
+	if (res->maybe_applied)
+	{
+		wa->unknown++;
+		if (spec->reconcile == PS_RECONCILE_NONE)
+			report_outcome_unknown(conn, w, res, wa->attempts,
+								   "It cannot be looked up, so it was not sent again: that could apply it twice.");
+		/* idempotent: http.c retried it as it retries a read */
+		if (!(write_flags(w, wa) & PS_HTTP_WRITE))
+			report_outcome_unknown(conn, w, res, wa->attempts,
+								   "Sending it again is harmless: run it again when Postscript answers.");
+		/* sent again after a backoff, as a read would be retried */
+		*delay_ms = ps_http_backoff_ms(conn, wa->unknown - 1, &wa->waited_ms);
+		if (*delay_ms < 0)
+			report_outcome_unknown(conn, w, res, wa->attempts,
+								   "Run it again when Postscript answers: if it was applied, Postscript answers a conflict (ON CONFLICT DO NOTHING skips it).");
+		/* sent again: a conflict will prove an earlier attempt landed */
+		return false;
+	}
+	if (res->status >= 200 && res->status < 300)
+	{
+		*result = parse_result(conn, w, res);
+		*outcome = PS_WRITE_APPLIED;
+		return true;
+	}
+	answer = ps_api_classify(res->status, res->body, res->len);
+	/* a delete sent again after its answer was lost: the object is gone */
+	if (spec->reconcile == PS_RECONCILE_GONE && res->sent_before &&
+		PS_ANSWER_NO_SUCH_ID(answer))
+	{
+		*outcome = PS_WRITE_RECONCILED;
+		return true;
+	}
+	if (answer == PS_ANSWER_CONFLICT)
+	{
+		if (wa->unknown > 0 && spec->reconcile == PS_RECONCILE_CONFLICT)
+		{
+			*outcome = PS_WRITE_RECONCILED;
+			return true;
+		}
+		if (w->skip_conflicts)
+		{
+			*outcome = PS_WRITE_SKIPPED;
+			return true;
+		}
+	}
+	/* a create sent again, refused for another reason: the first may have landed */
+	if (wa->unknown > 0)
+		report_outcome_unknown(conn, w, res, wa->attempts,
+							   "Check the row: if an earlier attempt was applied, sending it again answers a conflict (ON CONFLICT DO NOTHING skips it).");
+	if (strstr(spec->path, "{id}") != NULL && PS_ANSWER_NO_SUCH_ID(answer))
+		report_row_gone(conn, w, res);
+	if (answer == PS_ANSWER_NOT_FOUND)
+		report_unknown_object(conn, w, res);
+	ps_report_http_status(conn, spec->method, w->path, res->status, res->body, res->len,
+						  res->retries);
+	pg_unreachable();
+}
+
+/*
+ * Send one write now.  Returns what became of it and, for an applied write,
+ * the row Postscript answered (or NULL); raises an error for anything else.
  */
 PsWriteOutcome
 ps_write_send(PsConn *conn, PsWrite *w, PsJson **result)
 {
-	const PsWriteSpec *spec = w->spec;
-	int			flags = PS_HTTP_ALLOW_4XX | PS_HTTP_CHANGES;
-	int			unknown = 0;	/* requests whose outcome is unknown */
-	int			attempts = 0;	/* requests sent, retries included */
-	double		waited_ms = 0;	/* in backoff before sending them again */
+	WriteAttempts wa = {0};
 	PsHttpResult res;
-	PsApiAnswer answer;
+	PsWriteOutcome outcome;
+	double		delay_ms;
 
-	*result = NULL;
-	if (spec->reconcile != PS_RECONCILE_IDEMPOTENT && spec->reconcile != PS_RECONCILE_GONE)
-		flags |= PS_HTTP_WRITE;
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
-		ps_http_request(conn, spec->method, w->path, w->body,
-						flags | (unknown > 0 ? PS_HTTP_SENT_BEFORE : 0), &res);
-		attempts += res.retries + 1;
-		if (res.maybe_applied)
-		{
-			unknown++;
-			if (spec->reconcile == PS_RECONCILE_NONE)
-				report_outcome_unknown(conn, w, &res, attempts,
-									   "It cannot be looked up, so it was not sent again: that could apply it twice.");
-			/* idempotent: http.c retried it as it retries a read */
-			if (!(flags & PS_HTTP_WRITE))
-				report_outcome_unknown(conn, w, &res, attempts,
-									   "Sending it again is harmless: run it again when Postscript answers.");
-			/* sent again after a backoff, as a read would be retried */
-			if (!ps_http_backoff(conn, unknown - 1, &waited_ms))
-				report_outcome_unknown(conn, w, &res, attempts,
-									   "Run it again when Postscript answers: if it was applied, Postscript answers a conflict (ON CONFLICT DO NOTHING skips it).");
-			/* sent again: a conflict will prove an earlier attempt landed */
-			continue;
-		}
-		if (res.status >= 200 && res.status < 300)
-		{
-			*result = parse_result(conn, w, &res);
-			return PS_WRITE_APPLIED;
-		}
-		answer = ps_api_classify(res.status, res.body, res.len);
-		/* a delete sent again after its answer was lost: the object is gone */
-		if (spec->reconcile == PS_RECONCILE_GONE && res.sent_before &&
-			PS_ANSWER_NO_SUCH_ID(answer))
-			return PS_WRITE_RECONCILED;
-		if (answer == PS_ANSWER_CONFLICT)
-		{
-			if (unknown > 0 && spec->reconcile == PS_RECONCILE_CONFLICT)
-				return PS_WRITE_RECONCILED;
-			if (w->skip_conflicts)
-				return PS_WRITE_SKIPPED;
-		}
-		/* a create sent again, refused for another reason: the first may have landed */
-		if (unknown > 0)
-			report_outcome_unknown(conn, w, &res, attempts,
-								   "Check the row: if an earlier attempt was applied, sending it again answers a conflict (ON CONFLICT DO NOTHING skips it).");
-		if (strstr(spec->path, "{id}") != NULL && PS_ANSWER_NO_SUCH_ID(answer))
-			report_row_gone(conn, w, &res);
-		if (answer == PS_ANSWER_NOT_FOUND)
-			report_unknown_object(conn, w, &res);
-		ps_report_http_status(conn, spec->method, w->path, res.status, res.body, res.len,
-							  res.retries);
+		ps_http_request(conn, w->spec->method, w->path, w->body, write_flags(w, &wa), &res);
+		if (write_answered(conn, w, &res, &wa, &outcome, result, &delay_ms))
+			return outcome;
+		ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
 	}
 }
 
@@ -349,12 +394,13 @@ ps_write_enqueue(PsWrite *w)
 	size_t		plen = strlen(w->path) + 1;
 	size_t		llen = strlen(w->label) + 1;
 	size_t		blen = w->body ? strlen(w->body) + 1 : 0;
+	size_t		slen = w->subjects_len;
 	char	   *p;
 
 	if (queue_cxt == NULL)
 		queue_cxt = AllocSetContextCreate(TopTransactionContext, "postscript_fdw write queue",
 										  ALLOCSET_DEFAULT_SIZES);
-	if (MemoryContextMemAllocated(queue_cxt, false) + sizeof(QueuedWrite) + plen + llen + blen >
+	if (MemoryContextMemAllocated(queue_cxt, false) + sizeof(QueuedWrite) + plen + llen + blen + slen >
 		(Size) max_queued_kb * 1024)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -365,12 +411,13 @@ ps_write_enqueue(PsWrite *w)
 
 	/* one chunk per write: the struct, then its strings */
 	old = MemoryContextSwitchTo(queue_cxt);
-	q = palloc(sizeof(QueuedWrite) + plen + llen + blen);
+	q = palloc(sizeof(QueuedWrite) + plen + llen + blen + slen);
 	q->w = *w;
 	p = (char *) (q + 1);
 	q->w.path = memcpy(p, w->path, plen);
 	q->w.label = memcpy(p + plen, w->label, llen);
 	q->w.body = w->body ? memcpy(p + plen + llen, w->body, blen) : NULL;
+	q->w.subjects = slen ? memcpy(p + plen + llen + blen, w->subjects, slen) : NULL;
 	q->level = GetCurrentTransactionNestLevel();
 	queue = lappend(queue, q);
 	MemoryContextSwitchTo(old);
@@ -508,10 +555,400 @@ record_commit(List *writes)
 	nlast = i;
 }
 
+/* a write of the commit being sent */
+typedef struct CommitJob
+{
+	PsWrite    *w;
+	WriteAttempts wa;
+	List	   *subjects;		/* what it changes (see subjects_of) */
+	bool		have_subjects;
+} CommitJob;
+
 /*
- * Send the queue, in order, at commit.  A failure fails the commit: the
- * error keeps its SQLSTATE and message, and its detail says which writes
+ * The writes of a commit being sent: up to the connection's
+ * max_concurrency in flight in one pipeline (http.c), in queue order, each
+ * started when the rate limit lets it; a write that depends on one still in
+ * flight waits for it (may_start).  In send_queue's memory.
+ */
+typedef struct CommitRun
+{
+	CommitJob  *jobs;
+	int			n;
+	int			next;			/* the first write not started */
+	int			done;			/* writes with their final status */
+	PsConn	   *conn;			/* of the pipeline */
+	PsPipeline *pipe;
+	int			size;			/* its size, and fifo's */
+	int		   *fifo;			/* the writes in the pipeline, in its order */
+	int			head;
+	int			count;
+	MemoryContext pipe_cxt;		/* pipe and fifo */
+	MemoryContext answer_cxt;	/* one answer at a time */
+	bool		stopping;		/* a write failed: start no more */
+	ErrorData  *error;			/* the first write's failure */
+	int			failed;			/* and its write */
+	int			adding;			/* a write being started, -1 if none */
+	int			blame;			/* a write taken whose failure is a cancel */
+} CommitRun;
+
+/*
+ * w->subjects: the values of body's members under its spec's subject keys
+ * (strings only), each ended by a NUL, in the current memory context
+ */
+void
+ps_write_subjects(PsWrite *w, PsJson *body)
+{
+	StringInfoData buf;
+	PsJson	   *v;
+
+	w->subjects = NULL;
+	w->subjects_len = 0;
+	if (w->spec->subjects == NULL || body == NULL)
+		return;
+	initStringInfo(&buf);
+	for (const char *const *k = w->spec->subjects; *k; k++)
+		if (json_object_object_get_ex(body, *k, &v) && json_object_is_type(v, json_type_string))
+			appendBinaryStringInfo(&buf, json_object_get_string(v),
+								   json_object_get_string_len(v) + 1);
+	w->subjects = buf.data;
+	w->subjects_len = buf.len;
+}
+
+/*
+ * What write w changes: its path when the path names an object, and its
+ * subjects
+ */
+static List *
+subjects_of(PsWrite *w)
+{
+	List	   *l = NIL;
+
+	if (strstr(w->spec->path, "{id}") != NULL)
+		l = lappend(l, w->path);
+	for (size_t off = 0; off < w->subjects_len; off += strlen(w->subjects + off) + 1)
+		l = lappend(l, w->subjects + off);
+	return l;
+}
+
+/*
+ * Whether write i may start while the writes in the pipeline are not
+ * answered: one of the same spec and connection that changes none of
+ * what they change.  Writes of a spec without subjects, or of another
+ * spec, wait for all before them (a tag then an event, an opt-out then an
+ * opt-in keep their order).
+ */
+static bool
+may_start(CommitRun *run, int i)
+{
+	CommitJob  *job = &run->jobs[i];
+	ListCell   *lc;
+
+	if (run->count == 0)
+		return true;
+	if (run->count >= run->size || job->w->spec->subjects == NULL)
+		return false;
+	if (!job->have_subjects)
+	{
+		job->subjects = subjects_of(job->w);
+		job->have_subjects = true;
+	}
+	for (int pos = 0; pos < run->count; pos++)
+	{
+		CommitJob  *o = &run->jobs[run->fifo[(run->head + pos) % run->size]];
+
+		if (o->w->spec != job->w->spec || o->w->serverid != job->w->serverid ||
+			o->w->userid != job->w->userid)
+			return false;
+		Assert(o->have_subjects);
+		foreach(lc, job->subjects)
+		{
+			ListCell   *lc2;
+
+			foreach(lc2, o->subjects)
+				if (strcmp(lfirst(lc), lfirst(lc2)) == 0)
+					return false;
+		}
+	}
+	return true;
+}
+
+/* put write i into the pipeline, to leave no sooner than delay_ms from now */
+static void
+start_write(CommitRun *run, int i, double delay_ms)
+{
+	CommitJob  *job = &run->jobs[i];
+	PsWrite    *w = job->w;
+
+	Assert(run->count < run->size);
+	ps_pipeline_send(run->pipe, w->spec->method, w->path, w->body, write_flags(w, &job->wa),
+					 delay_ms);
+	run->fifo[(run->head + run->count) % run->size] = i;
+	run->count++;
+}
+
+/* start the writes that may start now */
+static void
+fill(CommitRun *run)
+{
+	while (!run->stopping && run->next < run->n)
+	{
+		int			i = run->next;
+		CommitJob  *job = &run->jobs[i];
+
+		run->adding = i;
+		if (run->count == 0 &&
+			(run->conn == NULL || run->conn->serverid != job->w->serverid ||
+			 run->conn->userid != job->w->userid))
+		{
+			/* a pipeline on this write's connection */
+			MemoryContext old;
+
+			run->conn = NULL;
+			run->pipe = NULL;
+			MemoryContextReset(run->pipe_cxt);
+			run->conn = ps_get_connection(job->w->serverid, job->w->userid);
+			run->size = Max(run->conn->opts->max_concurrency, 1);
+			old = MemoryContextSwitchTo(run->pipe_cxt);
+			run->pipe = ps_pipeline_create(run->conn, run->size, NULL, NULL);
+			run->fifo = palloc(sizeof(int) * run->size);
+			run->head = 0;
+			MemoryContextSwitchTo(old);
+		}
+		if (!job->have_subjects)
+		{
+			job->subjects = subjects_of(job->w);
+			job->have_subjects = true;
+		}
+		if (!may_start(run, i))
+			break;
+		start_write(run, i, 0);
+		run->next++;
+	}
+	run->adding = -1;
+}
+
+/* write i is done: record what became of it */
+static void
+write_done(CommitRun *run, int i, CommitStatus status, PsJson *rec)
+{
+	char	   *id = result_id(rec);
+
+	last[i].status = status;
+	if (id)
+		last[i].id = MemoryContextStrdup(last_cxt, id);
+	run->done++;
+}
+
+/*
+ * Wait for the oldest write in the pipeline and see what became of it: done,
+ * sent again (after a backoff, at the pipeline's end), or failed.  A write's
+ * failure is recorded (the first one kept) and stops further starts; an
+ * error while waiting (a cancel) is raised.
+ */
+static void
+take_one(CommitRun *run)
+{
+	int			i = run->fifo[run->head];
+	CommitJob  *job = &run->jobs[i];
+	int			pending = ps_pipeline_pending(run->pipe);
+	volatile bool taken = false;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		PsHttpResult res;
+		PsJson	   *rec;
+		PsWriteOutcome outcome;
+		double		delay_ms;
+
+		MemoryContextSwitchTo(run->answer_cxt);
+		ps_pipeline_next(run->pipe, &res);
+		run->head = (run->head + 1) % run->size;
+		run->count--;
+		taken = true;
+		if (write_answered(run->conn, job->w, &res, &job->wa, &outcome, &rec, &delay_ms))
+			write_done(run, i, outcome == PS_WRITE_APPLIED ? CS_APPLIED
+					   : outcome == PS_WRITE_RECONCILED ? CS_RECONCILED : CS_SKIPPED, rec);
+		else if (run->stopping)
+		{
+			/* not sent again once a write failed: it may have been applied */
+			last[i].error = MemoryContextStrdup(last_cxt, "not sent again after another write failed");
+			write_done(run, i, CS_UNKNOWN, NULL);
+		}
+		else
+			start_write(run, i, delay_ms);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		/* waiting, before any answer was taken: not this write's */
+		if (!taken && ps_pipeline_pending(run->pipe) == pending)
+			PG_RE_THROW();
+		if (!taken)
+		{
+			run->head = (run->head + 1) % run->size;
+			run->count--;
+		}
+		if (geterrcode() == ERRCODE_QUERY_CANCELED)
+		{
+			/* answered or not, it had been sent */
+			last[i].status = CS_UNKNOWN;
+			run->blame = i;
+			PG_RE_THROW();
+		}
+		edata = CopyErrorData();
+		FlushErrorState();
+		last[i].status = edata->sqlerrcode == ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN ||
+			job->wa.unknown > 0 ? CS_UNKNOWN : CS_FAILED;
+		last[i].error = MemoryContextStrdup(last_cxt, edata->message);
+		run->done++;
+		run->stopping = true;
+		if (run->error == NULL)
+		{
+			run->error = edata;
+			run->failed = i;
+		}
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	MemoryContextReset(run->answer_cxt);
+}
+
+/*
+ * An error raised while the commit's writes were in flight (a cancel, a
+ * failure to drive the requests): what became of each, and the write it is
+ * reported for.
+ */
+static int
+abandon_run(CommitRun *run, int code)
+{
+	int			blame = run->blame;
+
+	for (int pos = 0; pos < run->count; pos++)
+	{
+		int			k = run->fifo[(run->head + pos) % run->size];
+		bool		written = run->jobs[k].wa.unknown > 0 ||
+			(run->pipe != NULL && pos < ps_pipeline_pending(run->pipe) &&
+			 ps_pipeline_written(run->pipe, pos));
+
+		last[k].status = written ? CS_UNKNOWN : CS_NOT_SENT;
+		if (blame < 0)
+			blame = k;
+	}
+	if (blame < 0 && run->adding >= 0)
+	{
+		/* the write being started: nothing of it left */
+		blame = run->adding;
+		last[blame].status = code == ERRCODE_QUERY_CANCELED ? CS_NOT_SENT : CS_FAILED;
+	}
+	if (blame < 0)
+		blame = Min(run->next, run->n - 1);
+	return blame;
+}
+
+/*
+ * The commit failed at write n (its status recorded): raise the error,
+ * keeping its SQLSTATE and message, with a detail that says which writes
  * were applied and which were not.
+ */
+static void
+report_commit_failure(List *writes, ErrorData *edata, int n)
+{
+	int			code;
+	int			landed = 0;
+	bool		nothing_applied;
+	bool		repeat_dup;
+	const char *advice;
+	const char *hint;
+
+	Assert(n >= 0 && n < nlast);
+	if (last[n].error == NULL)
+		last[n].error = MemoryContextStrdup(last_cxt, edata->message);
+
+	/*
+	 * What running the transaction again would do: nothing was applied (it
+	 * may run again as a whole), or only writes that a repeat does not apply
+	 * twice, or some that it would (repeat_dup).  A write whose outcome is
+	 * unknown counts as applied.
+	 */
+	repeat_dup = applied_now_again > 0;
+	for (int k = 0; k < nlast; k++)
+	{
+		QueuedWrite *q = list_nth(writes, k);
+
+		if (last[k].status != CS_APPLIED && last[k].status != CS_RECONCILED &&
+			last[k].status != CS_UNKNOWN)
+			continue;
+		landed++;
+		repeat_dup |= repeat_duplicates(q->w.spec);
+	}
+	nothing_applied = landed == 0 && applied_now == 0;
+	Assert(!repeat_dup || !nothing_applied);
+
+	/*
+	 * Some SQLSTATEs tell a client to run the transaction again, and drivers
+	 * and frameworks do so on their own.  Once a write that a repeat applies
+	 * twice was applied (an event would be recorded twice), it is only an FDW
+	 * error, and the hint says why.
+	 */
+	code = edata->sqlerrcode;
+	if (repeat_dup && retried_by_clients(code))
+		code = ERRCODE_FDW_ERROR;
+	advice = nothing_applied
+		? "Nothing of this transaction was applied: it may run again as a whole."
+		: !repeat_dup
+		? "Running the same statements again applies nothing twice: a write applied already changes nothing the second time, or is a conflict, which ON CONFLICT DO NOTHING skips."
+		: "Send again only those not applied: the same statements run again would send the applied writes again, and Postscript takes a repeated event or webhook as a new one.";
+
+	/*
+	 * The failed write's own hint, unless it says to run the statement again
+	 * (a row gone, an unknown outcome: class 40), which the advice then
+	 * forbids
+	 */
+	hint = edata->hint;
+	if (repeat_dup && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK)
+		hint = NULL;
+	/* one write (an autocommit statement of one row): as it was */
+	if (nlast == 1 && code == edata->sqlerrcode)
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s", edata->message),
+				 edata->detail ? errdetail("%s", edata->detail)
+				 : edata->sqlerrcode != ERRCODE_QUERY_CANCELED ? 0
+				 : last[n].status == CS_UNKNOWN
+				 ? errdetail("Its request had been sent: Postscript may or may not have applied it.")
+				 : errdetail("Nothing was sent."),
+				 edata->hint ? errhint("%s", edata->hint)
+				 : edata->sqlerrcode == ERRCODE_QUERY_CANCELED && last[n].status == CS_UNKNOWN
+				 ? errhint("SELECT * FROM postscript_fdw_last_commit() shows it as outcome unknown; look at the foreign table before sending it again.")
+				 : 0,
+				 edata->context ? errcontext("%s", edata->context) : 0,
+				 errcontext("%s", last[n].label)));
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("%s", edata->message),
+			 errdetail("%s%sAt commit, write %d of %d failed. %s",
+					   edata->detail ? edata->detail : "",
+					   edata->detail == NULL ? ""
+					   : edata->detail[strlen(edata->detail) - 1] == '.' ? " " : ". ",
+					   n + 1, nlast, outcome_summary()),
+			 errhint("%s%s%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. %s",
+					 hint ? hint : "", hint ? " " : "",
+					 code != edata->sqlerrcode ? not_retried_hint(edata->sqlerrcode) : "",
+					 code != edata->sqlerrcode ? " " : "",
+					 advice),
+			 edata->context ? errcontext("%s", edata->context) : 0,
+			 errcontext("%s, sent at commit", last[n].label)));
+}
+
+/*
+ * Send the queue at commit, up to max_concurrency writes in flight (see
+ * CommitRun).  A failure fails the commit once the writes in flight are
+ * answered: the error of the first write that failed keeps its SQLSTATE and
+ * message, and its detail says which writes were applied and which were
+ * not.
  */
 static void
 send_queue(void)
@@ -519,11 +956,10 @@ send_queue(void)
 	List	   *writes = queue;
 	MemoryContext cxt;
 	MemoryContext old;
+	CommitRun  *run;
 	ListCell   *lc;
 	int			i = 0;
-	volatile int current = -1;
-	PsConn	   *volatile conn = NULL;
-	volatile uint64 written_before = 0;
+	char		title[80];
 
 	/* whatever happens now, these are not sent twice */
 	queue = NIL;
@@ -531,135 +967,52 @@ send_queue(void)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "postscript_fdw commit",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
+	run = palloc0(sizeof(CommitRun));
+	run->n = nlast;
+	run->jobs = palloc0(sizeof(CommitJob) * Max(nlast, 1));
+	foreach(lc, writes)
+		run->jobs[i++].w = &((QueuedWrite *) lfirst(lc))->w;
+	run->pipe_cxt = AllocSetContextCreate(cxt, "postscript_fdw commit requests",
+										  ALLOCSET_DEFAULT_SIZES);
+	run->answer_cxt = AllocSetContextCreate(cxt, "postscript_fdw commit answer",
+											ALLOCSET_DEFAULT_SIZES);
+	run->adding = run->blame = -1;
 	PG_TRY();
 	{
-		foreach(lc, writes)
+		for (;;)
 		{
-			QueuedWrite *q = lfirst(lc);
-			PsJson	   *rec;
-			PsWriteOutcome outcome;
-			char	   *id;
-
-			/* an error from here on is this write's, even before it is sent */
-			current = i;
-			conn = NULL;
-			conn = ps_get_connection(q->w.serverid, q->w.userid);
-			written_before = conn->requests_written;
-			set_ps_display(psprintf("COMMIT: sending Postscript write %d of %d", i + 1, nlast));
-			outcome = ps_write_send(conn, &q->w, &rec);
-			id = result_id(rec);
-			last[i].status = outcome == PS_WRITE_APPLIED ? CS_APPLIED
-				: outcome == PS_WRITE_RECONCILED ? CS_RECONCILED : CS_SKIPPED;
-			if (id)
-				last[i].id = MemoryContextStrdup(last_cxt, id);
-			MemoryContextReset(cxt);
-			i++;
+			fill(run);
+			if (run->count == 0)
+				break;
+			snprintf(title, sizeof(title), "COMMIT: sending Postscript writes, %d of %d done",
+					 run->done, nlast);
+			set_ps_display(title);
+			take_one(run);
 		}
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		int			n = current;
-		int			code;
-		int			landed = 0;
-		bool		nothing_applied;
-		bool		repeat_dup;
-		const char *advice;
-		const char *hint;
+		int			n;
 
 		MemoryContextSwitchTo(old);
 		edata = CopyErrorData();
 		FlushErrorState();
-		Assert(n >= 0 && n < nlast);
-		/*
-		 * A cancel may have cut a request off after it was sent; one before
-		 * any attempt of the write began to go out (in the rate limit's
-		 * wait) sent nothing.
-		 */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			last[n].status = conn == NULL || conn->requests_written == written_before
-				? CS_NOT_SENT : CS_UNKNOWN;
-		else
-			last[n].status = edata->sqlerrcode == ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN
-				? CS_UNKNOWN : CS_FAILED;
+		n = abandon_run(run, edata->sqlerrcode);
 		last[n].error = MemoryContextStrdup(last_cxt, edata->message);
-
-		/*
-		 * What running the transaction again would do: nothing was applied
-		 * (it may run again as a whole), or only writes that a repeat does
-		 * not apply twice, or some that it would (repeat_dup).  A write
-		 * whose outcome is unknown counts as applied.
-		 */
-		repeat_dup = applied_now_again > 0;
-		for (int k = 0; k <= n; k++)
-		{
-			QueuedWrite *q = list_nth(writes, k);
-
-			if (last[k].status != CS_APPLIED && last[k].status != CS_RECONCILED &&
-				last[k].status != CS_UNKNOWN)
-				continue;
-			landed++;
-			repeat_dup |= repeat_duplicates(q->w.spec);
-		}
-		nothing_applied = landed == 0 && applied_now == 0;
-		Assert(!repeat_dup || !nothing_applied);
-
-		/*
-		 * Some SQLSTATEs tell a client to run the transaction again, and
-		 * drivers and frameworks do so on their own.  Once a write that a
-		 * repeat applies twice was applied (an event would be recorded
-		 * twice), it is only an FDW error, and the hint says why.
-		 */
-		code = edata->sqlerrcode;
-		if (repeat_dup && retried_by_clients(code))
-			code = ERRCODE_FDW_ERROR;
-		advice = nothing_applied
-			? "Nothing of this transaction was applied: it may run again as a whole."
-			: !repeat_dup
-			? "Running the same statements again applies nothing twice: a write applied already changes nothing the second time, or is a conflict, which ON CONFLICT DO NOTHING skips."
-			: "Send again only those not applied: the same statements run again would send the applied writes again, and Postscript takes a repeated event or webhook as a new one.";
-
-		/*
-		 * The failed write's own hint, unless it says to run the statement
-		 * again (a row gone, an unknown outcome: class 40), which the
-		 * advice then forbids
-		 */
-		hint = edata->hint;
-		if (repeat_dup && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK)
-			hint = NULL;
-		/* one write (an autocommit statement of one row): as it was */
-		if (nlast == 1 && code == edata->sqlerrcode)
-			ereport(ERROR,
-					(errcode(edata->sqlerrcode),
-					 errmsg("%s", edata->message),
-					 edata->detail ? errdetail("%s", edata->detail)
-					 : edata->sqlerrcode != ERRCODE_QUERY_CANCELED ? 0
-					 : last[n].status == CS_UNKNOWN
-					 ? errdetail("Its request had been sent: Postscript may or may not have applied it.")
-					 : errdetail("Nothing was sent."),
-					 edata->hint ? errhint("%s", edata->hint)
-					 : edata->sqlerrcode == ERRCODE_QUERY_CANCELED && last[n].status == CS_UNKNOWN
-					 ? errhint("SELECT * FROM postscript_fdw_last_commit() shows it as outcome unknown; look at the foreign table before sending it again.")
-					 : 0,
-					 edata->context ? errcontext("%s", edata->context) : 0,
-					 errcontext("%s", last[n].label)));
-		ereport(ERROR,
-				(errcode(code),
-				 errmsg("%s", edata->message),
-				 errdetail("%s%sAt commit, write %d of %d failed. %s",
-						   edata->detail ? edata->detail : "",
-						   edata->detail == NULL ? ""
-						   : edata->detail[strlen(edata->detail) - 1] == '.' ? " " : ". ",
-						   n + 1, nlast, outcome_summary()),
-				 errhint("%s%s%s%sSELECT * FROM postscript_fdw_last_commit() lists the writes. %s",
-						 hint ? hint : "", hint ? " " : "",
-						 code != edata->sqlerrcode ? not_retried_hint(edata->sqlerrcode) : "",
-						 code != edata->sqlerrcode ? " " : "",
-						 advice),
-				 edata->context ? errcontext("%s", edata->context) : 0,
-				 errcontext("%s, sent at commit", last[n].label)));
+		/* the transfers in flight are abandoned with the pipeline's memory */
+		MemoryContextDelete(cxt);
+		report_commit_failure(writes, edata, n);
 	}
 	PG_END_TRY();
+	Assert(run->next == run->n || run->stopping);
+	if (run->error != NULL)
+	{
+		/* every write answered; the error is in cxt, which the abort frees */
+		MemoryContextReset(run->pipe_cxt);
+		report_commit_failure(writes, run->error, run->failed);
+	}
+	Assert(run->done == nlast);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	queue_sent = true;

@@ -2,18 +2,22 @@
 # A COMMIT that sends queued writes can be cancelled, and says afterwards
 # exactly what reached Postscript (src/write_queue.c).
 #
-# One session queues three new subscribers and commits; the local server
-# holds the second POST for 30 s.  The check waits until the committing
-# backend is seen in that request, reads its process title (the commit's
-# progress: "sending Postscript write 2 of 3"), and cancels it with
-# pg_cancel_backend (statement_timeout does not cover COMMIT: PostgreSQL
-# disarms it before the commit work).  Expected:
+# One session queues three new subscribers and commits, one write after the
+# other (max_concurrency 1); the local server holds the second POST for
+# 30 s.  The check waits until the committing backend is seen in that
+# request, reads its process title (the commit's progress: "sending
+# Postscript writes, 1 of 3 done"), and cancels it with pg_cancel_backend
+# (statement_timeout does not cover COMMIT: PostgreSQL disarms it before the
+# commit work).  Expected:
 #   - COMMIT fails with 57014 and the detail "At commit, write 2 of 3 failed.
 #     Applied: 1. Outcome unknown (it may have been applied): 2. Not sent: 3.";
 #   - postscript_fdw_last_commit() in the same session says applied, outcome
 #     unknown (the request was sent: it may have been applied), not sent;
 #   - the server, once its delay is over, did apply write 2 (so "unknown"
 #     was the honest answer) and never received write 3 (its request log).
+# Then with the three writes in flight together (max_concurrency 3), the
+# server holding the second and third: both are "outcome unknown", nothing
+# is "not sent", and the server applies all three.
 # Then the same commit on a server paced at one request per 30 s: the
 # cancel comes while write 2 waits for the rate limit, before its request
 # left, so write 2 is "not sent" (not "outcome unknown"), and the server
@@ -30,10 +34,15 @@ at_exit 'admin DELETE /__admin/faults >/dev/null; admin POST /__admin/reset >/de
 psqlc <<SQL || exit 1
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER api FOREIGN DATA WRAPPER postscript_fdw
-  OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0', request_timeout '300');
+  OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0', request_timeout '300', max_concurrency '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER api OPTIONS (api_key 'sk_test_shop_key');
 CREATE FOREIGN TABLE subs (id text, phone_number text, keyword text)
   SERVER api OPTIONS (resource 'subscribers');
+CREATE SERVER api3 FOREIGN DATA WRAPPER postscript_fdw
+  OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0', request_timeout '300', max_concurrency '3');
+CREATE USER MAPPING FOR CURRENT_USER SERVER api3 OPTIONS (api_key 'sk_test_shop_key');
+CREATE FOREIGN TABLE subs3 (id text, phone_number text, keyword text)
+  SERVER api3 OPTIONS (resource 'subscribers');
 CREATE SERVER paced FOREIGN DATA WRAPPER postscript_fdw
   OPTIONS (api_url '$PS_MOCK_URL', rate_limit '0.0333', rate_burst '1',
            shared_rate_limit 'false');
@@ -45,8 +54,8 @@ admin POST /__admin/reset >/dev/null
 admin POST /__admin/faults '{"kind": "slow", "delay_ms": 30000, "method": "POST", "path": "/api/v2/subscribers", "after": 1, "count": 1}' >/dev/null
 
 # commit N writes (3, or 1) into TABLE (phones PREFIX1..N) in a session of
-# its own, cancel it once it is seen on write 2 of 3 (1 of 1); its output in
-# $work/OUT
+# its own, cancel it once it is seen waiting with 1 of 3 writes done (0 of
+# 1); its output in $work/OUT
 commit_and_cancel() {
 	local table=$1 prefix=$2 out=$3 n=${4:-3} session pid="" title values
 	values="('${prefix}1', 'JOIN')"
@@ -69,12 +78,12 @@ SQL
 		pid=$(psqlc -c "SELECT pid FROM pg_stat_activity
 		                WHERE application_name = 'ps_commit_cancel' AND query LIKE 'COMMIT%'
 		                  AND wait_event_type = 'Extension'")
-		[ -n "$pid" ] && grep -q "write $((n == 3 ? 2 : 1)) of $n" "/proc/$pid/cmdline" 2>/dev/null && break
+		[ -n "$pid" ] && grep -q "writes, $((n == 3 ? 1 : 0)) of $n done" "/proc/$pid/cmdline" 2>/dev/null && break
 		pid=""
 		sleep 0.1
 	done
 	if [ -z "$pid" ]; then
-		problem "$table: the committing backend was never seen sending write $((n == 3 ? 2 : 1)) of $n"
+		problem "$table: the committing backend was never seen waiting with $((n == 3 ? 1 : 0)) of $n writes done"
 	else
 		title=$(tr "\0" " " <"/proc/$pid/cmdline" | sed "s/ *$//")
 		printf 'commit_cancel: process title: %s\n' "${title#*: }"
@@ -108,6 +117,24 @@ for i in $(seq 1 600); do
 done
 [ "$(posts | tr '\n' ';')" = "+14155550901 201;+14155550902 201;" ] \
 	|| problem "the server did not apply writes 1 and 2 alone: $(posts | tr '\n' ';')"
+
+# three in flight, the second and third held: both of unknown outcome
+admin DELETE /__admin/faults >/dev/null
+admin POST /__admin/reset >/dev/null
+for p in +14155550932 +14155550933; do
+	admin POST /__admin/faults "{\"kind\": \"slow\", \"delay_ms\": 30000, \"method\": \"POST\", \"path\": \"/api/v2/subscribers\", \"body_contains\": \"$p\"}" >/dev/null
+done
+commit_and_cancel subs3 +1415555093 concurrent.out
+grep -q '^DETAIL:  At commit, write 2 of 3 failed. Applied: 1. Outcome unknown (it may have been applied): 2-3. Not sent: none.$' "$work/concurrent.out" \
+	|| problem "concurrent: the error does not say that writes 2 and 3 may have been applied"
+[ "$(grep -E '^[0-9]+ ' "$work/concurrent.out" | tr '\n' ';')" = "1 applied;2 outcome unknown;3 outcome unknown;" ] \
+	|| problem "concurrent: postscript_fdw_last_commit() does not say applied, outcome unknown, outcome unknown"
+for i in $(seq 1 600); do
+	[ "$(posts | grep -c ' 201$')" = 3 ] && break
+	sleep 0.1
+done
+[ "$(posts | sort | tr '\n' ';')" = "+14155550931 201;+14155550932 201;+14155550933 201;" ] \
+	|| problem "concurrent: the server did not apply the three writes: $(posts | tr '\n' ';')"
 
 # cancelled in the rate limit's wait: write 2 never left
 admin DELETE /__admin/faults >/dev/null
