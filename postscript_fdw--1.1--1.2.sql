@@ -608,7 +608,12 @@ BEGIN
             -- error that stopped the run is raised below all the same
             NULL;
         END;
-        DROP TABLE IF EXISTS pg_temp.postscript_fdw_sync_batch;
+        -- (a run that failed before it made its batch table may leave the
+        -- session without a temporary schema: DROP TABLE IF EXISTS would then
+        -- say in a NOTICE that schema "pg_temp" does not exist)
+        IF pg_catalog.to_regclass('pg_temp.postscript_fdw_sync_batch') IS NOT NULL THEN
+            DROP TABLE pg_temp.postscript_fdw_sync_batch;
+        END IF;
         COMMIT;
         PERFORM pg_catalog.pg_advisory_unlock(lock_key);
         IF e_detail <> '' AND e_hint <> '' THEN

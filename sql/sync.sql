@@ -387,6 +387,21 @@ SET ROLE sync_job;
 CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
 SELECT status, rows_inserted FROM postscript_fdw_sync_status WHERE target = 'sync_job_schema.subscribers';
 RESET ROLE;
+-- Without TEMPORARY on the database a run cannot keep its batch: it fails
+-- as it starts, and that is recorded.  In a new session (\c), which has no
+-- temporary schema yet, no NOTICE says that schema "pg_temp" does not exist
+-- as the failed run cleans up.
+SELECT current_database() AS db \gset
+REVOKE TEMPORARY ON DATABASE :"db" FROM PUBLIC;
+\c
+SET sync.base = :'base';
+SET IntervalStyle = postgres;
+SET ROLE sync_job;
+CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status, last_error_sqlstate, last_error FROM postscript_fdw_sync_status WHERE target = 'sync_job_schema.subscribers';
+RESET ROLE;
+GRANT TEMPORARY ON DATABASE :"db" TO PUBLIC;
 DROP SCHEMA sync_job_schema CASCADE;
 DROP USER MAPPING FOR sync_job SERVER ps;
 REVOKE ALL ON ps.subscribers, postscript_fdw_sync_state, postscript_fdw_sync_status FROM sync_job;
