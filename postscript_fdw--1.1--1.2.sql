@@ -173,6 +173,7 @@ DECLARE
     hi_cond text;
     rm_where text;
     stats_sql text;
+    run_sql text;
     n_ins bigint;
     n_upd bigint;
     n_rm bigint;
@@ -193,20 +194,6 @@ DECLARE
     -- may read back as another zone)
     iso constant text := 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
 BEGIN
-    IF mode IS NULL OR mode NOT IN ('auto', 'full') THEN
-        RAISE EXCEPTION 'invalid mode "%" for postscript_fdw_sync', mode
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use ''auto'' (resume or start a full pass when one is due, otherwise fetch what changed) or ''full'' (a full pass that also finds removed rows).';
-    END IF;
-    IF removed IS NULL OR removed NOT IN ('delete', 'mark') THEN
-        RAISE EXCEPTION 'invalid value "%" for removed', removed
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use ''delete'' (delete rows that left Postscript) or ''mark'' (set their removed_at).';
-    END IF;
-    IF overlap IS NULL OR overlap < interval '0' THEN
-        RAISE EXCEPTION 'overlap must not be negative'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     -- it commits after every batch, so only a CALL of its own can run it:
     -- inside BEGIN ... COMMIT, or in a query string with other statements
     -- (one transaction), this fails with "invalid transaction termination"
@@ -222,6 +209,12 @@ BEGIN
     stats_sql := pg_catalog.format('SELECT coalesce(sum(requests), 0), coalesce(sum(status_429), 0),
                                            coalesce(sum(status_2xx), 0)
                                       FROM %s.postscript_fdw_stats() WHERE server_name = $1', ext);
+    -- a run begins: its mode and start, nothing done yet
+    run_sql := pg_catalog.format(
+        'UPDATE %s SET run_mode = $2, run_status = ''running'', run_started = $3,
+                       run_ended = NULL, batches = 0, rows_fetched = 0, rows_inserted = 0,
+                       rows_updated = 0, rows_removed = 0, requests = 0, status_429 = 0
+          WHERE target = $1', state);
 
     -- the procedure runs with the caller's rights, and every mirror's
     -- cursors are in one table: a role that may change them may make any
@@ -234,27 +227,6 @@ BEGIN
                   DETAIL = 'postscript_fdw_sync records each mirror''s cursors and runs in it.',
                   HINT = pg_catalog.format('A superuser or the extension''s owner can GRANT SELECT, INSERT, UPDATE ON %s TO %I;',
                                            state, CURRENT_USER);
-    END IF;
-
-    SELECT s.srvname INTO srv
-      FROM pg_catalog.pg_foreign_table ft
-      JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
-      JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
-     WHERE ft.ftrelid = source AND w.fdwname = 'postscript_fdw';
-    IF srv IS NULL THEN
-        RAISE EXCEPTION '"%" is not a postscript_fdw foreign table', source
-            USING ERRCODE = 'wrong_object_type';
-    END IF;
-    -- the rows of a page, until a batch shows fewer: the server's
-    -- page_size_estimate, or the FDW's default for it (src/options.c)
-    SELECT coalesce(pg_catalog.max(pg_catalog.split_part(o, '=', 2)::integer), 100) INTO page_rows
-      FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) o
-     WHERE s.srvname = srv AND o LIKE 'page\_size\_estimate=%';
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                    WHERE attrelid = source AND attname = 'id' AND attnum > 0 AND NOT attisdropped) THEN
-        RAISE EXCEPTION 'foreign table "%" has no column "id"', source
-            USING ERRCODE = 'undefined_column',
-                  DETAIL = 'A mirror matches rows by id.';
     END IF;
 
     -- the target, as schema.table: the name its lock is taken on, before it
@@ -294,95 +266,133 @@ BEGIN
                   HINT = 'Wait for it to end (see postscript_fdw_sync_status); a mirror is updated by one sync at a time.';
     END IF;
 
-    -- an error before the run starts unlocks and is raised as it was
-    BEGIN
-        -- created like the source, with a primary key on id, if missing
-        tgt := pg_catalog.to_regclass(tgt_key);
-        IF tgt IS NULL THEN
-            EXECUTE pg_catalog.format('CREATE TABLE %s (LIKE %s)', tgt_key, source);
-            EXECUTE pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id)', tgt_key);
-            tgt := tgt_key::regclass;
-            -- a full pass looks for removed rows batch by batch, by created_at range
-            IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                        WHERE attrelid = tgt AND attname = 'created_at' AND NOT attisdropped) THEN
-                EXECUTE pg_catalog.format('CREATE INDEX ON %s (created_at)', tgt);
-            END IF;
-        END IF;
-        IF removed = 'mark' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                                             WHERE attrelid = tgt AND attname = 'removed_at' AND NOT attisdropped) THEN
-            EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN removed_at timestamptz', tgt);
-        END IF;
-        IF NOT EXISTS (
-            SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
-                   ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-             WHERE i.indrelid = tgt AND i.indisunique AND i.indimmediate AND i.indnkeyatts = 1 AND a.attname = 'id'
-               AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
-            RAISE EXCEPTION 'mirror table "%" has no unique index on "id"', tgt_key
-                USING ERRCODE = 'invalid_table_definition',
-                      HINT = pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id);', tgt);
-        END IF;
-
-        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
-               pg_catalog.string_agg(pg_catalog.format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attnum),
-               pg_catalog.format('ROW(%s)::record OPERATOR(pg_catalog.*<>) ROW(%s)::record',
-                      pg_catalog.string_agg('t.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
-                      pg_catalog.string_agg('excluded.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)),
-               pg_catalog.bool_or(a.attname = 'updated_at' AND a.atttypid = 'timestamptz'::regtype)
-          INTO cols, upd_set, same_row, has_updated
-          FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
-           AND NOT (removed = 'mark' AND a.attname = 'removed_at')
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b
-                        WHERE b.attrelid = tgt AND b.attname = a.attname AND b.attnum > 0
-                          AND NOT b.attisdropped AND b.attgenerated = '');
-        -- a row that comes back is no longer removed, whatever this run's
-        -- removed (an earlier run may have marked it)
-        marks := EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                          WHERE attrelid = tgt AND attname = 'removed_at' AND attnum > 0 AND NOT attisdropped)
-                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                                  WHERE attrelid = source AND attname = 'removed_at' AND attnum > 0 AND NOT attisdropped);
-        IF removed = 'mark' OR marks THEN
-            upd_set := upd_set || ', removed_at = NULL';
-            same_row := same_row || ' OR t.removed_at IS NOT NULL';
-        END IF;
-        dedup_order := CASE WHEN has_updated THEN 'id, updated_at DESC NULLS LAST' ELSE 'id' END;
-
-        -- what the API can page: created_at keyset for full passes, updated_at
-        -- keyset for changes; EXPLAIN shows what the FDW sends (no request)
-        strategy := 'whole';
-        IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                    WHERE attrelid = source AND attname = 'created_at' AND attnum > 0 AND NOT attisdropped) THEN
-            EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE created_at >= %L::timestamptz ORDER BY created_at LIMIT 1',
-                                      source, '2000-01-01Z') INTO plan;
-            IF pg_catalog.strpos(plan, 'created_at__gte=') = 0 OR pg_catalog.strpos(plan, 'sort=created_at__asc') = 0 THEN
-                NULL;               -- pushdown is off: read whole, as documented
-            ELSIF cols !~ '(^|, )created_at(,|$)' THEN
-                RAISE NOTICE 'mirror "%" has no column created_at: it is read whole on every run', tgt_key
-                    USING DETAIL = 'Its source can be read in batches by created_at, but a batch''s cursor is kept in the mirror''s created_at; read whole, every run fetches every page.',
-                          HINT = 'Add created_at (and updated_at, for runs that fetch only changes) to the mirror.';
-            ELSE
-                strategy := 'full';
-                IF has_updated THEN
-                    EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE updated_at >= %L::timestamptz ORDER BY updated_at LIMIT 1',
-                                              source, '2000-01-01Z') INTO plan;
-                    IF pg_catalog.strpos(plan, 'updated_at__gte=') > 0 AND pg_catalog.strpos(plan, 'sort=updated_at__asc') > 0 THEN
-                        strategy := 'incremental';
-                    END IF;
-                END IF;
-            END IF;
-        END IF;
-    EXCEPTION WHEN OTHERS OR query_canceled THEN
-        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
-        RAISE;
-    END;
-
     -- from here on, every error is recorded in the state, unlocks, and is
-    -- raised again.  The first step starts the run, each next one is a batch.
+    -- raised again: those found before the run starts too (the arguments,
+    -- the source, the mirror's key, the caller's privileges on them), so
+    -- that the status view does not go on showing the run before as the
+    -- last one.  Not before: the state cannot be written without the
+    -- privileges checked above, nor a mirror's row without its name and its
+    -- lock (another session's run owns the row while it holds the lock).
+    -- The first step checks the call and starts the run, each next one is
+    -- a batch.
     failed := false;
     started := false;
     WHILE NOT failed AND NOT done LOOP
         BEGIN
             IF NOT started THEN
+                IF mode IS NULL OR mode NOT IN ('auto', 'full') THEN
+                    RAISE EXCEPTION 'invalid mode "%" for postscript_fdw_sync', mode
+                        USING ERRCODE = 'invalid_parameter_value',
+                              HINT = 'Use ''auto'' (resume or start a full pass when one is due, otherwise fetch what changed) or ''full'' (a full pass that also finds removed rows).';
+                END IF;
+                IF removed IS NULL OR removed NOT IN ('delete', 'mark') THEN
+                    RAISE EXCEPTION 'invalid value "%" for removed', removed
+                        USING ERRCODE = 'invalid_parameter_value',
+                              HINT = 'Use ''delete'' (delete rows that left Postscript) or ''mark'' (set their removed_at).';
+                END IF;
+                IF overlap IS NULL OR overlap < interval '0' THEN
+                    RAISE EXCEPTION 'overlap must not be negative'
+                        USING ERRCODE = 'invalid_parameter_value',
+                              DETAIL = 'An incremental run starts this long before its cursor.',
+                              HINT = 'Give an interval of zero or more, such as ''5 minutes'' (the default).';
+                END IF;
+                SELECT s.srvname INTO srv
+                  FROM pg_catalog.pg_foreign_table ft
+                  JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+                  JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+                 WHERE ft.ftrelid = source AND w.fdwname = 'postscript_fdw';
+                IF srv IS NULL THEN
+                    RAISE EXCEPTION '"%" is not a postscript_fdw foreign table', source
+                        USING ERRCODE = 'wrong_object_type';
+                END IF;
+                -- the rows of a page, until a batch shows fewer: the server's
+                -- page_size_estimate, or the FDW's default for it (src/options.c)
+                SELECT coalesce(pg_catalog.max(pg_catalog.split_part(o, '=', 2)::integer), 100) INTO page_rows
+                  FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) o
+                 WHERE s.srvname = srv AND o LIKE 'page\_size\_estimate=%';
+                IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                WHERE attrelid = source AND attname = 'id' AND attnum > 0 AND NOT attisdropped) THEN
+                    RAISE EXCEPTION 'foreign table "%" has no column "id"', source
+                        USING ERRCODE = 'undefined_column',
+                              DETAIL = 'A mirror matches rows by id.';
+                END IF;
+                -- created like the source, with a primary key on id, if missing
+                tgt := pg_catalog.to_regclass(tgt_key);
+                IF tgt IS NULL THEN
+                    EXECUTE pg_catalog.format('CREATE TABLE %s (LIKE %s)', tgt_key, source);
+                    EXECUTE pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id)', tgt_key);
+                    tgt := tgt_key::regclass;
+                    -- a full pass looks for removed rows batch by batch, by created_at range
+                    IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                WHERE attrelid = tgt AND attname = 'created_at' AND NOT attisdropped) THEN
+                        EXECUTE pg_catalog.format('CREATE INDEX ON %s (created_at)', tgt);
+                    END IF;
+                END IF;
+                IF removed = 'mark' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                                     WHERE attrelid = tgt AND attname = 'removed_at' AND NOT attisdropped) THEN
+                    EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN removed_at timestamptz', tgt);
+                END IF;
+                IF NOT EXISTS (
+                    SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
+                           ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                     WHERE i.indrelid = tgt AND i.indisunique AND i.indimmediate AND i.indnkeyatts = 1 AND a.attname = 'id'
+                       AND i.indpred IS NULL AND i.indexprs IS NULL) THEN
+                    RAISE EXCEPTION 'mirror table "%" has no unique index on "id"', tgt_key
+                        USING ERRCODE = 'invalid_table_definition',
+                              DETAIL = 'Rows are stored with INSERT ... ON CONFLICT (id), which needs a unique index on id alone that is not deferrable.',
+                              HINT = pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id);', tgt);
+                END IF;
+
+                SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
+                       pg_catalog.string_agg(pg_catalog.format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attnum),
+                       pg_catalog.format('ROW(%s)::record OPERATOR(pg_catalog.*<>) ROW(%s)::record',
+                              pg_catalog.string_agg('t.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
+                              pg_catalog.string_agg('excluded.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)),
+                       pg_catalog.bool_or(a.attname = 'updated_at' AND a.atttypid = 'timestamptz'::regtype)
+                  INTO cols, upd_set, same_row, has_updated
+                  FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+                   AND NOT (removed = 'mark' AND a.attname = 'removed_at')
+                   AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b
+                                WHERE b.attrelid = tgt AND b.attname = a.attname AND b.attnum > 0
+                                  AND NOT b.attisdropped AND b.attgenerated = '');
+                -- a row that comes back is no longer removed, whatever this run's
+                -- removed (an earlier run may have marked it)
+                marks := EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                  WHERE attrelid = tgt AND attname = 'removed_at' AND attnum > 0 AND NOT attisdropped)
+                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                          WHERE attrelid = source AND attname = 'removed_at' AND attnum > 0 AND NOT attisdropped);
+                IF removed = 'mark' OR marks THEN
+                    upd_set := upd_set || ', removed_at = NULL';
+                    same_row := same_row || ' OR t.removed_at IS NOT NULL';
+                END IF;
+                dedup_order := CASE WHEN has_updated THEN 'id, updated_at DESC NULLS LAST' ELSE 'id' END;
+
+                -- what the API can page: created_at keyset for full passes, updated_at
+                -- keyset for changes; EXPLAIN shows what the FDW sends (no request)
+                strategy := 'whole';
+                IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                            WHERE attrelid = source AND attname = 'created_at' AND attnum > 0 AND NOT attisdropped) THEN
+                    EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE created_at >= %L::timestamptz ORDER BY created_at LIMIT 1',
+                                              source, '2000-01-01Z') INTO plan;
+                    IF pg_catalog.strpos(plan, 'created_at__gte=') = 0 OR pg_catalog.strpos(plan, 'sort=created_at__asc') = 0 THEN
+                        NULL;               -- pushdown is off: read whole, as documented
+                    ELSIF cols !~ '(^|, )created_at(,|$)' THEN
+                        RAISE NOTICE 'mirror "%" has no column created_at: it is read whole on every run', tgt_key
+                            USING DETAIL = 'Its source can be read in batches by created_at, but a batch''s cursor is kept in the mirror''s created_at; read whole, every run fetches every page.',
+                                  HINT = 'Add created_at (and updated_at, for runs that fetch only changes) to the mirror.';
+                    ELSE
+                        strategy := 'full';
+                        IF has_updated THEN
+                            EXECUTE pg_catalog.format('EXPLAIN (FORMAT JSON) SELECT id FROM %s WHERE updated_at >= %L::timestamptz ORDER BY updated_at LIMIT 1',
+                                                      source, '2000-01-01Z') INTO plan;
+                            IF pg_catalog.strpos(plan, 'updated_at__gte=') > 0 AND pg_catalog.strpos(plan, 'sort=updated_at__asc') > 0 THEN
+                                strategy := 'incremental';
+                            END IF;
+                        END IF;
+                    END IF;
+                END IF;
+
                 EXECUTE pg_catalog.format('SELECT source FROM %s WHERE target = $1', state)
                     INTO old_source USING tgt_key;
                 EXECUTE pg_catalog.format(
@@ -413,11 +423,7 @@ BEGIN
                     key_col := 'updated_at';
                     cur := st.change_cursor - overlap;
                 END IF;
-                EXECUTE pg_catalog.format(
-                    'UPDATE %s SET run_mode = $2, run_status = ''running'', run_started = $3,
-                                   run_ended = NULL, batches = 0, rows_fetched = 0, rows_inserted = 0,
-                                   rows_updated = 0, rows_removed = 0, requests = 0, status_429 = 0
-                      WHERE target = $1', state) USING tgt_key, run_mode, t0;
+                EXECUTE run_sql USING tgt_key, run_mode, t0;
                 -- a batch as fetched, before it is applied.  Emptied by a
                 -- TRUNCATE per batch, not ON COMMIT DELETE ROWS: a COMMIT in a
                 -- procedure runs the on-commit truncation in the procedure's
@@ -595,6 +601,12 @@ BEGIN
             EXECUTE stats_sql INTO req1, r429_1, ok1 USING srv;
         END IF;
         BEGIN
+            IF NOT started THEN
+                -- it failed before its run began (which rolled back): the
+                -- run it records did nothing, in no mode.  A mirror without
+                -- a row yet gets none: its strategy is not known.
+                EXECUTE run_sql USING tgt_key, NULL::text, pg_catalog.clock_timestamp();
+            END IF;
             EXECUTE pg_catalog.format(
                 'UPDATE %s SET run_status = $2, run_ended = pg_catalog.clock_timestamp(),
                         requests = requests + $3, status_429 = status_429 + $4,
@@ -604,18 +616,23 @@ BEGIN
                       coalesce(req1 - req0, 0), coalesce(r429_1 - r429_0, 0),
                       e_msg || CASE WHEN e_detail <> '' THEN ': ' || e_detail ELSE '' END, e_state;
         EXCEPTION WHEN OTHERS THEN
-            -- not recorded (the state shows the run as interrupted); the
-            -- error that stopped the run is raised below all the same
+            -- not recorded (the state shows a run that started as
+            -- interrupted, else the run before); the error that stopped the
+            -- run is raised below all the same
             NULL;
         END;
-        -- (a run that failed before it made its batch table may leave the
-        -- session without a temporary schema: DROP TABLE IF EXISTS would then
-        -- say in a NOTICE that schema "pg_temp" does not exist)
-        IF pg_catalog.to_regclass('pg_temp.postscript_fdw_sync_batch') IS NOT NULL THEN
-            DROP TABLE pg_temp.postscript_fdw_sync_batch;
-        END IF;
-        COMMIT;
-        PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+    END IF;
+    -- the batch table goes with the run: a pooled session may run the next
+    -- CALL as another role, which could not drop this one's.  A run that
+    -- failed before it made one may leave the session without a temporary
+    -- schema, and DROP TABLE IF EXISTS would then say in a NOTICE that
+    -- schema "pg_temp" does not exist.
+    IF pg_catalog.to_regclass('pg_temp.postscript_fdw_sync_batch') IS NOT NULL THEN
+        DROP TABLE pg_temp.postscript_fdw_sync_batch;
+    END IF;
+    COMMIT;
+    PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+    IF failed THEN
         IF e_detail <> '' AND e_hint <> '' THEN
             RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg, DETAIL = e_detail, HINT = e_hint;
         ELSIF e_detail <> '' THEN
@@ -626,11 +643,6 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg;
         END IF;
     END IF;
-    -- the batch table goes with the run: a pooled session may run the next
-    -- CALL as another role, which could not drop this one's
-    DROP TABLE pg_temp.postscript_fdw_sync_batch;
-    COMMIT;
-    PERFORM pg_catalog.pg_advisory_unlock(lock_key);
 END
 $proc$;
 

@@ -331,14 +331,30 @@ CALL postscript_fdw_sync('ps.subscribers', 'slim');
 SELECT strategy, status, run_mode, rows_fetched, rows_inserted, rows_removed, requests FROM sync_status WHERE target = 'public.slim';
 SELECT count(*) AS rows, count(*) FILTER (WHERE id = 's_local_only') AS local_only FROM slim;
 
--- 9. Mistakes are refused before any request
+-- 9. Mistakes are refused before any request.  Each ends the mirror's last
+-- run in the status view, as a failed run that did nothing (no mode, no
+-- batch, no request), so that a monitor does not go on seeing the run
+-- before as succeeded; its cursors stay.  A mirror that has no row yet
+-- gets none.
 SELECT sync_clear_log();
 CALL postscript_fdw_sync('mirror', 'mirror_of_mirror');
 \echo :LAST_ERROR_SQLSTATE
+SELECT status, last_error_sqlstate FROM sync_status WHERE target = 'public.mirror';
+SELECT change_cursor AS m_cursor, last_full_at AS m_full, pg_catalog.clock_timestamp() AS m_before
+  FROM postscript_fdw_sync_status WHERE target = 'public.mirror' \gset
 CALL postscript_fdw_sync('ps.subscribers', 'mirror', mode => 'sometimes');
 \echo :LAST_ERROR_SQLSTATE
+SELECT status, run_mode, run_started > :'m_before' AS started_by_this_call, run_ended >= run_started AS ended,
+       batches, rows_fetched, requests, last_error_sqlstate, last_error, last_error_at >= run_started AS error_at,
+       change_cursor = :'m_cursor' AS same_change_cursor, last_full_at = :'m_full' AS same_last_full,
+       full_pass_pending
+  FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
 CALL postscript_fdw_sync('ps.subscribers', 'mirror', removed => 'archive');
 \echo :LAST_ERROR_SQLSTATE
+SELECT status, last_error_sqlstate, last_error FROM sync_status WHERE target = 'public.mirror';
+CALL postscript_fdw_sync('ps.subscribers', 'mirror', overlap => '-1 minute');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status, last_error_sqlstate, last_error FROM sync_status WHERE target = 'public.mirror';
 CREATE TABLE no_key (id text, email text);
 CALL postscript_fdw_sync('ps.subscribers', 'no_key');
 \echo :LAST_ERROR_SQLSTATE
@@ -354,8 +370,24 @@ ROLLBACK;
 -- several statements in one query string are one transaction too
 SELECT 1 AS one \; CALL postscript_fdw_sync('ps.subscribers', 'mirror');
 \echo :LAST_ERROR_SQLSTATE
-SELECT status FROM postscript_fdw_sync_status WHERE target = 'public.mirror';
+-- those two cannot be recorded: what they wrote would roll back with the
+-- caller's transaction.  The status still shows the error before.
+SELECT status, last_error_sqlstate, last_error FROM sync_status WHERE target = 'public.mirror';
+SELECT count(*) AS rows FROM postscript_fdw_sync_state
+ WHERE target IN ('public.mirror_of_mirror', 'public.no_key', 'public.deferred_key');
 SELECT count(*) AS requests FROM mock.requests();
+-- A mirror that loses its key: the status shows the error in place of the
+-- run before (mirror5's succeeded, after the failure of 7.).  Once the key
+-- is back, the next run goes on from the cursors (incremental).
+ALTER TABLE mirror5 DROP CONSTRAINT mirror5_pkey;
+SELECT status, run_mode, last_error_sqlstate FROM sync_status WHERE target = 'public.mirror5';
+CALL postscript_fdw_sync('ps.subscribers', 'mirror5');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status, pid, run_mode, batches, requests, last_error_sqlstate, last_error, full_pass_pending
+  FROM postscript_fdw_sync_status WHERE target = 'public.mirror5';
+ALTER TABLE mirror5 ADD PRIMARY KEY (id);
+CALL postscript_fdw_sync('ps.subscribers', 'mirror5');
+SELECT status, run_mode, rows_inserted, last_error_sqlstate FROM sync_status WHERE target = 'public.mirror5';
 
 -- 10. Another role keeps a mirror once it may write the state table, which
 -- holds every mirror's cursors (whoever may change them may make any
@@ -399,9 +431,17 @@ SET IntervalStyle = postgres;
 SET ROLE sync_job;
 CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
 \echo :LAST_ERROR_SQLSTATE
-SELECT status, last_error_sqlstate, last_error FROM postscript_fdw_sync_status WHERE target = 'sync_job_schema.subscribers';
 RESET ROLE;
+SELECT status, run_mode, batches, last_error_sqlstate, last_error FROM sync_status WHERE target = 'sync_job_schema.subscribers';
 GRANT TEMPORARY ON DATABASE :"db" TO PUBLIC;
+-- nor without SELECT on its source, which the run's EXPLAIN checks before
+-- the run starts: recorded as well
+REVOKE SELECT ON ps.subscribers FROM sync_job;
+SET ROLE sync_job;
+CALL postscript_fdw_sync('ps.subscribers', 'sync_job_schema.subscribers');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT status, run_mode, batches, last_error_sqlstate, last_error FROM sync_status WHERE target = 'sync_job_schema.subscribers';
 DROP SCHEMA sync_job_schema CASCADE;
 DROP USER MAPPING FOR sync_job SERVER ps;
 REVOKE ALL ON ps.subscribers, postscript_fdw_sync_state, postscript_fdw_sync_status FROM sync_job;
