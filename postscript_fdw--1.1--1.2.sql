@@ -46,6 +46,7 @@ CREATE TABLE postscript_fdw_sync_state (
     last_full_at timestamptz,           -- when the last full pass ended
     pass_started_at timestamptz,        -- a full pass under way: when it began
     pass_cursor timestamptz,            -- ... and the created_at second it goes on from
+    pass_removed text,                  -- ... and what it does with rows that left: delete or mark
     run_mode text,                      -- full, incremental or whole
     run_status text,                    -- running, succeeded, failed, cancelled
     run_started timestamptz,
@@ -61,7 +62,8 @@ CREATE TABLE postscript_fdw_sync_state (
     last_error_sqlstate text,
     last_error_at timestamptz,
     CHECK (strategy IN ('incremental', 'full', 'whole')),
-    CHECK (run_status IN ('running', 'succeeded', 'failed', 'cancelled'))
+    CHECK (run_status IN ('running', 'succeeded', 'failed', 'cancelled')),
+    CHECK (pass_removed IN ('delete', 'mark'))
 );
 SELECT pg_catalog.pg_extension_config_dump('postscript_fdw_sync_state', '');
 
@@ -103,6 +105,7 @@ SELECT s.target, s.source, s.strategy,
        s.change_cursor, s.last_full_at,
        s.pass_started_at IS NOT NULL AS full_pass_pending,
        s.pass_cursor AS full_pass_cursor,
+       s.pass_removed AS full_pass_removed,
        s.last_error, s.last_error_sqlstate, s.last_error_at
   FROM postscript_fdw_sync_state s,
        LATERAL (SELECT postscript_fdw_sync_holder(postscript_fdw_sync_lock_key(s.target)) AS pid) l;
@@ -154,6 +157,7 @@ DECLARE
                         -- full pass whatever the state says
     marks boolean;      -- the mirror has removed_at and the source none
     old_source text;    -- the source the state was written for
+    pass_removed text;  -- the removed of the full pass under way, if any
     key_col text;       -- the keyset column of this run
     cur timestamptz;    -- where the run stands in key_col: its next batch
                         -- reads key_col >= this second
@@ -328,6 +332,20 @@ BEGIN
                         EXECUTE pg_catalog.format('CREATE INDEX ON %s (created_at)', tgt);
                     END IF;
                 END IF;
+                -- a mirror dropped, truncated or pointed at another source
+                -- since the state was written starts over
+                EXECUTE pg_catalog.format(
+                    'SELECT source, CASE WHEN pass_started_at IS NOT NULL THEN pass_removed END FROM %s WHERE target = $1', state)
+                    INTO old_source, pass_removed USING tgt_key;
+                EXECUTE pg_catalog.format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO fresh;
+                fresh := fresh OR pg_catalog.to_regclass(old_source) IS DISTINCT FROM source;
+                -- a full pass under way goes on removing as it began: the
+                -- rows it found gone so far were deleted or marked so, and
+                -- a call with another removed (a frequent run that does not
+                -- say removed => 'mark') must not treat the rest otherwise
+                IF NOT fresh AND pass_removed IS NOT NULL THEN
+                    removed := pass_removed;
+                END IF;
                 IF removed = 'mark' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
                                                      WHERE attrelid = tgt AND attname = 'removed_at' AND NOT attisdropped) THEN
                     EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN removed_at timestamptz', tgt);
@@ -393,18 +411,12 @@ BEGIN
                     END IF;
                 END IF;
 
-                EXECUTE pg_catalog.format('SELECT source FROM %s WHERE target = $1', state)
-                    INTO old_source USING tgt_key;
                 EXECUTE pg_catalog.format(
                     'INSERT INTO %s AS s (target, source, strategy) VALUES ($1, $2, $3)
                      ON CONFLICT (target) DO UPDATE SET source = $2, strategy = $3', state)
                     USING tgt_key, source::text, strategy;
                 EXECUTE pg_catalog.format('SELECT * FROM %s WHERE target = $1', state) INTO st USING tgt_key;
                 t0 := pg_catalog.clock_timestamp();
-                -- a mirror dropped, truncated or pointed at another source
-                -- since the state was written starts over
-                EXECUTE pg_catalog.format('SELECT NOT EXISTS (SELECT FROM %s)', tgt) INTO fresh;
-                fresh := fresh OR pg_catalog.to_regclass(old_source) IS DISTINCT FROM source;
                 full_pass := strategy <> 'whole'
                              AND (mode = 'full' OR st.pass_started_at IS NOT NULL OR fresh
                                   OR st.last_full_at IS NULL OR strategy = 'full');
@@ -413,8 +425,8 @@ BEGIN
                     key_col := 'created_at';
                     IF st.pass_started_at IS NULL OR fresh THEN
                         EXECUTE pg_catalog.format(
-                            'UPDATE %s SET pass_started_at = $2, pass_cursor = NULL WHERE target = $1', state)
-                            USING tgt_key, t0;
+                            'UPDATE %s SET pass_started_at = $2, pass_cursor = NULL, pass_removed = $3 WHERE target = $1', state)
+                            USING tgt_key, t0, removed;
                         cur := NULL;
                     ELSE
                         cur := st.pass_cursor;
@@ -579,7 +591,8 @@ BEGIN
                                 last_full_at = CASE WHEN $2 = ''incremental'' THEN last_full_at ELSE $3 END,
                                 change_cursor = CASE WHEN $2 = ''full'' THEN pass_started_at ELSE change_cursor END,
                                 pass_started_at = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_started_at END,
-                                pass_cursor = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor END
+                                pass_cursor = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_cursor END,
+                                pass_removed = CASE WHEN $2 = ''full'' THEN NULL ELSE pass_removed END
                           WHERE target = $1', state) USING tgt_key, run_mode, pg_catalog.clock_timestamp();
                 END IF;
             END IF;

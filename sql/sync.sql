@@ -268,6 +268,25 @@ CALL postscript_fdw_sync('ps.subscribers', 'mirror2');
 SELECT run_mode, rows_updated FROM sync_status WHERE target = 'public.mirror2';
 SELECT removed_at IS NULL AS unmarked FROM mirror2 WHERE id = :'s4';
 
+-- A full pass stopped and resumed goes on removing as it began: mirror3's,
+-- begun with removed => 'mark', stops at its 8th request (503 twice, one
+-- retry allowed) before it reaches gone1 and gone2.  The next CALL, which
+-- does not say removed => 'mark', resumes it and marks them, as the pass
+-- began, rather than delete them.
+ALTER SERVER ps OPTIONS (ADD max_retries '1');
+SELECT mock.fault('{"kind": "status", "status": 503, "path": "/api/v2/subscribers", "after": 7, "count": 2}');
+CALL postscript_fdw_sync('ps.subscribers', 'mirror3', mode => 'full', removed => 'mark');
+\echo :LAST_ERROR_SQLSTATE
+ALTER SERVER ps OPTIONS (DROP max_retries);
+SELECT status, batches, rows_removed, full_pass_pending, full_pass_removed
+  FROM postscript_fdw_sync_status WHERE target = 'public.mirror3';
+CALL postscript_fdw_sync('ps.subscribers', 'mirror3');
+SELECT status, run_mode, rows_removed, full_pass_pending, full_pass_removed
+  FROM postscript_fdw_sync_status WHERE target = 'public.mirror3';
+SELECT count(*) AS rows, count(*) FILTER (WHERE removed_at IS NOT NULL) AS marked,
+       count(*) FILTER (WHERE id IN (:'gone1', :'gone2') AND removed_at IS NOT NULL) AS gone_marked
+  FROM mirror3;
+
 -- a mirror emptied, dropped or pointed at another source since its state
 -- was written is read again by a full pass, not by its change cursor
 TRUNCATE mirror2;
