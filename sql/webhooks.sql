@@ -205,6 +205,33 @@ RESET search_path;
 DROP OPERATOR planted.= (name, name);
 DROP FUNCTION planted.name_eq(name, name);
 DROP SCHEMA planted;
+-- an event_data.id or event_time of kilobytes (8000 random hex digits: no
+-- compression brings them under the btree's 2.7 kB) is stored, and its
+-- duplicate counted: the key is then the SHA-256 of the event's identity;
+-- short keys stay as they are
+SELECT string_agg(md5(i::text), '') AS long_value FROM generate_series(1, 250) i \gset
+SELECT deliver(jsonb_build_object('event', 'shop.incoming_message', 'event_time', '2026-03-04T14:00:00',
+  'event_data', jsonb_build_object('id', :'long_value'))::text) AS new;
+SELECT deliver(jsonb_build_object('event', 'shop.incoming_message', 'event_time', '2026-03-04T14:00:00',
+  'event_data', jsonb_build_object('id', :'long_value'))::text) AS new;
+SELECT deliver(jsonb_build_object('event', 'shop.test', 'event_time', :'long_value',
+  'event_data', jsonb_build_object('id', 'long_time'))::text) AS new;
+SELECT deliver(jsonb_build_object('event', 'shop.test', 'event_time', :'long_value',
+  'event_data', jsonb_build_object('id', 'long_time'))::text) AS new;
+SELECT event, left(dedupe_key, 7) AS key, length(dedupe_key) AS key_length,
+       length(event_id) AS id_length, deliveries
+  FROM postscript_fdw_webhook_events WHERE event_id = 'long_time' OR length(event_id) > 64
+ ORDER BY event;
+SELECT dedupe_key, deliveries FROM postscript_fdw_webhook_events
+ WHERE event_id IN ('s_OUT1', 'planted') ORDER BY event_time NULLS FIRST, event;
+-- an event name is short: one of kilobytes is no Postscript event (400)
+SELECT deliver(jsonb_build_object('event', 'shop.' || :'long_value', 'event_data', '{}'::jsonb)::text);
+\echo :LAST_ERROR_SQLSTATE
+SELECT deliver(jsonb_build_object('event', 'shop.' || repeat('x', 250), 'event_data', '{}'::jsonb)::text) AS new;
+SELECT length(event), length(dedupe_key) AS key_length FROM postscript_fdw_webhook_events
+ WHERE length(event) > 64;
+DELETE FROM postscript_fdw_webhook_events
+ WHERE event_id = 'long_time' OR length(event_id) > 64 OR length(event) > 64;
 -- Postscript's times: no zone is UTC; anything but ISO 8601 is NULL
 SELECT v, postscript_fdw_webhook_timestamp(v)
   FROM unnest(ARRAY['2026-03-04T12:00:00.123456', '2026-03-04T12:00:00Z', '2026-03-04 12:00:00+02:00',

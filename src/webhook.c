@@ -145,6 +145,26 @@ ps_webhook_check_size(size_t len)
 				 errhint("Webhook events are small; raise postscript_fdw.webhook_max_body if yours are not.")));
 }
 
+/*
+ * The longest dedupe_key kept as written.  The key is the primary key of
+ * postscript_fdw_webhook_events, and a btree takes entries of at most about
+ * 2.7 kB (less than that even compressed, for random bytes): a longer one,
+ * from an event_data.id or event_time of a few kB, could never be stored and
+ * would be refused on every retry.  A longer key is replaced by its SHA-256,
+ * which identifies the event as well; shorter ones -- every key of a real
+ * Postscript event -- stay readable and equal to the keys of rows stored
+ * before.
+ */
+#define PS_WEBHOOK_MAX_KEY 512
+
+/*
+ * The longest event name accepted: postscript_fdw_webhook_events is indexed
+ * on it (the views select by it), and Postscript's names are short dotted
+ * ones ("shop.subscriber.opt_in").  A longer one is refused as no Postscript
+ * event rather than left to fail the index, which no retry would mend.
+ */
+#define PS_WEBHOOK_MAX_EVENT 255
+
 /* the token the deliveries must carry: the user mapping's webhook_token */
 static char *
 ps_webhook_token(const char *server_name)
@@ -187,6 +207,28 @@ ps_extension_schema(void)
 }
 
 /*
+ * Refuses an "event" longer than PS_WEBHOOK_MAX_EVENT, with the same message
+ * as any other body that is no event (22023: 400 in the receiver): what is
+ * wrong is the body, and the sender is told so, not asked to retry.
+ */
+static void
+ps_webhook_check_event_name(Jsonb *payload)
+{
+	JsonbValue *event;
+
+	if (!JB_ROOT_IS_OBJECT(payload))
+		return;
+	event = getKeyJsonValueFromContainer(&payload->root, "event", strlen("event"), NULL);
+	if (event != NULL && event->type == jbvString &&
+		event->val.string.len > PS_WEBHOOK_MAX_EVENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webhook delivery is not a Postscript event"),
+				 errdetail("Its \"event\" is %d bytes long; an event name has at most %d.",
+						   event->val.string.len, PS_WEBHOOK_MAX_EVENT)));
+}
+
+/*
  * Verify and store one delivery; true if the event is new, false if it was
  * stored before (a duplicate: the sender is answered as for a new one).
  * A body from_wire is the HTTP request's bytes, UTF-8 as JSON is on the
@@ -199,7 +241,9 @@ ps_extension_schema(void)
  * An event is identified by its type (shop.shop.email_collected is
  * shop.email_collected), event_data.id and event_time, which a retry
  * repeats; without event_data.id, by a SHA-256 of event_time and
- * event_data.  Unknown event types are stored like the others.
+ * event_data.  That identity is the dedupe_key, as a JSON array, or its
+ * SHA-256 when longer than PS_WEBHOOK_MAX_KEY.  Unknown event types are
+ * stored like the others.
  */
 bool
 ps_webhook_store(const char *server_name, const char *body, size_t len,
@@ -241,6 +285,7 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 		len = strlen(body);
 	}
 	args[0] = DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(body, len)));
+	ps_webhook_check_event_name(DatumGetJsonbP(args[0]));
 
 	/*
 	 * The statements below name functions and operators without a schema,
@@ -261,21 +306,23 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 	appendStringInfo(&sql,
 					 "INSERT INTO %s.postscript_fdw_webhook_events AS e"
 					 " (dedupe_key, event, event_id, event_time, webhook_id, resource_id, event_data, payload)"
-					 " SELECT CASE WHEN jsonb_typeof(d->'id') IN ('string', 'number')"
-					 "   THEN jsonb_build_array(ev, d->'id', p->'event_time')"
-					 "   ELSE jsonb_build_array(ev, 'sha256:' || encode(sha256(convert_to("
-					 "     jsonb_build_array(p->'event_time', d)::text, 'UTF8')), 'hex')) END::text,"
+					 " SELECT CASE WHEN octet_length(k) <= %d THEN k"
+					 "   ELSE 'sha256:' || encode(sha256(convert_to(k, 'UTF8')), 'hex') END,"
 					 "  p->>'event', d->>'id', %s.postscript_fdw_webhook_timestamp(p->>'event_time'),"
 					 "  p->>'webhook_id', p->>'resource_id', d, p"
 					 " FROM (SELECT $1 AS p) s,"
 					 "  LATERAL (SELECT p->'event_data' AS d,"
 					 "   CASE p->>'event' WHEN 'shop.shop.email_collected' THEN 'shop.email_collected'"
-					 "    ELSE p->>'event' END AS ev) x"
+					 "    ELSE p->>'event' END AS ev) x,"
+					 "  LATERAL (SELECT CASE WHEN jsonb_typeof(d->'id') IN ('string', 'number')"
+					 "   THEN jsonb_build_array(ev, d->'id', p->'event_time')"
+					 "   ELSE jsonb_build_array(ev, 'sha256:' || encode(sha256(convert_to("
+					 "     jsonb_build_array(p->'event_time', d)::text, 'UTF8')), 'hex')) END::text AS k) y"
 					 " WHERE jsonb_typeof(p->'event') = 'string' AND jsonb_typeof(d) = 'object'"
 					 " ON CONFLICT (dedupe_key) DO UPDATE"
 					 "  SET deliveries = e.deliveries + 1, last_received_at = now()"
 					 " RETURNING e.deliveries = 1",
-					 schema, schema);
+					 schema, PS_WEBHOOK_MAX_KEY, schema);
 	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "SPI_execute_with_args failed");
 	if (SPI_processed == 0)
