@@ -23,7 +23,8 @@
  *	405	not a POST
  *	413	larger than postscript_fdw.webhook_max_body
  *	429	above postscript_fdw.webhook_rate_limit
- *	503	not stored (the database refused or failed): Postscript retries
+ *	503	not stored (the database refused or failed, whatever the SQLSTATE,
+ *		54000 of a body within the cap included): Postscript retries
  *
  * A 200 leaves only after the commit, which is synchronous whatever
  * synchronous_commit says elsewhere.
@@ -110,15 +111,21 @@ ps_rate_take(void)
 	return true;
 }
 
-/* the HTTP status of a refusal raised by ps_webhook_store() */
+/*
+ * The HTTP status of a refusal raised by ps_webhook_store() for a body of
+ * len bytes.  54000 is the body-size refusal only when the body is above the
+ * cap: the same SQLSTATE from anywhere else (an index entry too large, say)
+ * is a failure to store, which Postscript must retry, not a 413, after which
+ * it would stop.
+ */
 static unsigned int
-ps_webhook_status(int sqlerrcode)
+ps_webhook_status(int sqlerrcode, size_t len)
 {
 	if (sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
 		return MHD_HTTP_UNAUTHORIZED;
 	if (sqlerrcode == ERRCODE_INVALID_PASSWORD)
 		return MHD_HTTP_FORBIDDEN;
-	if (sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+	if (sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED && ps_webhook_too_large(len))
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	if (ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
 		sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX)
@@ -205,7 +212,7 @@ ps_webhook_deliver(const char *signature, const char *body, size_t len)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		status = ps_webhook_status(edata->sqlerrcode);
+		status = ps_webhook_status(edata->sqlerrcode, len);
 
 		/*
 		 * A 503 is retried; a 400 answers a delivery that carried the right

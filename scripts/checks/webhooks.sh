@@ -7,7 +7,9 @@
 #      413 (announced and chunked), not JSON / not an event / too deep /
 #      bytes that are no UTF-8 400;
 #      nothing stored, the signed refusals (400) logged, the unsigned not,
-#      and the token is in no log line
+#      and the token is in no log line; a failure to store is 503 and
+#      logged even when its SQLSTATE is 54000; an event_data.id of 8 kB is
+#      stored once
 #   3. register callbacks through the webhooks foreign table (INSERT), read
 #      them back through it, opt a subscriber in and out and send a test message
 #      through the API server: the views show them
@@ -91,6 +93,29 @@ expect "stored after refusals" "$(stored)" 0
 logged() { tail -c +"$logstart" "$PS_PG_LOG" | grep -c "webhook delivery answered $1" ; }
 [ "$(logged 400)" -ge 1 ] || problem "a refused signed delivery (400) is not in the server log"
 expect "unsigned refusals logged" "$(logged 401)" 0
+
+# a failure to store is answered 503 (Postscript retries) and logged, whatever
+# its SQLSTATE: 54000 (a trigger stands in for an index entry too large) from
+# a body within the cap is no 413, after which Postscript would give up
+psqlc >/dev/null <<'SQL' || exit 1
+CREATE FUNCTION hooks.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'a limit of the database' USING ERRCODE = 'program_limit_exceeded'; END $$;
+CREATE TRIGGER refuse BEFORE INSERT ON postscript_fdw_webhook_events
+  FOR EACH ROW EXECUTE FUNCTION hooks.refuse();
+SQL
+expect "54000 within the cap" "$(code -H "Postscript-Signature: $TOKEN" \
+	--data-binary '{"event": "shop.test", "event_data": {"id": "limit"}}' "$recv")" 503
+psqlc -c "DROP TRIGGER refuse ON postscript_fdw_webhook_events" -c "DROP FUNCTION hooks.refuse()" >/dev/null
+expect "a 503 for 54000 logged" "$(logged '503: a limit of the database')" 1
+# an event_data.id of 8 kB (random hex: no compression makes it fit a btree)
+# is stored, and its retry counted
+long=$(python3 -c 'import hashlib; print("".join(hashlib.md5(b"%d" % i).hexdigest() for i in range(250)))')
+for attempt in first retry; do
+	expect "an id of 8 kB, $attempt" "$(printf '{"event": "shop.incoming_message", "event_time": "2026-03-04T14:00:00", "event_data": {"id": "%s"}}' "$long" |
+		code -H "Postscript-Signature: $TOKEN" --data-binary @- "$recv")" 200
+done
+expect "an id of 8 kB stored once" "$(psqlc -c "SELECT string_agg(deliveries::text, ',') FROM postscript_fdw_webhook_events WHERE event_id = '$long'")" 2
+psqlc -c "TRUNCATE postscript_fdw_webhook_events"
 
 # 3. end to end: callbacks registered through the webhooks table (POST
 # /api/v2/webhooks at commit), events from the API server
