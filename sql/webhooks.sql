@@ -232,6 +232,19 @@ SELECT length(event), length(dedupe_key) AS key_length FROM postscript_fdw_webho
  WHERE length(event) > 64;
 DELETE FROM postscript_fdw_webhook_events
  WHERE event_id = 'long_time' OR length(event_id) > 64 OR length(event) > 64;
+-- a retry is assumed to repeat the first attempt's event_time (Postscript
+-- does not say): one stamped anew would be stored as a second row, which the
+-- query of docs/webhooks.md finds
+SELECT deliver('{"event": "shop.incoming_message", "event_time": "2026-03-04T15:00:00",
+                 "event_data": {"id": "im_RESTAMP", "body": "hi"}}') AS new;
+SELECT deliver('{"event": "shop.incoming_message", "event_time": "2026-03-04T15:05:00",
+                 "event_data": {"id": "im_RESTAMP", "body": "hi"}}') AS new;
+SELECT event, event_id, count(*), min(event_time), max(event_time)
+  FROM postscript_fdw_webhook_events
+ WHERE event_id IS NOT NULL
+ GROUP BY event, event_id HAVING count(*) > 1
+ ORDER BY event, event_id;
+DELETE FROM postscript_fdw_webhook_events WHERE event_id = 'im_RESTAMP';
 -- Postscript's times: no zone is UTC; anything but ISO 8601 is NULL
 SELECT v, postscript_fdw_webhook_timestamp(v)
   FROM unnest(ARRAY['2026-03-04T12:00:00.123456', '2026-03-04T12:00:00Z', '2026-03-04 12:00:00+02:00',

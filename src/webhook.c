@@ -239,9 +239,12 @@ ps_webhook_check_event_name(Jsonb *payload)
  * store that a later retry may not meet.  Runs in the caller's transaction.
  *
  * An event is identified by its type (shop.shop.email_collected is
- * shop.email_collected), event_data.id and event_time, which a retry
- * repeats; without event_data.id, by a SHA-256 of event_time and
- * event_data.  That identity is the dedupe_key, as a JSON array, or its
+ * shop.email_collected), event_data.id and event_time; without
+ * event_data.id, by a SHA-256 of event_time and event_data.  The time is in
+ * it because event_data.id may be a subscriber's, whom a later opt-in names
+ * again; Postscript does not document whether a retry repeats the first
+ * attempt's event_time (assumed, and what a stamp anew would cause:
+ * docs/webhooks.md).  That identity is the dedupe_key, as a JSON array, or its
  * SHA-256 when longer than PS_WEBHOOK_MAX_KEY.  Unknown event types are
  * stored like the others.
  */
