@@ -691,19 +691,22 @@ RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'postscript_fdw_webhook_timestamp'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- not STRICT: a NULL argument is an error (22004), raised by the C code;
+-- STRICT would answer NULL, which a caller may take for a delivery stored
 CREATE FUNCTION postscript_fdw_webhook_receive(server name, body text, headers jsonb)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'postscript_fdw_webhook_receive'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
--- the subscriber an event is about, whatever its type: event_data is the
--- subscriber object (its id is the subscriber's) or names it in subscriber_id
--- GET /api/v2/webhooks/token, kept as the webhook_token of role's mapping
+-- GET /api/v2/webhooks/token, kept as the webhook_token of role's mapping;
+-- a NULL argument is an error (22004), not a token silently left unchanged
 CREATE FUNCTION postscript_fdw_webhook_fetch_token(server name, role name DEFAULT current_user)
 RETURNS void
 AS 'MODULE_PATHNAME', 'postscript_fdw_webhook_fetch_token'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
+-- the subscriber an event is about, whatever its type: event_data is the
+-- subscriber object (its id is the subscriber's) or names it in subscriber_id
 CREATE VIEW postscript_fdw_webhook_subscriber_events AS
 SELECT event, coalesce(event_data->>'subscriber_id', event_data->>'id') AS subscriber_id,
        coalesce(event_data->>'phone_number', event_data->>'from_number') AS phone_number,

@@ -94,6 +94,11 @@ SELECT postscript_fdw_webhook_fetch_token('ps');
 \echo :LAST_ERROR_SQLSTATE
 SELECT postscript_fdw_webhook_fetch_token('ps');
 SELECT postscript_fdw_webhook_fetch_token('ps', current_user);
+-- a NULL argument is an error, before any request: no silent NULL
+SELECT postscript_fdw_webhook_fetch_token('ps', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT postscript_fdw_webhook_fetch_token(NULL);
+\echo :LAST_ERROR_SQLSTATE
 SELECT 'webhook_token=whsec_test_webhook_token' = ANY (umoptions) AS kept
   FROM pg_user_mappings WHERE srvname = 'ps' AND usename = current_user;
 SELECT method, path, status FROM mock.requests();
@@ -129,6 +134,15 @@ SELECT deliver('{"event": 42, "event_data": {}}');
 SELECT deliver('{"event": "shop.test", "event_data": {"body": "\u0000"}}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT postscript_fdw_webhook_receive('ps', '{}', '["Postscript-Signature"]');
+\echo :LAST_ERROR_SQLSTATE
+-- a NULL argument is an error, not a NULL that looks like nothing happened
+SELECT postscript_fdw_webhook_receive('ps', NULL, '{"Postscript-Signature": "whsec_test_webhook_token"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT postscript_fdw_webhook_receive('ps', (SELECT body FROM hook), NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT postscript_fdw_webhook_receive(NULL, (SELECT body FROM hook), '{"Postscript-Signature": "whsec_test_webhook_token"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT deliver((SELECT body FROM hook), NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM postscript_fdw_webhook_events;
 

@@ -340,6 +340,26 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 	return inserted;
 }
 
+/* the form headers are passed in, for the hints of their refusals */
+#define PS_HEADERS_HINT "Pass the request's headers as {\"Postscript-Signature\": \"...\", ...}."
+
+/*
+ * Raises 22004 for a NULL argument argno (named argname) of the SQL function
+ * func.  The functions that call this are not STRICT: STRICT answers NULL
+ * without a word, which a caller may take for a delivery stored or a token
+ * kept.
+ */
+static void
+ps_webhook_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *func,
+						const char *argname, const char *hint)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" of %s() must not be null", argname, func),
+				 errhint("%s", hint)));
+}
+
 /*
  * postscript_fdw_webhook_receive(server name, body text, headers jsonb):
  * the receiver for deliveries that arrive elsewhere (an edge function, a
@@ -349,19 +369,29 @@ ps_webhook_store(const char *server_name, const char *body, size_t len,
 Datum
 postscript_fdw_webhook_receive(PG_FUNCTION_ARGS)
 {
-	Name		server = PG_GETARG_NAME(0);
-	text	   *body = PG_GETARG_TEXT_PP(1);
-	Jsonb	   *headers = PG_GETARG_JSONB_P(2);
+	const char *func = "postscript_fdw_webhook_receive";
+	Name		server;
+	text	   *body;
+	Jsonb	   *headers;
 	char	   *signature = NULL;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken r;
 
+	ps_webhook_arg_not_null(fcinfo, 0, func, "server",
+							"Name the foreign server whose user mapping holds webhook_token.");
+	ps_webhook_arg_not_null(fcinfo, 1, func, "body",
+							"Pass the request's body as it arrived.");
+	ps_webhook_arg_not_null(fcinfo, 2, func, "headers", PS_HEADERS_HINT);
+	server = PG_GETARG_NAME(0);
+	body = PG_GETARG_TEXT_PP(1);
+	headers = PG_GETARG_JSONB_P(2);
+
 	if (!JB_ROOT_IS_OBJECT(headers))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("headers must be a JSON object"),
-				 errhint("Pass the request's headers as {\"Postscript-Signature\": \"...\", ...}.")));
+				 errhint(PS_HEADERS_HINT)));
 
 	it = JsonbIteratorInit(&headers->root);
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -393,10 +423,11 @@ postscript_fdw_webhook_receive(PG_FUNCTION_ARGS)
 Datum
 postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 {
-	char	   *server_name = NameStr(*PG_GETARG_NAME(0));
-	char	   *role_name = NameStr(*PG_GETARG_NAME(1));
-	ForeignServer *server = GetForeignServerByName(server_name, false);
-	Oid			roleid = get_role_oid(role_name, false);
+	const char *func = "postscript_fdw_webhook_fetch_token";
+	char	   *server_name;
+	char	   *role_name;
+	ForeignServer *server;
+	Oid			roleid;
 	const char *path = "/api/v2/webhooks/token";
 	PsHttpResult res;
 	PsJson	   *token;
@@ -405,6 +436,15 @@ postscript_fdw_webhook_fetch_token(PG_FUNCTION_ARGS)
 	DefElemAction action = DEFELEM_ADD;
 	PsConn	   *conn;
 	PsJson	   *answer;
+
+	ps_webhook_arg_not_null(fcinfo, 0, func, "server",
+							"Name the foreign server the token is for.");
+	ps_webhook_arg_not_null(fcinfo, 1, func, "role",
+							"Name the role whose user mapping keeps the token, or leave the argument out for the current user.");
+	server_name = NameStr(*PG_GETARG_NAME(0));
+	role_name = NameStr(*PG_GETARG_NAME(1));
+	server = GetForeignServerByName(server_name, false);
+	roleid = get_role_oid(role_name, false);
 
 	/*
 	 * Who may change role's mapping (ALTER USER MAPPING's rule: the server's
