@@ -273,7 +273,10 @@ ps_webhook_request(void *cls, struct MHD_Connection *connection, const char *url
 		 * A chunked body has no length to check beforehand.  Past the cap it
 		 * is read and dropped, so that the client gets its 413 (libmicrohttpd
 		 * sends no answer before the request is read); a body that goes on
-		 * for sixteen times the cap is cut off.
+		 * for sixteen times the cap is cut off, without an answer: no
+		 * response may be queued while the body is being read (the API's
+		 * rule, which 0.9.75 enforces), so closing the connection is the
+		 * only way to stop a sender that does not end.
 		 */
 		d->seen += *upload_data_size;
 		if (ps_webhook_too_large(d->seen))
