@@ -203,6 +203,7 @@ fi
 # ---------------------------------------------------------------- 5. writes at commit
 ps_start_mock --subscribers 1000 --page-size "$PAGE" --rate-limit 15 --jitter-ms "$JITTER" --limiter sliding
 prepare_db 15
+psql -X -q -d bench -c "ALTER SERVER ps OPTIONS (ADD max_concurrency '8')" || ps_die "ALTER SERVER failed"
 ideal=$(python3 -c "print(round($WRITES / 15, 2))")
 report "5. writes at commit: $WRITES events committed at once, server 15 requests/s (sliding window) +-${JITTER} ms jitter; the client's rate_limit 15"
 report "   ideal: $WRITES / 15 = ${ideal} s"
