@@ -560,8 +560,6 @@ typedef struct CommitJob
 {
 	PsWrite    *w;
 	WriteAttempts wa;
-	List	   *subjects;		/* what it changes (see subjects_of) */
-	bool		have_subjects;
 } CommitJob;
 
 /*
@@ -577,6 +575,8 @@ typedef struct CommitRun
 	int			next;			/* the first write not started */
 	int			done;			/* writes with their final status */
 	PsConn	   *conn;			/* of the pipeline */
+	Oid			serverid;		/* whose writes it sends */
+	Oid			userid;
 	PsPipeline *pipe;
 	int			size;			/* its size, and fifo's */
 	int		   *fifo;			/* the writes in the pipeline, in its order */
@@ -615,19 +615,20 @@ ps_write_subjects(PsWrite *w, PsJson *body)
 }
 
 /*
- * What write w changes: its path when the path names an object, and its
- * subjects
+ * Whether two writes of one spec change the same thing: the same object
+ * path, or a subject in common
  */
-static List *
-subjects_of(PsWrite *w)
+static bool
+same_subject(const PsWrite *a, const PsWrite *b)
 {
-	List	   *l = NIL;
-
-	if (strstr(w->spec->path, "{id}") != NULL)
-		l = lappend(l, w->path);
-	for (size_t off = 0; off < w->subjects_len; off += strlen(w->subjects + off) + 1)
-		l = lappend(l, w->subjects + off);
-	return l;
+	Assert(a->spec == b->spec);
+	if (strstr(a->spec->path, "{id}") != NULL && strcmp(a->path, b->path) == 0)
+		return true;
+	for (size_t i = 0; i < a->subjects_len; i += strlen(a->subjects + i) + 1)
+		for (size_t k = 0; k < b->subjects_len; k += strlen(b->subjects + k) + 1)
+			if (strcmp(a->subjects + i, b->subjects + k) == 0)
+				return true;
+	return false;
 }
 
 /*
@@ -640,34 +641,19 @@ subjects_of(PsWrite *w)
 static bool
 may_start(CommitRun *run, int i)
 {
-	CommitJob  *job = &run->jobs[i];
-	ListCell   *lc;
+	PsWrite    *w = run->jobs[i].w;
 
 	if (run->count == 0)
 		return true;
-	if (run->count >= run->size || job->w->spec->subjects == NULL)
+	if (run->count >= run->size || w->spec->subjects == NULL)
 		return false;
-	if (!job->have_subjects)
-	{
-		job->subjects = subjects_of(job->w);
-		job->have_subjects = true;
-	}
 	for (int pos = 0; pos < run->count; pos++)
 	{
-		CommitJob  *o = &run->jobs[run->fifo[(run->head + pos) % run->size]];
+		PsWrite    *o = run->jobs[run->fifo[(run->head + pos) % run->size]].w;
 
-		if (o->w->spec != job->w->spec || o->w->serverid != job->w->serverid ||
-			o->w->userid != job->w->userid)
+		if (o->spec != w->spec || o->serverid != w->serverid || o->userid != w->userid ||
+			same_subject(w, o))
 			return false;
-		Assert(o->have_subjects);
-		foreach(lc, job->subjects)
-		{
-			ListCell   *lc2;
-
-			foreach(lc2, o->subjects)
-				if (strcmp(lfirst(lc), lfirst(lc2)) == 0)
-					return false;
-		}
 	}
 	return true;
 }
@@ -697,8 +683,8 @@ fill(CommitRun *run)
 
 		run->adding = i;
 		if (run->count == 0 &&
-			(run->conn == NULL || run->conn->serverid != job->w->serverid ||
-			 run->conn->userid != job->w->userid))
+			(run->conn == NULL || run->serverid != job->w->serverid ||
+			 run->userid != job->w->userid))
 		{
 			/* a pipeline on this write's connection */
 			MemoryContext old;
@@ -707,17 +693,14 @@ fill(CommitRun *run)
 			run->pipe = NULL;
 			MemoryContextReset(run->pipe_cxt);
 			run->conn = ps_get_connection(job->w->serverid, job->w->userid);
+			run->serverid = job->w->serverid;
+			run->userid = job->w->userid;
 			run->size = Max(run->conn->opts->max_concurrency, 1);
 			old = MemoryContextSwitchTo(run->pipe_cxt);
 			run->pipe = ps_pipeline_create(run->conn, run->size, NULL, NULL);
 			run->fifo = palloc(sizeof(int) * run->size);
 			run->head = 0;
 			MemoryContextSwitchTo(old);
-		}
-		if (!job->have_subjects)
-		{
-			job->subjects = subjects_of(job->w);
-			job->have_subjects = true;
 		}
 		if (!may_start(run, i))
 			break;
