@@ -223,7 +223,11 @@ ps_webhook_deliver(const char *signature, const char *body, size_t len)
 		 */
 		ereport(status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_BAD_REQUEST
 				? LOG : DEBUG1,
-				(errmsg("webhook delivery answered %u: %s", status, edata->message)));
+				(errmsg("webhook delivery answered %u: %s", status, edata->message),
+				 edata->detail
+				 ? errdetail_internal("SQLSTATE %s: %s", unpack_sql_state(edata->sqlerrcode),
+									  edata->detail)
+				 : errdetail_internal("SQLSTATE %s", unpack_sql_state(edata->sqlerrcode))));
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();

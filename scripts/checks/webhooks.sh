@@ -116,6 +116,7 @@ expect "54000 within the cap" "$(code -H "Postscript-Signature: $TOKEN" \
 	--data-binary '{"event": "shop.test", "event_data": {"id": "limit"}}' "$recv")" 503
 psqlc -c "DROP TRIGGER refuse ON postscript_fdw_webhook_events" -c "DROP FUNCTION hooks.refuse()" >/dev/null
 expect "a 503 for 54000 logged" "$(logged '503: a limit of the database')" 1
+expect "its SQLSTATE logged" "$(tail -c +"$logstart" "$PS_PG_LOG" | grep -A1 "answered 503: a limit of the database" | grep -c "DETAIL:  SQLSTATE 54000")" 1
 # an event_data.id of 8 kB (random hex: no compression makes it fit a btree)
 # is stored, and its retry counted
 long=$(python3 -c 'import hashlib; print("".join(hashlib.md5(b"%d" % i).hexdigest() for i in range(250)))')
