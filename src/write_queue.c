@@ -658,7 +658,12 @@ may_start(CommitRun *run, int i)
 	return true;
 }
 
-/* put write i into the pipeline, to leave no sooner than delay_ms from now */
+/*
+ * Put write i into the pipeline, to leave no sooner than delay_ms from now.
+ * It is in the fifo first: an error in ps_pipeline_send (a cancel while
+ * libcurl starts it) may come after the pipeline took it, and then
+ * abandon_run must see it.
+ */
 static void
 start_write(CommitRun *run, int i, double delay_ms)
 {
@@ -666,10 +671,10 @@ start_write(CommitRun *run, int i, double delay_ms)
 	PsWrite    *w = job->w;
 
 	Assert(run->count < run->size);
-	ps_pipeline_send(run->pipe, w->spec->method, w->path, w->body, write_flags(w, &job->wa),
-					 delay_ms);
 	run->fifo[(run->head + run->count) % run->size] = i;
 	run->count++;
+	ps_pipeline_send(run->pipe, w->spec->method, w->path, w->body, write_flags(w, &job->wa),
+					 delay_ms);
 }
 
 /* start the writes that may start now */
@@ -702,10 +707,11 @@ fill(CommitRun *run)
 			run->head = 0;
 			MemoryContextSwitchTo(old);
 		}
+		run->adding = -1;
 		if (!may_start(run, i))
 			break;
-		start_write(run, i, 0);
 		run->next++;
+		start_write(run, i, 0);
 	}
 	run->adding = -1;
 }
@@ -735,6 +741,7 @@ take_one(CommitRun *run)
 	CommitJob  *job = &run->jobs[i];
 	int			pending = ps_pipeline_pending(run->pipe);
 	volatile bool taken = false;
+	volatile bool resending = false;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	PG_TRY();
@@ -759,15 +766,22 @@ take_one(CommitRun *run)
 			write_done(run, i, CS_UNKNOWN, NULL);
 		}
 		else
+		{
+			resending = true;
 			start_write(run, i, delay_ms);
+		}
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
 		MemoryContextSwitchTo(cxt);
-		/* waiting, before any answer was taken: not this write's */
-		if (!taken && ps_pipeline_pending(run->pipe) == pending)
+		/*
+		 * Waiting, before any answer was taken, or sending it again (it is
+		 * in the fifo again, maybe in the pipeline): not this answer's
+		 * failure, the whole run's
+		 */
+		if ((!taken && ps_pipeline_pending(run->pipe) == pending) || resending)
 			PG_RE_THROW();
 		if (!taken)
 		{
@@ -802,7 +816,9 @@ take_one(CommitRun *run)
 /*
  * An error raised while the commit's writes were in flight (a cancel, a
  * failure to drive the requests): what became of each, and the write it is
- * reported for.
+ * reported for: one taken when it came (run->blame), else one whose
+ * connection could not be had (run->adding, never sent), else the oldest
+ * in flight.
  */
 static int
 abandon_run(CommitRun *run, int code)
@@ -817,12 +833,11 @@ abandon_run(CommitRun *run, int code)
 			 ps_pipeline_written(run->pipe, pos));
 
 		last[k].status = written ? CS_UNKNOWN : CS_NOT_SENT;
-		if (blame < 0)
+		if (blame < 0 && run->adding < 0)
 			blame = k;
 	}
 	if (blame < 0 && run->adding >= 0)
 	{
-		/* the write being started: nothing of it left */
 		blame = run->adding;
 		last[blame].status = code == ERRCODE_QUERY_CANCELED ? CS_NOT_SENT : CS_FAILED;
 	}
