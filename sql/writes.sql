@@ -519,6 +519,13 @@ COMMIT;
 SELECT write, status, error FROM postscript_fdw_last_commit();
 -- (they arrive in any order)
 SELECT method, path, status, body FROM mock.requests() ORDER BY body;
+-- a create whose answer is lost (applied, then 500) is sent again while the
+-- others go on; the conflict in answer proves the first attempt landed
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "applied_500", "method": "POST", "path": "/api/v2/subscribers", "body_contains": "5555550407"}');
+INSERT INTO many_subscribers (phone_number) VALUES ('5555550406'), ('5555550407'), ('5555550408');
+SELECT write, status FROM postscript_fdw_last_commit();
+SELECT method, status, body FROM mock.requests() ORDER BY body, seq;
 -- writes that change the same subscriber (the same email, phone or id) keep
 -- their order: the second leaves once the first is answered
 SELECT mock.reset();

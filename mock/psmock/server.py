@@ -121,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
         reads the log as soon as it has its answer finds the request there."""
         if self.pending_log is not None:
             pending, self.pending_log = self.pending_log, None
-            self.server.state.leave()
+            self.server.state.leave(pending[1])
             self.server.state.record(*pending)
 
     def send_answer(self, status, obj, headers):
@@ -242,7 +242,7 @@ class Handler(BaseHTTPRequestHandler):
         entry = {"seq": seq, "method": method, "path": url.path, "query": url.query, "auth": label,
                  "headers": self.auth_headers(),
                  "status": 0, "body": body.decode("utf-8", "replace") if body is not None else None,
-                 "in_flight": state.enter()}
+                 "in_flight": state.enter(generation)}
         self.pending_log = (entry, generation)
         try:
             arrival = self.received + state.delay()

@@ -14,9 +14,10 @@ class State:
     def __init__(self, args):
         self.args = args
         self.lock = threading.RLock()
-        # API requests being handled (arrived, not yet answered), across
-        # resets: a request in flight during one still leaves
-        self.active = 0
+        # API requests being handled (arrived, not yet answered), per reset
+        # generation: one still held by an earlier test's fault (a stall)
+        # is not in flight with this test's requests
+        self.active = {}
         # a gate fault's requests wait on it (faults.py)
         self.gate = threading.Condition(self.lock)
         self.start_config = {"page_size": args.page_size, "rate_limit": args.rate_limit,
@@ -47,16 +48,20 @@ class State:
             self.seq += 1
             return self.seq, self.generation
 
-    def enter(self):
-        """An API request arrived: how many others were being handled."""
+    def enter(self, generation):
+        """An API request of this reset generation arrived: how many others
+        of it were being handled."""
         with self.lock:
-            self.active += 1
-            return self.active - 1
+            n = self.active.get(generation, 0)
+            self.active[generation] = n + 1
+            return n
 
-    def leave(self):
+    def leave(self, generation):
         """An API request's answer is about to leave (or none will)."""
         with self.lock:
-            self.active -= 1
+            self.active[generation] -= 1
+            if self.active[generation] == 0:
+                del self.active[generation]
 
     def record(self, entry, generation):
         """Log a finished request, unless a reset came while it was in flight
