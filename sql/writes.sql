@@ -526,6 +526,27 @@ SELECT mock.fault('{"kind": "applied_500", "method": "POST", "path": "/api/v2/su
 INSERT INTO many_subscribers (phone_number) VALUES ('5555550406'), ('5555550407'), ('5555550408');
 SELECT write, status FROM postscript_fdw_last_commit();
 SELECT method, status, body FROM mock.requests() ORDER BY body, seq;
+-- answers are taken as they come, not in queue order: a refusal stops new
+-- starts at once, while earlier writes are still unanswered.  Four in
+-- flight, write 2 refused at once, 1 and 3 held 5 s: 5 and 6 are never sent
+-- (in queue order, write 1's answer would first have freed a slot for 5)
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "status", "status": 422, "method": "POST", "path": "/api/v2/events", "body_contains": "\"f2\""}');
+SELECT mock.fault('{"kind": "slow", "delay_ms": 5000, "method": "POST", "path": "/api/v2/events", "body_contains": "\"f1\""}');
+SELECT mock.fault('{"kind": "slow", "delay_ms": 5000, "method": "POST", "path": "/api/v2/events", "body_contains": "\"f3\""}');
+INSERT INTO many_events (type, email) SELECT 'f' || i, 'f' || i || '@example.com' FROM generate_series(1, 6) i;
+SELECT write, status FROM postscript_fdw_last_commit();
+SELECT count(*) AS requests FROM mock.requests();
+-- and a 429's Retry-After runs for every write it answered at once: the
+-- four retries leave together (a gate holds them until all four are in
+-- flight; retried one after another, each would wait out its timeout)
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "rate_limit", "retry_after": "1", "method": "POST", "path": "/api/v2/events", "count": 4}');
+SELECT mock.fault('{"kind": "gate", "count": 4, "method": "POST", "path": "/api/v2/events"}');
+INSERT INTO many_events (type, email) SELECT 'r' || i, 'r' || i || '@example.com' FROM generate_series(1, 4) i;
+SELECT count(*) FILTER (WHERE status = 429) AS refused, count(*) FILTER (WHERE status = 202) AS applied,
+       max(in_flight) FILTER (WHERE status = 202) AS retries_in_flight_besides
+  FROM mock.requests();
 -- writes that change the same subscriber (the same email, phone or id) keep
 -- their order: the second leaves once the first is answered
 SELECT mock.reset();

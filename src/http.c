@@ -121,9 +121,12 @@ typedef struct AttemptState
 } AttemptState;
 
 static void attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket);
-static bool attempt_ended(PsConn *conn, const char *method, const char *path, int flags,
+static bool attempt_again(PsConn *conn, int flags, CURLcode rc, long status,
+						  Transfer *tr, AttemptState *st, double *delay_ms);
+static void attempt_final(PsConn *conn, const char *method, const char *path, int flags,
 						  CURLcode rc, long status, Transfer *tr, AttemptState *st,
-						  PsHttpResult *result, double *delay_ms);
+						  PsHttpResult *result);
+static bool pipe_ready(PsPipeline *p);
 static void detach_transfer(PsConn *conn, CURL *h, const Transfer *tr);
 static double pipe_pump(PsPipeline *p, bool *backing_off);
 static void pipe_confirm(PsPipeline *p);
@@ -778,10 +781,12 @@ multi_wait(PsConn *conn, int timeout_ms, uint32 wait_event)
 }
 
 /*
- * Drive the multi handle until the transfer await has ended; interruptible.
- * Every transfer that ends meanwhile (pages fetched ahead share the handle)
- * is marked in its own Transfer.  With a pipeline, its queued requests are
- * started on every turn as the rate limit lets them.
+ * Drive the multi handle until the transfer await has ended, or (await
+ * NULL) until the pipeline's awaited request (or any) is answered;
+ * interruptible.  Every transfer that ends meanwhile (pages fetched ahead
+ * share the handle) is marked in its own Transfer.  With a pipeline, its
+ * queued requests are started on every turn as the rate limit lets them,
+ * and its ended transfers retried or held as answered.
  */
 static void
 run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
@@ -806,7 +811,8 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 		next = multi_timers(conn);
 		if (next >= 0)
 			timeout = Min(timeout, (double) next);
-		confirm_sent(conn, await);
+		if (await != NULL)
+			confirm_sent(conn, await);
 		if (pipe != NULL)
 			pipe_confirm(pipe);
 		while ((msg = curl_multi_info_read(m, &left)) != NULL)
@@ -819,7 +825,7 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 			Assert(tr != NULL && tr->handle == msg->easy_handle);
 			transfer_done(conn, tr, msg->data.result);
 		}
-		if (await->finished)
+		if (await != NULL ? await->finished : pipe_ready(pipe))
 			break;
 		/*
 		 * nothing on the wire: only the rate limit (or a retry's backoff)
@@ -972,16 +978,18 @@ detach_transfer(PsConn *conn, CURL *h, const Transfer *tr)
 /* ---------------------------------------------------------------- pages fetched ahead */
 
 /*
- * A pipeline of GETs (the next pages of a scan): requests are queued in
- * order, each leaves as soon as the rate limiter lets it, and up to the
- * pipeline's size are in flight at once; each body is scanned into its
- * slot's scanner, made by the caller's new_page.
- * Results are taken in the order the requests were queued.  The caller
- * keeps at most size requests queued and not yet taken, so a new page
- * starts as soon as one is taken, never waiting for a whole round.  A
- * request that fails retryably is made again in its slot, after the same
- * backoff as any request, and through the same rate limiter: the other
- * pages go on meanwhile, and its page is still taken in its turn.
+ * A pipeline of requests (the next pages of a scan, the writes of a
+ * commit): requests are queued in order, each leaves as soon as the rate
+ * limiter lets it, and up to the pipeline's size are in flight at once;
+ * each 2xx body is scanned into its slot's scanner, made by the caller's
+ * new_page, or kept.  Results are taken in the order the requests were
+ * queued (ps_pipeline_next: pages), or as they come (ps_pipeline_next_any:
+ * writes, each tagged by the caller).  The caller keeps at most size
+ * requests queued and not yet taken, so a new request starts as soon as one
+ * is taken, never waiting for a whole round.  A request that fails
+ * retryably is made again in its slot, after the same backoff as any
+ * request, and through the same rate limiter, as soon as its failure is
+ * seen (whether or not it is the oldest): the others go on meanwhile.
  *
  * Each slot has its own memory context for its request's path and URL,
  * reset when the slot takes its next request, and one scanner, made by
@@ -1000,9 +1008,15 @@ typedef struct PipeEntry
 	int			flags;			/* PS_HTTP_* */
 	char	   *url;
 	struct curl_slist *ctype;	/* a body's header list (setup_easy) */
+	bool		busy;			/* holds a request not yet taken */
+	uint64		seq;			/* its place in the queue */
+	int			tag;			/* the caller's */
 	bool		started;		/* attached to the multi handle */
 	AttemptState ast;			/* its attempts so far */
 	double		not_before;		/* a retry backing off: not before then */
+	bool		answered;		/* its answer is final (not to be retried):
+								 * waiting to be taken */
+	PsHttpResult res;			/* then: what it was, for the taker */
 	Transfer	tr;
 } PipeEntry;
 
@@ -1010,9 +1024,11 @@ struct PsPipeline
 {
 	PsConn	   *conn;
 	int			size;			/* slots */
-	int			queued;			/* requests queued so far */
-	int			taken;			/* of which taken */
-	PipeEntry  *slots;			/* request i is in slots[i % size] */
+	uint64		queued;			/* requests queued so far */
+	int			pending;		/* busy slots */
+	PipeEntry  *slots;
+	int		   *order;			/* pipe_order's: busy slots by seq */
+	struct PipeEntry *awaited;	/* run_multi waits for it; NULL: for any */
 	PsNewPageFn new_page;		/* a scanner for one page */
 	void	   *new_page_arg;
 	double		held_since;		/* > 0: the next start waits for the limit */
@@ -1048,6 +1064,33 @@ pipe_cleanup(void *arg)
 	p->conn->active_pipelines--;
 }
 
+/* the busy slots in queue order, into p->order; returns how many */
+static int
+pipe_order(PsPipeline *p)
+{
+	int			n = 0;
+
+	for (int i = 0; i < p->size; i++)
+	{
+		int			k = n++;
+
+		if (!p->slots[i].busy)
+		{
+			n--;
+			continue;
+		}
+		/* insertion: a handful of slots */
+		while (k > 0 && p->slots[p->order[k - 1]].seq > p->slots[i].seq)
+		{
+			p->order[k] = p->order[k - 1];
+			k--;
+		}
+		p->order[k] = i;
+	}
+	Assert(n == p->pending);
+	return n;
+}
+
 /*
  * Start the queued requests (retries first, being older) that the rate
  * limiter lets go now; returns the milliseconds until one may start, 0 if
@@ -1059,16 +1102,17 @@ pipe_pump(PsPipeline *p, bool *backing_off)
 {
 	double		now = ps_now_seconds();
 	double		backoff = 0;
+	int			n = pipe_order(p);
 
 	if (backing_off)
 		*backing_off = false;
-	for (int i = p->taken; i < p->queued; i++)
+	for (int i = 0; i < n; i++)
 	{
-		PipeEntry  *e = &p->slots[i % p->size];
+		PipeEntry  *e = &p->slots[p->order[i]];
 		uint64		ticket;
 		double		wait_ms;
 
-		if (e->started)
+		if (e->started || e->answered)
 			continue;
 		if (e->not_before > now)
 		{
@@ -1098,8 +1142,9 @@ pipe_pump(PsPipeline *p, bool *backing_off)
 static void
 pipe_confirm(PsPipeline *p)
 {
-	for (int i = p->taken; i < p->queued; i++)
-		confirm_sent(p->conn, &p->slots[i % p->size].tr);
+	for (int i = 0; i < p->size; i++)
+		if (p->slots[i].busy && p->slots[i].started)
+			confirm_sent(p->conn, &p->slots[i].tr);
 }
 
 /* point slot e's handle (detached) at its request again, its scanner emptied */
@@ -1118,6 +1163,61 @@ pipe_setup(PsPipeline *p, PipeEntry *e)
 }
 
 /*
+ * Every request whose transfer has ended: counted, and made again after
+ * its backoff when attempt_again says so (the rate limiter learns of a 429
+ * at once, whichever request it answered), else held as answered until it
+ * is taken.  Raises nothing.
+ */
+static void
+pipe_settle(PsPipeline *p)
+{
+	for (int i = 0; i < p->size; i++)
+	{
+		PipeEntry  *e = &p->slots[i];
+		long		status = 0;
+		double		delay_ms;
+
+		if (!e->busy || !e->started || !e->tr.finished)
+			continue;
+		pipe_release(p, e);
+		e->tr.answered = 0;
+		curl_easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &e->tr.answered);
+		if (e->tr.rc == CURLE_OK)
+			status = e->tr.answered;
+		count_transfer(p->conn, e->tr.rc, status, &e->tr, e->method, e->path);
+		if (attempt_again(p->conn, e->flags, e->tr.rc, status, &e->tr, &e->ast, &delay_ms))
+		{
+			e->ast.attempt++;
+			e->not_before = ps_now_seconds() + delay_ms / 1000.0;
+			pipe_setup(p, e);
+			continue;
+		}
+		e->answered = true;
+		e->res.status = status;
+	}
+}
+
+/* the oldest answered request, or NULL */
+static PipeEntry *
+pipe_answered(PsPipeline *p)
+{
+	int			n = pipe_order(p);
+
+	for (int i = 0; i < n; i++)
+		if (p->slots[p->order[i]].answered)
+			return &p->slots[p->order[i]];
+	return NULL;
+}
+
+/* whether run_multi may stop: the awaited request, or any, is answered */
+static bool
+pipe_ready(PsPipeline *p)
+{
+	pipe_settle(p);
+	return p->awaited != NULL ? p->awaited->answered : pipe_answered(p) != NULL;
+}
+
+/*
  * A pipeline of at most size requests on conn, freed with the current
  * memory context: transfers still in flight then are abandoned.  Each
  * slot's scanner is made by new_page(arg), in the current memory context,
@@ -1133,6 +1233,7 @@ ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page, void *arg)
 	p->conn = conn;
 	p->size = size;
 	p->slots = palloc0(sizeof(PipeEntry) * size);
+	p->order = palloc(sizeof(int) * size);
 	p->new_page = new_page;
 	p->new_page_arg = arg;
 	p->cleanup.func = pipe_cleanup;
@@ -1160,24 +1261,29 @@ ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page, void *arg)
 int
 ps_pipeline_pending(PsPipeline *p)
 {
-	return p->queued - p->taken;
+	return p->pending;
 }
 
 /*
- * Queue a request (path and body are copied; flags as ps_http_request's),
- * to leave no sooner than delay_ms from now; it starts then if the rate
- * limiter lets it, else while the pipeline is next waited on.  The slot it
- * takes is reset first: a result taken from it earlier is gone.
+ * Queue a request (path and body are copied; flags as ps_http_request's;
+ * tag is the caller's, ps_pipeline_next_any's answer), to leave no sooner
+ * than delay_ms from now; it starts then if the rate limiter lets it, else
+ * while the pipeline is next waited on.  The slot it takes (one whose
+ * request was taken) is reset first: a result taken from it earlier is
+ * gone.
  */
 void
 ps_pipeline_send(PsPipeline *p, const char *method, const char *path,
-				 const char *body, int flags, double delay_ms)
+				 const char *body, int flags, double delay_ms, int tag)
 {
-	PipeEntry  *e = &p->slots[p->queued % p->size];
+	PipeEntry  *e = NULL;
 	MemoryContext old;
 
 	Assert(ps_pipeline_pending(p) < p->size);
-	Assert(!e->started);
+	for (int i = 0; e == NULL && i < p->size; i++)
+		if (!p->slots[i].busy)
+			e = &p->slots[i];
+	Assert(e != NULL && !e->started);
 	if (e->ctype != NULL)
 		curl_slist_free_all(e->ctype);
 	e->ctype = NULL;
@@ -1195,13 +1301,18 @@ ps_pipeline_send(PsPipeline *p, const char *method, const char *path,
 	e->path = MemoryContextStrdup(e->cxt, path);
 	e->body = body ? MemoryContextStrdup(e->cxt, body) : NULL;
 	e->flags = flags;
+	e->tag = tag;
 	pipe_setup(p, e);
 	e->ast.attempt = 0;
 	e->ast.sent_before = (flags & (PS_HTTP_CHANGES | PS_HTTP_WRITE)) != 0 &&
 		(flags & PS_HTTP_SENT_BEFORE) != 0;
 	e->ast.waited_ms = 0;
 	e->not_before = delay_ms > 0 ? ps_now_seconds() + delay_ms / 1000.0 : 0;
-	p->queued++;
+	e->answered = false;
+	memset(&e->res, 0, sizeof(PsHttpResult));
+	e->seq = p->queued++;
+	e->busy = true;
+	p->pending++;
 	(void) pipe_pump(p, NULL);
 	(void) multi_timers(p->conn);
 	pipe_confirm(p);
@@ -1211,57 +1322,33 @@ ps_pipeline_send(PsPipeline *p, const char *method, const char *path,
 void
 ps_pipeline_add(PsPipeline *p, const char *path)
 {
-	ps_pipeline_send(p, "GET", path, NULL, 0, 0);
+	ps_pipeline_send(p, "GET", path, NULL, 0, 0, 0);
 }
 
 /*
- * Wait for the oldest request not yet taken, retried as ps_http_request()
- * retries (in the pipeline: the other requests go on meanwhile), and
- * return its answer as ps_http_request() would; a page scanned is in
- * res->page (its scanner), a kept body in res->body, valid until the next
- * request is queued.  A failure that flags do not allow raises its error,
- * the request taken.
+ * Take answered request e: its answer into res as ps_http_request() would
+ * give it (a page scanned into res->page), or the error it means, raised
+ * with the request taken.  Returns its tag.
  */
-void
-ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
+static int
+pipe_take(PsPipeline *p, PipeEntry *e, PsHttpResult *res)
 {
-	PipeEntry  *e = &p->slots[p->taken % p->size];
-	long		status;
-	double		delay_ms;
-	bool		done;
-
-	Assert(ps_pipeline_pending(p) > 0);
-	memset(res, 0, sizeof(PsHttpResult));
-	for (;;)
+	Assert(e->busy && e->answered);
+	*res = e->res;
+	PG_TRY();
 	{
-		run_multi(p->conn, &e->tr, p);
-		Assert(e->started && e->tr.finished);
-		pipe_release(p, e);
-		status = 0;
-		e->tr.answered = 0;
-		curl_easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &e->tr.answered);
-		if (e->tr.rc == CURLE_OK)
-			status = e->tr.answered;
-		count_transfer(p->conn, e->tr.rc, status, &e->tr, e->method, e->path);
-		PG_TRY();
-		{
-			done = attempt_ended(p->conn, e->method, e->path, e->flags, e->tr.rc, status,
-								 &e->tr, &e->ast, res, &delay_ms);
-		}
-		PG_CATCH();
-		{
-			/* its final failure: the request is taken */
-			p->taken++;
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		if (done)
-			break;
-		e->ast.attempt++;
-		e->not_before = ps_now_seconds() + delay_ms / 1000.0;
-		pipe_setup(p, e);
+		attempt_final(p->conn, e->method, e->path, e->flags, e->tr.rc, e->res.status,
+					  &e->tr, &e->ast, res);
 	}
-	p->taken++;
+	PG_CATCH();
+	{
+		e->busy = e->answered = false;
+		p->pending--;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	e->busy = e->answered = false;
+	p->pending--;
 	if (e->tr.scan != NULL && res->status >= 200 && res->status < 300 && !res->maybe_applied)
 	{
 		ps_page_finish(e->tr.scan, e->tr.received, p->conn->server_name, e->method, e->path);
@@ -1269,20 +1356,82 @@ ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 		res->body = NULL;
 		res->len = e->tr.received;
 	}
+	return e->tag;
 }
 
 /*
- * Whether request i of those not yet taken (0: the oldest) may have
- * reached Postscript: libcurl began to write its attempt in flight, or an
- * earlier attempt may have been applied.
+ * Wait for the oldest request not yet taken (its retries made in the
+ * pipeline while the others go on) and return its answer as
+ * ps_http_request() would; a page scanned is in res->page (its scanner), a
+ * kept body in res->body, valid until the next request is queued.  A
+ * failure that flags do not allow raises its error, the request taken.
  */
-bool
-ps_pipeline_written(PsPipeline *p, int i)
+void
+ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 {
-	PipeEntry  *e = &p->slots[(p->taken + i) % p->size];
+	int			n = pipe_order(p);
 
-	Assert(i >= 0 && i < ps_pipeline_pending(p));
-	return (e->started && e->tr.written_at > 0) || e->ast.sent_before;
+	Assert(n > 0);
+	memset(res, 0, sizeof(PsHttpResult));
+	p->awaited = &p->slots[p->order[0]];
+	if (!pipe_ready(p))
+		run_multi(p->conn, NULL, p);
+	(void) pipe_take(p, p->awaited, res);
+}
+
+/*
+ * Wait for whichever request is answered first (the oldest of those
+ * answered together) and return its answer as ps_pipeline_next() does, and
+ * its tag in *tag, set before a failure of it is raised (-1 while
+ * waiting, when an error is no request's).
+ */
+void
+ps_pipeline_next_any(PsPipeline *p, PsHttpResult *res, int *tag)
+{
+	PipeEntry  *e;
+
+	Assert(p->pending > 0);
+	*tag = -1;
+	memset(res, 0, sizeof(PsHttpResult));
+	p->awaited = NULL;
+	if (!pipe_ready(p))
+		run_multi(p->conn, NULL, p);
+	e = pipe_answered(p);
+	Assert(e != NULL);
+	*tag = e->tag;
+	(void) pipe_take(p, e, res);
+}
+
+/*
+ * What became of the request tagged tag, not yet taken, as far as is known
+ * without taking it: never written, answered 2xx (applied), refused (a
+ * final 4xx or a failure before sending, no attempt before it that may have
+ * been applied), or maybe applied.
+ */
+PsPipeFate
+ps_pipeline_fate(PsPipeline *p, int tag)
+{
+	for (int i = 0; i < p->size; i++)
+	{
+		PipeEntry  *e = &p->slots[i];
+
+		if (!e->busy || e->tag != tag)
+			continue;
+		if (e->answered)
+		{
+			if (e->tr.answered >= 200 && e->tr.answered < 300)
+				return PS_FATE_APPLIED;
+			if (e->ast.sent_before)
+				return PS_FATE_MAYBE;
+			if (e->tr.rc == CURLE_OK && e->tr.answered >= 400 && e->tr.answered < 500)
+				return PS_FATE_REFUSED;
+			return e->tr.rc != CURLE_OK && not_sent(e->tr.rc) ? PS_FATE_NOT_SENT
+				: PS_FATE_MAYBE;
+		}
+		return (e->started && e->tr.written_at > 0) || e->ast.sent_before
+			? PS_FATE_MAYBE : PS_FATE_NOT_SENT;
+	}
+	return PS_FATE_NOT_SENT;
 }
 
 /* ---------------------------------------------------------------- the request */
@@ -1337,15 +1486,37 @@ outcome_unknown(CURLcode rc, long status, int attempt, bool sent_before,
 }
 
 /*
- * Attempt st->attempt of a request ended so (rc, status, tr): true when it
- * is the request's answer, in *result; false when it is to be made again
- * after *delay_ms (counted in st).  Raises the error of a failure that
- * flags do not allow.
+ * Attempt st->attempt of a request ended so (rc, status, tr): whether it is
+ * to be made again, after *delay_ms (counted in st).  Not once it may have
+ * been applied, for a request that is not idempotent, nor for a 2xx whose
+ * body was cut off (it was applied).
  */
 static bool
-attempt_ended(PsConn *conn, const char *method, const char *path, int flags,
+attempt_again(PsConn *conn, int flags, CURLcode rc, long status, Transfer *tr,
+			  AttemptState *st, double *delay_ms)
+{
+	bool		is_write = (flags & PS_HTTP_WRITE) != 0;
+	bool		changes = (flags & (PS_HTTP_CHANGES | PS_HTTP_WRITE)) != 0;
+
+	if (changes && rc != CURLE_OK && tr->answered >= 200 && tr->answered < 300)
+		return false;
+	if (is_write && could_apply(rc, status))
+		return false;
+	if (!retryable(rc, status, tr) ||
+		(*delay_ms = backoff_ms(conn, retry_after_of(rc, tr), st->attempt, &st->waited_ms)) < 0)
+		return false;
+	st->sent_before |= changes && could_apply(rc, status);
+	return true;
+}
+
+/*
+ * The last attempt of a request ended so (attempt_again said no more): its
+ * answer in *result, or the error of a failure that flags do not allow.
+ */
+static void
+attempt_final(PsConn *conn, const char *method, const char *path, int flags,
 			  CURLcode rc, long status, Transfer *tr, AttemptState *st,
-			  PsHttpResult *result, double *delay_ms)
+			  PsHttpResult *result)
 {
 	bool		is_write = (flags & PS_HTTP_WRITE) != 0;
 	bool		changes = (flags & (PS_HTTP_CHANGES | PS_HTTP_WRITE)) != 0;
@@ -1353,8 +1524,8 @@ attempt_ended(PsConn *conn, const char *method, const char *path, int flags,
 	bool		sent_before = st->sent_before;
 
 	/*
-	 * A 2xx whose body was cut off (or is too large): its status says
-	 * the write was applied; only the values in its answer are lost
+	 * A 2xx whose body was cut off (or is too large): its status says the
+	 * write was applied; only the values in its answer are lost
 	 */
 	if (changes && rc != CURLE_OK && tr->answered >= 200 && tr->answered < 300)
 	{
@@ -1373,32 +1544,22 @@ attempt_ended(PsConn *conn, const char *method, const char *path, int flags,
 		result->len = 0;
 		result->retries = attempt;
 		result->sent_before = sent_before;
-		return true;
-	}
-	/* a write is never sent again here once it may have been applied */
-	if (is_write && could_apply(rc, status))
-	{
-		outcome_unknown(rc, status, attempt, sent_before, tr, result);
-		return true;
-	}
-	if (retryable(rc, status, tr) &&
-		(*delay_ms = backoff_ms(conn, retry_after_of(rc, tr), attempt, &st->waited_ms)) >= 0)
-	{
-		st->sent_before |= changes && could_apply(rc, status);
-		return false;
+		return;
 	}
 
 	/*
-	 * No more attempts.  Of a write that it leaves unknown, or a failure
-	 * after an attempt that may have been applied (429s until the
-	 * retries ran out, a refused connection): the outcome is unknown.
+	 * A write is never sent again here once it may have been applied; and
+	 * once no attempt is left, a failure after an attempt that may have been
+	 * applied (429s until the retries ran out, a refused connection) leaves
+	 * the outcome unknown.
 	 */
-	if (changes &&
-		(could_apply(rc, status) ||
-		 (sent_before && !final_answer(rc, status, flags))))
+	if ((is_write && could_apply(rc, status)) ||
+		(changes &&
+		 (could_apply(rc, status) ||
+		  (sent_before && !final_answer(rc, status, flags)))))
 	{
 		outcome_unknown(rc, status, attempt, sent_before, tr, result);
-		return true;
+		return;
 	}
 	if (rc != CURLE_OK)
 		report_transport_error(conn, method, path, rc, tr);
@@ -1408,17 +1569,16 @@ attempt_ended(PsConn *conn, const char *method, const char *path, int flags,
 	result->retries = attempt;
 	result->sent_before = sent_before;
 	if (status >= 200 && status < 300)
-		return true;
+		return;
 	if (((flags & PS_HTTP_ALLOW_404) &&
 		 PS_ANSWER_NO_SUCH_ID(ps_api_classify(status, tr->body.data, tr->body.len))) ||
 		((flags & PS_HTTP_ALLOW_4XX) && status >= 400 && status < 500))
-		return true;
+		return;
 	ps_report_http_status(conn, method, path, status, tr->body.data, tr->body.len,
 						  attempt);
-	pg_unreachable();
 }
 
-/* one request, made again as attempt_ended says, each time after the rate limit */
+/* one request, made again as attempt_again says, each time after the rate limit */
 static void
 request_loop(PsConn *conn, const char *method, const char *path,
 			 const char *body, int flags, PsHttpResult *result, Transfer *tr)
@@ -1436,8 +1596,11 @@ request_loop(PsConn *conn, const char *method, const char *path,
 		uint64		ticket = ps_ratelimit_wait(conn);
 		CURLcode	rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
-		if (attempt_ended(conn, method, path, flags, rc, status, tr, &st, result, &delay_ms))
+		if (!attempt_again(conn, flags, rc, status, tr, &st, &delay_ms))
+		{
+			attempt_final(conn, method, path, flags, rc, status, tr, &st, result);
 			return;
+		}
 		ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
 	}
 }

@@ -405,7 +405,8 @@ extern void ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *
  * next pages of a scan, the writes of a commit): queued in order, each
  * started as soon as the rate limit (and its own delay) lets it, each 2xx
  * body scanned into its slot's scanner (made once by new_page, emptied for
- * each request) or, without new_page, kept; results taken in order.
+ * each request) or, without new_page, kept; results taken in order
+ * (ps_pipeline_next) or as they come (ps_pipeline_next_any, by tag).
  * Failures are retried in the pipeline as ps_http_request() retries them,
  * and a final one raises its error.  A result stays valid until the next
  * request is queued.  At most size requests queued and not taken.
@@ -416,8 +417,18 @@ extern PsPipeline *ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_pa
 									  void *arg);
 extern void ps_pipeline_add(PsPipeline *p, const char *path);
 extern void ps_pipeline_send(PsPipeline *p, const char *method, const char *path,
-							 const char *body, int flags, double delay_ms);
-extern bool ps_pipeline_written(PsPipeline *p, int i);
+							 const char *body, int flags, double delay_ms, int tag);
+extern void ps_pipeline_next_any(PsPipeline *p, PsHttpResult *res, int *tag);
+
+/* what became of a request not yet taken (ps_pipeline_fate) */
+typedef enum PsPipeFate
+{
+	PS_FATE_NOT_SENT,			/* never written */
+	PS_FATE_MAYBE,				/* written, outcome unknown */
+	PS_FATE_APPLIED,			/* answered 2xx */
+	PS_FATE_REFUSED				/* answered 4xx, nothing before it applied */
+} PsPipeFate;
+extern PsPipeFate ps_pipeline_fate(PsPipeline *p, int tag);
 extern int	ps_pipeline_pending(PsPipeline *p);
 extern void ps_pipeline_next(PsPipeline *p, PsHttpResult *res);
 

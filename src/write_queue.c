@@ -564,9 +564,10 @@ typedef struct CommitJob
 
 /*
  * The writes of a commit being sent: up to the connection's
- * max_concurrency in flight in one pipeline (http.c), in queue order, each
- * started when the rate limit lets it; a write that depends on one still in
- * flight waits for it (may_start).  In send_queue's memory.
+ * max_concurrency in flight in one pipeline (http.c), started in queue
+ * order when the rate limit lets them, their answers taken as they come; a
+ * write that depends on one still in flight waits for it (may_start).  In
+ * send_queue's memory.
  */
 typedef struct CommitRun
 {
@@ -578,11 +579,12 @@ typedef struct CommitRun
 	Oid			serverid;		/* whose writes it sends */
 	Oid			userid;
 	PsPipeline *pipe;
-	int			size;			/* its size, and fifo's */
-	int		   *fifo;			/* the writes in the pipeline, in its order */
-	int			head;
+	int			size;			/* its size, and inflight's */
+	int		   *inflight;		/* the writes in the pipeline, any order */
 	int			count;
-	MemoryContext pipe_cxt;		/* pipe and fifo */
+	int			taking;			/* the write whose answer is being taken,
+								 * -1 while waiting */
+	MemoryContext pipe_cxt;		/* pipe and inflight */
 	MemoryContext answer_cxt;	/* one answer at a time */
 	bool		stopping;		/* a write failed: start no more */
 	ErrorData  *error;			/* the first write's failure */
@@ -647,9 +649,9 @@ may_start(CommitRun *run, int i)
 		return true;
 	if (run->count >= run->size || w->spec->subjects == NULL)
 		return false;
-	for (int pos = 0; pos < run->count; pos++)
+	for (int k = 0; k < run->count; k++)
 	{
-		PsWrite    *o = run->jobs[run->fifo[(run->head + pos) % run->size]].w;
+		PsWrite    *o = run->jobs[run->inflight[k]].w;
 
 		if (o->spec != w->spec || o->serverid != w->serverid || o->userid != w->userid ||
 			same_subject(w, o))
@@ -660,7 +662,7 @@ may_start(CommitRun *run, int i)
 
 /*
  * Put write i into the pipeline, to leave no sooner than delay_ms from now.
- * It is in the fifo first: an error in ps_pipeline_send (a cancel while
+ * It is in inflight first: an error in ps_pipeline_send (a cancel while
  * libcurl starts it) may come after the pipeline took it, and then
  * abandon_run must see it.
  */
@@ -671,10 +673,22 @@ start_write(CommitRun *run, int i, double delay_ms)
 	PsWrite    *w = job->w;
 
 	Assert(run->count < run->size);
-	run->fifo[(run->head + run->count) % run->size] = i;
-	run->count++;
+	run->inflight[run->count++] = i;
 	ps_pipeline_send(run->pipe, w->spec->method, w->path, w->body, write_flags(w, &job->wa),
-					 delay_ms);
+					 delay_ms, i);
+}
+
+/* write i is out of the pipeline */
+static void
+inflight_remove(CommitRun *run, int i)
+{
+	for (int k = 0; k < run->count; k++)
+		if (run->inflight[k] == i)
+		{
+			run->inflight[k] = run->inflight[--run->count];
+			return;
+		}
+	Assert(false);
 }
 
 /* start the writes that may start now */
@@ -703,8 +717,7 @@ fill(CommitRun *run)
 			run->size = Max(run->conn->opts->max_concurrency, 1);
 			old = MemoryContextSwitchTo(run->pipe_cxt);
 			run->pipe = ps_pipeline_create(run->conn, run->size, NULL, NULL);
-			run->fifo = palloc(sizeof(int) * run->size);
-			run->head = 0;
+			run->inflight = palloc(sizeof(int) * run->size);
 			MemoryContextSwitchTo(old);
 		}
 		run->adding = -1;
@@ -729,33 +742,32 @@ write_done(CommitRun *run, int i, CommitStatus status, PsJson *rec)
 }
 
 /*
- * Wait for the oldest write in the pipeline and see what became of it: done,
- * sent again (after a backoff, at the pipeline's end), or failed.  A write's
+ * Wait for the first write in the pipeline to be answered and see what
+ * became of it: done, sent again (after a backoff), or failed.  A write's
  * failure is recorded (the first one kept) and stops further starts; an
  * error while waiting (a cancel) is raised.
  */
 static void
 take_one(CommitRun *run)
 {
-	int			i = run->fifo[run->head];
-	CommitJob  *job = &run->jobs[i];
-	int			pending = ps_pipeline_pending(run->pipe);
-	volatile bool taken = false;
 	volatile bool resending = false;
 	MemoryContext cxt = CurrentMemoryContext;
+	int			i;
 
+	run->taking = -1;
 	PG_TRY();
 	{
 		PsHttpResult res;
 		PsJson	   *rec;
 		PsWriteOutcome outcome;
 		double		delay_ms;
+		CommitJob  *job;
 
 		MemoryContextSwitchTo(run->answer_cxt);
-		ps_pipeline_next(run->pipe, &res);
-		run->head = (run->head + 1) % run->size;
-		run->count--;
-		taken = true;
+		ps_pipeline_next_any(run->pipe, &res, &run->taking);
+		i = run->taking;
+		job = &run->jobs[i];
+		inflight_remove(run, i);
 		if (write_answered(run->conn, job->w, &res, &job->wa, &outcome, &rec, &delay_ms))
 			write_done(run, i, outcome == PS_WRITE_APPLIED ? CS_APPLIED
 					   : outcome == PS_WRITE_RECONCILED ? CS_RECONCILED : CS_SKIPPED, rec);
@@ -774,20 +786,21 @@ take_one(CommitRun *run)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		CommitJob  *job;
 
 		MemoryContextSwitchTo(cxt);
 		/*
 		 * Waiting, before any answer was taken, or sending it again (it is
-		 * in the fifo again, maybe in the pipeline): not this answer's
+		 * in inflight again, maybe in the pipeline): not this answer's
 		 * failure, the whole run's
 		 */
-		if ((!taken && ps_pipeline_pending(run->pipe) == pending) || resending)
+		if (run->taking < 0 || resending)
 			PG_RE_THROW();
-		if (!taken)
-		{
-			run->head = (run->head + 1) % run->size;
-			run->count--;
-		}
+		i = run->taking;
+		job = &run->jobs[i];
+		for (int k = 0; k < run->count; k++)
+			if (run->inflight[k] == i)
+				inflight_remove(run, i);
 		if (geterrcode() == ERRCODE_QUERY_CANCELED)
 		{
 			/* answered or not, it had been sent */
@@ -824,18 +837,33 @@ static int
 abandon_run(CommitRun *run, int code)
 {
 	int			blame = run->blame;
+	int			first = -1;
 
-	for (int pos = 0; pos < run->count; pos++)
+	for (int n = 0; n < run->count; n++)
 	{
-		int			k = run->fifo[(run->head + pos) % run->size];
-		bool		written = run->jobs[k].wa.unknown > 0 ||
-			(run->pipe != NULL && pos < ps_pipeline_pending(run->pipe) &&
-			 ps_pipeline_written(run->pipe, pos));
+		int			k = run->inflight[n];
+		PsPipeFate	fate = run->pipe != NULL ? ps_pipeline_fate(run->pipe, k)
+			: PS_FATE_NOT_SENT;
 
-		last[k].status = written ? CS_UNKNOWN : CS_NOT_SENT;
-		if (blame < 0 && run->adding < 0)
-			blame = k;
+		/*
+		 * An answer that came but was not taken: a 2xx was applied (its id
+		 * is lost); a 4xx refused it, unless an earlier request of the write
+		 * may have been applied
+		 */
+		last[k].status = fate == PS_FATE_APPLIED ? CS_APPLIED
+			: run->jobs[k].wa.unknown > 0 || fate == PS_FATE_MAYBE ? CS_UNKNOWN
+			: fate == PS_FATE_REFUSED ? CS_FAILED : CS_NOT_SENT;
 	}
+	/* the first in queue order of those in flight and not applied */
+	for (int n = 0; blame < 0 && run->adding < 0 && n < run->count; n++)
+	{
+		int			k = run->inflight[n];
+
+		if (last[k].status != CS_APPLIED && (first < 0 || k < first))
+			first = k;
+	}
+	if (blame < 0 && run->adding < 0)
+		blame = first;
 	if (blame < 0 && run->adding >= 0)
 	{
 		blame = run->adding;
@@ -958,6 +986,9 @@ send_queue(void)
 	ListCell   *lc;
 	int			i = 0;
 	char		title[80];
+	int			title_len;
+	const char *shown = get_ps_display(&title_len);
+	char	   *before = pnstrdup(shown, title_len);	/* shown again at the end */
 
 	/* whatever happens now, these are not sent twice */
 	queue = NIL;
@@ -1000,6 +1031,7 @@ send_queue(void)
 		last[n].error = MemoryContextStrdup(last_cxt, edata->message);
 		/* the transfers in flight are abandoned with the pipeline's memory */
 		MemoryContextDelete(cxt);
+		set_ps_display(before);
 		report_commit_failure(writes, edata, n);
 	}
 	PG_END_TRY();
@@ -1008,11 +1040,13 @@ send_queue(void)
 	{
 		/* every write answered; the error is in cxt, which the abort frees */
 		MemoryContextReset(run->pipe_cxt);
+		set_ps_display(before);
 		report_commit_failure(writes, run->error, run->failed);
 	}
 	Assert(run->done == nlast);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	set_ps_display(before);
 	queue_sent = true;
 }
 

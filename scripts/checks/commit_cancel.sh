@@ -22,6 +22,8 @@
 # cancel comes while write 2 waits for the rate limit, before its request
 # left, so write 2 is "not sent" (not "outcome unknown"), and the server
 # received write 1 alone.
+# Last, a procedure that commits writes and goes on: its process title no
+# longer shows the commit's progress.
 # The check waits for what it looks for, never on a clock.
 #
 # Needs the environment of scripts/test.sh (PS_MOCK_URL, PG_CONFIG, a
@@ -157,4 +159,34 @@ grep -q '^DETAIL:  Its request had been sent: Postscript may or may not have app
 grep -q '^sqlstate 57014$' "$work/single.out" || problem "one write: the SQLSTATE is not 57014"
 [ "$(grep -E '^[0-9]+ ' "$work/single.out" | tr '\n' ';')" = "1 outcome unknown;" ] \
 	|| problem "one write: postscript_fdw_last_commit() does not say outcome unknown"
+# a procedure that commits its writes and goes on: the process title no
+# longer says the commit is sending
+admin DELETE /__admin/faults >/dev/null
+admin POST /__admin/reset >/dev/null
+psqlc >/dev/null <<'SQL' || exit 1
+CREATE PROCEDURE commit_then_sleep() LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO subs3 (phone_number, keyword) VALUES ('+14155550941', 'JOIN'), ('+14155550942', 'JOIN');
+  COMMIT;
+  PERFORM pg_sleep(300);
+END $$;
+SQL
+PGAPPNAME=ps_commit_title "$bindir/psql" -X -q -At -d $db -c "CALL commit_then_sleep()" >/dev/null 2>&1 &
+session=$!
+pid=""
+for i in $(seq 1 1200); do
+	pid=$(psqlc -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'ps_commit_title' AND wait_event = 'PgSleep'")
+	[ -n "$pid" ] && break
+	sleep 0.1
+done
+if [ -z "$pid" ]; then
+	problem "the procedure was never seen sleeping after its COMMIT"
+else
+	title=$(tr "\0" " " <"/proc/$pid/cmdline" | sed "s/ *$//")
+	case "$title" in
+	*"sending Postscript"*) problem "after the COMMIT the process title still says: ${title#*: }" ;;
+	esac
+	psqlc -c "SELECT pg_cancel_backend($pid)" >/dev/null
+fi
+wait $session
 exit $status
