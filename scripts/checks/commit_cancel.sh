@@ -55,6 +55,19 @@ SQL
 admin POST /__admin/reset >/dev/null
 admin POST /__admin/faults '{"kind": "slow", "delay_ms": 30000, "method": "POST", "path": "/api/v2/subscribers", "after": 1, "count": 1}' >/dev/null
 
+# seen WHERE [TEXT]: the pid of the backend pg_stat_activity shows WHERE,
+# once its process title holds TEXT; waits up to 2 minutes, else prints
+# nothing
+seen() {
+	local pid i
+	for i in $(seq 1 1200); do
+		pid=$(psqlc -c "SELECT pid FROM pg_stat_activity WHERE $1")
+		[ -n "$pid" ] && grep -q "${2:-}" "/proc/$pid/cmdline" 2>/dev/null && { echo "$pid"; return; }
+		sleep 0.1
+	done
+}
+title_of() { tr "\0" " " <"/proc/$1/cmdline" | sed "s/ *$//"; }
+
 # commit N writes (3, or 1) into TABLE (phones PREFIX1..N) in a session of
 # its own, cancel it once it is seen waiting with 1 of 3 writes done (0 of
 # 1); its output in $work/OUT
@@ -76,18 +89,12 @@ COMMIT;
 SELECT write || ' ' || status FROM postscript_fdw_last_commit() ORDER BY write;
 SQL
 	session=$!
-	for i in $(seq 1 1200); do
-		pid=$(psqlc -c "SELECT pid FROM pg_stat_activity
-		                WHERE application_name = 'ps_commit_cancel' AND query LIKE 'COMMIT%'
-		                  AND wait_event_type = 'Extension'")
-		[ -n "$pid" ] && grep -q "writes, $((n == 3 ? 1 : 0)) of $n done" "/proc/$pid/cmdline" 2>/dev/null && break
-		pid=""
-		sleep 0.1
-	done
+	pid=$(seen "application_name = 'ps_commit_cancel' AND query LIKE 'COMMIT%'
+	            AND wait_event_type = 'Extension'" "writes, $((n == 3 ? 1 : 0)) of $n done")
 	if [ -z "$pid" ]; then
 		problem "$table: the committing backend was never seen waiting with $((n == 3 ? 1 : 0)) of $n writes done"
 	else
-		title=$(tr "\0" " " <"/proc/$pid/cmdline" | sed "s/ *$//")
+		title=$(title_of "$pid")
 		printf 'commit_cancel: process title: %s\n' "${title#*: }"
 		psqlc -c "SELECT pg_cancel_backend($pid)" >/dev/null
 	fi
@@ -173,16 +180,11 @@ END $$;
 SQL
 PGAPPNAME=ps_commit_title "$bindir/psql" -X -q -At -d $db -c "CALL commit_then_sleep()" >/dev/null 2>&1 &
 session=$!
-pid=""
-for i in $(seq 1 1200); do
-	pid=$(psqlc -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'ps_commit_title' AND wait_event = 'PgSleep'")
-	[ -n "$pid" ] && break
-	sleep 0.1
-done
+pid=$(seen "application_name = 'ps_commit_title' AND wait_event = 'PgSleep'")
 if [ -z "$pid" ]; then
 	problem "the procedure was never seen sleeping after its COMMIT"
 else
-	title=$(tr "\0" " " <"/proc/$pid/cmdline" | sed "s/ *$//")
+	title=$(title_of "$pid")
 	case "$title" in
 	*"sending Postscript"*) problem "after the COMMIT the process title still says: ${title#*: }" ;;
 	esac
