@@ -111,7 +111,7 @@ typedef struct PsMultiState
 	int			on_wire;		/* transfers attached and not finished */
 } PsMultiState;
 
-/* where a request stands between its attempts (see attempt_ended) */
+/* where a request stands between its attempts (see attempt_again) */
 typedef struct AttemptState
 {
 	int			attempt;		/* the attempt that just ended, from 0 */
