@@ -528,12 +528,13 @@ SELECT write, status FROM postscript_fdw_last_commit();
 SELECT method, status, body FROM mock.requests() ORDER BY body, seq;
 -- answers are taken as they come, not in queue order: a refusal stops new
 -- starts at once, while earlier writes are still unanswered.  Four in
--- flight, write 2 refused at once, 1 and 3 held 5 s: 5 and 6 are never sent
--- (in queue order, write 1's answer would first have freed a slot for 5)
+-- flight, write 2 refused at once, 1, 3 and 4 held 5 s: 5 and 6 are never
+-- sent (in queue order, write 1's answer would first have freed a slot for 5)
 SELECT mock.reset();
 SELECT mock.fault('{"kind": "status", "status": 422, "method": "POST", "path": "/api/v2/events", "body_contains": "\"f2\""}');
 SELECT mock.fault('{"kind": "slow", "delay_ms": 5000, "method": "POST", "path": "/api/v2/events", "body_contains": "\"f1\""}');
 SELECT mock.fault('{"kind": "slow", "delay_ms": 5000, "method": "POST", "path": "/api/v2/events", "body_contains": "\"f3\""}');
+SELECT mock.fault('{"kind": "slow", "delay_ms": 5000, "method": "POST", "path": "/api/v2/events", "body_contains": "\"f4\""}');
 INSERT INTO many_events (type, email) SELECT 'f' || i, 'f' || i || '@example.com' FROM generate_series(1, 6) i;
 SELECT write, status FROM postscript_fdw_last_commit();
 SELECT count(*) AS requests FROM mock.requests();
