@@ -1369,7 +1369,7 @@ pipe_take(PsPipeline *p, PipeEntry *e, PsHttpResult *res)
 void
 ps_pipeline_next(PsPipeline *p, PsHttpResult *res)
 {
-	int			n = pipe_order(p);
+	int			n PG_USED_FOR_ASSERTS_ONLY = pipe_order(p);
 
 	Assert(n > 0);
 	memset(res, 0, sizeof(PsHttpResult));
