@@ -318,13 +318,14 @@ lateness(PsRateState *s, int i, double quickest, double guard, int nrtt)
 }
 
 /*
- * Seconds until fewer than n of the recorded sends are still in the window
- * (each until its time plus span plus its lateness); 0 if that is so now.
+ * Seconds until at most n - k of the recorded sends are still in the window
+ * (each until its time plus span plus its lateness), so that k more may
+ * leave; 0 if that is so now.
  * Those times are not in order in the ring (ps_ratelimit_sent moves one
  * later, latenesses differ): all are looked at.
  */
 static double
-window_wait(PsRateState *s, int n, double span, double now)
+window_wait(PsRateState *s, int n, double span, double now, int k)
 {
 	double		in[PS_RATE_LOG];
 	int			c = 0;
@@ -365,10 +366,55 @@ window_wait(PsRateState *s, int n, double span, double now)
 		if (leaves > now)
 			in[c++] = leaves;
 	}
-	if (c < n)
+	if (c <= n - k)
 		return 0;
-	/* the (c - n + 1)-th to leave must be gone */
-	return kth_smallest(in, c, c - n) - now;
+	/* the (c - n + k)-th to leave must be gone */
+	return kth_smallest(in, c, c - n + k - 1) - now;
+}
+
+/*
+ * conn's limiter as acquire_state() gives it, brought up to *now (taken
+ * under the lock): what 429s taught fades once a window has passed without
+ * one, and the burst bucket refills at the window's rate.  The window is in
+ * *n and *span.
+ */
+static PsRateState *
+state_now(PsConn *conn, double *now, int *n, double *span)
+{
+	PsRateState *s = acquire_state(conn, ps_now_seconds());
+
+	*now = ps_now_seconds();
+	window_of(s, n, span);
+	if (s->widen > 0 && *now - s->last_cut > *span + PS_RATE_MARGIN_S)
+	{
+		double		since = *now - Max(s->last_refill,
+									   s->last_cut + *span + PS_RATE_MARGIN_S);
+
+		s->widen *= exp(-since / PS_RATE_DECAY_S);
+		if (s->widen < 0.001)
+			s->widen = 0;
+		window_of(s, n, span);
+	}
+	s->tokens = Min((double) conn->opts->rate_burst,
+					s->tokens + (*now - s->last_refill) * *n / *span);
+	s->last_refill = *now;
+	return s;
+}
+
+/*
+ * Seconds until k requests may leave together (0: now): a Retry-After has
+ * passed, the burst bucket holds k tokens, and the window has room for k.
+ */
+static double
+leave_wait(PsRateState *s, int n, double span, double now, int k)
+{
+	double		wait_s = 0;
+
+	if (now < s->blocked_until)
+		wait_s = s->blocked_until - now;
+	if (s->tokens < k)
+		wait_s = Max(wait_s, (k - s->tokens) * span / n);
+	return Max(wait_s, window_wait(s, n, span, now, k));
 }
 
 /*
@@ -382,41 +428,16 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket)
 {
 	PsRateState *s;
 	double		now;
-	double		wait_s = 0;
+	double		wait_s;
 	int			n;
 	double		span;
-	double		rate;
-	int			burst = conn->opts->rate_burst;
 
 	*ticket = 0;
 	if (conn->opts->rate_limit <= 0)
 		return 0;
 
-	now = ps_now_seconds();
-	s = acquire_state(conn, now);
-	now = ps_now_seconds();		/* under the lock */
-
-	/* what 429s taught fades once a window has passed without one */
-	window_of(s, &n, &span);
-	if (s->widen > 0 && now - s->last_cut > span + PS_RATE_MARGIN_S)
-	{
-		double		since = now - Max(s->last_refill,
-									  s->last_cut + span + PS_RATE_MARGIN_S);
-
-		s->widen *= exp(-since / PS_RATE_DECAY_S);
-		if (s->widen < 0.001)
-			s->widen = 0;
-		window_of(s, &n, &span);
-	}
-	rate = n / span;
-	s->tokens = Min((double) burst, s->tokens + (now - s->last_refill) * rate);
-	s->last_refill = now;
-
-	if (now < s->blocked_until)
-		wait_s = s->blocked_until - now;
-	if (s->tokens < 1.0)
-		wait_s = Max(wait_s, (1.0 - s->tokens) / rate);
-	wait_s = Max(wait_s, window_wait(s, n, span, now));
+	s = state_now(conn, &now, &n, &span);
+	wait_s = leave_wait(s, n, span, now, 1);
 	if (wait_s <= 0)
 	{
 		s->tokens -= 1.0;
@@ -426,6 +447,47 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket)
 	}
 	release_state(conn);
 	return wait_s > 0 ? Max(wait_s * 1000.0, 1.0) : 0;
+}
+
+/*
+ * Requests that may leave as one group without costing the window any
+ * room: the largest divisor of its n (so that groups fill it exactly: with
+ * 4 at a time, only 12 of 15 fit in a window) that the burst bucket holds
+ * and that is at most most.  1: none.
+ */
+static int
+group_size(PsConn *conn, int n, int most)
+{
+	int			k = Min(most, Min(n, conn->opts->rate_burst));
+
+	while (k > 1 && n % k != 0)
+		k--;
+	return Max(k, 1);
+}
+
+/*
+ * Milliseconds until a group of requests (group_size, at most most) may
+ * leave together; 0 if they may now, or if no group larger than one
+ * request fits.  Takes nothing: ps_ratelimit_try still lets each one go.
+ */
+double
+ps_ratelimit_group_wait(PsConn *conn, int most)
+{
+	PsRateState *s;
+	double		now;
+	double		wait_s = 0;
+	int			n;
+	int			k;
+	double		span;
+
+	if (conn->opts->rate_limit <= 0)
+		return 0;
+	s = state_now(conn, &now, &n, &span);
+	k = group_size(conn, n, most);
+	if (k > 1)
+		wait_s = leave_wait(s, n, span, now, k);
+	release_state(conn);
+	return wait_s * 1000.0;
 }
 
 /* the ring index of ticket's record, or -1 when newer sends pushed it out */
