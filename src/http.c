@@ -32,6 +32,8 @@
 #include <curl/curl.h>
 #include <math.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "common/pg_prng.h"
 #include "miscadmin.h"
@@ -48,6 +50,8 @@
 #define BACKOFF_CAP_MS		10000
 #define FEED_CHUNK			(1024 * 1024)	/* decoded bytes scanned between interrupt checks */
 #define RETRY_AFTER_MAX_S	3600	/* the longest Retry-After taken */
+#define GROUP_WAIT_MAX_MS	1000	/* the longest answers are left unread
+										 * for a group (run_multi) */
 
 /* the body's Content-Encoding, as its header named it */
 typedef enum PsBodyEncoding
@@ -73,6 +77,9 @@ typedef struct Transfer
 	double		sent_at;		/* when it was started (ps_now_seconds) */
 	uint64		ticket;			/* its place in the rate limit's window */
 	double		written_at;		/* libcurl began to write it (0: not yet) */
+	double		first_byte_at;	/* the answer began to arrive (0: not yet,
+								 * < 0: when is not known) */
+	struct PsMultiState *ms;	/* the multi handle's, when attached */
 	bool		confirmed;		/* ps_ratelimit_sent was told when */
 
 	/*
@@ -109,6 +116,9 @@ typedef struct PsMultiState
 	struct pollfd *ready;		/* run_multi's copy of watch, polled */
 	int			maxready;
 	int			on_wire;		/* transfers attached and not finished */
+	double		arrived;		/* when what libcurl is reading now came
+								 * (ps_now_seconds): 0 = just now, < 0 = not
+								 * known (see run_multi) */
 } PsMultiState;
 
 /* where a request stands between its attempts (see attempt_again) */
@@ -128,7 +138,8 @@ static void attempt_final(PsConn *conn, const char *method, const char *path, in
 						  PsHttpResult *result);
 static bool pipe_ready(PsPipeline *p);
 static void detach_transfer(PsConn *conn, CURL *h, const Transfer *tr);
-static double pipe_pump(PsPipeline *p, bool *backing_off);
+static double pipe_pump(PsPipeline *p, bool *backing_off, int *held);
+static double pipe_group_wait(PsPipeline *p);
 static void pipe_confirm(PsPipeline *p);
 
 /* ---------------------------------------------------------------- curl callbacks */
@@ -306,7 +317,11 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 
 	/* a new response (after an interim 1xx): its own headers count */
 	if (n >= 5 && memcmp(buffer, "HTTP/", 5) == 0)
+	{
 		tr->encoding = ENC_IDENTITY;
+		if (tr->first_byte_at == 0)
+			tr->first_byte_at = tr->ms->arrived == 0 ? ps_now_seconds() : tr->ms->arrived;
+	}
 	else if (n > 17 && pg_strncasecmp(buffer, "Content-Encoding:", 17) == 0)
 		read_encoding(tr, buffer + 17, n - 17);
 	else if (n > 12 && pg_strncasecmp(buffer, "Retry-After:", 12) == 0)
@@ -323,6 +338,64 @@ prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
 
 	tr->written_at = ps_now_seconds();
 	return CURL_PREREQFUNC_OK;
+}
+
+/*
+ * libcurl's CURLOPT_SOCKOPTFUNCTION: the kernel stamps each segment that
+ * arrives on a new connection with its time, for arrived_at()
+ */
+static int
+sockopt_cb(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+#ifdef SO_TIMESTAMPNS
+	int			on = 1;
+
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		(void) setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+#endif
+	return CURL_SOCKOPT_OK;
+}
+
+/*
+ * When the oldest bytes not yet read from socket fd arrived
+ * (ps_now_seconds), from the kernel's stamp (sockopt_cb), without reading
+ * them; -1 if that is not known (no stamp, not a socket, nothing there).
+ */
+static double
+arrived_at(curl_socket_t fd)
+{
+#ifdef SCM_TIMESTAMPNS
+	char		byte;
+	struct iovec iov = {&byte, 1};
+	union
+	{
+		char		buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	}			control;
+	struct msghdr msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = control.buf;
+	msg.msg_controllen = sizeof(control.buf);
+	if (recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) <= 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS)
+		{
+			struct timespec stamp;
+			struct timespec now;
+			double		age;
+
+			memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
+			clock_gettime(CLOCK_REALTIME, &now);
+			age = (now.tv_sec - stamp.tv_sec) + (now.tv_nsec - stamp.tv_nsec) / 1e9;
+			/* a stamp from the future: the clock was set back */
+			return age >= 0 ? ps_now_seconds() - age : -1;
+		}
+#endif
+	return -1;
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -444,6 +517,7 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, tr);
 	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, prereq_cb);
 	curl_easy_setopt(h, CURLOPT_PREREQDATA, tr);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, tr->errbuf);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, tr);
 	/* no transparent resend of a write: see the top of this file */
@@ -484,6 +558,7 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	tr->rc = CURLE_OK;
 	tr->ticket = 0;
 	tr->written_at = 0;
+	tr->first_byte_at = 0;
 	tr->confirmed = false;
 	tr->handle = h;
 	tr->decided = tr->streaming = false;
@@ -602,14 +677,12 @@ gunzip_body(Transfer *tr)
 
 /*
  * tr has ended: with an answer, the rate limiter learns its round trip
- * (request written to first byte back, libcurl's clocks) and whether it
- * went on a new connection.
+ * (request written to first byte back, when the arrival is known) and
+ * whether it went on a new connection.
  */
 static void
 transfer_done(PsConn *conn, Transfer *tr, CURLcode rc)
 {
-	curl_off_t	pre = 0;
-	curl_off_t	first = 0;
 	long		connects = 0;
 
 	tr->rc = rc;
@@ -626,14 +699,11 @@ transfer_done(PsConn *conn, Transfer *tr, CURLcode rc)
 	}
 	if (rc != CURLE_OK)
 		return;
-	if (tr->confirmed)
+	if (tr->confirmed && tr->first_byte_at >= tr->written_at)
 	{
-		curl_easy_getinfo(tr->handle, CURLINFO_PRETRANSFER_TIME_T, &pre);
-		curl_easy_getinfo(tr->handle, CURLINFO_STARTTRANSFER_TIME_T, &first);
 		curl_easy_getinfo(tr->handle, CURLINFO_NUM_CONNECTS, &connects);
-		if (first >= pre && first > 0)
-			ps_ratelimit_answered(conn, tr->ticket, (first - pre) / 1000000.0,
-								  connects > 0);
+		ps_ratelimit_answered(conn, tr->ticket, tr->first_byte_at - tr->written_at,
+							  connects > 0);
 	}
 	if (tr->encoding == ENC_GZIP && tr->zbody.data != NULL && tr->zbody.len > 0)
 		gunzip_body(tr);
@@ -745,14 +815,18 @@ multi_timers(PsConn *conn)
 /*
  * Wait up to timeout_ms (reported as wait_event) for a socket libcurl
  * watches (none: just sleep) and hand it those that became ready.  A signal
- * ends the wait early.
+ * ends the wait early.  late: the sockets were not watched for a while
+ * (run_multi's groups), so what they hold may have come earlier: its
+ * arrival is taken from the kernel's stamp.  Returns how many sockets were
+ * ready.
  */
-static void
-multi_wait(PsConn *conn, int timeout_ms, uint32 wait_event)
+static int
+multi_wait(PsConn *conn, int timeout_ms, uint32 wait_event, bool late)
 {
 	PsMultiState *ms = conn->multi_state;
 	int			n = ms->nwatch;
 	int			rc;
+	int			ready;
 
 	if (n > ms->maxready)
 	{
@@ -766,6 +840,7 @@ multi_wait(PsConn *conn, int timeout_ms, uint32 wait_event)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not wait for the Postscript API: %m")));
+	ready = Max(rc, 0);
 	for (int i = 0; rc > 0 && i < n; i++)
 	{
 		short		re = ms->ready[i].revents;
@@ -773,11 +848,14 @@ multi_wait(PsConn *conn, int timeout_ms, uint32 wait_event)
 		if (re == 0)
 			continue;
 		rc--;
+		ms->arrived = late && (re & POLLIN) ? arrived_at(ms->ready[i].fd) : 0;
 		multi_action(conn, ms->ready[i].fd,
 					 ((re & (POLLIN | POLLHUP)) ? CURL_CSELECT_IN : 0) |
 					 ((re & POLLOUT) ? CURL_CSELECT_OUT : 0) |
 					 ((re & (POLLERR | POLLNVAL)) ? CURL_CSELECT_ERR : 0));
+		ms->arrived = 0;
 	}
+	return ready;
 }
 
 /*
@@ -793,17 +871,22 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 {
 	CURLM	   *m = (CURLM *) conn->multi;
 
+	conn->multi_state->arrived = 0;
 	for (;;)
 	{
 		CURLMsg    *msg;
 		int			left;
 		double		timeout = POLL_INTERVAL_MS;
 		bool		backing_off = false;
+		int			held = 0;
+		bool		late = false;
 		long		next;
+		double		group_ms = 0;
+		int			ready;
 
 		if (pipe != NULL)
 		{
-			double		ms = pipe_pump(pipe, &backing_off);
+			double		ms = pipe_pump(pipe, &backing_off, &held);
 
 			if (ms > 0)
 				timeout = Min(timeout, ceil(ms));
@@ -827,14 +910,45 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 		}
 		if (await != NULL ? await->finished : pipe_ready(pipe))
 			break;
+
+		/*
+		 * Pages in groups: while the rate limit holds a scan's next
+		 * requests, the answers in flight are left unread until a group of
+		 * requests may start together (ps_ratelimit_group_wait), then read
+		 * together, and the group started.  A wake after tens of
+		 * milliseconds asleep finds the caches cold, and the pages of one
+		 * wake share that cost (see "Pages in groups" in docs/design.md).
+		 * The rate limiter still learns each answer's round trip, from the
+		 * kernel's stamp of its arrival (multi_wait).  Not for longer than
+		 * GROUP_WAIT_MAX_MS (a window learned wide after 429s, a
+		 * Retry-After): answers left unread that long could outlast a
+		 * timeout, or a server's patience.
+		 */
+		if (held > 0 && !backing_off)
+		{
+			group_ms = pipe_group_wait(pipe);
+			if (next >= 0)
+				group_ms = Min(group_ms, (double) next);
+			if (group_ms > 0 && group_ms <= GROUP_WAIT_MAX_MS)
+			{
+				ps_sleep_ms(group_ms, PS_WAIT_EVENT_RATE_LIMIT);
+				late = true;
+				timeout = 0;
+			}
+		}
+
 		/*
 		 * nothing on the wire: only the rate limit (or a retry's backoff)
 		 * holds the next start
 		 */
-		multi_wait(conn, (int) timeout,
-				   conn->multi_state->on_wire > 0 ? PS_WAIT_EVENT_HTTP :
-				   backing_off ? PS_WAIT_EVENT_RETRY :
-				   PS_WAIT_EVENT_RATE_LIMIT);
+		ready = multi_wait(conn, (int) timeout,
+						   conn->multi_state->on_wire > 0 ? PS_WAIT_EVENT_HTTP :
+						   backing_off ? PS_WAIT_EVENT_RETRY :
+						   PS_WAIT_EVENT_RATE_LIMIT, late);
+		if (late)
+			ereport(DEBUG1,
+					(errmsg_internal("postscript_fdw: %d connections read together, after %.0f ms waiting for the rate limit to let a group of requests go",
+									 ready, group_ms)));
 		CHECK_FOR_INTERRUPTS();
 	}
 }
@@ -953,6 +1067,7 @@ attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket)
 {
 	tr->sent_at = ps_now_seconds();
 	tr->ticket = ticket;
+	tr->ms = conn->multi_state;
 	multi_check(curl_multi_add_handle((CURLM *) conn->multi, h));
 	conn->multi_state->on_wire++;
 }
@@ -1032,6 +1147,7 @@ struct PsPipeline
 	PsNewPageFn new_page;		/* a scanner for one page */
 	void	   *new_page_arg;
 	double		held_since;		/* > 0: the next start waits for the limit */
+	uint64		taken;			/* answers taken so far */
 	MemoryContextCallback cleanup;
 };
 
@@ -1094,11 +1210,12 @@ pipe_order(PsPipeline *p)
 /*
  * Start the queued requests (retries first, being older) that the rate
  * limiter lets go now; returns the milliseconds until one may start, 0 if
- * none waits, and in *backing_off (if not NULL) whether only a retry's
- * backoff holds the next start.
+ * none waits, in *backing_off (if not NULL) whether only a retry's backoff
+ * holds the next start, and in *held (if not NULL) how many the rate limit
+ * holds.
  */
 static double
-pipe_pump(PsPipeline *p, bool *backing_off)
+pipe_pump(PsPipeline *p, bool *backing_off, int *held)
 {
 	double		now = ps_now_seconds();
 	double		backoff = 0;
@@ -1106,6 +1223,8 @@ pipe_pump(PsPipeline *p, bool *backing_off)
 
 	if (backing_off)
 		*backing_off = false;
+	if (held)
+		*held = 0;
 	for (int i = 0; i < n; i++)
 	{
 		PipeEntry  *e = &p->slots[p->order[i]];
@@ -1123,6 +1242,13 @@ pipe_pump(PsPipeline *p, bool *backing_off)
 		wait_ms = ps_ratelimit_try(p->conn, &ticket);
 		if (wait_ms > 0)
 		{
+			for (int j = i; held && j < n; j++)
+			{
+				PipeEntry  *h = &p->slots[p->order[j]];
+
+				if (!h->started && !h->answered && h->not_before <= now)
+					(*held)++;
+			}
 			if (p->held_since == 0)
 				p->held_since = ps_now_seconds();
 			return backoff > 0 ? Min(backoff, wait_ms) : wait_ms;
@@ -1136,6 +1262,25 @@ pipe_pump(PsPipeline *p, bool *backing_off)
 	if (backing_off)
 		*backing_off = backoff > 0;
 	return backoff;
+}
+
+/*
+ * How long run_multi may leave the answers of p's requests unread: until a
+ * group of its queued requests may start (ps_ratelimit_group_wait); 0 when
+ * it may not wait.  Only a scan's pages (not a commit's writes, whose
+ * refusals stop the next starts), after its first page was taken (the first
+ * rows come at once), with every request started written (nothing left to
+ * send or to connect) and some in flight.
+ */
+static double
+pipe_group_wait(PsPipeline *p)
+{
+	if (p->new_page == NULL || p->taken == 0 || p->conn->multi_state->on_wire == 0)
+		return 0;
+	for (int i = 0; i < p->size; i++)
+		if (p->slots[i].busy && p->slots[i].started && p->slots[i].tr.written_at == 0)
+			return 0;
+	return ps_ratelimit_group_wait(p->conn, p->size);
 }
 
 /* tell the rate limiter which of the started requests have left */
@@ -1313,7 +1458,7 @@ ps_pipeline_send(PsPipeline *p, const char *method, const char *path,
 	e->seq = p->queued++;
 	e->busy = true;
 	p->pending++;
-	(void) pipe_pump(p, NULL);
+	(void) pipe_pump(p, NULL, NULL);
 	(void) multi_timers(p->conn);
 	pipe_confirm(p);
 }
@@ -1349,6 +1494,7 @@ pipe_take(PsPipeline *p, PipeEntry *e, PsHttpResult *res)
 	PG_END_TRY();
 	e->busy = e->answered = false;
 	p->pending--;
+	p->taken++;
 	if (e->tr.scan != NULL && res->status >= 200 && res->status < 300 && !res->maybe_applied)
 	{
 		ps_page_finish(e->tr.scan, e->tr.received, p->conn->server_name, e->method, e->path);

@@ -191,7 +191,7 @@ static const PsOption ps_options[] = {
 	{
 		.name = "rate_burst", IN_SERVER(rate_burst), .kind = OPT_INT,
 		.min = 1, .max = 10000, .dflt = "5",
-		.doc = "requests that may go out at once; the rest of a window is spread at `rate_limit`/s"
+		.doc = "requests that may go out at once; the rest of a window is spread at `rate_limit`/s. A scan held by the rate limit reads its pages in groups of up to this many (`1`: each as it arrives)"
 	},
 	{
 		.name = "max_concurrency", IN_SERVER(max_concurrency), .kind = OPT_INT,
