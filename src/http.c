@@ -138,8 +138,8 @@ static void attempt_final(PsConn *conn, const char *method, const char *path, in
 						  PsHttpResult *result);
 static bool pipe_ready(PsPipeline *p);
 static void detach_transfer(PsConn *conn, CURL *h, const Transfer *tr);
-static double pipe_pump(PsPipeline *p, bool *backing_off, int *held);
-static double pipe_group_wait(PsPipeline *p);
+static double pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group);
+static bool pipe_reads_late(PsPipeline *p);
 static void pipe_confirm(PsPipeline *p);
 
 /* ---------------------------------------------------------------- curl callbacks */
@@ -878,18 +878,18 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 		int			left;
 		double		timeout = POLL_INTERVAL_MS;
 		bool		backing_off = false;
-		int			held = 0;
+		bool		for_group = false;
 		bool		late = false;
 		long		next;
+		double		pump_ms = 0;
 		double		group_ms = 0;
 		int			ready;
 
 		if (pipe != NULL)
 		{
-			double		ms = pipe_pump(pipe, &backing_off, &held);
-
-			if (ms > 0)
-				timeout = Min(timeout, ceil(ms));
+			pump_ms = pipe_pump(pipe, &backing_off, &for_group);
+			if (pump_ms > 0)
+				timeout = Min(timeout, ceil(pump_ms));
 		}
 		next = multi_timers(conn);
 		if (next >= 0)
@@ -912,29 +912,20 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 			break;
 
 		/*
-		 * Pages in groups: while the rate limit holds a scan's next
-		 * requests, the answers in flight are left unread until a group of
-		 * requests may start together (ps_ratelimit_group_wait), then read
-		 * together, and the group started.  A wake after tens of
+		 * Pages in groups: while a scan's next requests wait for a group
+		 * (pipe_pump), the answers in flight are left unread until then,
+		 * read together, and the group started.  A wake after tens of
 		 * milliseconds asleep finds the caches cold, and the pages of one
 		 * wake share that cost (see "Pages in groups" in docs/design.md).
 		 * The rate limiter still learns each answer's round trip, from the
-		 * kernel's stamp of its arrival (multi_wait).  Not for longer than
-		 * GROUP_WAIT_MAX_MS (a window learned wide after 429s, a
-		 * Retry-After): answers left unread that long could outlast a
-		 * timeout, or a server's patience.
+		 * kernel's stamp of its arrival (multi_wait).
 		 */
-		if (held > 0 && !backing_off)
+		if (for_group && !backing_off && pipe_reads_late(pipe))
 		{
-			group_ms = pipe_group_wait(pipe);
-			if (next >= 0)
-				group_ms = Min(group_ms, (double) next);
-			if (group_ms > 0 && group_ms <= GROUP_WAIT_MAX_MS)
-			{
-				ps_sleep_ms(group_ms, PS_WAIT_EVENT_RATE_LIMIT);
-				late = true;
-				timeout = 0;
-			}
+			group_ms = next >= 0 ? Min(pump_ms, (double) next) : pump_ms;
+			ps_sleep_ms(group_ms, PS_WAIT_EVENT_RATE_LIMIT);
+			late = true;
+			timeout = 0;
 		}
 
 		/*
@@ -1148,6 +1139,7 @@ struct PsPipeline
 	void	   *new_page_arg;
 	double		held_since;		/* > 0: the next start waits for the limit */
 	uint64		taken;			/* answers taken so far */
+	int			group_left;		/* starts a group may still make */
 	MemoryContextCallback cleanup;
 };
 
@@ -1208,14 +1200,38 @@ pipe_order(PsPipeline *p)
 }
 
 /*
- * Start the queued requests (retries first, being older) that the rate
- * limiter lets go now; returns the milliseconds until one may start, 0 if
- * none waits, in *backing_off (if not NULL) whether only a retry's backoff
- * holds the next start, and in *held (if not NULL) how many the rate limit
- * holds.
+ * How long a scan's next requests wait to start as a group (see run_multi),
+ * in *k the group's size; 0 when they need not: not a scan (a commit's
+ * writes, whose refusals must stop the next starts at once), no group fits
+ * the rate limit (*k = 1), or the group would wait longer than
+ * GROUP_WAIT_MAX_MS (a window learned wide after 429s, a Retry-After:
+ * answers left unread that long could outlast a timeout, or a server's
+ * patience).  Groups of the size that fills the window exactly keep it
+ * full; a single start between them would leave it a group's room short.
  */
 static double
-pipe_pump(PsPipeline *p, bool *backing_off, int *held)
+pipe_group_wait(PsPipeline *p, int *k)
+{
+	double		ms;
+
+	*k = 1;
+	if (p->new_page == NULL)
+		return 0;
+	ms = ps_ratelimit_group_wait(p->conn, p->size, k);
+	return ms <= GROUP_WAIT_MAX_MS ? ms : 0;
+}
+
+/*
+ * Start the queued requests (retries first, being older) that the rate
+ * limiter lets go now, a scan's in groups (pipe_group_wait: once a group
+ * may go, its size in starts go one by one through the limiter, then the
+ * next waits for a group again); returns the milliseconds until one may
+ * start, 0 if none waits, in *backing_off (if not NULL) whether only a
+ * retry's backoff holds the next start, and in *for_group (if not NULL)
+ * whether it waits for a group.
+ */
+static double
+pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 {
 	double		now = ps_now_seconds();
 	double		backoff = 0;
@@ -1223,8 +1239,8 @@ pipe_pump(PsPipeline *p, bool *backing_off, int *held)
 
 	if (backing_off)
 		*backing_off = false;
-	if (held)
-		*held = 0;
+	if (for_group)
+		*for_group = false;
 	for (int i = 0; i < n; i++)
 	{
 		PipeEntry  *e = &p->slots[p->order[i]];
@@ -1239,16 +1255,22 @@ pipe_pump(PsPipeline *p, bool *backing_off, int *held)
 			backoff = backoff > 0 ? Min(backoff, wait_ms) : wait_ms;
 			continue;
 		}
-		wait_ms = ps_ratelimit_try(p->conn, &ticket);
+		if (p->group_left == 0)
+		{
+			int			k;
+
+			wait_ms = pipe_group_wait(p, &k);
+			if (wait_ms > 0 && for_group)
+				*for_group = true;
+			else if (wait_ms <= 0)
+				p->group_left = k;
+		}
+		else
+			wait_ms = 0;
+		if (wait_ms <= 0)
+			wait_ms = ps_ratelimit_try(p->conn, &ticket);
 		if (wait_ms > 0)
 		{
-			for (int j = i; held && j < n; j++)
-			{
-				PipeEntry  *h = &p->slots[p->order[j]];
-
-				if (!h->started && !h->answered && h->not_before <= now)
-					(*held)++;
-			}
 			if (p->held_since == 0)
 				p->held_since = ps_now_seconds();
 			return backoff > 0 ? Min(backoff, wait_ms) : wait_ms;
@@ -1256,6 +1278,8 @@ pipe_pump(PsPipeline *p, bool *backing_off, int *held)
 		if (p->held_since > 0)
 			p->conn->stats.rate_wait_ms += (ps_now_seconds() - p->held_since) * 1000.0;
 		p->held_since = 0;
+		Assert(p->group_left > 0);
+		p->group_left--;
 		attach_transfer(p->conn, e->handle, &e->tr, ticket);
 		e->started = true;
 	}
@@ -1265,22 +1289,20 @@ pipe_pump(PsPipeline *p, bool *backing_off, int *held)
 }
 
 /*
- * How long run_multi may leave the answers of p's requests unread: until a
- * group of its queued requests may start (ps_ratelimit_group_wait); 0 when
- * it may not wait.  Only a scan's pages (not a commit's writes, whose
- * refusals stop the next starts), after its first page was taken (the first
- * rows come at once), with every request started written (nothing left to
- * send or to connect) and some in flight.
+ * Whether run_multi may leave the answers in flight unread while p waits
+ * for a group: its first page was taken (the first rows come as soon as
+ * they arrive), some are in flight, and every request started was written
+ * (nothing is left to send or to connect).
  */
-static double
-pipe_group_wait(PsPipeline *p)
+static bool
+pipe_reads_late(PsPipeline *p)
 {
-	if (p->new_page == NULL || p->taken == 0 || p->conn->multi_state->on_wire == 0)
-		return 0;
+	if (p->taken == 0 || p->conn->multi_state->on_wire == 0)
+		return false;
 	for (int i = 0; i < p->size; i++)
 		if (p->slots[i].busy && p->slots[i].started && p->slots[i].tr.written_at == 0)
-			return 0;
-	return ps_ratelimit_group_wait(p->conn, p->size);
+			return false;
+	return true;
 }
 
 /* tell the rate limiter which of the started requests have left */

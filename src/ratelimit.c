@@ -466,26 +466,37 @@ group_size(PsConn *conn, int n, int most)
 }
 
 /*
- * Milliseconds until a group of requests (group_size, at most most) may
- * leave together; 0 if they may now, or if no group larger than one
- * request fits.  Takes nothing: ps_ratelimit_try still lets each one go.
+ * Milliseconds until a group of requests (group_size, at most most; in
+ * *k) may leave together; 0 if they may now, or with *k = 1 if no group
+ * larger than one request fits or the group would wait longer than its
+ * last request would have one by one (the window has room for fewer than
+ * the group for a while: a request that went alone, as a scan's first page
+ * does; those go one by one, and the window's room comes back in groups).
+ * Takes nothing: ps_ratelimit_try still lets each one go.
  */
 double
-ps_ratelimit_group_wait(PsConn *conn, int most)
+ps_ratelimit_group_wait(PsConn *conn, int most, int *k)
 {
 	PsRateState *s;
 	double		now;
 	double		wait_s = 0;
 	int			n;
-	int			k;
 	double		span;
 
+	*k = 1;
 	if (conn->opts->rate_limit <= 0)
 		return 0;
 	s = state_now(conn, &now, &n, &span);
-	k = group_size(conn, n, most);
-	if (k > 1)
-		wait_s = leave_wait(s, n, span, now, k);
+	*k = group_size(conn, n, most);
+	if (*k > 1)
+	{
+		wait_s = leave_wait(s, n, span, now, *k);
+		if (wait_s > leave_wait(s, n, span, now, 1) + (*k - 1) * span / n + 0.001)
+		{
+			*k = 1;
+			wait_s = 0;
+		}
+	}
 	release_state(conn);
 	return wait_s * 1000.0;
 }
