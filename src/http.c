@@ -1140,8 +1140,12 @@ struct PsPipeline
 	double		held_since;		/* > 0: the next start waits for the limit */
 	uint64		taken;			/* answers taken so far */
 	int			group_left;		/* starts a group may still make */
+	uint64		owner;			/* its requests' mark in the rate limiter */
 	MemoryContextCallback cleanup;
 };
+
+/* pipelines this backend made, to mark each one's requests */
+static uint32 pipelines_made = 0;
 
 /* detach one slot from the multi handle (its memory is its context's) */
 static void
@@ -1217,7 +1221,7 @@ pipe_group_wait(PsPipeline *p, int *k)
 	*k = 1;
 	if (p->new_page == NULL)
 		return 0;
-	ms = ps_ratelimit_group_wait(p->conn, p->size, k);
+	ms = ps_ratelimit_group_wait(p->conn, p->size, p->owner, k);
 	return ms <= GROUP_WAIT_MAX_MS ? ms : 0;
 }
 
@@ -1268,7 +1272,7 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 		else
 			wait_ms = 0;
 		if (wait_ms <= 0)
-			wait_ms = ps_ratelimit_try(p->conn, &ticket);
+			wait_ms = ps_ratelimit_try(p->conn, &ticket, p->owner);
 		if (wait_ms > 0)
 		{
 			if (p->held_since == 0)
@@ -1399,6 +1403,7 @@ ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page, void *arg)
 	Assert(size >= 1);
 	p->conn = conn;
 	p->size = size;
+	p->owner = ((uint64) MyProcPid << 32) | ++pipelines_made;
 	p->slots = palloc0(sizeof(PipeEntry) * size);
 	p->order = palloc(sizeof(int) * size);
 	p->new_page = new_page;

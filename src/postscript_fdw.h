@@ -697,8 +697,8 @@ extern bool ps_webhook_store(const char *server_name, const char *body, size_t l
 typedef struct PsRateState PsRateState;
 extern void ps_ratelimit_init(void);
 extern void ps_ratelimit_conn_init(PsConn *conn);
-extern double ps_ratelimit_try(PsConn *conn, uint64 *ticket);
-extern double ps_ratelimit_group_wait(PsConn *conn, int most, int *k);
+extern double ps_ratelimit_try(PsConn *conn, uint64 *ticket, uint64 owner);
+extern double ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner, int *k);
 extern uint64 ps_ratelimit_wait(PsConn *conn);
 extern void ps_ratelimit_sent(PsConn *conn, uint64 ticket, double at);
 extern void ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt,

@@ -75,6 +75,7 @@
 #define PS_RATE_STEP_S		0.03	/* the first learned widening */
 #define PS_RATE_MAX_S		60.0	/* the largest learned widening */
 #define PS_RATE_DECAY_S		50.0	/* time constant of its decay */
+#define PS_RATE_GROUP		3	/* the group size sought (group_size) */
 #define POLL_INTERVAL_MS	100
 
 /* one credential's limiter; shared memory or the connection's memory */
@@ -96,6 +97,8 @@ struct PsRateState
 	double		rtt_of[PS_RATE_LOG];	/* and their round trips (< 0: no
 										 * answer yet) */
 	bool		fresh_of[PS_RATE_LOG];	/* sent on a new connection */
+	uint64		owner_of[PS_RATE_LOG];	/* the pipeline that sent it (0:
+										 * none) */
 };
 
 typedef struct PsBucketTable
@@ -418,13 +421,13 @@ leave_wait(PsRateState *s, int n, double span, double now, int k)
 }
 
 /*
- * Try to send one request now.  Returns 0 when it may leave (its time is
- * recorded: send it at once; *ticket names the record for
- * ps_ratelimit_sent), otherwise how many milliseconds until it may be
- * tried again.  Takes nothing when it says wait.
+ * Try to send one request now, for owner (a pipeline's, or 0).  Returns 0
+ * when it may leave (its time is recorded: send it at once; *ticket names
+ * the record for ps_ratelimit_sent), otherwise how many milliseconds until
+ * it may be tried again.  Takes nothing when it says wait.
  */
 double
-ps_ratelimit_try(PsConn *conn, uint64 *ticket)
+ps_ratelimit_try(PsConn *conn, uint64 *ticket, uint64 owner)
 {
 	PsRateState *s;
 	double		now;
@@ -443,6 +446,7 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket)
 		s->tokens -= 1.0;
 		s->sent[s->nsent % PS_RATE_LOG] = now;
 		s->rtt_of[s->nsent % PS_RATE_LOG] = -1;
+		s->owner_of[s->nsent % PS_RATE_LOG] = owner;
 		*ticket = ++s->nsent;
 	}
 	release_state(conn);
@@ -451,31 +455,56 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket)
 
 /*
  * Requests that may leave as one group without costing the window any
- * room: the largest divisor of its n (so that groups fill it exactly: with
- * 4 at a time, only 12 of 15 fit in a window) that the burst bucket holds
- * and that is at most most.  1: none.
+ * room: a divisor of its n, so that groups fill it exactly (with 4 at a
+ * time, only 12 of 15 fit in a window), that the burst bucket holds and
+ * that is at most most; the smallest such of at least PS_RATE_GROUP,
+ * else the largest.  Larger groups save few more wakes, and cost the
+ * window more: a group waits for the latest of the group it replaces in
+ * the window.  1: none.
  */
 static int
 group_size(PsConn *conn, int n, int most)
 {
-	int			k = Min(most, Min(n, conn->opts->rate_burst));
+	int			fit = Min(most, Min(n, conn->opts->rate_burst));
+	int			k;
 
-	while (k > 1 && n % k != 0)
-		k--;
-	return Max(k, 1);
+	for (k = PS_RATE_GROUP; k <= fit; k++)
+		if (n % k == 0)
+			return k;
+	for (k = Min(fit, PS_RATE_GROUP - 1); k > 1; k--)
+		if (n % k == 0)
+			return k;
+	return 1;
 }
 
 /*
- * Milliseconds until a group of requests (group_size, at most most; in
- * *k) may leave together; 0 if they may now, or with *k = 1 if no group
- * larger than one request fits or the group would wait longer than its
- * last request would have one by one (the window has room for fewer than
- * the group for a while: a request that went alone, as a scan's first page
- * does; those go one by one, and the window's room comes back in groups).
- * Takes nothing: ps_ratelimit_try still lets each one go.
+ * Whether every request that may still be in the window was owner's: a
+ * group keeps the window full only when groups alone fill it.  Requests of
+ * other pipelines, other backends or sent alone (a scan's first page) fill
+ * it one at a time, and groups between them would leave it short.
+ */
+static bool
+window_is_owners(PsRateState *s, double span, double now, uint64 owner)
+{
+	int			have = (int) Min(s->nsent, (uint64) PS_RATE_LOG);
+
+	for (int i = 0; i < have; i++)
+		if (s->owner_of[i] != owner && s->sent[i] + span + PS_RATE_LATE_MAX_S > now)
+			return false;
+	return true;
+}
+
+/*
+ * Milliseconds until a group of owner's requests (group_size, at most
+ * most; in *k) may leave together; 0 if they may now, or with *k = 1 if
+ * no group larger than one request fits, the window holds requests of
+ * others (window_is_owners), or the group would wait longer than its last
+ * request would have one by one (the window has room for fewer than the
+ * group for a while; those go one by one, and the room comes back in
+ * groups).  Takes nothing: ps_ratelimit_try still lets each one go.
  */
 double
-ps_ratelimit_group_wait(PsConn *conn, int most, int *k)
+ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner, int *k)
 {
 	PsRateState *s;
 	double		now;
@@ -488,10 +517,13 @@ ps_ratelimit_group_wait(PsConn *conn, int most, int *k)
 		return 0;
 	s = state_now(conn, &now, &n, &span);
 	*k = group_size(conn, n, most);
+	if (*k > 1 && !window_is_owners(s, span, now, owner))
+		*k = 1;
 	if (*k > 1)
 	{
 		wait_s = leave_wait(s, n, span, now, *k);
-		if (wait_s > leave_wait(s, n, span, now, 1) + (*k - 1) * span / n + 0.001)
+		if (wait_s > leave_wait(s, n, span, now, 1) +
+			(*k - 1) * (span + PS_RATE_MARGIN_S) / n)
 		{
 			*k = 1;
 			wait_s = 0;
@@ -608,7 +640,7 @@ ps_ratelimit_wait(PsConn *conn)
 	double		ms;
 	uint64		ticket;
 
-	while ((ms = ps_ratelimit_try(conn, &ticket)) > 0)
+	while ((ms = ps_ratelimit_try(conn, &ticket, 0)) > 0)
 	{
 		double		start = ps_now_seconds();
 

@@ -9,10 +9,11 @@
 # of requests to go.  The same scan with rate_burst 1 (one request at a
 # time): every row, and no such wake.
 #
-# Why this does not depend on timing: 30 pages cannot go within the first
-# burst of 5, so the rate limit holds requests while others are in flight,
-# and from then on the backend leaves the answers unread until five requests
-# may go together: whatever arrived meanwhile (the local server answers at
+# Why this does not depend on timing: 30 pages take at least two seconds at
+# 15/s.  Once the scan's first page (a request alone) has left the
+# one-second window, only the scan's own requests are in it, and from then
+# on it starts them three at a time and leaves the answers unread until the
+# next three may go: whatever arrived meanwhile (the local server answers at
 # once) is read in one wake.  A loaded machine only makes the groups later.
 #
 # Needs the environment of scripts/test.sh: PGHOST/PGPORT/PGUSER (a
