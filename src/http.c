@@ -52,6 +52,8 @@
 #define RETRY_AFTER_MAX_S	3600	/* the longest Retry-After taken */
 #define GROUP_WAIT_MAX_MS	1000	/* the longest answers are left unread
 										 * for a group (run_multi) */
+#define LATE_READ_GUARD_MS	50	/* answers are read that long before a
+								 * timeout (pipe_reads_late) */
 
 /* the body's Content-Encoding, as its header named it */
 typedef enum PsBodyEncoding
@@ -139,7 +141,7 @@ static void attempt_final(PsConn *conn, const char *method, const char *path, in
 static bool pipe_ready(PsPipeline *p);
 static void detach_transfer(PsConn *conn, CURL *h, const Transfer *tr);
 static double pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group);
-static bool pipe_reads_late(PsPipeline *p);
+static bool pipe_reads_late(PsPipeline *p, double ms);
 static void pipe_confirm(PsPipeline *p);
 
 /* ---------------------------------------------------------------- curl callbacks */
@@ -920,12 +922,15 @@ run_multi(PsConn *conn, Transfer *await, PsPipeline *pipe)
 		 * The rate limiter still learns each answer's round trip, from the
 		 * kernel's stamp of its arrival (multi_wait).
 		 */
-		if (for_group && !backing_off && pipe_reads_late(pipe))
+		if (for_group && !backing_off)
 		{
 			group_ms = next >= 0 ? Min(pump_ms, (double) next) : pump_ms;
-			ps_sleep_ms(group_ms, PS_WAIT_EVENT_RATE_LIMIT);
-			late = true;
-			timeout = 0;
+			if (pipe_reads_late(pipe, group_ms))
+			{
+				ps_sleep_ms(group_ms, PS_WAIT_EVENT_RATE_LIMIT);
+				late = true;
+				timeout = 0;
+			}
 		}
 
 		/*
@@ -1139,7 +1144,7 @@ struct PsPipeline
 	void	   *new_page_arg;
 	double		held_since;		/* > 0: the next start waits for the limit */
 	uint64		taken;			/* answers taken so far */
-	int			group_left;		/* starts a group may still make */
+	bool		group_open;		/* starts go until the limiter says wait */
 	uint64		owner;			/* its requests' mark in the rate limiter */
 	MemoryContextCallback cleanup;
 };
@@ -1204,35 +1209,32 @@ pipe_order(PsPipeline *p)
 }
 
 /*
- * How long a scan's next requests wait to start as a group (see run_multi),
- * in *k the group's size; 0 when they need not: not a scan (a commit's
- * writes, whose refusals must stop the next starts at once), no group fits
- * the rate limit (*k = 1), or the group would wait longer than
- * GROUP_WAIT_MAX_MS (a window learned wide after 429s, a Retry-After:
- * answers left unread that long could outlast a timeout, or a server's
- * patience).  Groups of the size that fills the window exactly keep it
- * full; a single start between them would leave it a group's room short.
+ * How long a scan's next requests wait to start as a group (see run_multi);
+ * 0 when they need not: not a scan (a commit's writes, whose refusals must
+ * stop the next starts at once), no group fits the rate limit, or the
+ * group would wait longer than GROUP_WAIT_MAX_MS (a window learned wide
+ * after 429s, a Retry-After: answers left unread that long could outlast a
+ * timeout, or a server's patience).
  */
 static double
-pipe_group_wait(PsPipeline *p, int *k)
+pipe_group_wait(PsPipeline *p)
 {
 	double		ms;
 
-	*k = 1;
 	if (p->new_page == NULL)
 		return 0;
-	ms = ps_ratelimit_group_wait(p->conn, p->size, p->owner, k);
+	ms = ps_ratelimit_group_wait(p->conn, p->size, p->owner);
 	return ms <= GROUP_WAIT_MAX_MS ? ms : 0;
 }
 
 /*
  * Start the queued requests (retries first, being older) that the rate
  * limiter lets go now, a scan's in groups (pipe_group_wait: once a group
- * may go, its size in starts go one by one through the limiter, then the
- * next waits for a group again); returns the milliseconds until one may
- * start, 0 if none waits, in *backing_off (if not NULL) whether only a
- * retry's backoff holds the next start, and in *for_group (if not NULL)
- * whether it waits for a group.
+ * may go, every start the limiter lets go, until it says wait; the requests
+ * queued meanwhile, as the pages of that wake are taken, belong to it);
+ * returns the milliseconds until one may start, 0 if none waits, in
+ * *backing_off (if not NULL) whether only a retry's backoff holds the next
+ * start, and in *for_group (if not NULL) whether it waits for a group.
  */
 static double
 pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
@@ -1259,20 +1261,16 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 			backoff = backoff > 0 ? Min(backoff, wait_ms) : wait_ms;
 			continue;
 		}
-		if (p->group_left == 0)
-		{
-			int			k;
-
-			wait_ms = pipe_group_wait(p, &k);
-			if (wait_ms > 0 && for_group)
-				*for_group = true;
-			else if (wait_ms <= 0)
-				p->group_left = k;
-		}
-		else
-			wait_ms = 0;
+		wait_ms = p->group_open ? 0 : pipe_group_wait(p);
+		if (wait_ms > 0 && for_group)
+			*for_group = true;
 		if (wait_ms <= 0)
+		{
+			p->group_open = true;
 			wait_ms = ps_ratelimit_try(p->conn, &ticket, p->owner);
+			/* the group is every start the limiter lets go */
+			p->group_open = wait_ms <= 0;
+		}
 		if (wait_ms > 0)
 		{
 			if (p->held_since == 0)
@@ -1282,8 +1280,6 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 		if (p->held_since > 0)
 			p->conn->stats.rate_wait_ms += (ps_now_seconds() - p->held_since) * 1000.0;
 		p->held_since = 0;
-		Assert(p->group_left > 0);
-		p->group_left--;
 		attach_transfer(p->conn, e->handle, &e->tr, ticket);
 		e->started = true;
 	}
@@ -1293,19 +1289,33 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 }
 
 /*
- * Whether run_multi may leave the answers in flight unread while p waits
- * for a group: its first page was taken (the first rows come as soon as
- * they arrive), some are in flight, and every request started was written
- * (nothing is left to send or to connect).
+ * Whether run_multi may leave the answers in flight unread for ms while p
+ * waits for a group: its first page was taken (the first rows come as soon
+ * as they arrive), some are in flight, every request started was written
+ * (nothing is left to send or to connect), and none would pass its
+ * request_timeout meanwhile, nor stall for half of low_speed_time: libcurl
+ * looks at its timers before it reads what arrived, and would call an
+ * answer waiting unread a timeout.
  */
 static bool
-pipe_reads_late(PsPipeline *p)
+pipe_reads_late(PsPipeline *p, double ms)
 {
-	if (p->taken == 0 || p->conn->multi_state->on_wire == 0)
+	const PsServerOptions *o = p->conn->opts;
+	double		until = ps_now_seconds() + (ms + LATE_READ_GUARD_MS) / 1000.0;
+
+	if (p->taken == 0 || p->conn->multi_state->on_wire == 0 ||
+		ms > o->low_speed_time_s * 1000.0 / 2)
 		return false;
 	for (int i = 0; i < p->size; i++)
-		if (p->slots[i].busy && p->slots[i].started && p->slots[i].tr.written_at == 0)
+	{
+		PipeEntry  *e = &p->slots[i];
+
+		if (!e->busy || !e->started || e->tr.finished)
+			continue;
+		if (e->tr.written_at == 0 ||
+			e->tr.sent_at + o->request_timeout_ms / 1000.0 < until)
 			return false;
+	}
 	return true;
 }
 

@@ -496,38 +496,33 @@ window_is_owners(PsRateState *s, double span, double now, uint64 owner)
 
 /*
  * Milliseconds until a group of owner's requests (group_size, at most
- * most; in *k) may leave together; 0 if they may now, or with *k = 1 if
- * no group larger than one request fits, the window holds requests of
- * others (window_is_owners), or the group would wait longer than its last
- * request would have one by one (the window has room for fewer than the
- * group for a while; those go one by one, and the room comes back in
- * groups).  Takes nothing: ps_ratelimit_try still lets each one go.
+ * most) may leave together; 0 if they may now, or if no group larger than
+ * one request fits, the window holds requests of others
+ * (window_is_owners), or the group would wait longer than its last request
+ * would have one by one (the window has room for fewer than the group for
+ * a while; those go one by one).  Takes nothing: ps_ratelimit_try still
+ * lets each one go.
  */
 double
-ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner, int *k)
+ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner)
 {
 	PsRateState *s;
 	double		now;
 	double		wait_s = 0;
 	int			n;
+	int			k;
 	double		span;
 
-	*k = 1;
 	if (conn->opts->rate_limit <= 0)
 		return 0;
 	s = state_now(conn, &now, &n, &span);
-	*k = group_size(conn, n, most);
-	if (*k > 1 && !window_is_owners(s, span, now, owner))
-		*k = 1;
-	if (*k > 1)
+	k = group_size(conn, n, most);
+	if (k > 1 && window_is_owners(s, span, now, owner))
 	{
-		wait_s = leave_wait(s, n, span, now, *k);
+		wait_s = leave_wait(s, n, span, now, k);
 		if (wait_s > leave_wait(s, n, span, now, 1) +
-			(*k - 1) * (span + PS_RATE_MARGIN_S) / n)
-		{
-			*k = 1;
+			(k - 1) * (span + PS_RATE_MARGIN_S) / n)
 			wait_s = 0;
-		}
 	}
 	release_state(conn);
 	return wait_s * 1000.0;
