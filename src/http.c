@@ -54,6 +54,8 @@
 										 * for a group (run_multi) */
 #define LATE_READ_GUARD_MS	50	/* answers are read that long before a
 								 * timeout (pipe_reads_late) */
+#define GROUP_OPEN_MS		20	/* how long a group takes new starts
+								 * (pipe_pump) */
 
 /* the body's Content-Encoding, as its header named it */
 typedef enum PsBodyEncoding
@@ -1144,7 +1146,8 @@ struct PsPipeline
 	void	   *new_page_arg;
 	double		held_since;		/* > 0: the next start waits for the limit */
 	uint64		taken;			/* answers taken so far */
-	bool		group_open;		/* starts go until the limiter says wait */
+	double		group_until;	/* a group's starts go until the limiter
+								 * says wait, or until then */
 	uint64		owner;			/* its requests' mark in the rate limiter */
 	MemoryContextCallback cleanup;
 };
@@ -1210,8 +1213,9 @@ pipe_order(PsPipeline *p)
 
 /*
  * How long a scan's next requests wait to start as a group (see run_multi);
- * 0 when they need not: not a scan (a commit's writes, whose refusals must
- * stop the next starts at once), no group fits the rate limit, or the
+ * 0 when they need not: read_in_groups is off, not a scan (a commit's
+ * writes, whose refusals must stop the next starts at once), no group fits
+ * the rate limit, or the
  * group would wait longer than GROUP_WAIT_MAX_MS (a window learned wide
  * after 429s, a Retry-After: answers left unread that long could outlast a
  * timeout, or a server's patience).
@@ -1221,7 +1225,7 @@ pipe_group_wait(PsPipeline *p)
 {
 	double		ms;
 
-	if (p->new_page == NULL)
+	if (!p->conn->opts->read_in_groups || p->new_page == NULL)
 		return 0;
 	ms = ps_ratelimit_group_wait(p->conn, p->size, p->owner);
 	return ms <= GROUP_WAIT_MAX_MS ? ms : 0;
@@ -1231,7 +1235,8 @@ pipe_group_wait(PsPipeline *p)
  * Start the queued requests (retries first, being older) that the rate
  * limiter lets go now, a scan's in groups (pipe_group_wait: once a group
  * may go, every start the limiter lets go, until it says wait; the requests
- * queued meanwhile, as the pages of that wake are taken, belong to it);
+ * queued within GROUP_OPEN_MS, as the pages of that wake are taken, belong
+ * to it);
  * returns the milliseconds until one may start, 0 if none waits, in
  * *backing_off (if not NULL) whether only a retry's backoff holds the next
  * start, and in *for_group (if not NULL) whether it waits for a group.
@@ -1261,15 +1266,17 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 			backoff = backoff > 0 ? Min(backoff, wait_ms) : wait_ms;
 			continue;
 		}
-		wait_ms = p->group_open ? 0 : pipe_group_wait(p);
+		wait_ms = now < p->group_until ? 0 : pipe_group_wait(p);
 		if (wait_ms > 0 && for_group)
 			*for_group = true;
 		if (wait_ms <= 0)
 		{
-			p->group_open = true;
+			if (now >= p->group_until)
+				p->group_until = now + GROUP_OPEN_MS / 1000.0;
 			wait_ms = ps_ratelimit_try(p->conn, &ticket, p->owner);
 			/* the group is every start the limiter lets go */
-			p->group_open = wait_ms <= 0;
+			if (wait_ms > 0)
+				p->group_until = 0;
 		}
 		if (wait_ms > 0)
 		{

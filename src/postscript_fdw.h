@@ -228,6 +228,7 @@ typedef struct PsServerOptions
 	int			rate_burst;
 	int			max_concurrency;
 	bool		shared_rate_limit;	/* use the shared bucket when preloaded */
+	bool		read_in_groups; /* a paced scan's pages in groups (http.c) */
 	int64		max_response_bytes;
 	int			max_json_depth;
 	bool		pushdown;

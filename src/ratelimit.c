@@ -41,6 +41,12 @@
  * towards rate_limit.  A Retry-After header stops every request for that
  * long.
  *
+ * A scan's pipeline may ask when a group of its requests may leave
+ * together (ps_ratelimit_group_wait), to start them, and read their
+ * answers, in one wake of the backend (http.c, run_multi): only while the
+ * window holds that pipeline's requests alone, each record carrying its
+ * owner, and never sooner than the limiter lets each one go.
+ *
  * Postscript limits requests per token, not per connection.  When the
  * library is loaded through shared_preload_libraries, the state lives in
  * shared memory, one slot per credential (keyed by a 64-bit hash of the API
