@@ -133,6 +133,33 @@ INSERT INTO lim_events VALUES ('order_placed', 'a@example.com');
 \echo :LAST_ERROR_SQLSTATE
 SELECT method, path, status FROM mock.requests() ORDER BY seq;
 
+-------------------------------------------------------------- reads libcurl sends again
+-- a read whose reused keep-alive connection dies before any answer: libcurl
+-- sends it again on a new connection by itself.  That second request passes
+-- the rate limiter too, and is counted: 21 requests for 20 pages, as the
+-- server saw them
+SELECT lim_server('lim_resend', 'rate_limit ''1000'', max_concurrency ''1''');
+CREATE FOREIGN TABLE lim_resend_subscribers (id text) SERVER lim_resend OPTIONS (resource 'subscribers');
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "close", "reused": true, "method": "GET", "path": "/api/v2/subscribers", "after": 2, "count": 1}');
+SELECT count(*) FROM lim_resend_subscribers;
+SELECT requests, retries, transport_errors FROM postscript_fdw_stats() WHERE server_name = 'lim_resend';
+SELECT count(*) AS requests, count(*) FILTER (WHERE status = 0) AS closed FROM mock.requests();
+-- one request per 2 s: the request after the first dies on the reused
+-- connection 2 s after it, and its resend waits 2 s more for the window
+-- (before, libcurl sent it at once): the query is cancelled while it
+-- waits, and the server never sees it
+SELECT lim_server('lim_resend_slow', 'rate_limit ''0.5''');
+CREATE FOREIGN TABLE lim_resend_keywords (id text) SERVER lim_resend_slow OPTIONS (resource 'keywords');
+SELECT count(*) > 0 AS some FROM lim_resend_keywords;
+SELECT mock.reset();
+SELECT mock.fault('{"kind": "close", "reused": true, "method": "GET", "path": "/api/v2/keywords", "count": 1}');
+SET statement_timeout = '3s';
+SELECT count(*) FROM lim_resend_keywords;
+\echo :LAST_ERROR_SQLSTATE
+RESET statement_timeout;
+SELECT method, path, status FROM mock.requests();
+
 -------------------------------------------------------------- transport failures
 -- a body that does not match its Content-Encoding: a protocol violation,
 -- not a lost connection

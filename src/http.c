@@ -84,7 +84,11 @@ typedef struct Transfer
 	double		first_byte_at;	/* the answer began to arrive (0: not yet,
 								 * < 0: when is not known) */
 	struct PsMultiState *ms;	/* the multi handle's, when attached */
+	PsConn	   *conn;			/* and its connection */
+	uint64		owner;			/* the pipeline that started it (0: none) */
 	bool		confirmed;		/* ps_ratelimit_sent was told when */
+	bool		resend_held;	/* libcurl's own resend was not let go
+								 * (prereq_cb): start it again */
 
 	/*
 	 * Reads of pages: a 2xx body is fed to the page scanner chunk by chunk
@@ -134,7 +138,9 @@ typedef struct AttemptState
 	double		waited_ms;		/* in backoff so far, for max_retry_wait */
 } AttemptState;
 
-static void attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket);
+static void attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket,
+							uint64 owner);
+static void confirm_sent(PsConn *conn, Transfer *tr);
 static bool attempt_again(PsConn *conn, int flags, CURLcode rc, long status,
 						  Transfer *tr, AttemptState *st, double *delay_ms);
 static void attempt_final(PsConn *conn, const char *method, const char *path, int flags,
@@ -333,13 +339,40 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
-/* libcurl is about to write the request: the moment the rate limit counts */
+/*
+ * libcurl is about to write the request: the moment the rate limit counts.
+ *
+ * When a reused keep-alive connection dies before any answer, libcurl
+ * writes the same request again on a new connection by itself (only a
+ * read: a write always has a fresh connection, see the top of this file),
+ * and calls this again first.  That second request is one more in the
+ * server's window, so it passes the rate limiter like any other: it goes
+ * now if the limiter lets it (a request and a retry in the statistics),
+ * else the transfer is given up here and started again once the limiter
+ * lets it (resend_held, pipe_settle and request_loop).  Raises nothing.
+ */
 static int
 prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
 		  int conn_primary_port, int conn_local_port)
 {
 	Transfer   *tr = (Transfer *) userdata;
 
+	if (tr->written_at != 0)
+	{
+		uint64		ticket;
+
+		confirm_sent(tr->conn, tr);
+		tr->conn->stats.retries++;
+		if (ps_ratelimit_try(tr->conn, &ticket, tr->owner) > 0)
+		{
+			tr->resend_held = true;
+			return CURL_PREREQFUNC_ABORT;
+		}
+		tr->ticket = ticket;
+		tr->confirmed = false;
+		tr->first_byte_at = 0;
+		tr->conn->stats.requests++;
+	}
 	tr->written_at = ps_now_seconds();
 	return CURL_PREREQFUNC_OK;
 }
@@ -564,6 +597,7 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	tr->written_at = 0;
 	tr->first_byte_at = 0;
 	tr->confirmed = false;
+	tr->resend_held = false;
 	tr->handle = h;
 	tr->decided = tr->streaming = false;
 	if (tr->scan != NULL)
@@ -963,7 +997,7 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	setup_easy(conn, h, method, path, body, flags, tr, &ctype, &url);
 	*status = 0;
 
-	attach_transfer(conn, h, tr, ticket);
+	attach_transfer(conn, h, tr, ticket, 0);
 	conn->busy = true;
 	PG_TRY();
 	{
@@ -1059,12 +1093,17 @@ ps_http_backoff_ms(PsConn *conn, int attempt, double *waited_ms)
 	return backoff_ms(conn, -1, attempt, waited_ms);
 }
 
-/* Start tr (on h, set up) on the multi handle: it has its rate-limit ticket */
+/*
+ * Start tr (on h, set up) on the multi handle, for owner (a pipeline's, or
+ * 0): it has its rate-limit ticket
+ */
 static void
-attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket)
+attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket, uint64 owner)
 {
 	tr->sent_at = ps_now_seconds();
 	tr->ticket = ticket;
+	tr->owner = owner;
+	tr->conn = conn;
 	tr->ms = conn->multi_state;
 	multi_check(curl_multi_add_handle((CURLM *) conn->multi, h));
 	conn->multi_state->on_wire++;
@@ -1287,7 +1326,7 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 		if (p->held_since > 0)
 			p->conn->stats.rate_wait_ms += (ps_now_seconds() - p->held_since) * 1000.0;
 		p->held_since = 0;
-		attach_transfer(p->conn, e->handle, &e->tr, ticket);
+		attach_transfer(p->conn, e->handle, &e->tr, ticket, p->owner);
 		e->started = true;
 	}
 	if (backing_off)
@@ -1373,6 +1412,12 @@ pipe_settle(PsPipeline *p)
 		if (e->tr.rc == CURLE_OK)
 			status = e->tr.answered;
 		count_transfer(p->conn, e->tr.rc, status, &e->tr, e->method, e->path);
+		if (e->tr.resend_held)
+		{
+			/* libcurl's resend of a read, held by the rate limit: start it */
+			pipe_setup(p, e);
+			continue;
+		}
 		if (attempt_again(p->conn, e->flags, e->tr.rc, status, &e->tr, &e->ast, &delay_ms))
 		{
 			e->ast.attempt++;
@@ -1779,19 +1824,23 @@ request_loop(PsConn *conn, const char *method, const char *path,
 	st.sent_before = (flags & (PS_HTTP_CHANGES | PS_HTTP_WRITE)) != 0 &&
 		(flags & PS_HTTP_SENT_BEFORE) != 0;
 	st.waited_ms = 0;
-	for (;; st.attempt++)
+	for (;;)
 	{
 		long		status;
 		double		delay_ms;
 		uint64		ticket = ps_ratelimit_wait(conn);
 		CURLcode	rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
+		/* libcurl's resend of a read, held by the rate limit (prereq_cb) */
+		if (tr->resend_held)
+			continue;
 		if (!attempt_again(conn, flags, rc, status, tr, &st, &delay_ms))
 		{
 			attempt_final(conn, method, path, flags, rc, status, tr, &st, result);
 			return;
 		}
 		ps_sleep_ms(delay_ms, PS_WAIT_EVENT_RETRY);
+		st.attempt++;
 	}
 }
 
