@@ -109,6 +109,8 @@ typedef struct PsScanState
 	int			limit_rows;		/* rows a LIMIT needs, -1: no LIMIT */
 	int			first_page_rows;	/* records on page 1 */
 	PsPipeline *ahead;			/* pages fetched ahead, in ahead_cxt */
+	uint64		owner;			/* the scan's requests' mark in the rate
+								 * limiter, page 1 and ahead alike */
 	int			ahead_next;		/* the next page to queue there */
 	List	   *ids;			/* id lookup: the ids to fetch (String) */
 	int			next_id;
@@ -225,7 +227,7 @@ remote_rows(PlannerInfo *root, RelOptInfo *baserel, PsRelInfo *info,
 							 OidIsValid(baserel->userid) ? baserel->userid : GetUserId());
 	/* the records are counted, none is kept */
 	page = ps_page_new(NULL, PS_SCAN_LIST, t->records_key, conn->opts->max_json_depth);
-	ps_http_read(conn, path, 0, page, &res);
+	ps_http_read(conn, path, 0, page, 0, &res);
 	ps_page_check_list(page, t, conn->server_name, path);
 	n = (double) ps_scan_nrecords(page);
 	if (ps_scan_total_pages(page) >= 0)
@@ -590,6 +592,7 @@ postscriptBeginForeignScan(ForeignScanState *node, int eflags)
 
 	st->conn = ps_get_connection(st->table->serverid, ps_scan_user(fsplan, estate));
 	st->reader = ps_row_reader(st->table, st->attrs_used);
+	st->owner = ps_http_new_owner();
 
 	foreach(lc, st->params)
 	{
@@ -732,7 +735,7 @@ page_from_ahead(PsScanState *st, PsHttpResult *res)
 			return;				/* one page left: no need to fetch ahead */
 		old = MemoryContextSwitchTo(st->ahead_cxt);
 		st->ahead = ps_pipeline_create(st->conn, st->conn->opts->max_concurrency,
-									   ahead_page, st);
+									   ahead_page, st, st->owner);
 		st->ahead_next = page;
 		MemoryContextSwitchTo(old);
 	}
@@ -804,7 +807,7 @@ fetch_next(PsScanState *st)
 			}
 			path = request_path(st);
 			st->next_id++;
-			ps_http_read(st->conn, path, PS_HTTP_ALLOW_404, new_page(st), &res);
+			ps_http_read(st->conn, path, PS_HTTP_ALLOW_404, new_page(st), st->owner, &res);
 			st->requests++;
 		}
 		else
@@ -816,7 +819,7 @@ fetch_next(PsScanState *st)
 			page_from_ahead(st, &res);
 			if (res.page == NULL)
 			{
-				ps_http_read(st->conn, path, 0, new_page(st), &res);
+				ps_http_read(st->conn, path, 0, new_page(st), st->owner, &res);
 				st->requests++;
 			}
 		}

@@ -85,7 +85,8 @@ typedef struct Transfer
 								 * < 0: when is not known) */
 	struct PsMultiState *ms;	/* the multi handle's, when attached */
 	PsConn	   *conn;			/* and its connection */
-	uint64		owner;			/* the pipeline that started it (0: none) */
+	uint64		owner;			/* its mark in the rate limiter (0: none;
+								 * see ps_http_new_owner) */
 	bool		confirmed;		/* ps_ratelimit_sent was told when */
 	bool		resend_held;	/* libcurl's own resend was not let go
 								 * (prereq_cb): start it again */
@@ -138,8 +139,7 @@ typedef struct AttemptState
 	double		waited_ms;		/* in backoff so far, for max_retry_wait */
 } AttemptState;
 
-static void attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket,
-							uint64 owner);
+static void attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket);
 static void confirm_sent(PsConn *conn, Transfer *tr);
 static bool attempt_again(PsConn *conn, int flags, CURLcode rc, long status,
 						  Transfer *tr, AttemptState *st, double *delay_ms);
@@ -997,7 +997,7 @@ perform_once(PsConn *conn, const char *method, const char *path,
 	setup_easy(conn, h, method, path, body, flags, tr, &ctype, &url);
 	*status = 0;
 
-	attach_transfer(conn, h, tr, ticket, 0);
+	attach_transfer(conn, h, tr, ticket);
 	conn->busy = true;
 	PG_TRY();
 	{
@@ -1093,16 +1093,12 @@ ps_http_backoff_ms(PsConn *conn, int attempt, double *waited_ms)
 	return backoff_ms(conn, -1, attempt, waited_ms);
 }
 
-/*
- * Start tr (on h, set up) on the multi handle, for owner (a pipeline's, or
- * 0): it has its rate-limit ticket
- */
+/* Start tr (on h, set up) on the multi handle: it has its rate-limit ticket */
 static void
-attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket, uint64 owner)
+attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket)
 {
 	tr->sent_at = ps_now_seconds();
 	tr->ticket = ticket;
-	tr->owner = owner;
 	tr->conn = conn;
 	tr->ms = conn->multi_state;
 	multi_check(curl_multi_add_handle((CURLM *) conn->multi, h));
@@ -1192,7 +1188,7 @@ struct PsPipeline
 };
 
 /* pipelines this backend made, to mark each one's requests */
-static uint32 pipelines_made = 0;
+static uint32 owners_made = 0;
 
 /* detach one slot from the multi handle (its memory is its context's) */
 static void
@@ -1326,7 +1322,7 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 		if (p->held_since > 0)
 			p->conn->stats.rate_wait_ms += (ps_now_seconds() - p->held_since) * 1000.0;
 		p->held_since = 0;
-		attach_transfer(p->conn, e->handle, &e->tr, ticket, p->owner);
+		attach_transfer(p->conn, e->handle, &e->tr, ticket);
 		e->started = true;
 	}
 	if (backing_off)
@@ -1458,14 +1454,15 @@ pipe_ready(PsPipeline *p)
  * (PsHttpResult.body) and nothing is scanned.
  */
 PsPipeline *
-ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page, void *arg)
+ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page, void *arg,
+				   uint64 owner)
 {
 	PsPipeline *p = palloc0(sizeof(PsPipeline));
 
 	Assert(size >= 1);
 	p->conn = conn;
 	p->size = size;
-	p->owner = ((uint64) MyProcPid << 32) | ++pipelines_made;
+	p->owner = owner;
 	p->slots = palloc0(sizeof(PipeEntry) * size);
 	p->order = palloc(sizeof(int) * size);
 	p->new_page = new_page;
@@ -1487,8 +1484,21 @@ ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page, void *arg)
 		initStringInfo(&p->slots[i].tr.body);
 		p->slots[i].tr.zbody.data = NULL;
 		p->slots[i].tr.max_bytes = conn->opts->max_response_bytes;
+		p->slots[i].tr.owner = owner;
 	}
 	return p;
+}
+
+/*
+ * A new mark for the rate limiter's records, unique among backends: the
+ * requests of one scan carry one, from its first page (read alone) to the
+ * pages its pipeline fetches ahead, so that the limiter can tell a window
+ * that holds that scan's requests alone (ps_ratelimit_group_wait).
+ */
+uint64
+ps_http_new_owner(void)
+{
+	return ((uint64) MyProcPid << 32) | ++owners_made;
 }
 
 /* requests queued and not yet taken */
@@ -1828,7 +1838,7 @@ request_loop(PsConn *conn, const char *method, const char *path,
 	{
 		long		status;
 		double		delay_ms;
-		uint64		ticket = ps_ratelimit_wait(conn);
+		uint64		ticket = ps_ratelimit_wait(conn, tr->owner);
 		CURLcode	rc = perform_once(conn, method, path, body, flags, ticket, tr, &status);
 
 		/* libcurl's resend of a read, held by the rate limit (prereq_cb) */
@@ -1847,13 +1857,14 @@ request_loop(PsConn *conn, const char *method, const char *path,
 /* one request, its body scanned into scan (if not NULL) when it is a 2xx */
 static void
 http_request(PsConn *conn, const char *method, const char *path, const char *body,
-			 int flags, PsPageScan *scan, PsHttpResult *result)
+			 int flags, PsPageScan *scan, uint64 owner, PsHttpResult *result)
 {
 	Transfer   *tr = palloc0(sizeof(Transfer));
 
 	initStringInfo(&tr->body);
 	tr->max_bytes = conn->opts->max_response_bytes;
 	tr->scan = scan;
+	tr->owner = owner;
 	memset(result, 0, sizeof(PsHttpResult));
 	request_loop(conn, method, path, body, flags, result, tr);
 	if (scan != NULL && result->status >= 200 && result->status < 300)
@@ -1869,15 +1880,15 @@ void
 ps_http_request(PsConn *conn, const char *method, const char *path,
 				const char *body, int flags, PsHttpResult *result)
 {
-	http_request(conn, method, path, body, flags, NULL, result);
+	http_request(conn, method, path, body, flags, NULL, 0, result);
 }
 
 void
 ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *scan,
-			 PsHttpResult *result)
+			 uint64 owner, PsHttpResult *result)
 {
 	Assert(scan != NULL);
-	http_request(conn, "GET", path, NULL, flags, scan, result);
+	http_request(conn, "GET", path, NULL, flags, scan, owner, result);
 }
 
 /* percent-encode everything but unreserved characters (querystring.c) */

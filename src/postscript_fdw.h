@@ -396,10 +396,12 @@ extern double ps_http_backoff_ms(PsConn *conn, int attempt, double *waited_ms);
  * GET path, the body scanned (as it arrives, or once decoded if it came
  * gzip'd) into scan (ps_page_new): on a
  * 2xx answer result->page is scan, complete and valid JSON (else an ERROR);
- * otherwise as ps_http_request.
+ * otherwise as ps_http_request.  owner: the scan's mark in the rate
+ * limiter (ps_http_new_owner), or 0.
  */
 extern void ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *scan,
-						 PsHttpResult *result);
+						 uint64 owner, PsHttpResult *result);
+extern uint64 ps_http_new_owner(void);
 
 /*
  * Requests in flight concurrently on the connection's multi handle (the
@@ -410,12 +412,14 @@ extern void ps_http_read(PsConn *conn, const char *path, int flags, PsPageScan *
  * (ps_pipeline_next) or as they come (ps_pipeline_next_any, by tag).
  * Failures are retried in the pipeline as ps_http_request() retries them,
  * and a final one raises its error.  A result stays valid until the next
- * request is queued.  At most size requests queued and not taken.
+ * request is queued.  At most size requests queued and not taken.  Its
+ * requests carry owner in the rate limiter: a scan's mark, for pages read
+ * in groups (0 for writes, which never are).
  */
 typedef PsPageScan *(*PsNewPageFn) (void *arg);
 typedef struct PsPipeline PsPipeline;
 extern PsPipeline *ps_pipeline_create(PsConn *conn, int size, PsNewPageFn new_page,
-									  void *arg);
+									  void *arg, uint64 owner);
 extern void ps_pipeline_add(PsPipeline *p, const char *path);
 extern void ps_pipeline_send(PsPipeline *p, const char *method, const char *path,
 							 const char *body, int flags, double delay_ms, int tag);
@@ -700,7 +704,7 @@ extern void ps_ratelimit_init(void);
 extern void ps_ratelimit_conn_init(PsConn *conn);
 extern double ps_ratelimit_try(PsConn *conn, uint64 *ticket, uint64 owner);
 extern double ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner);
-extern uint64 ps_ratelimit_wait(PsConn *conn);
+extern uint64 ps_ratelimit_wait(PsConn *conn, uint64 owner);
 extern void ps_ratelimit_sent(PsConn *conn, uint64 ticket, double at);
 extern void ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt,
 								  bool fresh);

@@ -44,8 +44,9 @@
  * A scan's pipeline may ask when a group of its requests may leave
  * together (ps_ratelimit_group_wait), to start them, and read their
  * answers, in one wake of the backend (http.c, run_multi): only while the
- * window holds that pipeline's requests alone, each record carrying its
- * owner, and never sooner than the limiter lets each one go.
+ * window holds that scan's requests alone, each record carrying its
+ * owner (the scan's mark, its first page's too), and never sooner than the
+ * limiter lets each one go.
  *
  * Postscript limits requests per token, not per connection.  When the
  * library is loaded through shared_preload_libraries, the state lives in
@@ -103,8 +104,7 @@ struct PsRateState
 	double		rtt_of[PS_RATE_LOG];	/* and their round trips (< 0: no
 										 * answer yet) */
 	bool		fresh_of[PS_RATE_LOG];	/* sent on a new connection */
-	uint64		owner_of[PS_RATE_LOG];	/* the pipeline that sent it (0:
-										 * none) */
+	uint64		owner_of[PS_RATE_LOG];	/* the scan that sent it (0: none) */
 };
 
 typedef struct PsBucketTable
@@ -427,7 +427,7 @@ leave_wait(PsRateState *s, int n, double span, double now, int k)
 }
 
 /*
- * Try to send one request now, for owner (a pipeline's, or 0).  Returns 0
+ * Try to send one request now, for owner (a scan's, or 0).  Returns 0
  * when it may leave (its time is recorded: send it at once; *ticket names
  * the record for ps_ratelimit_sent), otherwise how many milliseconds until
  * it may be tried again.  Takes nothing when it says wait.
@@ -486,8 +486,8 @@ group_size(PsConn *conn, int n, int most)
 /*
  * Whether every request that may still be in the window was owner's: a
  * group keeps the window full only when groups alone fill it.  Requests of
- * other pipelines, other backends or sent alone (a scan's first page) fill
- * it one at a time, and groups between them would leave it short.
+ * other scans, other backends or a commit fill it one at a time, and
+ * groups between them would leave it short.
  */
 static bool
 window_is_owners(PsRateState *s, double span, double now, uint64 owner)
@@ -636,12 +636,12 @@ ps_sleep_ms(double ms, uint32 wait_event)
  * returns the ticket for ps_ratelimit_sent.
  */
 uint64
-ps_ratelimit_wait(PsConn *conn)
+ps_ratelimit_wait(PsConn *conn, uint64 owner)
 {
 	double		ms;
 	uint64		ticket;
 
-	while ((ms = ps_ratelimit_try(conn, &ticket, 0)) > 0)
+	while ((ms = ps_ratelimit_try(conn, &ticket, owner)) > 0)
 	{
 		double		start = ps_now_seconds();
 

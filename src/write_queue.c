@@ -716,7 +716,7 @@ fill(CommitRun *run)
 			run->userid = job->w->userid;
 			run->size = Max(run->conn->opts->max_concurrency, 1);
 			old = MemoryContextSwitchTo(run->pipe_cxt);
-			run->pipe = ps_pipeline_create(run->conn, run->size, NULL, NULL);
+			run->pipe = ps_pipeline_create(run->conn, run->size, NULL, NULL, 0);
 			run->inflight = palloc(sizeof(int) * run->size);
 			MemoryContextSwitchTo(old);
 		}
