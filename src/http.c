@@ -83,8 +83,7 @@ typedef struct Transfer
 	double		written_at;		/* libcurl began to write it (0: not yet) */
 	double		first_byte_at;	/* the answer began to arrive (0: not yet,
 								 * < 0: when is not known) */
-	struct PsMultiState *ms;	/* the multi handle's, when attached */
-	PsConn	   *conn;			/* and its connection */
+	PsConn	   *conn;			/* the connection it is attached to */
 	uint64		owner;			/* its mark in the rate limiter (0: none;
 								 * see ps_http_new_owner) */
 	bool		confirmed;		/* ps_ratelimit_sent was told when */
@@ -330,7 +329,8 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	{
 		tr->encoding = ENC_IDENTITY;
 		if (tr->first_byte_at == 0)
-			tr->first_byte_at = tr->ms->arrived == 0 ? ps_now_seconds() : tr->ms->arrived;
+			tr->first_byte_at = tr->conn->multi_state->arrived == 0 ? ps_now_seconds()
+				: tr->conn->multi_state->arrived;
 	}
 	else if (n > 17 && pg_strncasecmp(buffer, "Content-Encoding:", 17) == 0)
 		read_encoding(tr, buffer + 17, n - 17);
@@ -1100,7 +1100,6 @@ attach_transfer(PsConn *conn, CURL *h, Transfer *tr, uint64 ticket)
 	tr->sent_at = ps_now_seconds();
 	tr->ticket = ticket;
 	tr->conn = conn;
-	tr->ms = conn->multi_state;
 	multi_check(curl_multi_add_handle((CURLM *) conn->multi, h));
 	conn->multi_state->on_wire++;
 }
