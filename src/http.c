@@ -1186,7 +1186,7 @@ struct PsPipeline
 	MemoryContextCallback cleanup;
 };
 
-/* pipelines this backend made, to mark each one's requests */
+/* the rate limiter's marks this backend made (ps_http_new_owner) */
 static uint32 owners_made = 0;
 
 /* detach one slot from the multi handle (its memory is its context's) */
