@@ -82,7 +82,7 @@
 #define PS_RATE_STEP_S		0.03	/* the first learned widening */
 #define PS_RATE_MAX_S		60.0	/* the largest learned widening */
 #define PS_RATE_DECAY_S		50.0	/* time constant of its decay */
-#define PS_RATE_GROUP		3	/* the group size sought (group_size) */
+#define PS_RATE_GROUP		5	/* the group size sought (group_size) */
 #define POLL_INTERVAL_MS	100
 
 /* one credential's limiter; shared memory or the connection's memory */
@@ -464,9 +464,10 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket, uint64 owner)
  * room: a divisor of its n, so that groups fill it exactly (with 4 at a
  * time, only 12 of 15 fit in a window), that the burst bucket holds and
  * that is at most most; the smallest such of at least PS_RATE_GROUP,
- * else the largest.  Larger groups save few more wakes, and cost the
- * window more: a group waits for the latest of the group it replaces in
- * the window.  1: none.
+ * else the largest (5 at 15/s with the default rate_burst).  A group
+ * waits for the latest of the requests it replaces in the window, but
+ * what a request may count as late is capped (the margin), so five cost
+ * the window little more than three, and save more wakes.  1: none.
  */
 static int
 group_size(PsConn *conn, int n, int most)
