@@ -329,12 +329,13 @@ lateness(PsRateState *s, int i, double quickest, double guard, int nrtt)
 /*
  * Seconds until at most n - k of the recorded sends are still in the window
  * (each until its time plus span plus its lateness), so that k more may
- * leave; 0 if that is so now.
+ * leave; 0 if that is so now.  *in_window (if not NULL): how many are in
+ * it now.
  * Those times are not in order in the ring (ps_ratelimit_sent moves one
  * later, latenesses differ): all are looked at.
  */
 static double
-window_wait(PsRateState *s, int n, double span, double now, int k)
+window_wait(PsRateState *s, int n, double span, double now, int k, int *in_window)
 {
 	double		in[PS_RATE_LOG];
 	int			c = 0;
@@ -375,6 +376,8 @@ window_wait(PsRateState *s, int n, double span, double now, int k)
 		if (leaves > now)
 			in[c++] = leaves;
 	}
+	if (in_window)
+		*in_window = c;
 	if (c <= n - k)
 		return 0;
 	/* the (c - n + k)-th to leave must be gone */
@@ -413,9 +416,10 @@ state_now(PsConn *conn, double *now, int *n, double *span)
 /*
  * Seconds until k requests may leave together (0: now): a Retry-After has
  * passed, the burst bucket holds k tokens, and the window has room for k.
+ * *in_window as window_wait's.
  */
 static double
-leave_wait(PsRateState *s, int n, double span, double now, int k)
+leave_wait(PsRateState *s, int n, double span, double now, int k, int *in_window)
 {
 	double		wait_s = 0;
 
@@ -423,7 +427,7 @@ leave_wait(PsRateState *s, int n, double span, double now, int k)
 		wait_s = s->blocked_until - now;
 	if (s->tokens < k)
 		wait_s = Max(wait_s, (k - s->tokens) * span / n);
-	return Max(wait_s, window_wait(s, n, span, now, k));
+	return Max(wait_s, window_wait(s, n, span, now, k, in_window));
 }
 
 /*
@@ -446,7 +450,7 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket, uint64 owner)
 		return 0;
 
 	s = state_now(conn, &now, &n, &span);
-	wait_s = leave_wait(s, n, span, now, 1);
+	wait_s = leave_wait(s, n, span, now, 1, NULL);
 	if (wait_s <= 0)
 	{
 		s->tokens -= 1.0;
@@ -509,27 +513,45 @@ window_is_owners(PsRateState *s, double span, double now, uint64 owner)
  * would have one by one (the window has room for fewer than the group for
  * a while; those go one by one).  Takes nothing: ps_ratelimit_try still
  * lets each one go.
+ *
+ * *exactly: how many the group is to take, when it must stop there, else
+ * 0.  While the window has room for more than a group (a scan's first
+ * second, after its first page), a group takes what leaves the rest of the
+ * room a whole number of groups (after page 1 at 15/s: 4, then 5 and 5), so
+ * that the groups fill the window exactly and the next window's groups,
+ * each replacing one of them, wait for no other.
  */
 double
-ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner)
+ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner, int *exactly)
 {
 	PsRateState *s;
 	double		now;
 	double		wait_s = 0;
 	int			n;
 	int			k;
+	int			in_window;
 	double		span;
 
+	*exactly = 0;
 	if (conn->opts->rate_limit <= 0)
 		return 0;
 	s = state_now(conn, &now, &n, &span);
 	k = group_size(conn, n, most);
 	if (k > 1 && window_is_owners(s, span, now, owner))
 	{
-		wait_s = leave_wait(s, n, span, now, k);
-		if (wait_s > leave_wait(s, n, span, now, 1) +
+		wait_s = leave_wait(s, n, span, now, k, &in_window);
+		if (n - in_window > k && (n - in_window) % k != 0)
+		{
+			k = (n - in_window) % k;
+			*exactly = k;
+			wait_s = leave_wait(s, n, span, now, k, NULL);
+		}
+		if (wait_s > leave_wait(s, n, span, now, 1, NULL) +
 			(k - 1) * (span + PS_RATE_MARGIN_S) / n)
+		{
 			wait_s = 0;
+			*exactly = 0;
+		}
 	}
 	release_state(conn);
 	return wait_s * 1000.0;
