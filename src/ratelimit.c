@@ -519,7 +519,11 @@ window_is_owners(PsRateState *s, double span, double now, uint64 owner)
  * second, after its first page), a group takes what leaves the rest of the
  * room a whole number of groups (after page 1 at 15/s: 4, then 5 and 5), so
  * that the groups fill the window exactly and the next window's groups,
- * each replacing one of them, wait for no other.
+ * each replacing one of them, wait for no other.  Such a smaller group is
+ * charged to the burst bucket as a whole one (the first page, read alone,
+ * is the rest of it): the next window's group that replaces both takes a
+ * whole group's tokens at once, and the groups after it would otherwise
+ * find the bucket short and go late.
  */
 double
 ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner, int *exactly)
@@ -552,6 +556,8 @@ ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner, int *exactly)
 			wait_s = 0;
 			*exactly = 0;
 		}
+		else if (wait_s <= 0 && *exactly > 0)
+			s->tokens -= group_size(conn, n, most) - k;
 	}
 	release_state(conn);
 	return wait_s * 1000.0;
