@@ -82,7 +82,7 @@
 #define PS_RATE_STEP_S		0.03	/* the first learned widening */
 #define PS_RATE_MAX_S		60.0	/* the largest learned widening */
 #define PS_RATE_DECAY_S		50.0	/* time constant of its decay */
-#define PS_RATE_GROUP		5	/* the group size sought (group_size) */
+#define PS_RATE_GROUP		3	/* the group size sought (group_size) */
 #define POLL_INTERVAL_MS	100
 
 /* one credential's limiter; shared memory or the connection's memory */
@@ -468,10 +468,10 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket, uint64 owner)
  * room: a divisor of its n, so that groups fill it exactly (with 4 at a
  * time, only 12 of 15 fit in a window), that the burst bucket holds and
  * that is at most most; the smallest such of at least PS_RATE_GROUP,
- * else the largest (5 at 15/s with the default rate_burst).  A group
- * waits for the latest of the requests it replaces in the window, but
- * what a request may count as late is capped (the margin), so five cost
- * the window little more than three, and save more wakes.  1: none.
+ * else the largest (3 at 15/s).  A group waits for the latest of the
+ * requests it replaces in the window: groups of five saved more wakes
+ * (CPU), but cost a 200-page scan 0.4-0.6 % more time than three
+ * (docs/design.md, "Pages in groups").  1: none.
  */
 static int
 group_size(PsConn *conn, int n, int most)
@@ -517,7 +517,7 @@ window_is_owners(PsRateState *s, double span, double now, uint64 owner)
  * *exactly: how many the group is to take, when it must stop there, else
  * 0.  While the window has room for more than a group (a scan's first
  * second, after its first page), a group takes what leaves the rest of the
- * room a whole number of groups (after page 1 at 15/s: 4, then 5 and 5), so
+ * room a whole number of groups (after page 1 at 15/s: 2, then 3 at a time), so
  * that the groups fill the window exactly and the next window's groups,
  * each replacing one of them, wait for no other.  Such a smaller group is
  * charged to the burst bucket as a whole one (the first page, read alone,
