@@ -1180,8 +1180,6 @@ struct PsPipeline
 	void	   *new_page_arg;
 	double		held_since;		/* > 0: the next start waits for the limit */
 	uint64		taken;			/* answers taken so far */
-	int			group_left;		/* starts the group may still take (0: any
-								 * the limiter lets go) */
 	double		group_until;	/* a group's starts go until the limiter
 								 * says wait, or until then */
 	uint64		owner;			/* its requests' mark in the rate limiter */
@@ -1254,17 +1252,16 @@ pipe_order(PsPipeline *p)
  * the rate limit, or the
  * group would wait longer than GROUP_WAIT_MAX_MS (a window learned wide
  * after 429s, a Retry-After: answers left unread that long could outlast a
- * timeout, or a server's patience).  *exactly as ps_ratelimit_group_wait's.
+ * timeout, or a server's patience).
  */
 static double
-pipe_group_wait(PsPipeline *p, int *exactly)
+pipe_group_wait(PsPipeline *p)
 {
 	double		ms;
 
-	*exactly = 0;
 	if (!p->conn->opts->read_in_groups || p->new_page == NULL)
 		return 0;
-	ms = ps_ratelimit_group_wait(p->conn, p->size, p->owner, exactly);
+	ms = ps_ratelimit_group_wait(p->conn, p->size, p->owner);
 	return ms <= GROUP_WAIT_MAX_MS ? ms : 0;
 }
 
@@ -1294,7 +1291,6 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 		PipeEntry  *e = &p->slots[p->order[i]];
 		uint64		ticket;
 		double		wait_ms;
-		int			exactly;
 
 		if (e->started || e->answered)
 			continue;
@@ -1304,19 +1300,15 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 			backoff = backoff > 0 ? Min(backoff, wait_ms) : wait_ms;
 			continue;
 		}
-		exactly = 0;
-		wait_ms = now < p->group_until ? 0 : pipe_group_wait(p, &exactly);
+		wait_ms = now < p->group_until ? 0 : pipe_group_wait(p);
 		if (wait_ms > 0 && for_group)
 			*for_group = true;
 		if (wait_ms <= 0)
 		{
 			if (now >= p->group_until)
-			{
 				p->group_until = now + GROUP_OPEN_MS / 1000.0;
-				p->group_left = exactly;
-			}
 			wait_ms = ps_ratelimit_try(p->conn, &ticket, p->owner);
-			/* the group is every start the limiter lets go, or exactly */
+			/* the group is every start the limiter lets go */
 			if (wait_ms > 0)
 				p->group_until = 0;
 		}
@@ -1331,8 +1323,6 @@ pipe_pump(PsPipeline *p, bool *backing_off, bool *for_group)
 		p->held_since = 0;
 		attach_transfer(p->conn, e->handle, &e->tr, ticket);
 		e->started = true;
-		if (p->group_left > 0 && --p->group_left == 0)
-			p->group_until = 0;
 	}
 	if (backing_off)
 		*backing_off = backoff > 0;

@@ -703,8 +703,7 @@ typedef struct PsRateState PsRateState;
 extern void ps_ratelimit_init(void);
 extern void ps_ratelimit_conn_init(PsConn *conn);
 extern double ps_ratelimit_try(PsConn *conn, uint64 *ticket, uint64 owner);
-extern double ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner,
-									  int *exactly);
+extern double ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner);
 extern uint64 ps_ratelimit_wait(PsConn *conn, uint64 owner);
 extern void ps_ratelimit_sent(PsConn *conn, uint64 ticket, double at);
 extern void ps_ratelimit_answered(PsConn *conn, uint64 ticket, double rtt,

@@ -329,13 +329,12 @@ lateness(PsRateState *s, int i, double quickest, double guard, int nrtt)
 /*
  * Seconds until at most n - k of the recorded sends are still in the window
  * (each until its time plus span plus its lateness), so that k more may
- * leave; 0 if that is so now.  *in_window (if not NULL): how many are in
- * it now.
+ * leave; 0 if that is so now.
  * Those times are not in order in the ring (ps_ratelimit_sent moves one
  * later, latenesses differ): all are looked at.
  */
 static double
-window_wait(PsRateState *s, int n, double span, double now, int k, int *in_window)
+window_wait(PsRateState *s, int n, double span, double now, int k)
 {
 	double		in[PS_RATE_LOG];
 	int			c = 0;
@@ -376,8 +375,6 @@ window_wait(PsRateState *s, int n, double span, double now, int k, int *in_windo
 		if (leaves > now)
 			in[c++] = leaves;
 	}
-	if (in_window)
-		*in_window = c;
 	if (c <= n - k)
 		return 0;
 	/* the (c - n + k)-th to leave must be gone */
@@ -416,10 +413,9 @@ state_now(PsConn *conn, double *now, int *n, double *span)
 /*
  * Seconds until k requests may leave together (0: now): a Retry-After has
  * passed, the burst bucket holds k tokens, and the window has room for k.
- * *in_window as window_wait's.
  */
 static double
-leave_wait(PsRateState *s, int n, double span, double now, int k, int *in_window)
+leave_wait(PsRateState *s, int n, double span, double now, int k)
 {
 	double		wait_s = 0;
 
@@ -427,7 +423,7 @@ leave_wait(PsRateState *s, int n, double span, double now, int k, int *in_window
 		wait_s = s->blocked_until - now;
 	if (s->tokens < k)
 		wait_s = Max(wait_s, (k - s->tokens) * span / n);
-	return Max(wait_s, window_wait(s, n, span, now, k, in_window));
+	return Max(wait_s, window_wait(s, n, span, now, k));
 }
 
 /*
@@ -450,7 +446,7 @@ ps_ratelimit_try(PsConn *conn, uint64 *ticket, uint64 owner)
 		return 0;
 
 	s = state_now(conn, &now, &n, &span);
-	wait_s = leave_wait(s, n, span, now, 1, NULL);
+	wait_s = leave_wait(s, n, span, now, 1);
 	if (wait_s <= 0)
 	{
 		s->tokens -= 1.0;
@@ -513,51 +509,27 @@ window_is_owners(PsRateState *s, double span, double now, uint64 owner)
  * would have one by one (the window has room for fewer than the group for
  * a while; those go one by one).  Takes nothing: ps_ratelimit_try still
  * lets each one go.
- *
- * *exactly: how many the group is to take, when it must stop there, else
- * 0.  While the window has room for more than a group (a scan's first
- * second, after its first page), a group takes what leaves the rest of the
- * room a whole number of groups (after page 1 at 15/s: 2, then 3 at a time), so
- * that the groups fill the window exactly and the next window's groups,
- * each replacing one of them, wait for no other.  Such a smaller group is
- * charged to the burst bucket as a whole one (the first page, read alone,
- * is the rest of it): the next window's group that replaces both takes a
- * whole group's tokens at once, and the groups after it would otherwise
- * find the bucket short and go late.
  */
 double
-ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner, int *exactly)
+ps_ratelimit_group_wait(PsConn *conn, int most, uint64 owner)
 {
 	PsRateState *s;
 	double		now;
 	double		wait_s = 0;
 	int			n;
 	int			k;
-	int			in_window;
 	double		span;
 
-	*exactly = 0;
 	if (conn->opts->rate_limit <= 0)
 		return 0;
 	s = state_now(conn, &now, &n, &span);
 	k = group_size(conn, n, most);
 	if (k > 1 && window_is_owners(s, span, now, owner))
 	{
-		wait_s = leave_wait(s, n, span, now, k, &in_window);
-		if (n - in_window > k && (n - in_window) % k != 0)
-		{
-			k = (n - in_window) % k;
-			*exactly = k;
-			wait_s = leave_wait(s, n, span, now, k, NULL);
-		}
-		if (wait_s > leave_wait(s, n, span, now, 1, NULL) +
+		wait_s = leave_wait(s, n, span, now, k);
+		if (wait_s > leave_wait(s, n, span, now, 1) +
 			(k - 1) * (span + PS_RATE_MARGIN_S) / n)
-		{
 			wait_s = 0;
-			*exactly = 0;
-		}
-		else if (wait_s <= 0 && *exactly > 0)
-			s->tokens -= group_size(conn, n, most) - k;
 	}
 	release_state(conn);
 	return wait_s * 1000.0;

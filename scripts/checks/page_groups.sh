@@ -11,8 +11,8 @@
 #
 # Why this does not depend on timing: 30 pages take at least two seconds at
 # 15/s, and the window holds only the scan's own requests (its first page
-# carries the scan's mark too), so it starts them three at a time (after
-# the first two) and leaves the answers unread until the next three may go:
+# carries the scan's mark too), so once the burst is spent it starts them
+# three at a time and leaves the answers unread until the next three may go:
 # whatever arrived meanwhile (the local server answers at once) is read in
 # one wake.  A loaded machine only makes the groups later.
 #
