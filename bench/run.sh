@@ -14,7 +14,7 @@
 #   1. rate limit, per limiter shape of the server (token bucket, fixed
 #      one-second windows, sliding one-second window), 15 requests/s, 100 ms
 #      latency with +-jitter: a 200-page scan against the ideal 200/15 s (then
-#      with read_in_groups 'false', and the PL/Python peer's), four sessions sharing one token (50 pages each)
+#      with read_in_groups 'true', and the PL/Python peer's), four sessions sharing one token (50 pages each)
 #      against 200/15 s, eight sessions sharing one token (25 pages each);
 #      every time the share of requests the server answered 429;
 #   2. CPU-bound scan: 1M subscribers, no latency, no limit: backend CPU time
@@ -154,7 +154,7 @@ if [ "$WRITES_ONLY" = 0 ]; then
 ideal=$(python3 -c "print(round($RATE_PAGES / 15, 2))")
 report "1. rate limit: server 15 requests/s per token, 100 ms latency +-${JITTER} ms jitter; the client's rate_limit 15"
 report "   ideal: $RATE_PAGES pages / 15 = ${ideal} s"
-report "   | server's limiter | FDW scan / ideal | FDW 429s | the same, read_in_groups 'false' | 429s | PL/Python scan / ideal | PL/Python 429s | 4 sessions / ideal | 4 sessions 429s | 8 sessions 429s |"
+report "   | server's limiter | FDW scan / ideal | FDW 429s | the same, read_in_groups | 429s | PL/Python scan / ideal | PL/Python 429s | 4 sessions / ideal | 4 sessions 429s | 8 sessions 429s |"
 report "   |---|---|---|---|---|---|---|---|---|---|"
 for mode in $LIMITERS; do
 	ps_start_mock --subscribers $((RATE_PAGES * PAGE)) --page-size "$PAGE" --rate-limit 15 \
@@ -165,11 +165,11 @@ for mode in $LIMITERS; do
 	read -r f_rows f_wall _ <<<"$(measure fdw_rate "$FDW_Q")"
 	read -r f429 fall <<<"$(requests_429)"
 	fresh
-	psql -X -q -d bench -c "ALTER SERVER ps OPTIONS (ADD read_in_groups 'false')" || ps_die "ALTER SERVER failed"
+	psql -X -q -d bench -c "ALTER SERVER ps OPTIONS (ADD read_in_groups 'true')" || ps_die "ALTER SERVER failed"
 	read -r g_rows g_wall _ <<<"$(measure fdw_groups "$FDW_Q")"
 	read -r g429 gall <<<"$(requests_429)"
 	psql -X -q -d bench -c "ALTER SERVER ps OPTIONS (DROP read_in_groups)" || ps_die "ALTER SERVER failed"
-	[ "$f_rows" = "$g_rows" ] || ps_die "$mode: the FDW counted $f_rows rows, $g_rows a page at a time"
+	[ "$f_rows" = "$g_rows" ] || ps_die "$mode: the FDW counted $f_rows rows, $g_rows in groups"
 	fresh
 	read -r p_rows p_wall _ <<<"$(measure py_rate "$PY_Q")"
 	read -r p429 pall <<<"$(requests_429)"

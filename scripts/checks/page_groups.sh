@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# With read_in_groups (the default), a scan held by the rate limit reads its
-# pages in groups (src/http.c, run_multi; docs/design.md, "Pages in groups").
+# With read_in_groups, a scan held by the rate limit reads its pages in
+# groups (src/http.c, run_multi; docs/design.md, "Pages in groups").
 #
 # Against the local API server at 15 requests/s (a sliding one-second
-# window), a scan of 30 pages with the default options (read_in_groups
-# 'true', rate_burst 5): every row comes, the server answers no 429, and the
+# window), a scan of 30 pages with read_in_groups 'true' (and the default
+# rate_burst 5): every row comes, the server answers no 429, and the
 # backend's DEBUG1 lines show at least one wake that read two or more
 # connections together after waiting for a group of requests to go.  The
-# same scan with read_in_groups 'false': every row, and no such wake.
+# same scan without the option (the default): every row, and no such wake.
 #
 # Why this does not depend on timing: 30 pages take at least two seconds at
-# 15/s, and the window holds only the scan's own requests (its first page
-# carries the scan's mark too), so once the burst is spent it starts them
-# three at a time and leaves the answers unread until the next three may go:
-# whatever arrived meanwhile (the local server answers at once) is read in
-# one wake.  A loaded machine only makes the groups later.
+# 15/s, and the one-second window holds only the scan's own requests (its
+# first page carries the scan's mark too), so once the burst is spent it
+# starts them three at a time and leaves the answers unread until the next
+# three may go: whatever arrived meanwhile (the local server answers at
+# once) is read in one wake.  A loaded machine only makes the groups later.
 #
 # Needs the environment of scripts/test.sh: PGHOST/PGPORT/PGUSER (a
 # superuser), PS_MOCK_URL, PG_CONFIG.
@@ -25,9 +25,9 @@ at_exit 'admin POST /__admin/reset >/dev/null; admin POST /__admin/config "{\"ra
 psqlc <<SQL || exit 1
 CREATE EXTENSION postscript_fdw;
 CREATE SERVER grouped FOREIGN DATA WRAPPER postscript_fdw
-  OPTIONS (api_url '$PS_MOCK_URL', rate_limit '15', shared_rate_limit 'false');
+  OPTIONS (api_url '$PS_MOCK_URL', rate_limit '15', shared_rate_limit 'false', read_in_groups 'true');
 CREATE SERVER single FOREIGN DATA WRAPPER postscript_fdw
-  OPTIONS (api_url '$PS_MOCK_URL', rate_limit '15', shared_rate_limit 'false', read_in_groups 'false');
+  OPTIONS (api_url '$PS_MOCK_URL', rate_limit '15', shared_rate_limit 'false');
 CREATE USER MAPPING FOR CURRENT_USER SERVER grouped OPTIONS (api_key 'sk_test_shop_key');
 CREATE USER MAPPING FOR CURRENT_USER SERVER single OPTIONS (api_key 'sk_test_shop_key');
 CREATE FOREIGN TABLE grouped_subscribers (id text) SERVER grouped OPTIONS (resource 'subscribers');
@@ -61,7 +61,7 @@ for table in grouped_subscribers single_subscribers; do
 	[ "$n429" -eq 0 ] || problem "$table: $n429 of $nall requests answered 429"
 	case $table in
 	grouped_*) [ "${most:-0}" -ge 2 ] || problem "$table: no wake read two or more connections after a group wait" ;;
-	single_*) [ -z "$most" ] || problem "$table: with read_in_groups 'false' it waited for a group ($most connections read together)" ;;
+	single_*) [ -z "$most" ] || problem "$table: without read_in_groups it waited for a group ($most connections read together)" ;;
 	esac
 done
 exit $status
