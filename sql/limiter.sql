@@ -126,6 +126,17 @@ SELECT count(*) > 0 AS some FROM lim_keywords;
 SELECT mock.fault('{"kind": "close", "reused": true, "method": "POST", "path": "/api/v2/events"}');
 INSERT INTO lim_events VALUES ('order_placed', 'a@example.com');
 SELECT method, path, status FROM mock.requests() ORDER BY seq;
+-- a PATCH (and a DELETE) too: libcurl's resend would hide that the first
+-- may have been applied; on a fresh connection the fault, which closes
+-- only a reused one, never fires
+CREATE FOREIGN TABLE lim_write_subscribers (id text, tags text[]) SERVER lim_write OPTIONS (resource 'subscribers');
+SELECT mock.reset();
+SELECT count(*) > 0 AS some FROM lim_keywords;
+SELECT mock.fault('{"kind": "close", "reused": true, "method": "PATCH"}');
+UPDATE lim_write_subscribers SET tags = '{Fresh}'
+ WHERE id = (SELECT min(id) FROM lim_write_subscribers);
+SELECT method, regexp_replace(path, '/[^/]+$', '/{id}') AS path, status
+  FROM mock.requests() WHERE method <> 'GET' ORDER BY seq;
 -- a POST whose connection dies without an answer: outcome unknown, never resent
 SELECT mock.reset();
 SELECT mock.fault('{"kind": "close", "method": "POST", "path": "/api/v2/events"}');

@@ -10,12 +10,15 @@
  * error is detached from the multi handle on the way out.  Every request
  * leaves only when the rate limiter (ratelimit.c) lets it.
  *
- * A request that is not idempotent (PS_HTTP_WRITE) always goes out on a
- * fresh connection: when a reused keep-alive connection dies before any
- * answer, libcurl silently sends the request again on a new one, which
- * would apply a POST twice while the FDW believed it sent it once.  On a
- * fresh connection libcurl never does that, so every attempt the FDW
- * counts is exactly one request on the wire.
+ * A request that changes something (PS_HTTP_WRITE, PS_HTTP_CHANGES)
+ * always goes out on a fresh connection: when a reused keep-alive
+ * connection dies before any answer, libcurl silently sends the request
+ * again on a new one, which would apply a POST twice while the FDW
+ * believed it sent it once, and would hide from the FDW that a PATCH or
+ * DELETE may have been applied before (its outcome, and how a later
+ * answer reads, depend on that).  On a fresh connection libcurl never does
+ * that, so every attempt the FDW counts is exactly one request on the
+ * wire, and a lost answer is a transport error that attempt_again() sees.
  *
  * Requests accept gzip, and a gzip body is decoded here, not by libcurl:
  * kept compressed as it arrives, then decoded whole by libdeflate
@@ -344,8 +347,8 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
  *
  * When a reused keep-alive connection dies before any answer, libcurl
  * writes the same request again on a new connection by itself (only a
- * read: a write always has a fresh connection, see the top of this file),
- * and calls this again first.  That second request is one more in the
+ * read: a request that changes something always has a fresh connection,
+ * see the top of this file), and calls this again first.  That second request is one more in the
  * server's window, so it passes the rate limiter like any other: it goes
  * now if the limiter lets it (a request and a retry in the statistics),
  * else the transfer is given up here and started again once the limiter
@@ -557,8 +560,12 @@ setup_easy(PsConn *conn, CURL *h, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, tr->errbuf);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, tr);
-	/* no transparent resend of a write: see the top of this file */
-	if (flags & PS_HTTP_WRITE)
+	/*
+	 * no transparent resend of a write: see the top of this file; nor a
+	 * second one of a read whose resend the rate limit held (prereq_cb),
+	 * which libcurl would have sent on a new connection too
+	 */
+	if ((flags & (PS_HTTP_WRITE | PS_HTTP_CHANGES)) || tr->resend_held)
 		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 
 	if (body != NULL)
@@ -619,7 +626,8 @@ count_transfer(PsConn *conn, CURLcode rc, long status, Transfer *tr,
 							 rc == CURLE_OK ? status : (long) rc, (int) tr->received)));
 	conn->stats.requests++;
 	conn->stats.bytes_received += tr->received;
-	if (rc != CURLE_OK)
+	/* a resend held by the rate limit (prereq_cb) counts as a retry only */
+	if (rc != CURLE_OK && !tr->resend_held)
 		conn->stats.transport_errors++;
 	else if (status == 429)
 	{
