@@ -348,11 +348,12 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
  * When a reused keep-alive connection dies before any answer, libcurl
  * writes the same request again on a new connection by itself (only a
  * read: a request that changes something always has a fresh connection,
- * see the top of this file), and calls this again first.  That second request is one more in the
- * server's window, so it passes the rate limiter like any other: it goes
- * now if the limiter lets it (a request and a retry in the statistics),
- * else the transfer is given up here and started again once the limiter
- * lets it (resend_held, pipe_settle and request_loop).  Raises nothing.
+ * see the top of this file), and calls this again first.  That second
+ * request is one more in the server's window, so it passes the rate
+ * limiter like any other: it goes now if the limiter lets it (a request
+ * and a retry in the statistics), else the transfer is given up here and
+ * started again once the limiter lets it (resend_held, pipe_settle and
+ * request_loop).  Raises nothing.
  */
 static int
 prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
